@@ -1,0 +1,358 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using Akka.Persistence;
+using Messaging.Messages;
+
+namespace Messaging.Actors;
+
+/// <summary>
+/// One user's mailbox: the only writer of the user's messages and conversations. Commands are decided against
+/// <see cref="_decided"/> (which already includes writes in flight, so PersistAsync can pipeline without reusing a
+/// seq or a stamp); reads and replies use <see cref="_durable"/>, which changes only once the journal has the write.
+/// </summary>
+public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
+{
+    private const string DeliveryWaitTimer = "delivery-wait";
+    private const string RedeliveryTimer = "redelivery";
+    private const string ConfirmationTimer = "confirmations";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _userId;
+    private readonly MailboxSettings _settings;
+    private readonly IActorRef _mailboxes;
+
+    private MailboxState _durable;
+    private MailboxState _decided;
+    private int _inFlight;
+    private int _eventsSinceSnapshot;
+    private bool _snapshotInProgress;
+    private bool _stopping;
+
+    // Callers of a send whose write is in flight, by clientMessageId: a retry joins the first caller.
+    private readonly Dictionary<string, List<IActorRef>> _awaitingWrite = new(StringComparer.Ordinal);
+    // Durable sends waiting (up to DeliveryWait) for the recipient's confirmation, oldest first.
+    private readonly LinkedList<DeliveryWaiter> _awaitingDelivery = new();
+    // Highest channel seq each recipient has confirmed, known in memory before it is journaled.
+    private readonly Dictionary<string, long> _confirmed = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, DateTimeOffset> _lastAttempt = new(StringComparer.Ordinal);
+
+    public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
+    {
+        _userId = userId;
+        _settings = settings;
+        _mailboxes = mailboxes;
+        _durable = _decided = MailboxState.Empty(userId, settings.Limits);
+        PersistenceId = PersistenceIdFor(userId);
+
+        Recover<SnapshotOffer>(offer =>
+            _durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot));
+        Recover<IMailboxEvent>(evt => _durable = _durable.Apply(evt, LastSequenceNr));
+        Recover<RecoveryCompleted>(_ =>
+        {
+            _decided = _durable;
+            if (_durable.PendingDeliveries > 0)
+                Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, TimeSpan.Zero, _settings.RedeliveryInterval);
+        });
+
+        Command<SendMessage>(HandleSend);
+        Command<DeliverMessage>(HandleDelivery);
+        Command<ConfirmDelivery>(HandleConfirmation);
+        Command<GetConversations>(query => Sender.Tell(_durable.ListConversations(query)));
+        Command<GetThread>(HandleThread);
+        Command<GetMailboxStatus>(_ => Sender.Tell(new MailboxStatus(
+            _userId, PersistenceId, LastSequenceNr, _durable.Conversations.Count, _durable.PendingDeliveries,
+            Cluster.Get(Context.System).SelfAddress.ToString())));
+        Command<DeliveryWaitTick>(_ => ExpireDeliveryWaits());
+        Command<Redeliver>(_ => RedeliverUnconfirmed());
+        Command<FlushConfirmations>(_ => PersistConfirmations());
+        Command<StopMailbox>(_ => BeginStop());
+        Command<SaveSnapshotSuccess>(success =>
+        {
+            _snapshotInProgress = false;
+            DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(failure =>
+        {
+            _snapshotInProgress = false;
+            _log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
+        });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failure =>
+            _log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId));
+    }
+
+    public static string PersistenceIdFor(string userId) => $"mailbox-{userId}";
+
+    public override string PersistenceId { get; }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // ---------------- send ----------------
+
+    private void HandleSend(SendMessage cmd)
+    {
+        switch (_decided.DecideSend(cmd, Now, LastSequenceNr + 1))
+        {
+            case SendDecision.Reply reply:
+                Sender.Tell(reply.Result);
+                break;
+            case SendDecision.Duplicate duplicate when _awaitingWrite.TryGetValue(cmd.ClientMessageId, out var callers):
+                callers.Add(Sender); // the first write is in flight: this retry gets its answer
+                break;
+            case SendDecision.Duplicate duplicate:
+                Sender.Tell(Result(SendOutcome.Duplicate, duplicate.Original));
+                break;
+            case SendDecision.Store store:
+                _awaitingWrite[cmd.ClientMessageId] = [Sender];
+                Write(store.Event, (evt, _) => OnSent((MessageSent)evt));
+                break;
+        }
+    }
+
+    private void OnSent(MessageSent sent)
+    {
+        var callers = _awaitingWrite.Remove(sent.Message.ClientMessageId, out var list) ? list : [];
+        var recipient = sent.Message.RecipientIds[0];
+        Deliver(new DeliverMessage(recipient, sent.ChannelSeq, sent.Message));
+
+        var waiter = new DeliveryWaiter(recipient, sent.ChannelSeq, sent.Message, callers,
+            _settings.Clock.GetUtcNow() + _settings.DeliveryWait);
+        if (_settings.DeliveryWait <= TimeSpan.Zero || _stopping)
+        {
+            waiter.Reply(SendOutcome.Accepted);
+            return;
+        }
+        _awaitingDelivery.AddLast(waiter);
+        if (!Timers.IsTimerActive(DeliveryWaitTimer))
+        {
+            var tick = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, _settings.DeliveryWait.Ticks / 20));
+            Timers.StartPeriodicTimer(DeliveryWaitTimer, DeliveryWaitTick.Instance, tick);
+        }
+    }
+
+    private void Deliver(DeliverMessage delivery)
+    {
+        _mailboxes.Tell(delivery);
+        _lastAttempt[delivery.RecipientId] = _settings.Clock.GetUtcNow();
+        if (!Timers.IsTimerActive(RedeliveryTimer))
+            Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, _settings.RedeliveryInterval);
+    }
+
+    private void ExpireDeliveryWaits()
+    {
+        var now = _settings.Clock.GetUtcNow();
+        while (_awaitingDelivery.First is { } first && first.Value.Deadline <= now)
+        {
+            first.Value.Reply(SendOutcome.Accepted);
+            _awaitingDelivery.RemoveFirst();
+        }
+        if (_awaitingDelivery.Count == 0)
+            Timers.Cancel(DeliveryWaitTimer);
+    }
+
+    private void RedeliverUnconfirmed()
+    {
+        var now = _settings.Clock.GetUtcNow();
+        var anyPending = false;
+        foreach (var channel in _durable.Outbound.Values)
+        {
+            var confirmed = Math.Max(channel.ConfirmedSeq, _confirmed.GetValueOrDefault(channel.RecipientId));
+            if (channel.LastSeq <= confirmed)
+                continue;
+            anyPending = true;
+            if (_lastAttempt.TryGetValue(channel.RecipientId, out var last) && now - last < _settings.RedeliveryInterval)
+                continue;
+            // Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.
+            foreach (var delivery in channel.Pending.Where(d => d.ChannelSeq > confirmed).Take(100))
+                _mailboxes.Tell(delivery);
+            _lastAttempt[channel.RecipientId] = now;
+        }
+        if (!anyPending)
+            Timers.Cancel(RedeliveryTimer);
+    }
+
+    // ---------------- confirmations (sender side) ----------------
+
+    private void HandleConfirmation(ConfirmDelivery confirmation)
+    {
+        var recipient = confirmation.RecipientId;
+        if (confirmation.UpToSeq <= _confirmed.GetValueOrDefault(recipient))
+            return;
+        _confirmed[recipient] = confirmation.UpToSeq;
+        _lastAttempt[recipient] = _settings.Clock.GetUtcNow();
+
+        for (var node = _awaitingDelivery.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.RecipientId == recipient && node.Value.ChannelSeq <= confirmation.UpToSeq)
+            {
+                node.Value.Reply(SendOutcome.Sent);
+                _awaitingDelivery.Remove(node);
+            }
+            node = next;
+        }
+        if (!Timers.IsTimerActive(ConfirmationTimer))
+            Timers.StartSingleTimer(ConfirmationTimer, FlushConfirmations.Instance, _settings.ConfirmationFlushInterval);
+    }
+
+    /// <summary>Journal what recipients confirmed, so a restart does not resend it (a resend would be harmless).</summary>
+    private void PersistConfirmations()
+    {
+        foreach (var (recipient, upTo) in _confirmed)
+        {
+            if (_decided.Outbound.TryGetValue(recipient, out var channel) && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))
+                Write(new DeliveriesConfirmed(recipient, Math.Min(upTo, channel.LastSeq)), (_, _) => { });
+        }
+    }
+
+    // ---------------- delivery (recipient side) ----------------
+
+    private void HandleDelivery(DeliverMessage delivery)
+    {
+        var sender = delivery.Message.SenderId;
+        switch (_decided.DecideDelivery(delivery, Now))
+        {
+            case DeliveryDecision.AlreadyStored:
+            case DeliveryDecision.OutOfOrder:
+                // Confirm what is durable; a copy still in flight is confirmed by its own write.
+                var durable = _durable.Inbound.GetValueOrDefault(sender);
+                if (durable > 0)
+                    _mailboxes.Tell(new ConfirmDelivery(sender, _userId, durable));
+                break;
+            case DeliveryDecision.Store store:
+                Write(store.Event, (evt, _) =>
+                {
+                    var received = (MessageReceived)evt;
+                    _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
+                });
+                break;
+        }
+    }
+
+    // ---------------- reads ----------------
+
+    private void HandleThread(GetThread query)
+    {
+        switch (_durable.PlanThread(query))
+        {
+            case ThreadPlan.NotFound:
+                Sender.Tell(new ConversationNotFound(query.ConversationId));
+                break;
+            case ThreadPlan.InMemory memory:
+                Sender.Tell(memory.Page);
+                break;
+            case ThreadPlan.FromJournal plan:
+                var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
+                Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, plan, Sender, _settings.JournalReadTimeout));
+                break;
+        }
+    }
+
+    // ---------------- writing ----------------
+
+    /// <summary>
+    /// The one place events are written: decided now, durable (and answered) only in the handler.
+    /// PersistAsync keeps order and lets the journal batch writes of many commands.
+    /// </summary>
+    private void Write(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
+    {
+        var journalSeq = LastSequenceNr + 1;
+        _decided = _decided.Apply(evt, journalSeq);
+        _inFlight++;
+        PersistAsync(evt, e =>
+        {
+            _inFlight--;
+            _durable = _durable.Apply(e, journalSeq);
+            _eventsSinceSnapshot++;
+            onDurable(e, journalSeq);
+            if (_inFlight == 0)
+                Settled();
+        });
+    }
+
+    /// <summary>No write in flight: the two views are equal, so share one (half the memory), snapshot, or stop.</summary>
+    private void Settled()
+    {
+        _decided = _durable;
+        if (_stopping)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        // A snapshot's sequence number is LastSequenceNr, so it may only be taken when nothing is in flight.
+        if (_eventsSinceSnapshot >= _settings.SnapshotEvery && !_snapshotInProgress)
+        {
+            _snapshotInProgress = true;
+            _eventsSinceSnapshot = 0;
+            SaveSnapshot(_durable.ToSnapshot());
+        }
+    }
+
+    private void BeginStop()
+    {
+        _stopping = true;
+        foreach (var waiter in _awaitingDelivery)
+            waiter.Reply(SendOutcome.Accepted);
+        _awaitingDelivery.Clear();
+        PersistConfirmations();
+        if (_inFlight == 0)
+            Context.Stop(Self);
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        FailWaiters($"the journal did not take the write: {cause.Message}");
+        base.OnPersistFailure(cause, @event, sequenceNr); // logs and stops; the next message recovers from the journal
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        FailWaiters($"the journal rejected the write: {cause.Message}");
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        // _decided already counts the rejected event; start again from what the journal holds.
+        Context.Stop(Self);
+    }
+
+    private void FailWaiters(string reason)
+    {
+        foreach (var callers in _awaitingWrite.Values)
+        foreach (var caller in callers)
+            caller.Tell(SendResult.Failure(SendOutcome.Unavailable, reason));
+        _awaitingWrite.Clear();
+        foreach (var waiter in _awaitingDelivery)
+            waiter.Reply(SendOutcome.Accepted);
+        _awaitingDelivery.Clear();
+    }
+
+    private static SendResult Result(SendOutcome outcome, SentRecord record) =>
+        new(outcome, record.MessageId, record.ConversationId, record.ServerTimestamp, "");
+
+    private sealed record DeliveryWaiter(
+        string RecipientId, long ChannelSeq, ChatMessage Message, List<IActorRef> Callers, DateTimeOffset Deadline)
+    {
+        public void Reply(SendOutcome outcome)
+        {
+            var result = new SendResult(outcome, Message.MessageId, Message.ConversationId, Message.ServerTimestamp, "");
+            foreach (var caller in Callers)
+                caller.Tell(result);
+        }
+    }
+
+    private sealed class DeliveryWaitTick
+    {
+        public static readonly DeliveryWaitTick Instance = new();
+    }
+
+    private sealed class Redeliver
+    {
+        public static readonly Redeliver Instance = new();
+    }
+
+    private sealed class FlushConfirmations
+    {
+        public static readonly FlushConfirmations Instance = new();
+    }
+}

@@ -1,0 +1,38 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+
+namespace Messaging.Actors;
+
+/// <summary>Registry key for the mailbox shard region.</summary>
+public sealed class MailboxRegion;
+
+public static class MailboxHosting
+{
+    public const string TypeName = "mailbox";
+
+    /// <summary>
+    /// Mailboxes as a sharded entity type: a fixed shard count (about 10x the largest node count, never changed),
+    /// remember-entities off, idle passivation through <see cref="Messaging.Messages.StopMailbox"/>, so a mailbox drains
+    /// its writes before it stops or moves.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithMailboxShards(
+        this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount = 100,
+        TimeSpan? passivateIdleAfter = null, string? role = null)
+    {
+        return builder.WithShardRegion<MailboxRegion>(
+            TypeName,
+            (_, registry, _) => userId =>
+                Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>())),
+            new MailboxMessageExtractor(shardCount),
+            new ShardOptions
+            {
+                RememberEntities = false,
+                StateStoreMode = StateStoreMode.DData,
+                PassivateIdleEntityAfter = passivateIdleAfter ?? TimeSpan.FromMinutes(2),
+                HandOffStopMessage = Messaging.Messages.StopMailbox.Instance,
+                Role = role,
+            });
+    }
+}

@@ -1,0 +1,352 @@
+using System.Collections.Immutable;
+using System.Text;
+using Messaging.Messages;
+
+namespace Messaging.Actors;
+
+/// <summary>Bounds that keep a live mailbox's memory independent of its history.</summary>
+public sealed record MailboxLimits(
+    int RecentPerConversation = 50,
+    int DedupWindow = 4096,
+    int MaxPendingPerRecipient = 10_000,
+    int SnippetLength = 100);
+
+public abstract record SendDecision
+{
+    /// <summary>Answer now, write nothing.</summary>
+    public sealed record Reply(SendResult Result) : SendDecision;
+
+    /// <summary>Same clientMessageId and content as an earlier send; its record says what to answer.</summary>
+    public sealed record Duplicate(SentRecord Original) : SendDecision;
+
+    public sealed record Store(MessageSent Event) : SendDecision;
+}
+
+public abstract record DeliveryDecision
+{
+    /// <summary>Already stored (or being stored): nothing to write.</summary>
+    public sealed record AlreadyStored(long LastSeq) : DeliveryDecision;
+
+    /// <summary>An earlier copy from this sender is missing; drop this one, the sender resends in order.</summary>
+    public sealed record OutOfOrder(long Expected) : DeliveryDecision;
+
+    public sealed record Store(MessageReceived Event) : DeliveryDecision;
+}
+
+public abstract record ThreadPlan
+{
+    public sealed record NotFound : ThreadPlan;
+
+    public sealed record InMemory(ThreadPage Page) : ThreadPlan;
+
+    /// <summary>The page lies before the in-memory window: messages <see cref="FromSeq"/>..<see cref="ToSeq"/> are read from the journal.</summary>
+    public sealed record FromJournal(string ConversationId, long FromSeq, long ToSeq, long LastSeq, ImmutableArray<long> Anchors)
+        : ThreadPlan;
+}
+
+/// <summary>
+/// A user's mailbox: conversation index, recent messages, dedup window and delivery channels. Pure: the actor feeds
+/// it commands (<c>Decide...</c>) and journaled events (<see cref="Apply"/>).
+/// </summary>
+public sealed record MailboxState(
+    string UserId,
+    MailboxLimits Limits,
+    long LastStamp,
+    ImmutableDictionary<string, ConversationState> Conversations,
+    ImmutableSortedDictionary<long, string> ByStamp,
+    ImmutableDictionary<string, SentRecord> Dedup,
+    ImmutableQueue<string> DedupOrder,
+    ImmutableDictionary<string, OutboundChannel> Outbound,
+    ImmutableDictionary<string, long> Inbound)
+{
+    private static readonly IComparer<long> Descending = Comparer<long>.Create((a, b) => b.CompareTo(a));
+
+    public static MailboxState Empty(string userId, MailboxLimits limits) => new(
+        userId,
+        limits,
+        0,
+        ImmutableDictionary<string, ConversationState>.Empty.WithComparers(StringComparer.Ordinal),
+        ImmutableSortedDictionary<long, string>.Empty.WithComparers(Descending),
+        ImmutableDictionary<string, SentRecord>.Empty.WithComparers(StringComparer.Ordinal),
+        ImmutableQueue<string>.Empty,
+        ImmutableDictionary<string, OutboundChannel>.Empty.WithComparers(StringComparer.Ordinal),
+        ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal));
+
+    /// <summary>Stamps strictly increase within a mailbox, whatever the clock does (restarts, node moves).</summary>
+    public long NextStamp(long now) => Math.Max(now, LastStamp + 1);
+
+    public int PendingDeliveries => Outbound.Values.Sum(c => c.PendingCount);
+
+    // ---------------- decisions ----------------
+
+    /// <param name="journalSeq">The journal sequence number the event will get if stored.</param>
+    public SendDecision DecideSend(SendMessage cmd, long now, long journalSeq)
+    {
+        if (cmd.SenderId != UserId)
+            return Fail(SendOutcome.Invalid, "the command was routed to another user's mailbox");
+        if (cmd.RecipientIds.Length != 1)
+            return Fail(SendOutcome.Invalid, "v1 conversations are 1:1: give exactly one recipient");
+        var recipient = cmd.RecipientIds[0];
+        if (recipient == UserId)
+            return Fail(SendOutcome.Invalid, "a user cannot send a message to themselves");
+        if (string.IsNullOrEmpty(cmd.Text))
+            return Fail(SendOutcome.Invalid, "the message text is empty");
+
+        if (Dedup.TryGetValue(cmd.ClientMessageId, out var earlier))
+        {
+            return earlier.RecipientId == recipient && earlier.TextHash == Ids.TextHash(cmd.Text)
+                ? new SendDecision.Duplicate(earlier)
+                : Fail(SendOutcome.Conflict,
+                    $"clientMessageId '{cmd.ClientMessageId}' was already used by this sender for another message");
+        }
+
+        var channel = Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
+        if (channel.PendingCount >= Limits.MaxPendingPerRecipient)
+            return Fail(SendOutcome.Unavailable,
+                $"{channel.PendingCount} messages to '{recipient}' are still awaiting delivery; retry later");
+
+        var conversationId = Ids.ConversationFor(UserId, recipient);
+        var conversation = Conversations.GetValueOrDefault(conversationId);
+        var seq = (conversation?.LastSeq ?? 0) + 1;
+        var stamp = NextStamp(now);
+        var message = new ChatMessage(
+            Ids.MessageId(UserId, stamp), conversationId, UserId, [recipient], cmd.Text, cmd.ClientMessageId, stamp);
+        return new SendDecision.Store(new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1));
+    }
+
+    public DeliveryDecision DecideDelivery(DeliverMessage delivery, long now)
+    {
+        var sender = delivery.Message.SenderId;
+        var last = Inbound.GetValueOrDefault(sender);
+        if (delivery.ChannelSeq <= last)
+            return new DeliveryDecision.AlreadyStored(last);
+        if (delivery.ChannelSeq != last + 1)
+            return new DeliveryDecision.OutOfOrder(last + 1);
+
+        var conversation = Conversations.GetValueOrDefault(delivery.Message.ConversationId);
+        var seq = (conversation?.LastSeq ?? 0) + 1;
+        return new DeliveryDecision.Store(new MessageReceived(
+            delivery.Message, seq, NextStamp(now), LinksFor(conversation, seq), delivery.ChannelSeq));
+    }
+
+    /// <summary>The previous message and the one at seq - lowbit(seq): the newest multiple of 2^(k+1) before seq.</summary>
+    private static ThreadLinks LinksFor(ConversationState? conversation, long seq)
+    {
+        if (conversation is null)
+            return ThreadLinks.None;
+        var level = System.Numerics.BitOperations.TrailingZeroCount(seq) + 1;
+        var skip = level < conversation.Anchors.Length && seq - (seq & -seq) > 0 ? conversation.Anchors[level] : 0;
+        return new ThreadLinks(conversation.Anchors[0], skip);
+    }
+
+    private static SendDecision.Reply Fail(SendOutcome outcome, string detail) =>
+        new(SendResult.Failure(outcome, detail));
+
+    // ---------------- events ----------------
+
+    /// <param name="journalSeq">The event's own journal sequence number (kept as the thread's newest anchor).</param>
+    public MailboxState Apply(IMailboxEvent evt, long journalSeq) => evt switch
+    {
+        MessageSent sent => ApplySent(sent, journalSeq),
+        MessageReceived received => ApplyReceived(received, journalSeq),
+        DeliveriesConfirmed confirmed => ApplyConfirmed(confirmed),
+        _ => throw new ArgumentException($"unknown mailbox event {evt.GetType().Name}", nameof(evt)),
+    };
+
+    private MailboxState ApplySent(MessageSent sent, long journalSeq)
+    {
+        var message = sent.Message;
+        var recipient = message.RecipientIds[0];
+        var next = WithMessage(message, sent.Seq, message.ServerTimestamp, journalSeq);
+
+        var record = new SentRecord(
+            message.ClientMessageId, message.MessageId, message.ConversationId, recipient,
+            message.ServerTimestamp, Ids.TextHash(message.Text));
+        var dedup = next.Dedup.SetItem(record.ClientMessageId, record);
+        var order = next.DedupOrder.Enqueue(record.ClientMessageId);
+        while (dedup.Count > Limits.DedupWindow)
+        {
+            order = order.Dequeue(out var oldest);
+            dedup = dedup.Remove(oldest);
+        }
+
+        var channel = next.Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
+        var delivery = new DeliverMessage(recipient, sent.ChannelSeq, next.Conversations[message.ConversationId].Recent[^1].Message);
+        return next with
+        {
+            Dedup = dedup,
+            DedupOrder = order,
+            Outbound = next.Outbound.SetItem(recipient, channel.Enqueue(delivery)),
+        };
+    }
+
+    private MailboxState ApplyReceived(MessageReceived received, long journalSeq)
+    {
+        var next = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq);
+        return next with { Inbound = next.Inbound.SetItem(received.Message.SenderId, received.ChannelSeq) };
+    }
+
+    private MailboxState ApplyConfirmed(DeliveriesConfirmed confirmed)
+    {
+        if (!Outbound.TryGetValue(confirmed.RecipientId, out var channel))
+            return this;
+        return this with { Outbound = Outbound.SetItem(confirmed.RecipientId, channel.ConfirmUpTo(confirmed.UpToSeq)) };
+    }
+
+    private MailboxState WithMessage(ChatMessage message, long seq, long stamp, long journalSeq)
+    {
+        var id = message.ConversationId;
+        var existing = Conversations.GetValueOrDefault(id);
+        var participants = existing?.ParticipantIds
+            ?? [.. message.RecipientIds.Append(message.SenderId).Order(StringComparer.Ordinal)];
+
+        // Share the conversation's strings so a window of messages does not hold a copy of each id per message.
+        var compact = message with
+        {
+            ConversationId = existing?.ConversationId ?? id,
+            SenderId = participants.First(p => p == message.SenderId),
+            RecipientIds = message.RecipientIds.Length == 1
+                ? [participants.First(p => p == message.RecipientIds[0])]
+                : message.RecipientIds,
+        };
+
+        var recent = existing?.Recent ?? [];
+        recent = recent.Length >= Limits.RecentPerConversation
+            ? recent.RemoveRange(0, recent.Length - Limits.RecentPerConversation + 1).Add(new StoredMessage(seq, compact))
+            : recent.Add(new StoredMessage(seq, compact));
+
+        var conversation = new ConversationState(
+            compact.ConversationId, participants, Snippet(message.Text), stamp, seq,
+            UpdateAnchors(existing?.Anchors ?? [], seq, journalSeq), recent);
+
+        var byStamp = ByStamp;
+        if (existing is not null)
+            byStamp = byStamp.Remove(existing.LastUpdatedTimestamp);
+        return this with
+        {
+            LastStamp = Math.Max(LastStamp, stamp),
+            Conversations = Conversations.SetItem(conversation.ConversationId, conversation),
+            ByStamp = byStamp.SetItem(stamp, conversation.ConversationId),
+        };
+    }
+
+    /// <summary>Message <paramref name="seq"/> becomes the newest multiple of 2^k for every k up to its trailing zeros.</summary>
+    private static ImmutableArray<long> UpdateAnchors(ImmutableArray<long> anchors, long seq, long journalSeq)
+    {
+        var levels = System.Numerics.BitOperations.TrailingZeroCount(seq) + 1;
+        var builder = anchors.ToBuilder();
+        while (builder.Count < levels)
+            builder.Add(0);
+        for (var k = 0; k < levels; k++)
+            builder[k] = journalSeq;
+        return builder.ToImmutable();
+    }
+
+    private string Snippet(string text)
+    {
+        var max = Limits.SnippetLength;
+        var runes = 0;
+        var index = 0;
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (runes == max)
+                return text[..index];
+            runes++;
+            index += rune.Utf16SequenceLength;
+        }
+        return text;
+    }
+
+    // ---------------- queries ----------------
+
+    public ConversationsPage ListConversations(GetConversations query)
+    {
+        var changed = ByStamp.TakeWhile(e => e.Key > query.AfterTimestamp);
+        var page = changed
+            .Skip(query.Offset)
+            .Take(query.Count)
+            .Select(e => Summary(Conversations[e.Value]))
+            .ToImmutableArray();
+        var hasChanges = !ByStamp.IsEmpty && ByStamp.Keys.First() > query.AfterTimestamp;
+        return new ConversationsPage(page, hasChanges);
+    }
+
+    public static ConversationSummary Summary(ConversationState c) =>
+        new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp);
+
+    public ThreadPlan PlanThread(GetThread query)
+    {
+        if (!Conversations.TryGetValue(query.ConversationId, out var conversation))
+            return new ThreadPlan.NotFound();
+
+        var low = Math.Max(1, (query.AfterSeq ?? 0) + 1);
+        var high = Math.Min(conversation.LastSeq, (query.BeforeSeq ?? long.MaxValue) - 1) - query.Offset;
+        var from = Math.Max(low, high - query.Count + 1);
+        if (high < from || query.Count <= 0)
+            return new ThreadPlan.InMemory(new ThreadPage([]));
+
+        var recent = conversation.Recent;
+        if (recent.Length > 0 && from >= recent[0].Seq)
+        {
+            var start = (int)(from - recent[0].Seq);
+            var length = (int)(high - from + 1);
+            return new ThreadPlan.InMemory(new ThreadPage(recent.Slice(start, length)));
+        }
+        return new ThreadPlan.FromJournal(conversation.ConversationId, from, high, conversation.LastSeq, conversation.Anchors);
+    }
+
+    // ---------------- snapshots ----------------
+
+    public MailboxSnapshot ToSnapshot() => new(
+        LastStamp,
+        [.. ByStamp.Values.Reverse().Select(id => Conversations[id])],
+        [.. DedupOrder.Select(id => Dedup[id])],
+        [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
+        [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))]);
+
+    public static MailboxState FromSnapshot(string userId, MailboxLimits limits, MailboxSnapshot snapshot)
+    {
+        var state = Empty(userId, limits);
+        var order = ImmutableQueue<string>.Empty;
+        foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
+            order = order.Enqueue(record.ClientMessageId);
+        return state with
+        {
+            LastStamp = snapshot.LastStamp,
+            Conversations = state.Conversations.SetItems(
+                snapshot.Conversations.Select(c => KeyValuePair.Create(c.ConversationId, c))),
+            ByStamp = state.ByStamp.SetItems(
+                snapshot.Conversations.Select(c => KeyValuePair.Create(c.LastUpdatedTimestamp, c.ConversationId))),
+            Dedup = state.Dedup.SetItems(
+                snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow))
+                    .Select(r => KeyValuePair.Create(r.ClientMessageId, r))),
+            DedupOrder = order,
+            Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
+                KeyValuePair.Create(o.RecipientId, new OutboundChannel(o.RecipientId, o.LastSeq, ImmutableQueue.CreateRange(o.Pending), o.Pending.Length)))),
+            Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
+        };
+    }
+}
+
+/// <summary>One sender-to-recipient delivery channel: the numbered copies not yet confirmed, oldest first.</summary>
+public sealed record OutboundChannel(string RecipientId, long LastSeq, ImmutableQueue<DeliverMessage> Pending, int PendingCount)
+{
+    public static OutboundChannel Empty(string recipientId) => new(recipientId, 0, ImmutableQueue<DeliverMessage>.Empty, 0);
+
+    public long ConfirmedSeq => LastSeq - PendingCount;
+
+    public OutboundChannel Enqueue(DeliverMessage delivery) =>
+        this with { LastSeq = delivery.ChannelSeq, Pending = Pending.Enqueue(delivery), PendingCount = PendingCount + 1 };
+
+    public OutboundChannel ConfirmUpTo(long upToSeq)
+    {
+        var pending = Pending;
+        var count = PendingCount;
+        while (!pending.IsEmpty && pending.Peek().ChannelSeq <= upToSeq)
+        {
+            pending = pending.Dequeue();
+            count--;
+        }
+        return this with { Pending = pending, PendingCount = count };
+    }
+}

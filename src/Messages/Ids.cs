@@ -1,0 +1,46 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Messaging.Messages;
+
+public static partial class Ids
+{
+    public const int MaxUserIdLength = 64;
+    public const int MaxClientMessageIdLength = 128;
+    public const int MaxConversationIdLength = 200;
+
+    /// <summary>1:1 conversations are named by their sorted participants, so both copies agree without talking.</summary>
+    public static string ConversationFor(string a, string b) =>
+        string.CompareOrdinal(a, b) <= 0 ? $"dm~{a}~{b}" : $"dm~{b}~{a}";
+
+    public static bool IsValidUserId(string? value) =>
+        value is { Length: > 0 and <= MaxUserIdLength } && UserIdPattern().IsMatch(value);
+
+    public static bool IsValidClientMessageId(string? value) =>
+        value is { Length: > 0 and <= MaxClientMessageIdLength } && ClientMessageIdPattern().IsMatch(value);
+
+    public static bool IsValidConversationId(string? value) =>
+        value is { Length: > 0 and <= MaxConversationIdLength } && ConversationIdPattern().IsMatch(value);
+
+    /// <summary>Message ids are unique because a mailbox's stamps strictly increase: sender + stamp.</summary>
+    public static string MessageId(string senderId, long serverTimestamp) => $"{serverTimestamp:x}-{senderId}";
+
+    /// <summary>Stable 64-bit digest of a text, so the dedup window can tell a retry from a reuse without the text.</summary>
+    public static ulong TextHash(string text)
+    {
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(text), digest);
+        return BinaryPrimitives.ReadUInt64LittleEndian(digest);
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex UserIdPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9._:-]+$")]
+    private static partial Regex ClientMessageIdPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9._~-]+$")]
+    private static partial Regex ConversationIdPattern();
+}

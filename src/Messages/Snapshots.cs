@@ -1,0 +1,39 @@
+using System.Collections.Immutable;
+
+namespace Messaging.Messages;
+
+/// <summary>One conversation as a mailbox holds it: the index entry plus a bounded window of recent messages.</summary>
+/// <param name="Anchors">
+/// <c>Anchors[k]</c> is the journal sequence number of the newest message whose seq is a multiple of 2^k
+/// (<c>Anchors[0]</c> is the newest message). Entry points into the journal skip list; log2(LastSeq)+1 longs.
+/// </param>
+public sealed record ConversationState(
+    string ConversationId,
+    ImmutableArray<string> ParticipantIds,
+    string Snippet,
+    long LastUpdatedTimestamp,
+    long LastSeq,
+    ImmutableArray<long> Anchors,
+    ImmutableArray<StoredMessage> Recent);
+
+/// <summary>What the dedup window remembers of one send.</summary>
+public sealed record SentRecord(
+    string ClientMessageId,
+    string MessageId,
+    string ConversationId,
+    string RecipientId,
+    long ServerTimestamp,
+    ulong TextHash);
+
+/// <summary>Copies handed to one recipient and not yet confirmed, oldest first.</summary>
+public sealed record OutboundSnapshot(string RecipientId, long LastSeq, ImmutableArray<DeliverMessage> Pending);
+
+public sealed record InboundSnapshot(string SenderId, long LastSeq);
+
+/// <summary>A mailbox's whole state; taken every N events so recovery replays at most N events.</summary>
+public sealed record MailboxSnapshot(
+    long LastStamp,
+    ImmutableArray<ConversationState> Conversations,
+    ImmutableArray<SentRecord> Dedup,
+    ImmutableArray<OutboundSnapshot> Outbound,
+    ImmutableArray<InboundSnapshot> Inbound) : IMessagingProtocol;
