@@ -26,6 +26,9 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private MailboxState _durable;
     private MailboxState _decided;
     private int _inFlight;
+    // Journal position the next event will get. Akka assigns positions when the batch is flushed but advances
+    // LastSequenceNr only when a write is confirmed, so with writes in flight we count ourselves.
+    private long _nextJournalSeq = 1;
     private int _eventsSinceSnapshot;
     private bool _snapshotInProgress;
     private bool _stopping;
@@ -52,6 +55,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         Recover<RecoveryCompleted>(_ =>
         {
             _decided = _durable;
+            _nextJournalSeq = LastSequenceNr + 1;
             if (_durable.PendingDeliveries > 0)
                 Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, TimeSpan.Zero, _settings.RedeliveryInterval);
         });
@@ -100,7 +104,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (_decided.DecideSend(cmd, Now, LastSequenceNr + 1))
+        switch (_decided.DecideSend(cmd, Now, _nextJournalSeq))
         {
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);
@@ -267,36 +271,37 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void Write(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
     {
-        var journalSeq = LastSequenceNr + 1;
+        var journalSeq = _nextJournalSeq++;
         _decided = _decided.Apply(evt, journalSeq);
         _inFlight++;
         PersistAsync(evt, e =>
         {
             _inFlight--;
+            if (LastSequenceNr != journalSeq)
+                _log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",
+                    PersistenceId, LastSequenceNr, journalSeq);
             _durable = _durable.Apply(e, journalSeq);
             _eventsSinceSnapshot++;
             onDurable(e, journalSeq);
+            // In a handler LastSequenceNr is this event's position and _durable holds everything up to it,
+            // so the snapshot matches its sequence number even with later writes in flight.
+            if (_eventsSinceSnapshot >= _settings.SnapshotEvery && !_snapshotInProgress)
+            {
+                _snapshotInProgress = true;
+                _eventsSinceSnapshot = 0;
+                SaveSnapshot(_durable.ToSnapshot());
+            }
             if (_inFlight == 0)
                 Settled();
         });
     }
 
-    /// <summary>No write in flight: the two views are equal, so share one (half the memory), snapshot, or stop.</summary>
+    /// <summary>No write in flight: the two views are equal, so share one (half the memory), or stop if asked to.</summary>
     private void Settled()
     {
         _decided = _durable;
         if (_stopping)
-        {
             Context.Stop(Self);
-            return;
-        }
-        // A snapshot's sequence number is LastSequenceNr, so it may only be taken when nothing is in flight.
-        if (_eventsSinceSnapshot >= _settings.SnapshotEvery && !_snapshotInProgress)
-        {
-            _snapshotInProgress = true;
-            _eventsSinceSnapshot = 0;
-            SaveSnapshot(_durable.ToSnapshot());
-        }
     }
 
     private void BeginStop()
@@ -321,7 +326,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
-        _inFlight--; // its handler will never run
+        _inFlight--; // its handler will never run (its journal position stays unused)
         // _decided already counts the rejected event: take no more commands and start again from the journal.
         // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
         _stopping = true;

@@ -163,6 +163,22 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Should_link_pipelined_writes_to_their_own_journal_positions()
+    {
+        // Many writes in flight at once in both mailboxes: every event must point at the right earlier ones.
+        var sends = Enumerable.Range(1, 60)
+            .Select(i => i % 2 == 0 ? SendAsync(Alice, Bob, $"m{i}", $"c{i}") : SendAsync(Alice, Carol, $"x{i}", $"x{i}"))
+            .ToList();
+        await Task.WhenAll(sends);
+        var conversation = Ids.ConversationFor(Alice, Bob);
+
+        var mine = await ThreadAsync(Alice, conversation, offset: 5, count: 25);
+        Assert.Equal(Enumerable.Range(1, 25).Select(i => $"m{2 * i}"), mine.Messages.Select(m => m.Message.Text));
+        var theirs = await ThreadAsync(Bob, conversation, offset: 10, count: 20);
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), theirs.Messages.Select(m => m.Seq));
+    }
+
+    [Fact]
     public async Task Should_answer_not_found_for_an_unknown_conversation()
     {
         Assert.IsType<ConversationNotFound>(
