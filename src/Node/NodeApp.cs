@@ -5,6 +5,7 @@ using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Messaging.Actors;
 using Messaging.Http;
+using Messaging.Messages.Serialization;
 using Microsoft.AspNetCore.Hosting;
 
 namespace Messaging.Node;
@@ -26,6 +27,7 @@ public static class NodeApp
         builder.Services.AddMessagingHttp(settings.ToApiOptions(SigningKeys.Resolve(settings)));
         builder.Services.AddAkka(ActorSystemName, akka => akka
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
+            .WithMessagingSerialization()
             .WithRemoting(settings.Cluster.Hostname, settings.Cluster.Port)
             .WithClustering(new ClusterOptions
             {
