@@ -100,6 +100,16 @@ public sealed class NodeFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Node.DisposeAsync();
 }
 
+/// <summary>A node with the default settings (every page of a short thread is served from memory).</summary>
+public sealed class DefaultNodeFixture : IAsyncLifetime
+{
+    public TestNode Node { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Node = await TestNode.StartAsync();
+
+    public async Task DisposeAsync() => await Node.DisposeAsync();
+}
+
 public static class Eventually
 {
     public static async Task Until(Func<Task<bool>> condition, TimeSpan deadline, string failure)
