@@ -28,16 +28,17 @@ public sealed class TestNode : IAsyncDisposable
     public Uri BaseAddress { get; }
     public TokenIssuer Tokens { get; } = new(System.Text.Encoding.UTF8.GetBytes(SigningKey), TimeSpan.FromHours(1));
 
-    public static async Task<TestNode> StartAsync(params string[] extraArgs)
+    public static Task<TestNode> StartAsync(params string[] extraArgs) =>
+        StartAsync(Directory.CreateTempSubdirectory("messaging-e2e-").FullName, [$"--Messaging:Auth:SigningKey={SigningKey}", .. extraArgs]);
+
+    public static async Task<TestNode> StartAsync(string dataDirectory, string[] extraArgs)
     {
-        var dataDirectory = Directory.CreateTempSubdirectory("messaging-e2e-").FullName;
         string[] args =
         [
             "--urls=http://127.0.0.1:0",
             $"--Messaging:DataDirectory={dataDirectory}",
             "--Messaging:Cluster:Hostname=127.0.0.1",
             "--Messaging:Cluster:Port=0",
-            $"--Messaging:Auth:SigningKey={SigningKey}",
             "--Logging:LogLevel:Default=Warning",
             .. extraArgs,
         ];
