@@ -312,6 +312,9 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
+        // Passivate first, so the shard buffers a retry sent after our answer for the next incarnation
+        // instead of handing it to this one, which Akka stops after a failed write.
+        Context.Parent.Tell(new Passivate(StopMailbox.Instance));
         FailWaiters($"the journal did not take the write: {cause.Message}");
         base.OnPersistFailure(cause, @event, sequenceNr); // logs and stops; the next message recovers from the journal
     }
@@ -319,12 +322,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         _inFlight--; // its handler will never run
-        FailWaiters($"the journal rejected the write: {cause.Message}");
-        base.OnPersistRejected(cause, @event, sequenceNr);
         // _decided already counts the rejected event: take no more commands and start again from the journal.
         // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
         _stopping = true;
         Context.Parent.Tell(new Passivate(StopMailbox.Instance));
+        FailWaiters($"the journal rejected the write: {cause.Message}");
+        base.OnPersistRejected(cause, @event, sequenceNr);
+
     }
 
     private void FailWaiters(string reason)

@@ -5,6 +5,7 @@ using Akka.Hosting;
 using Akka.Persistence;
 using Akka.Remote.Hosting;
 using Messaging.Messages;
+using Messaging.Messages.Serialization;
 
 namespace Messaging.Actors.Tests;
 
@@ -28,6 +29,7 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
     {
         base.ConfigureAkka(builder, provider); // the test journal and snapshot store
         builder
+            .WithMessagingSerialization()
             .WithRemoting("127.0.0.1", 0)
             .WithClustering()
             .WithMailboxShards(_settings, shardCount: 10);
