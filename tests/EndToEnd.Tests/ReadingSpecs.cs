@@ -118,9 +118,7 @@ public sealed class ReadingSpecs(NodeFixture fixture) : IClassFixture<NodeFixtur
         Assert.Equal(Enumerable.Range(1, 8).Select(i => $"b{i}"), thread.Texts());
     }
 
-    [Fact(Skip = "Bug in src/Actors (reported): MailboxActor.Write takes LastSequenceNr + 1 as an event's journal " +
-                 "position, but LastSequenceNr lags while PersistAsync writes are in flight, so concurrent writes get " +
-                 "wrong thread links and deep pages fail with 503. Unskip once fixed.")]
+    [Fact]
     public async Task Should_read_deep_pages_written_by_concurrent_deliveries()
     {
         var alice = Users.Unique("alice");
