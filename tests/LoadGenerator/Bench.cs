@@ -24,6 +24,7 @@ public static class Bench
         var jsonPath = a.Str("json");
         var keepDir = a.Flag("keep-dir");
         var nodeEnv = a.Str("node-env"); // extra KEY=VALUE;KEY=VALUE for the node (tuning experiments)
+        var hold = a.Flag("hold"); // start everything, print where it is, wait for Enter (for manual loads)
         a.RejectUnknown();
 
         var runDir = Path.Combine(Path.GetTempPath(), $"messaging-bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
@@ -62,6 +63,13 @@ public static class Bench
         await using var node = await ServerProcess.StartAsync("messaging", nodeUrl, [Paths.NodeDll], env,
             Path.Combine(runDir, "node.log"), "/healthz/ready");
 
+        if (hold)
+        {
+            Console.WriteLine($"node {node.Url} pid {node.Pid}; baseline {baseline.Url} pid {baseline.Pid}; postgres {pg.ConnectionStringFor("messaging")}; key {key}");
+            Console.WriteLine("press Enter (or close stdin) to stop");
+            await Console.In.ReadLineAsync();
+            return 0;
+        }
         var selfPid = Environment.ProcessId;
         Dictionary<string, Func<double>> Sources(ServerProcess server, ServerProcess idle) => new()
         {

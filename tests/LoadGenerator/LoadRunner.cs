@@ -27,6 +27,8 @@ public sealed record LoadOptions
     public string RunId { get; init; } = Guid.NewGuid().ToString("N")[..8];
     public Dictionary<string, Func<double>> CpuSources { get; init; } = [];
     public int? ServerPid { get; init; }
+    /// <summary>Read every user's conversation list once before the warmup, so each mailbox is live (recovered) as an active user's is.</summary>
+    public bool Prime { get; init; } = true;
 }
 
 public sealed record LoadResult(
@@ -63,6 +65,8 @@ public sealed class LoadRunner
     private readonly ConcurrentDictionary<string, long> _statuses = new();
     private readonly ConcurrentDictionary<string, long> _errors = new();
     private long _dropped;
+    private long _completed;
+    private long _completedReads;
     private int _outstanding;
     private long _measureStart;
     private long _measureEnd = long.MaxValue;
@@ -90,6 +94,8 @@ public sealed class LoadRunner
     {
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
+        if (_o.Prime)
+            await PrimeAsync(cancel);
         var cpu = new CpuWindow(_o.CpuSources);
         var clock = Stopwatch.StartNew();
         var origin = Stopwatch.GetTimestamp();
@@ -139,6 +145,24 @@ public sealed class LoadRunner
             cores.GetValueOrDefault("server"),
             pid is { } p ? ProcStats.StatusBytes(p, "VmHWM") : 0,
             pid is { } q ? ProcStats.StatusBytes(q, "VmRSS") : 0);
+    }
+
+    private async Task PrimeAsync(CancellationToken cancel)
+    {
+        var clock = Stopwatch.StartNew();
+        var next = -1;
+        var failed = 0;
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(_o.Concurrency, 64)).Select(_ => Task.Run(async () =>
+        {
+            for (var u = Interlocked.Increment(ref next); u < _users.Length; u = Interlocked.Increment(ref next))
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/users/{_users[u]}/conversations?count=1");
+                request.Headers.Authorization = _auth[u];
+                if ((await Exchange(request)).Status != 200)
+                    Interlocked.Increment(ref failed);
+            }
+        }, cancel)));
+        Console.Error.WriteLine($"[{_o.Label}] primed {_users.Length} users in {clock.Elapsed.TotalSeconds:0.0} s ({_users.Length / clock.Elapsed.TotalSeconds:0}/s, {failed} failed)");
     }
 
     private async Task OpenLoop(double rate, long origin, TimeSpan total, CancellationToken cancel)
@@ -225,6 +249,7 @@ public sealed class LoadRunner
         request.Headers.Authorization = _auth[u];
         var (status, payload) = await Exchange(request);
         var done = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _completed);
         string? sendStatus = null;
         if (status == 200)
         {
@@ -265,6 +290,7 @@ public sealed class LoadRunner
     {
         var (status, _) = await Exchange(request);
         var done = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _completedReads);
         if (status != 200)
             _errors.AddOrUpdate($"{recorder.Name}: HTTP {status}", 1, (_, c) => c + 1);
         else if (dueAt >= _measureStart && dueAt < _measureEnd)
@@ -286,7 +312,7 @@ public sealed class LoadRunner
 
     private async Task Progress(Stopwatch clock, CancellationToken stop)
     {
-        int lastSends = 0, lastReads = 0;
+        long lastSends = 0, lastReads = 0;
         var interactive = !Console.IsErrorRedirected;
         var lastPrint = TimeSpan.Zero;
         try
@@ -294,8 +320,8 @@ public sealed class LoadRunner
             while (!stop.IsCancellationRequested)
             {
                 await Task.Delay(1000, stop);
-                var sends = _send.Count + _retry.Count;
-                var reads = _list.Count + _thread.Count;
+                var sends = Interlocked.Read(ref _completed);
+                var reads = Interlocked.Read(ref _completedReads);
                 var phase = Stopwatch.GetTimestamp() < _measureStart ? "warmup" : "measure";
                 var recent = _send.Summary(1, Math.Max(0, _send.Count - 2000));
                 var line = $"[{_o.Label}] {clock.Elapsed.TotalSeconds,5:0}s {phase,-7} sends/s {sends - lastSends,6} reads/s {reads - lastReads,6} " +
