@@ -69,6 +69,8 @@ public static class Parts
 
             if (only.Contains("recovery") || only.Contains("deep"))
                 results["recovery"] = await Recovery(system, settings, deepMessages, only.Contains("deep"), results);
+            if (only.Contains("state"))
+                results["state"] = StateOnly(system, Math.Min(mailboxes, 20_000));
             if (only.Contains("memory"))
                 results["memory"] = await Memory(system, region, mailboxes);
             if (only.Contains("journal"))
@@ -343,6 +345,33 @@ public static class Parts
         Console.WriteLine($"  managed heap after full GC: +{(after - before) / 1048576.0:0} MiB = {perMailbox / 1024:0.0} KiB per mailbox; " +
                           $"RSS +{(rssAfter - rssBefore) / 1048576.0:0} MiB = {rssPerMailbox / 1024:0.0} KiB per mailbox");
         return new { Mailboxes = count, RecoveredPerSecond = count / recoverySeconds, ManagedBytesPerMailbox = perMailbox, RssBytesPerMailbox = rssPerMailbox, NotAsExpected = bad };
+    }
+
+    /// <summary>The pure state alone, rebuilt from events that went through the serializer (as recovery does).</summary>
+    private static object StateOnly(ActorSystem system, int count)
+    {
+        var serialization = system.Serialization;
+        var limits = new MailboxLimits();
+        var before = ManagedBytesAfterFullGc();
+        var states = new MailboxState[count];
+        for (var i = 0; i < count; i++)
+        {
+            var user = $"s{i:D6}";
+            var contacts = Enumerable.Range(1, 5).Select(c => $"s{(i + c * 7) % count:D6}").ToArray();
+            var state = MailboxState.Empty(user, limits);
+            foreach (var (evt, seq, _) in new HistoryGenerator(user, contacts, limits, 1_700_000_000_000 + i * 1000L, confirmEvery: 10).Events(50))
+            {
+                var serializer = (Akka.Serialization.SerializerWithStringManifest)serialization.FindSerializerFor(evt);
+                var copy = (IMailboxEvent)serializer.FromBinary(serializer.ToBinary(evt), serializer.Manifest(evt));
+                state = state.Apply(copy, seq);
+            }
+            states[i] = state;
+        }
+        var after = ManagedBytesAfterFullGc();
+        GC.KeepAlive(states);
+        var perState = (after - before) / (double)count;
+        Console.WriteLine($"state only: {count} states rebuilt from serialized events: {perState / 1024:0.0} KiB per mailbox state");
+        return new { States = count, BytesPerState = perState };
     }
 
     private static long ManagedBytesAfterFullGc()
