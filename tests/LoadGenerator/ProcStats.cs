@@ -29,10 +29,25 @@ public static class ProcStats
         catch (IOException) { return -1; }
     }
 
-    /// <summary>A process and all its current children (PostgreSQL's backends are the postmaster's children).</summary>
+    /// <summary>Time of a process's children that have exited and been waited for (cutime + cstime).</summary>
+    public static double ReapedChildrenCpuSeconds(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture)) / TicksPerSecond;
+        }
+        catch (IOException) { return 0; }
+    }
+
+    /// <summary>
+    /// A process, its live children and its exited ones (PostgreSQL's backends are the postmaster's children; a
+    /// backend whose connection closed during the window is counted through the postmaster's cutime).
+    /// </summary>
     public static double TreeCpuSeconds(int root)
     {
-        var total = CpuSeconds(root);
+        var total = CpuSeconds(root) + ReapedChildrenCpuSeconds(root);
         foreach (var dir in System.IO.Directory.EnumerateDirectories("/proc"))
         {
             if (int.TryParse(Path.GetFileName(dir), out var pid) && pid != root && ParentPid(pid) == root)
