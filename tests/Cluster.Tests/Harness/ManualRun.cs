@@ -1,11 +1,18 @@
 namespace Messaging.Cluster.Tests.Harness;
 
-/// <summary>The harness by hand: `dotnet run --project tests/Cluster.Tests -- postgres` (more in docs/operations.md).</summary>
+/// <summary>
+/// The harness by hand (`dotnet run --project tests/Cluster.Tests -- VERB`):
+///   postgres            a throwaway PostgreSQL; prints its connection string
+///   cluster [N]         PostgreSQL plus N nodes (default 3); prints their URLs and a token per demo user
+///   load [N] [SECONDS]  the same, with the load client running for SECONDS (default 30), then the verifier
+/// Everything stops and is cleaned up on Ctrl+C (or at the end of `load`); logs stay in the printed run directory.
+/// </summary>
 public static class ManualRun
 {
     public static async Task<int> RunAsync(string[] args)
     {
         var verb = args.FirstOrDefault() ?? "help";
+        var nodes = args.Length > 1 && int.TryParse(args[1], out var n) ? n : 3;
         switch (verb)
         {
             case "postgres":
@@ -16,8 +23,30 @@ public static class ManualRun
                 await WaitForCtrlC();
                 return 0;
             }
+            case "cluster":
+            {
+                var dir = Paths.NewRunDirectory("manual");
+                await using var server = await PostgresServer.StartAsync(dir);
+                await using var cluster = await TestCluster.StartAsync(server, dir, Console.WriteLine,
+                    ClusterSettings.ForTests with { Nodes = nodes });
+                foreach (var node in cluster.Nodes)
+                    Console.WriteLine($"{node.Name}: {node.HttpUri} ({node.AkkaAddress}, pid {node.Pid}, logs {node.StdoutPath})");
+                foreach (var user in new[] { "alice", "bob" })
+                    Console.WriteLine($"token {user}: {Api.Token(cluster.SigningKey, user)}");
+                await WaitForCtrlC();
+                return 0;
+            }
+            case "load":
+            {
+                var seconds = args.Length > 2 && int.TryParse(args[2], out var s) ? s : 30;
+                await using var scenario = await Scenario.StartAsync("manual-load", Console.WriteLine,
+                    ClusterSettings.ForTests with { Nodes = nodes });
+                await Task.Delay(TimeSpan.FromSeconds(seconds));
+                var (_, verifier) = await scenario.FinishAsync();
+                return verifier.Ok ? 0 : 1;
+            }
             default:
-                Console.WriteLine("usage: postgres");
+                Console.WriteLine("usage: postgres | cluster [N] | load [N] [SECONDS]");
                 return verb == "help" ? 0 : 2;
         }
     }
@@ -26,7 +55,7 @@ public static class ManualRun
     {
         var done = new TaskCompletionSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
-        Console.WriteLine("Ctrl+C stops it and deletes its files.");
+        Console.WriteLine("Ctrl+C stops everything and deletes the database.");
         return done.Task;
     }
 }
