@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
 using Messaging.Messages;
@@ -94,6 +95,11 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     private void HandleSend(SendMessage cmd)
     {
+        if (_stopping)
+        {
+            Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
+            return;
+        }
         switch (_decided.DecideSend(cmd, Now, LastSequenceNr + 1))
         {
             case SendDecision.Reply reply:
@@ -212,6 +218,8 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     private void HandleDelivery(DeliverMessage delivery)
     {
+        if (_stopping)
+            return; // the sender resends until the next incarnation confirms
         var sender = delivery.Message.SenderId;
         switch (_decided.DecideDelivery(delivery, Now))
         {
@@ -310,10 +318,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
+        _inFlight--; // its handler will never run
         FailWaiters($"the journal rejected the write: {cause.Message}");
         base.OnPersistRejected(cause, @event, sequenceNr);
-        // _decided already counts the rejected event; start again from what the journal holds.
-        Context.Stop(Self);
+        // _decided already counts the rejected event: take no more commands and start again from the journal.
+        // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
+        _stopping = true;
+        Context.Parent.Tell(new Passivate(StopMailbox.Instance));
     }
 
     private void FailWaiters(string reason)

@@ -1,0 +1,95 @@
+using System.Collections.Immutable;
+
+namespace Messaging.Messages.Tests;
+
+/// <summary>Realistic values in every field of every protocol type, plus the edge cases the wire format must keep.</summary>
+public static class ProtocolSamples
+{
+    private const string Alice = "alice";
+    private const string Bob = "bob.b-1";
+    private const string Unicode = "Grüße 👋🏽 — שלום, 你好, e\u0301 \u0000 end";
+    private static readonly string Conversation = Ids.ConversationFor(Alice, Bob);
+
+    private static readonly ChatMessage Message = new(
+        Ids.MessageId(Alice, 1_764_000_000_123), Conversation, Alice, [Bob], Unicode, "client:0001", 1_764_000_000_123);
+
+    private static readonly ChatMessage Reply = new(
+        Ids.MessageId(Bob, 1_764_000_000_456), Conversation, Bob, [Alice], "ok", "c-2", 1_764_000_000_456);
+
+    private static readonly ConversationState ConversationState = new(
+        Conversation, [Alice, Bob], "Grüße 👋🏽", 1_764_000_000_456, 6, [6, 4, 4], [new StoredMessage(5, Message), new StoredMessage(6, Reply)]);
+
+    public static readonly IReadOnlyDictionary<string, IMessagingProtocol> All = new Dictionary<string, IMessagingProtocol>
+    {
+        ["SendMessage"] = new SendMessage(Alice, [Bob], Unicode, "client:0001"),
+        ["SendMessage, several recipients"] = new SendMessage(Alice, [Bob, "carol", "dave"], "hi", "c-9"),
+        ["SendMessage, no recipients"] = new SendMessage(Alice, [], "", "c-10"),
+        ["GetConversations"] = new GetConversations(Alice, 20, 50, 1_764_000_000_000),
+        ["GetThread, no seqs"] = new GetThread(Alice, Conversation, 10, 25, null, null),
+        ["GetThread, zero seqs"] = new GetThread(Alice, Conversation, 0, 25, 0, 0),
+        ["GetThread, before only"] = new GetThread(Alice, Conversation, 0, 25, 1234, null),
+        ["GetThread, after only"] = new GetThread(Alice, Conversation, 3, 7, null, long.MaxValue),
+        ["GetMailboxStatus"] = new GetMailboxStatus(Bob),
+        ["DeliverMessage"] = new DeliverMessage(Bob, 42, Message),
+        ["ConfirmDelivery"] = new ConfirmDelivery(Alice, Bob, 42),
+        ["StopMailbox"] = StopMailbox.Instance,
+        ["SendResult, sent"] = new SendResult(SendOutcome.Sent, Message.MessageId, Conversation, Message.ServerTimestamp, ""),
+        ["SendResult, accepted"] = new SendResult(SendOutcome.Accepted, Message.MessageId, Conversation, Message.ServerTimestamp, "waiting"),
+        ["SendResult, duplicate"] = new SendResult(SendOutcome.Duplicate, Message.MessageId, Conversation, 7, "dup"),
+        ["SendResult, conflict"] = SendResult.Failure(SendOutcome.Conflict, "clientMessageId 'c' was already used — ✗"),
+        ["SendResult, invalid"] = SendResult.Failure(SendOutcome.Invalid, "the message text is empty"),
+        ["SendResult, unavailable"] = SendResult.Failure(SendOutcome.Unavailable, "journal down"),
+        ["ConversationsPage"] = new ConversationsPage(
+            [
+                new ConversationSummary(Conversation, [Alice, Bob], "Grüße 👋🏽", 1_764_000_000_456),
+                new ConversationSummary("dm~alice~carol", [Alice, "carol"], "", 1),
+            ],
+            true),
+        ["ConversationsPage, empty"] = new ConversationsPage([], false),
+        ["ThreadPage"] = new ThreadPage([new StoredMessage(5, Message), new StoredMessage(6, Reply)]),
+        ["ThreadPage, empty"] = new ThreadPage([]),
+        ["ConversationNotFound"] = new ConversationNotFound("dm~alice~zed"),
+        ["MailboxUnavailable"] = new MailboxUnavailable("thread read timed out after 00:00:05"),
+        ["MailboxStatus"] = new MailboxStatus(Alice, "mailbox-alice", 123_456, 17, 3, "akka.tcp://messaging@10.0.0.7:4053"),
+        ["MessageSent"] = new MessageSent(Message, 5, new ThreadLinks(11, 8), 42),
+        ["MessageSent, first of thread"] = new MessageSent(Message, 1, ThreadLinks.None, 1),
+        ["MessageReceived"] = new MessageReceived(Reply, 6, 1_764_000_000_999, new ThreadLinks(12, 0), 7),
+        ["DeliveriesConfirmed"] = new DeliveriesConfirmed(Bob, 42),
+        ["MailboxSnapshot"] = new MailboxSnapshot(
+            1_764_000_000_999,
+            [ConversationState, ConversationState with { ConversationId = "dm~alice~carol", Anchors = [], Recent = [] }],
+            [
+                new SentRecord("client:0001", Message.MessageId, Conversation, Bob, Message.ServerTimestamp, ulong.MaxValue),
+                new SentRecord("c-2", "x", Conversation, Bob, 3, Ids.TextHash(Unicode)),
+                new SentRecord("c-3", "y", Conversation, Bob, 4, 0),
+            ],
+            [
+                new OutboundSnapshot(Bob, 43, [new DeliverMessage(Bob, 42, Message), new DeliverMessage(Bob, 43, Message)]),
+                new OutboundSnapshot("carol", 0, []),
+            ],
+            [new InboundSnapshot(Bob, 7), new InboundSnapshot("carol", 0)]),
+        ["MailboxSnapshot, empty"] = new MailboxSnapshot(0, [], [], [], []),
+    };
+
+    public static TheoryData<string> Names()
+    {
+        var data = new TheoryData<string>();
+        foreach (var name in All.Keys)
+            data.Add(name);
+        return data;
+    }
+
+    /// <summary>Every concrete protocol type in the contracts assembly: adding one without serializer support fails a test.</summary>
+    public static IReadOnlyList<Type> ProtocolTypes() => typeof(IMessagingProtocol).Assembly.GetTypes()
+        .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IMessagingProtocol).IsAssignableFrom(t))
+        .OrderBy(t => t.Name, StringComparer.Ordinal)
+        .ToList();
+
+    public static TheoryData<Type> ProtocolTypeData()
+    {
+        var data = new TheoryData<Type>();
+        foreach (var type in ProtocolTypes())
+            data.Add(type);
+        return data;
+    }
+}
