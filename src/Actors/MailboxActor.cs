@@ -26,6 +26,9 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private MailboxState _durable;
     private MailboxState _decided;
     private int _inFlight;
+    // The journal sequence number of the last event handed to PersistAsync. Akka's LastSequenceNr only moves when a
+    // write succeeds, so with writes in flight LastSequenceNr + 1 is NOT the number the next event gets.
+    private long _lastIssuedSeq;
     private int _eventsSinceSnapshot;
     private bool _snapshotInProgress;
     private bool _stopping;
@@ -51,6 +54,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         Recover<IMailboxEvent>(evt => _durable = _durable.Apply(evt, LastSequenceNr));
         Recover<RecoveryCompleted>(_ =>
         {
+            _lastIssuedSeq = LastSequenceNr;
             _decided = _durable;
             if (_durable.PendingDeliveries > 0)
                 Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, TimeSpan.Zero, _settings.RedeliveryInterval);
@@ -100,7 +104,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (_decided.DecideSend(cmd, Now, LastSequenceNr + 1))
+        switch (_decided.DecideSend(cmd, Now, _lastIssuedSeq + 1))
         {
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);
@@ -267,7 +271,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void Write(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
     {
-        var journalSeq = LastSequenceNr + 1;
+        var journalSeq = ++_lastIssuedSeq;
         _decided = _decided.Apply(evt, journalSeq);
         _inFlight++;
         PersistAsync(evt, e =>

@@ -51,11 +51,18 @@ public static class ManualRun
         }
     }
 
+    private static readonly List<System.Runtime.InteropServices.PosixSignalRegistration> Registrations = [];
+
     private static Task WaitForCtrlC()
     {
         var done = new TaskCompletionSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; done.TrySetResult(); };
-        Console.WriteLine("Ctrl+C stops everything and deletes the database.");
+        foreach (var signal in new[] { System.Runtime.InteropServices.PosixSignal.SIGINT, System.Runtime.InteropServices.PosixSignal.SIGTERM })
+            Registrations.Add(System.Runtime.InteropServices.PosixSignalRegistration.Create(signal, context =>
+            {
+                context.Cancel = true; // clean up first: stop the nodes and the database
+                done.TrySetResult();
+            }));
+        Console.WriteLine("Ctrl+C (or SIGTERM) stops everything and deletes the database.");
         return done.Task;
     }
 }

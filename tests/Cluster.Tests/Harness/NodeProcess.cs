@@ -50,9 +50,10 @@ public sealed class NodeProcess : IAsyncDisposable
             throw new InvalidOperationException($"{Name} #{Incarnation} was already started; make a new NodeProcess");
         System.IO.Directory.CreateDirectory(Directory);
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        // exec: the pid we signal is the node's own, as a container runtime's would be.
+        // exec: the pid we signal is the node's own, as a container runtime's would be; setsid: its own session, so
+        // signals meant for the test runner's terminal or process group never reach it.
         psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add($"exec dotnet \"$MESSAGING_NODE_DLL_PATH\" --urls {HttpUri.ToString().TrimEnd('/')} >\"$MESSAGING_NODE_OUT\" 2>\"$MESSAGING_NODE_ERR\"");
+        psi.ArgumentList.Add($"exec setsid dotnet \"$MESSAGING_NODE_DLL_PATH\" --urls {HttpUri.ToString().TrimEnd('/')} >\"$MESSAGING_NODE_OUT\" 2>\"$MESSAGING_NODE_ERR\"");
         psi.Environment["MESSAGING_NODE_DLL_PATH"] = Paths.NodeDll;
         psi.Environment["MESSAGING_NODE_OUT"] = StdoutPath;
         psi.Environment["MESSAGING_NODE_ERR"] = StderrPath;

@@ -32,8 +32,13 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
         var acks = load.Acks.ToList();
         while (true)
         {
-            var copies = await ReadAllAsync(load.UserIds, deliveryWithin);
+            var (copies, readFailures) = await ReadAllAsync(load.UserIds, ReadWithin);
             var violations = Check(load, acks, copies, out var onlyRecipientCopiesMissing);
+            if (readFailures.Count > 0)
+            {
+                violations.InsertRange(0, readFailures);
+                onlyRecipientCopiesMissing = false;
+            }
             var result = new VerifierResult(violations.Count == 0, load.UserIds.Count,
                 copies.Values.Sum(c => c.Count), copies.Values.Sum(c => c.Values.Sum(t => (long)t.Count)),
                 acks.Count, clock.Elapsed, violations);
@@ -122,20 +127,32 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
     private static int IndexOf(string clientMessageId) =>
         int.Parse(clientMessageId[(clientMessageId.LastIndexOf('-') + 1)..]);
 
-    private async Task<Dictionary<string, Dictionary<string, List<MessageDto>>>> ReadAllAsync(
+    /// <summary>How long one read may keep failing (503s, connection errors) before the verifier reports it.</summary>
+    private static readonly TimeSpan ReadWithin = TimeSpan.FromSeconds(20);
+
+    private async Task<(Dictionary<string, Dictionary<string, List<MessageDto>>>, List<string>)> ReadAllAsync(
         IReadOnlyList<string> users, TimeSpan within)
     {
         var result = new Dictionary<string, Dictionary<string, List<MessageDto>>>();
+        var failures = new List<string>();
         using var throttle = new SemaphoreSlim(4);
         var reads = users.Select(async user =>
         {
             await throttle.WaitAsync();
-            try { return (user, await ReadUserAsync(user, within)); }
+            try { return (user, await ReadUserAsync(user, within), (string?)null); }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException or HttpRequestException)
+            {
+                return (user, new Dictionary<string, List<MessageDto>>(), $"{user}'s mailbox could not be read: {e.Message}");
+            }
             finally { throttle.Release(); }
         });
-        foreach (var (user, conversations) in await Task.WhenAll(reads))
+        foreach (var (user, conversations, failure) in await Task.WhenAll(reads))
+        {
             result[user] = conversations;
-        return result;
+            if (failure is not null)
+                failures.Add(failure);
+        }
+        return (result, failures);
     }
 
     private async Task<Dictionary<string, List<MessageDto>>> ReadUserAsync(string user, TimeSpan within)
