@@ -26,9 +26,9 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private MailboxState _durable;
     private MailboxState _decided;
     private int _inFlight;
-    // The journal sequence number of the last event handed to PersistAsync. Akka's LastSequenceNr only moves when a
-    // write succeeds, so with writes in flight LastSequenceNr + 1 is NOT the number the next event gets.
-    private long _lastIssuedSeq;
+    // Journal position the next event will get. Akka assigns positions when the batch is flushed but advances
+    // LastSequenceNr only when a write is confirmed, so with writes in flight we count ourselves.
+    private long _nextJournalSeq = 1;
     private int _eventsSinceSnapshot;
     private bool _snapshotInProgress;
     private bool _stopping;
@@ -39,7 +39,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private readonly LinkedList<DeliveryWaiter> _awaitingDelivery = new();
     // Highest channel seq each recipient has confirmed, known in memory before it is journaled.
     private readonly Dictionary<string, long> _confirmed = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DateTimeOffset> _lastAttempt = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ChannelProgress> _progress = new(StringComparer.Ordinal);
 
     public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
     {
@@ -54,8 +54,8 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         Recover<IMailboxEvent>(evt => _durable = _durable.Apply(evt, LastSequenceNr));
         Recover<RecoveryCompleted>(_ =>
         {
-            _lastIssuedSeq = LastSequenceNr;
             _decided = _durable;
+            _nextJournalSeq = LastSequenceNr + 1;
             if (_durable.PendingDeliveries > 0)
                 Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, TimeSpan.Zero, _settings.RedeliveryInterval);
         });
@@ -104,7 +104,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (_decided.DecideSend(cmd, Now, _lastIssuedSeq + 1))
+        switch (_decided.DecideSend(cmd, Now, _nextJournalSeq))
         {
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);
@@ -146,7 +146,11 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private void Deliver(DeliverMessage delivery)
     {
         _mailboxes.Tell(delivery);
-        _lastAttempt[delivery.RecipientId] = _settings.Clock.GetUtcNow();
+        // The redelivery clock of a channel starts when its oldest unconfirmed copy goes out, and restarts only
+        // when the recipient makes progress: a steady stream of new sends must not postpone resending a lost copy.
+        var progress = Progress(delivery.RecipientId);
+        if (delivery.ChannelSeq == ConfirmedSeq(delivery.RecipientId) + 1)
+            progress.Since = _settings.Clock.GetUtcNow();
         if (!Timers.IsTimerActive(RedeliveryTimer))
             Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, _settings.RedeliveryInterval);
     }
@@ -169,19 +173,40 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         var anyPending = false;
         foreach (var channel in _durable.Outbound.Values)
         {
-            var confirmed = Math.Max(channel.ConfirmedSeq, _confirmed.GetValueOrDefault(channel.RecipientId));
-            if (channel.LastSeq <= confirmed)
+            if (channel.LastSeq <= ConfirmedSeq(channel.RecipientId))
                 continue;
             anyPending = true;
-            if (_lastAttempt.TryGetValue(channel.RecipientId, out var last) && now - last < _settings.RedeliveryInterval)
-                continue;
-            // Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.
-            foreach (var delivery in channel.Pending.Where(d => d.ChannelSeq > confirmed).Take(100))
-                _mailboxes.Tell(delivery);
-            _lastAttempt[channel.RecipientId] = now;
+            var progress = Progress(channel.RecipientId);
+            if (now - progress.Since >= _settings.RedeliveryInterval)
+                ResendBatch(channel);
         }
         if (!anyPending)
             Timers.Cancel(RedeliveryTimer);
+    }
+
+    /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
+    private void ResendBatch(OutboundChannel channel)
+    {
+        const int batch = 100;
+        var confirmed = ConfirmedSeq(channel.RecipientId);
+        var progress = Progress(channel.RecipientId);
+        foreach (var delivery in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(batch))
+        {
+            _mailboxes.Tell(delivery);
+            progress.ResentUpTo = delivery.ChannelSeq;
+        }
+        progress.Since = _settings.Clock.GetUtcNow();
+    }
+
+    private long ConfirmedSeq(string recipientId) => Math.Max(
+        _durable.Outbound.TryGetValue(recipientId, out var channel) ? channel.ConfirmedSeq : 0,
+        _confirmed.GetValueOrDefault(recipientId));
+
+    private ChannelProgress Progress(string recipientId)
+    {
+        if (!_progress.TryGetValue(recipientId, out var progress))
+            _progress[recipientId] = progress = new ChannelProgress();
+        return progress;
     }
 
     // ---------------- confirmations (sender side) ----------------
@@ -192,7 +217,15 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         if (confirmation.UpToSeq <= _confirmed.GetValueOrDefault(recipient))
             return;
         _confirmed[recipient] = confirmation.UpToSeq;
-        _lastAttempt[recipient] = _settings.Clock.GetUtcNow();
+        var progress = Progress(recipient);
+        progress.Since = _settings.Clock.GetUtcNow();
+        // Catching up after a gap: once a resent batch is confirmed, send the next one without waiting for the timer.
+        if (progress.ResentUpTo > 0 && confirmation.UpToSeq >= progress.ResentUpTo)
+        {
+            progress.ResentUpTo = 0;
+            if (_durable.Outbound.TryGetValue(recipient, out var channel) && channel.LastSeq > confirmation.UpToSeq)
+                ResendBatch(channel);
+        }
 
         for (var node = _awaitingDelivery.First; node is not null;)
         {
@@ -222,7 +255,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     private void HandleDelivery(DeliverMessage delivery)
     {
-        if (_stopping)
+        if (_stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
         var sender = delivery.Message.SenderId;
         switch (_decided.DecideDelivery(delivery, Now))
@@ -271,36 +304,37 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void Write(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
     {
-        var journalSeq = ++_lastIssuedSeq;
+        var journalSeq = _nextJournalSeq++;
         _decided = _decided.Apply(evt, journalSeq);
         _inFlight++;
         PersistAsync(evt, e =>
         {
             _inFlight--;
+            if (LastSequenceNr != journalSeq)
+                _log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",
+                    PersistenceId, LastSequenceNr, journalSeq);
             _durable = _durable.Apply(e, journalSeq);
             _eventsSinceSnapshot++;
             onDurable(e, journalSeq);
+            // In a handler LastSequenceNr is this event's position and _durable holds everything up to it,
+            // so the snapshot matches its sequence number even with later writes in flight.
+            if (_eventsSinceSnapshot >= _settings.SnapshotEvery && !_snapshotInProgress)
+            {
+                _snapshotInProgress = true;
+                _eventsSinceSnapshot = 0;
+                SaveSnapshot(_durable.ToSnapshot());
+            }
             if (_inFlight == 0)
                 Settled();
         });
     }
 
-    /// <summary>No write in flight: the two views are equal, so share one (half the memory), snapshot, or stop.</summary>
+    /// <summary>No write in flight: the two views are equal, so share one (half the memory), or stop if asked to.</summary>
     private void Settled()
     {
         _decided = _durable;
         if (_stopping)
-        {
             Context.Stop(Self);
-            return;
-        }
-        // A snapshot's sequence number is LastSequenceNr, so it may only be taken when nothing is in flight.
-        if (_eventsSinceSnapshot >= _settings.SnapshotEvery && !_snapshotInProgress)
-        {
-            _snapshotInProgress = true;
-            _eventsSinceSnapshot = 0;
-            SaveSnapshot(_durable.ToSnapshot());
-        }
     }
 
     private void BeginStop()
@@ -316,19 +350,23 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
+        // Passivate first, so the shard buffers a retry sent after our answer for the next incarnation
+        // instead of handing it to this one, which Akka stops after a failed write.
+        Context.Parent.Tell(new Passivate(StopMailbox.Instance));
         FailWaiters($"the journal did not take the write: {cause.Message}");
         base.OnPersistFailure(cause, @event, sequenceNr); // logs and stops; the next message recovers from the journal
     }
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
-        _inFlight--; // its handler will never run
-        FailWaiters($"the journal rejected the write: {cause.Message}");
-        base.OnPersistRejected(cause, @event, sequenceNr);
+        _inFlight--; // its handler will never run (its journal position stays unused)
         // _decided already counts the rejected event: take no more commands and start again from the journal.
         // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
         _stopping = true;
         Context.Parent.Tell(new Passivate(StopMailbox.Instance));
+        FailWaiters($"the journal rejected the write: {cause.Message}");
+        base.OnPersistRejected(cause, @event, sequenceNr);
+
     }
 
     private void FailWaiters(string reason)
@@ -354,6 +392,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             foreach (var caller in Callers)
                 caller.Tell(result);
         }
+    }
+
+    /// <summary>Transient redelivery bookkeeping of one outbound channel (not journaled: a restart just resends).</summary>
+    private sealed class ChannelProgress
+    {
+        public DateTimeOffset Since;
+        public long ResentUpTo;
     }
 
     private sealed class DeliveryWaitTick

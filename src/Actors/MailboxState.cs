@@ -8,7 +8,8 @@ namespace Messaging.Actors;
 public sealed record MailboxLimits(
     int RecentPerConversation = 50,
     int DedupWindow = 4096,
-    int MaxPendingPerRecipient = 10_000,
+    int MaxPendingPerRecipient = 1_000,
+    long MaxPendingCharsPerRecipient = 4 * 1024 * 1024,
     int SnippetLength = 100);
 
 public abstract record SendDecision
@@ -101,7 +102,8 @@ public sealed record MailboxState(
         }
 
         var channel = Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
-        if (channel.PendingCount >= Limits.MaxPendingPerRecipient)
+        if (channel.PendingCount >= Limits.MaxPendingPerRecipient
+            || channel.PendingChars + cmd.Text.Length > Limits.MaxPendingCharsPerRecipient)
             return Fail(SendOutcome.Unavailable,
                 $"{channel.PendingCount} messages to '{recipient}' are still awaiting delivery; retry later");
 
@@ -322,31 +324,45 @@ public sealed record MailboxState(
                     .Select(r => KeyValuePair.Create(r.ClientMessageId, r))),
             DedupOrder = order,
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
-                KeyValuePair.Create(o.RecipientId, new OutboundChannel(o.RecipientId, o.LastSeq, ImmutableQueue.CreateRange(o.Pending), o.Pending.Length)))),
+                KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
         };
     }
 }
 
-/// <summary>One sender-to-recipient delivery channel: the numbered copies not yet confirmed, oldest first.</summary>
-public sealed record OutboundChannel(string RecipientId, long LastSeq, ImmutableQueue<DeliverMessage> Pending, int PendingCount)
+/// <summary>
+/// One sender-to-recipient delivery channel: the numbered copies not yet confirmed, oldest first. Bounded by count
+/// and by text size (<see cref="MailboxLimits"/>): past either, new sends to that recipient are refused with 503.
+/// </summary>
+public sealed record OutboundChannel(
+    string RecipientId, long LastSeq, ImmutableQueue<DeliverMessage> Pending, int PendingCount, long PendingChars)
 {
-    public static OutboundChannel Empty(string recipientId) => new(recipientId, 0, ImmutableQueue<DeliverMessage>.Empty, 0);
+    public static OutboundChannel Empty(string recipientId) => new(recipientId, 0, ImmutableQueue<DeliverMessage>.Empty, 0, 0);
+
+    public static OutboundChannel Restore(string recipientId, long lastSeq, IReadOnlyCollection<DeliverMessage> pending) =>
+        new(recipientId, lastSeq, ImmutableQueue.CreateRange(pending), pending.Count, pending.Sum(d => (long)d.Message.Text.Length));
 
     public long ConfirmedSeq => LastSeq - PendingCount;
 
-    public OutboundChannel Enqueue(DeliverMessage delivery) =>
-        this with { LastSeq = delivery.ChannelSeq, Pending = Pending.Enqueue(delivery), PendingCount = PendingCount + 1 };
+    public OutboundChannel Enqueue(DeliverMessage delivery) => this with
+    {
+        LastSeq = delivery.ChannelSeq,
+        Pending = Pending.Enqueue(delivery),
+        PendingCount = PendingCount + 1,
+        PendingChars = PendingChars + delivery.Message.Text.Length,
+    };
 
     public OutboundChannel ConfirmUpTo(long upToSeq)
     {
         var pending = Pending;
         var count = PendingCount;
+        var chars = PendingChars;
         while (!pending.IsEmpty && pending.Peek().ChannelSeq <= upToSeq)
         {
-            pending = pending.Dequeue();
+            pending = pending.Dequeue(out var confirmed);
             count--;
+            chars -= confirmed.Message.Text.Length;
         }
-        return this with { Pending = pending, PendingCount = count };
+        return this with { Pending = pending, PendingCount = count, PendingChars = chars };
     }
 }

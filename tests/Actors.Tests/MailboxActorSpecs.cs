@@ -5,6 +5,7 @@ using Akka.Hosting;
 using Akka.Persistence;
 using Akka.Remote.Hosting;
 using Messaging.Messages;
+using Messaging.Messages.Serialization;
 
 namespace Messaging.Actors.Tests;
 
@@ -28,6 +29,7 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
     {
         base.ConfigureAkka(builder, provider); // the test journal and snapshot store
         builder
+            .WithMessagingSerialization()
             .WithRemoting("127.0.0.1", 0)
             .WithClustering()
             .WithMailboxShards(_settings, shardCount: 10);
@@ -158,6 +160,22 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
 
         var before = Assert.IsType<ThreadPage>(await Region.Ask<object>(new GetThread(Bob, conversation, 0, 4, 64, null), Ask, Ct));
         Assert.Equal([60L, 61, 62, 63], before.Messages.Select(m => m.Seq));
+    }
+
+    [Fact]
+    public async Task Should_link_pipelined_writes_to_their_own_journal_positions()
+    {
+        // Many writes in flight at once in both mailboxes: every event must point at the right earlier ones.
+        var sends = Enumerable.Range(1, 60)
+            .Select(i => i % 2 == 0 ? SendAsync(Alice, Bob, $"m{i}", $"c{i}") : SendAsync(Alice, Carol, $"x{i}", $"x{i}"))
+            .ToList();
+        await Task.WhenAll(sends);
+        var conversation = Ids.ConversationFor(Alice, Bob);
+
+        var mine = await ThreadAsync(Alice, conversation, offset: 5, count: 25);
+        Assert.Equal(Enumerable.Range(1, 25).Select(i => $"m{2 * i}"), mine.Messages.Select(m => m.Message.Text));
+        var theirs = await ThreadAsync(Bob, conversation, offset: 10, count: 20);
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), theirs.Messages.Select(m => m.Seq));
     }
 
     [Fact]

@@ -147,7 +147,7 @@ public sealed class MailboxStateSpecs
     [Fact]
     public void Should_remember_the_most_recent_clientMessageIds_up_to_the_window_also_after_a_snapshot()
     {
-        var limits = new MailboxLimits(DedupWindow: 4096);
+        var limits = new MailboxLimits(DedupWindow: 4096, MaxPendingPerRecipient: 10_000);
         var state = Alice(limits);
         long j = 0;
         for (var i = 0; i < 4100; i++)
@@ -284,5 +284,24 @@ public sealed class MailboxStateSpecs
         Assert.Equal(journalOf[40], anchors[3]); // 40 = 8 * 5
         Assert.Equal(journalOf[32], anchors[4]);
         Assert.Equal(journalOf[32], anchors[5]);
+    }
+
+    [Fact]
+    public void Should_refuse_sends_to_a_recipient_whose_undelivered_backlog_is_full_until_it_drains()
+    {
+        var state = Alice(new MailboxLimits(MaxPendingPerRecipient: 3, MaxPendingCharsPerRecipient: 1_000));
+        long j = 0;
+        for (var i = 0; i < 3; i++)
+            (state, _) = Sent(state, Send("bob", $"m{i}", $"c{i}"), T0 + i, ref j);
+
+        var full = Assert.IsType<SendDecision.Reply>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 5, j + 1));
+        Assert.Equal(SendOutcome.Unavailable, full.Result.Outcome);
+        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("carol", "m3", "c3"), T0 + 5, j + 1));
+        var tooBig = Assert.IsType<SendDecision.Reply>(
+            state.Apply(new DeliveriesConfirmed("bob", 3), ++j).DecideSend(Send("bob", new string('x', 1_001), "c4"), T0 + 6, j + 1));
+        Assert.Equal(SendOutcome.Unavailable, tooBig.Result.Outcome);
+
+        state = state.Apply(new DeliveriesConfirmed("bob", 2), ++j);
+        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 7, j + 1));
     }
 }

@@ -1,0 +1,56 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Messaging.Http;
+
+/// <summary>Everything the HTTP edge needs, in the order a request meets it.</summary>
+public static class HttpHosting
+{
+    public static IServiceCollection AddMessagingHttp(this IServiceCollection services, MessagingApiOptions options)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton<MailboxClient>();
+        services.AddProblemDetails();
+        services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, MessagingJsonContext.Default));
+        // A query value that does not parse (count=abc) throws, so the middleware below answers with problem details.
+        services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true);
+        services.AddMessagingAuthentication(options);
+        services.AddSendRateLimiting(options);
+        services.AddMessagingHealthChecks();
+        services.AddOpenApi("v1");
+        return services;
+    }
+
+    public static WebApplication UseMessagingHttp(this WebApplication app)
+    {
+        app.Use(async (http, next) =>
+        {
+            try
+            {
+                await next(http);
+            }
+            catch (BadHttpRequestException ex) when (!http.Response.HasStarted)
+            {
+                var sendStatus = MessagingApi.IsSendRequest(http.Request)
+                    ? ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? SendStatus.TooLarge : SendStatus.Invalid
+                    : null;
+                await Problems.Of(ex.StatusCode, ex.Message, sendStatus).ExecuteAsync(http);
+            }
+        });
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseRateLimiter();
+        return app;
+    }
+
+    public static IEndpointRouteBuilder MapMessagingEndpoints(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapMessagingApi();
+        endpoints.MapMessagingHealth();
+        endpoints.MapOpenApi();
+        return endpoints;
+    }
+}

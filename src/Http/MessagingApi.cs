@@ -1,0 +1,244 @@
+using System.Globalization;
+using System.Security.Claims;
+using System.Text;
+using System.Text.Json;
+using Messaging.Messages;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+
+namespace Messaging.Http;
+
+/// <summary>The /v1 routes of API.md: send, list conversations, read a thread.</summary>
+public static class MessagingApi
+{
+    public const string SendRoute = "/v1/messages";
+
+    /// <summary>Message text must be under 64 KiB of UTF-8.</summary>
+    public const int MaxMessageBytes = 65_535;
+
+    public static IEndpointRouteBuilder MapMessagingApi(this IEndpointRouteBuilder endpoints)
+    {
+        var v1 = endpoints.MapGroup("/v1").RequireAuthorization().WithTags("messaging");
+
+        v1.MapPost("/messages", SendMessage)
+            .WithName("sendMessage")
+            .WithSummary("Send a 1:1 message (idempotent per clientMessageId)")
+            .RequireRateLimiting(SendRateLimiting.Policy)
+            .Accepts<SendMessageRequest>("application/json")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        v1.MapGet("/users/{userId}/conversations", FetchConversation)
+            .WithName("fetchConversation")
+            .WithSummary("A user's conversations changed after lastUpdatedTimestamp, newest first")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        v1.MapGet("/users/{userId}/conversations/{conversationId}/messages", GetThreadMessages)
+            .WithName("getThreadMessages")
+            .WithSummary("A page of one conversation, oldest first")
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+
+        return endpoints;
+    }
+
+    internal static bool IsSendRequest(HttpRequest request) =>
+        HttpMethods.IsPost(request.Method) && request.Path.Equals(SendRoute, StringComparison.OrdinalIgnoreCase);
+
+    // ---------------- POST /v1/messages ----------------
+
+    private static async Task<Results<Ok<SendMessageResponse>, ProblemHttpResult>> SendMessage(
+        HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options,
+        CancellationToken cancellationToken)
+    {
+        var (request, problem) = await ReadSendRequest(http, options, cancellationToken);
+        if (problem is not null)
+            return problem;
+
+        var userId = principal.UserId();
+        if (request!.SenderId is { } senderId && senderId != userId)
+            return Problems.Send(StatusCodes.Status403Forbidden, SendStatus.Forbidden,
+                "senderId must be the token's user");
+        if (Validate(request, userId) is { } invalid)
+            return invalid;
+
+        var command = new SendMessage(userId, [request.RecipientIds![0]!], request.Message!, request.ClientMessageId!);
+        return await mailboxes.AskAsync(command, cancellationToken) switch
+        {
+            SendResult { Outcome: SendOutcome.Sent or SendOutcome.Accepted or SendOutcome.Duplicate } ok =>
+                TypedResults.Ok(new SendMessageResponse(ok.Outcome.ToString(), ok.MessageId, ok.ConversationId, ok.ServerTimestamp)),
+            SendResult { Outcome: SendOutcome.Conflict } conflict =>
+                Problems.Send(StatusCodes.Status409Conflict, SendStatus.Conflict, conflict.Detail),
+            SendResult { Outcome: SendOutcome.Invalid } rejected =>
+                Problems.Send(StatusCodes.Status400BadRequest, SendStatus.Invalid, rejected.Detail),
+            SendResult { Outcome: SendOutcome.Unavailable } unavailable =>
+                Unavailable(http, options, unavailable.Detail, SendStatus.Unavailable),
+            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason, SendStatus.Unavailable),
+            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}", SendStatus.Unavailable),
+        };
+    }
+
+    /// <summary>
+    /// Reads the body itself, so malformed JSON gets the contract's problem details, and caps it first, so a huge
+    /// body is refused from its Content-Length (or as soon as it passes the cap) without being read whole.
+    /// </summary>
+    private static async Task<(SendMessageRequest?, ProblemHttpResult?)> ReadSendRequest(
+        HttpContext http, MessagingApiOptions options, CancellationToken cancellationToken)
+    {
+        var limit = options.MaxRequestBodyBytes;
+        var tooLarge = Problems.Send(StatusCodes.Status413PayloadTooLarge, SendStatus.TooLarge,
+            $"the request body is larger than {limit} bytes");
+        if (http.Request.ContentLength > limit)
+        {
+            http.Response.Headers.Connection = "close"; // don't drain a body we refused
+            return (null, tooLarge);
+        }
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+            sizeFeature.MaxRequestBodySize = limit;
+
+        try
+        {
+            var request = await JsonSerializer.DeserializeAsync(
+                http.Request.Body, MessagingJsonContext.Default.SendMessageRequest, cancellationToken);
+            return request is null
+                ? (null, Invalid("the request body must be a JSON object"))
+                : (request, null);
+        }
+        catch (JsonException ex)
+        {
+            return (null, Invalid(DescribeJsonError(ex)));
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            http.Response.Headers.Connection = "close";
+            return (null, tooLarge);
+        }
+    }
+
+    /// <summary>Says what is wrong in the client's terms, without .NET type names.</summary>
+    private static string DescribeJsonError(JsonException ex)
+    {
+        var where = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "" : $" at {ex.Path}";
+        if (ex.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
+            return $"unknown member{where}: only senderId, recipientIds, message and clientMessageId are allowed";
+        return ex.LineNumber is { } line
+            ? $"malformed JSON body{where} (line {line + 1}, byte {ex.BytePositionInLine + 1}): the body must be a JSON object with senderId, recipientIds, message and clientMessageId"
+            : $"malformed JSON body{where}";
+    }
+
+    private static ProblemHttpResult? Validate(SendMessageRequest request, string userId)
+    {
+        if (request.RecipientIds is null)
+            return Invalid("recipientIds is required: exactly one user id");
+        if (request.RecipientIds.Count > 1)
+            return Invalid("exactly one recipient: group conversations are not supported in v1");
+        if (request.RecipientIds.Count == 0)
+            return Invalid("recipientIds must name exactly one recipient");
+        if (!Ids.IsValidUserId(request.RecipientIds[0]))
+            return Invalid("recipientIds[0] must be 1-64 characters of [A-Za-z0-9._-]");
+        if (request.RecipientIds[0] == userId)
+            return Invalid("the recipient must not be the sender");
+        if (request.Message is null)
+            return Invalid("message is required");
+        if (request.Message.Length == 0)
+            return Invalid("message must not be empty");
+        if (Encoding.UTF8.GetByteCount(request.Message) > MaxMessageBytes)
+            return Problems.Send(StatusCodes.Status413PayloadTooLarge, SendStatus.TooLarge,
+                $"message must be under 64 KiB of UTF-8 (at most {MaxMessageBytes} bytes)");
+        if (request.ClientMessageId is null)
+            return Invalid("clientMessageId is required");
+        if (!Ids.IsValidClientMessageId(request.ClientMessageId))
+            return Invalid("clientMessageId must be 1-128 characters of [A-Za-z0-9._:-]");
+        return null;
+    }
+
+    private static ProblemHttpResult Invalid(string detail) =>
+        Problems.Send(StatusCodes.Status400BadRequest, SendStatus.Invalid, detail);
+
+    // ---------------- GET /v1/users/{userId}/conversations ----------------
+
+    private static async Task<Results<Ok<ConversationListResponse>, ProblemHttpResult>> FetchConversation(
+        string userId, HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options,
+        CancellationToken cancellationToken,
+        int? offset = null, int? count = null, long? lastUpdatedTimestamp = null)
+    {
+        if (CheckUser(userId, principal) is { } problem)
+            return problem;
+        if (offset < 0)
+            return Problems.Of(StatusCodes.Status400BadRequest, "offset must be >= 0");
+        if (count is < 1 or > 100)
+            return Problems.Of(StatusCodes.Status400BadRequest, "count must be between 1 and 100");
+
+        var query = new GetConversations(userId, offset ?? 0, count ?? 20, lastUpdatedTimestamp ?? 0);
+        return await mailboxes.AskAsync(query, cancellationToken) switch
+        {
+            ConversationsPage page => TypedResults.Ok(new ConversationListResponse(
+                [.. page.Conversations.Select(c => new ConversationDto(
+                    c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp))],
+                page.HasChanges)),
+            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason),
+            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}"),
+        };
+    }
+
+    // ---------------- GET /v1/users/{userId}/conversations/{conversationId}/messages ----------------
+
+    private static async Task<Results<Ok<ThreadMessagesResponse>, ProblemHttpResult>> GetThreadMessages(
+        string userId, string conversationId, HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes,
+        MessagingApiOptions options, CancellationToken cancellationToken,
+        int? offset = null, int? count = null, long? beforeSeq = null, long? afterSeq = null)
+    {
+        if (CheckUser(userId, principal) is { } problem)
+            return problem;
+        if (!Ids.IsValidConversationId(conversationId))
+            return Problems.Of(StatusCodes.Status400BadRequest, "conversationId is not a valid conversation id");
+        if (offset < 0)
+            return Problems.Of(StatusCodes.Status400BadRequest, "offset must be >= 0");
+        if (count is < 1 or > 200)
+            return Problems.Of(StatusCodes.Status400BadRequest, "count must be between 1 and 200");
+        if (beforeSeq < 0 || afterSeq < 0)
+            return Problems.Of(StatusCodes.Status400BadRequest, "beforeSeq and afterSeq must be >= 0");
+
+        var query = new GetThread(userId, conversationId, offset ?? 0, count ?? 50, beforeSeq, afterSeq);
+        return await mailboxes.AskAsync(query, cancellationToken) switch
+        {
+            ThreadPage page => TypedResults.Ok(new ThreadMessagesResponse(
+                [.. page.Messages.Select(m => new ThreadMessageDto(
+                    m.Message.MessageId, m.Message.ConversationId, m.Seq, m.Message.SenderId, m.Message.RecipientIds,
+                    m.Message.Text, m.Message.ClientMessageId, m.Message.ServerTimestamp))])),
+            ConversationNotFound => Problems.Of(StatusCodes.Status404NotFound,
+                $"conversation '{conversationId}' is not in {userId}'s mailbox"),
+            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason),
+            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}"),
+        };
+    }
+
+    private static ProblemHttpResult? CheckUser(string userId, ClaimsPrincipal principal)
+    {
+        if (!Ids.IsValidUserId(userId))
+            return Problems.Of(StatusCodes.Status400BadRequest, "userId must be 1-64 characters of [A-Za-z0-9._-]");
+        if (userId != principal.UserId())
+            return Problems.Of(StatusCodes.Status403Forbidden, "a token may only read its own user's mailbox");
+        return null;
+    }
+
+    private static ProblemHttpResult Unavailable(HttpContext http, MessagingApiOptions options, string detail, string? sendStatus = null)
+    {
+        http.Response.Headers.RetryAfter = options.UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        return Problems.Of(StatusCodes.Status503ServiceUnavailable, $"the cluster cannot answer now: {detail}", sendStatus);
+    }
+}

@@ -1,0 +1,43 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Messaging.Http;
+
+/// <summary>The sendStatus values of a failed send (API.md, POST /v1/messages failures).</summary>
+public static class SendStatus
+{
+    public const string Invalid = "Invalid";
+    public const string Unauthorized = "Unauthorized";
+    public const string Forbidden = "Forbidden";
+    public const string Conflict = "Conflict";
+    public const string TooLarge = "TooLarge";
+    public const string RateLimited = "RateLimited";
+    public const string Unavailable = "Unavailable";
+}
+
+/// <summary>RFC 9457 problem details for every failure; on the send path they carry <c>sendStatus</c>.</summary>
+public static class Problems
+{
+    public static ProblemHttpResult Of(int status, string detail, string? sendStatus = null)
+    {
+        var extensions = sendStatus is null
+            ? null
+            : new Dictionary<string, object?> { ["sendStatus"] = sendStatus };
+        return TypedResults.Problem(detail: detail, statusCode: status, title: TitleOf(status), extensions: extensions);
+    }
+
+    public static ProblemHttpResult Send(int status, string sendStatus, string detail) => Of(status, detail, sendStatus);
+
+    public static string TitleOf(int status) => status switch
+    {
+        StatusCodes.Status400BadRequest => "Invalid request",
+        StatusCodes.Status401Unauthorized => "Unauthorized",
+        StatusCodes.Status403Forbidden => "Forbidden",
+        StatusCodes.Status404NotFound => "Not found",
+        StatusCodes.Status409Conflict => "Conflict",
+        StatusCodes.Status413PayloadTooLarge => "Too large",
+        StatusCodes.Status429TooManyRequests => "Rate limited",
+        StatusCodes.Status503ServiceUnavailable => "Unavailable",
+        _ => "Error",
+    };
+}

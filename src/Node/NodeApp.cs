@@ -1,0 +1,61 @@
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Messaging.Actors;
+using Messaging.Http;
+using Messaging.Messages.Serialization;
+using Microsoft.AspNetCore.Hosting;
+
+namespace Messaging.Node;
+
+/// <summary>The whole node as a WebApplication: Akka (remoting, cluster, persistence, mailboxes) behind the HTTP API.</summary>
+public static class NodeApp
+{
+    public const string ActorSystemName = "messaging";
+    public const string DefaultUrl = "http://localhost:8080";
+
+    public static WebApplication Build(string[] args)
+    {
+        var builder = CreateBuilder(args);
+        var settings = NodeSettings.Load(builder.Configuration);
+        Directory.CreateDirectory(settings.DataDirectoryPath);
+        if (!UrlsConfigured(builder.Configuration))
+            builder.WebHost.UseUrls(DefaultUrl);
+
+        builder.Services.AddMessagingHttp(settings.ToApiOptions(SigningKeys.Resolve(settings)));
+        builder.Services.AddAkka(ActorSystemName, akka => akka
+            .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
+            .WithMessagingSerialization()
+            .WithRemoting(settings.Cluster.Hostname, settings.Cluster.Port)
+            .WithClustering(new ClusterOptions
+            {
+                SeedNodes = settings.Cluster.SeedNodeList,
+                SplitBrainResolver = new KeepMajorityOption(),
+            })
+            .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
+            .WithMailboxShards(
+                settings.Mailbox.ToMailboxSettings(), settings.Cluster.ShardCount, settings.Mailbox.PassivateIdleAfter)
+            .AddStartup((system, _) =>
+            {
+                // No seed nodes: this node is a cluster of one (it also picks its real port when Port is 0).
+                if (settings.Cluster.SeedNodeList.Length == 0)
+                    Cluster.Get(system).Join(Cluster.Get(system).SelfAddress);
+            }));
+
+        var app = builder.Build();
+        app.UseMessagingHttp();
+        app.MapMessagingEndpoints();
+        return app;
+    }
+
+    /// <summary>appsettings.json is read from beside the binary, so it applies whatever the working directory.</summary>
+    internal static WebApplicationBuilder CreateBuilder(string[] args) =>
+        WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+
+    private static bool UrlsConfigured(IConfiguration configuration) =>
+        !string.IsNullOrEmpty(configuration[WebHostDefaults.ServerUrlsKey])
+        || !string.IsNullOrEmpty(configuration[WebHostDefaults.HttpPortsKey])
+        || !string.IsNullOrEmpty(configuration[WebHostDefaults.HttpsPortsKey]);
+}

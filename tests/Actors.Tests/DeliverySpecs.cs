@@ -1,0 +1,146 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Akka.TestKit;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// The delivery protocol between two mailboxes, with a probe standing in for the shard region so every copy and
+/// confirmation on the wire can be seen, dropped or reordered.
+/// </summary>
+public sealed class DeliverySpecs(ITestOutputHelper output)
+    : Akka.Hosting.TestKit.PersistenceTestKit(nameof(DeliverySpecs), output)
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private readonly string _run = Guid.NewGuid().ToString("N")[..8];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider)
+    {
+        base.ConfigureAkka(builder, provider);
+        builder.WithRemoting("127.0.0.1", 0).WithClustering();
+    }
+
+    private (IActorRef Mailbox, TestProbe Region) Start(string user, MailboxSettings settings)
+    {
+        var region = CreateTestProbe();
+        return (Sys.ActorOf(Props.Create(() => new MailboxActor(user, settings, region.Ref))), region);
+    }
+
+    [Fact]
+    public async Task Should_resend_unconfirmed_copies_in_order_until_the_recipient_confirms()
+    {
+        var (alice, region) = Start($"alice-{_run}", new MailboxSettings
+        {
+            DeliveryWait = TimeSpan.FromSeconds(30),
+            RedeliveryInterval = TimeSpan.FromMilliseconds(300),
+        });
+        var bob = $"bob-{_run}";
+        for (var i = 1; i <= 3; i++)
+            alice.Tell(new SendMessage($"alice-{_run}", [bob], $"m{i}", $"c{i}"), TestActor);
+
+        for (var round = 0; round < 2; round++) // first hand-off, then a resend of the same copies, in order
+        for (var seq = 1; seq <= 3; seq++)
+        {
+            var copy = await region.ExpectMsgAsync<DeliverMessage>(Wait, cancellationToken: Ct);
+            Assert.Equal((bob, (long)seq, $"m{seq}"), (copy.RecipientId, copy.ChannelSeq, copy.Message.Text));
+        }
+
+        alice.Tell(new ConfirmDelivery($"alice-{_run}", bob, 3));
+
+        for (var i = 0; i < 3; i++)
+            Assert.Equal(SendOutcome.Sent, (await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct)).Outcome);
+        await region.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(900), Ct);
+    }
+
+    [Fact]
+    public async Task Should_resend_a_lost_copy_while_new_sends_keep_coming()
+    {
+        var user = $"alice-{_run}";
+        var bob = $"bob-{_run}";
+        var (alice, region) = Start(user, new MailboxSettings
+        {
+            DeliveryWait = TimeSpan.Zero,
+            RedeliveryInterval = TimeSpan.FromMilliseconds(300),
+        });
+        var seen = new List<long>();
+
+        // A new send every 50 ms, faster than the redelivery interval; copy 1 is "lost" (never confirmed).
+        for (var i = 1; i <= 40 && seen.Count(s => s == 1) < 2; i++)
+        {
+            alice.Tell(new SendMessage(user, [bob], $"m{i}", $"c{i}"), TestActor);
+            await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct);
+            while (region.HasMessages)
+                seen.Add((await region.ExpectMsgAsync<DeliverMessage>(Wait, cancellationToken: Ct)).ChannelSeq);
+            await Task.Delay(50, Ct); // pacing the load, not synchronisation
+        }
+
+        Assert.True(seen.Count(s => s == 1) >= 2, $"copy 1 was not resent: saw {string.Join(",", seen)}");
+        var fromResend = seen.Skip(seen.IndexOf(1, 1)).ToList();
+        Assert.Equal(Enumerable.Range(1, fromResend.Count).Select(i => (long)i), fromResend); // in order from 1
+    }
+
+    [Fact]
+    public async Task Should_answer_Accepted_when_the_recipient_does_not_confirm_in_time()
+    {
+        var (alice, region) = Start($"alice-{_run}", new MailboxSettings { DeliveryWait = TimeSpan.FromMilliseconds(300) });
+
+        alice.Tell(new SendMessage($"alice-{_run}", [$"bob-{_run}"], "hi", "c1"), TestActor);
+
+        var result = await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct);
+        Assert.Equal(SendOutcome.Accepted, result.Outcome);
+        Assert.NotEmpty(result.MessageId);
+        await region.ExpectMsgAsync<DeliverMessage>(Wait, cancellationToken: Ct);
+    }
+
+    [Fact]
+    public async Task Should_store_a_senders_copies_once_and_in_order_whatever_arrives()
+    {
+        var bob = $"bob-{_run}";
+        var alice = $"alice-{_run}";
+        var (mailbox, region) = Start(bob, new MailboxSettings());
+        var conversation = Ids.ConversationFor(alice, bob);
+        DeliverMessage Copy(long seq) =>
+            new(bob, seq, new ChatMessage($"id{seq}", conversation, alice, [bob], $"m{seq}", $"c{seq}", 1000 + seq));
+
+        mailbox.Tell(Copy(2)); // ahead of its turn: not stored, nothing to confirm yet
+        await region.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300), Ct);
+        mailbox.Tell(Copy(1));
+        Assert.Equal(1, (await region.ExpectMsgAsync<ConfirmDelivery>(Wait, cancellationToken: Ct)).UpToSeq);
+        mailbox.Tell(Copy(2));
+        Assert.Equal(2, (await region.ExpectMsgAsync<ConfirmDelivery>(Wait, cancellationToken: Ct)).UpToSeq);
+        mailbox.Tell(Copy(1)); // a resend of something stored: confirmed again, not stored again
+        Assert.Equal(2, (await region.ExpectMsgAsync<ConfirmDelivery>(Wait, cancellationToken: Ct)).UpToSeq);
+
+        mailbox.Tell(new GetThread(bob, conversation, 0, 50, null, null), TestActor);
+        var page = await ExpectMsgAsync<ThreadPage>(Wait, cancellationToken: Ct);
+        Assert.Equal(["m1", "m2"], page.Messages.Select(m => m.Message.Text));
+        Assert.Equal([1L, 2L], page.Messages.Select(m => m.Seq));
+    }
+
+    [Fact]
+    public async Task Should_resend_unconfirmed_copies_after_a_restart_from_the_journal()
+    {
+        var user = $"alice-{_run}";
+        var settings = new MailboxSettings { DeliveryWait = TimeSpan.Zero, RedeliveryInterval = TimeSpan.FromMilliseconds(200) };
+        var (first, region) = Start(user, settings);
+        first.Tell(new SendMessage(user, [$"bob-{_run}"], "m1", "c1"), TestActor);
+        first.Tell(new SendMessage(user, [$"bob-{_run}"], "m2", "c2"), TestActor);
+        await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct);
+        await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct);
+        first.Tell(new ConfirmDelivery(user, $"bob-{_run}", 1));
+        first.Tell(StopMailbox.Instance); // journals the confirmation of 1 before it stops
+        Watch(first);
+        await ExpectTerminatedAsync(first, Wait, cancellationToken: Ct);
+
+        var (_, region2) = Start(user, settings);
+
+        var copy = await region2.ExpectMsgAsync<DeliverMessage>(Wait, cancellationToken: Ct);
+        Assert.Equal((2L, "m2"), (copy.ChannelSeq, copy.Message.Text));
+        region.Ref.Tell("unused"); // the first probe is not used further
+    }
+}

@@ -1,0 +1,33 @@
+using System.Net;
+
+namespace Messaging.EndToEnd.Tests;
+
+public sealed class RateLimitSpecs
+{
+    [Fact]
+    public async Task Should_answer_429_with_Retry_After_past_a_users_burst_and_spare_other_users()
+    {
+        await using var node = await TestNode.StartAsync("--Messaging:RateLimit:SendsPerSecond=1", "--Messaging:RateLimit:Burst=3");
+        var (alice, bob, carol) = (Users.Unique("alice"), Users.Unique("bob"), Users.Unique("carol"));
+        var client = node.ClientFor(alice);
+
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 6 && limited is null; i++)
+        {
+            var response = await client.Send(bob, $"m{i}");
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                limited = response;
+        }
+
+        Assert.NotNull(limited);
+        Assert.True(statuses.Count(s => s == HttpStatusCode.OK) >= 3, string.Join(",", statuses));
+        var retryAfter = limited.Headers.RetryAfter?.Delta;
+        Assert.NotNull(retryAfter);
+        Assert.True(retryAfter >= TimeSpan.FromSeconds(1));
+        await limited.AssertProblem(HttpStatusCode.TooManyRequests, "RateLimited");
+        // Another user's bucket is untouched.
+        await node.ClientFor(carol).Send(bob, "hi").Ok();
+    }
+}

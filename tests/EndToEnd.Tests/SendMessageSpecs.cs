@@ -1,0 +1,332 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace Messaging.EndToEnd.Tests;
+
+public sealed class SendMessageSpecs(NodeFixture fixture) : IClassFixture<NodeFixture>
+{
+    private readonly TestNode _node = fixture.Node;
+
+    [Fact]
+    public async Task Should_store_a_sent_message_in_both_mailboxes()
+    {
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var clientMessageId = Guid.NewGuid().ToString();
+
+        var sent = await _node.ClientFor(alice).Send(new { senderId = alice, recipientIds = new[] { bob }, message = "hi", clientMessageId }).Ok();
+
+        Assert.Equal("Sent", sent.GetProperty("sendStatus").GetString());
+        var conversationId = sent.GetProperty("conversationId").GetString()!;
+        var messageId = sent.GetProperty("messageId").GetString()!;
+        var timestamp = sent.GetProperty("serverTimestamp").GetInt64();
+        Assert.True(timestamp > DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeMilliseconds());
+
+        foreach (var user in new[] { alice, bob })
+        {
+            var client = _node.ClientFor(user);
+            var list = await client.Conversations(user).Ok();
+            Assert.True(list.GetProperty("isDBupdate").GetBoolean());
+            var conversation = Assert.Single(list.GetProperty("conversations").EnumerateArray());
+            Assert.Equal(conversationId, conversation.GetProperty("conversationId").GetString());
+            Assert.Equal(new[] { alice, bob }.Order(StringComparer.Ordinal),
+                conversation.GetProperty("participantIds").EnumerateArray().Select(p => p.GetString()));
+            Assert.Equal("hi", conversation.GetProperty("snippet").GetString());
+
+            var thread = await client.Thread(user, conversationId).Ok();
+            var message = Assert.Single(thread.GetProperty("messages").EnumerateArray());
+            Assert.Equal(messageId, message.GetProperty("messageId").GetString());
+            Assert.Equal(conversationId, message.GetProperty("conversationId").GetString());
+            Assert.Equal(1, message.GetProperty("seq").GetInt64());
+            Assert.Equal(alice, message.GetProperty("senderId").GetString());
+            Assert.Equal([bob], message.GetProperty("recipientIds").EnumerateArray().Select(r => r.GetString()));
+            Assert.Equal("hi", message.GetProperty("message").GetString());
+            Assert.Equal(clientMessageId, message.GetProperty("clientMessageId").GetString());
+            Assert.Equal(timestamp, message.GetProperty("serverTimestamp").GetInt64());
+        }
+    }
+
+    [Fact]
+    public async Task Should_answer_a_retry_with_Duplicate_and_the_original_ids()
+    {
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var client = _node.ClientFor(alice);
+        var first = await client.Send(bob, "once", "retry-1").Ok();
+
+        var retry = await client.Send(bob, "once", "retry-1").Ok();
+
+        Assert.Equal("Duplicate", retry.GetProperty("sendStatus").GetString());
+        Assert.Equal(first.GetProperty("messageId").GetString(), retry.GetProperty("messageId").GetString());
+        Assert.Equal(first.GetProperty("conversationId").GetString(), retry.GetProperty("conversationId").GetString());
+        Assert.Equal(first.GetProperty("serverTimestamp").GetInt64(), retry.GetProperty("serverTimestamp").GetInt64());
+        var thread = await client.Thread(alice, first.GetProperty("conversationId").GetString()!).Ok();
+        Assert.Equal(["once"], thread.Texts());
+    }
+
+    [Fact]
+    public async Task Should_answer_409_when_a_clientMessageId_is_reused_for_other_text_or_recipients()
+    {
+        var (alice, bob, carol) = (Users.Unique("alice"), Users.Unique("bob"), Users.Unique("carol"));
+        var client = _node.ClientFor(alice);
+        await client.Send(bob, "first", "reused").Ok();
+
+        await (await client.Send(bob, "other text", "reused")).AssertProblem(HttpStatusCode.Conflict, "Conflict");
+        await (await client.Send(carol, "first", "reused")).AssertProblem(HttpStatusCode.Conflict, "Conflict");
+    }
+
+    public static TheoryData<string, string> InvalidBodies => new()
+    {
+        { "malformed JSON", """{"recipientIds":["bob"],"message":"hi","clientMessageId":""" },
+        { "not an object", """["bob"]""" },
+        { "empty body", "" },
+        { "unknown member", """{"recipientIds":["bob"],"message":"hi","clientMessageId":"c1","priority":1}""" },
+        { "missing recipientIds", """{"message":"hi","clientMessageId":"c1"}""" },
+        { "missing message", """{"recipientIds":["bob"],"clientMessageId":"c1"}""" },
+        { "missing clientMessageId", """{"recipientIds":["bob"],"message":"hi"}""" },
+        { "wrong type", """{"recipientIds":"bob","message":"hi","clientMessageId":"c1"}""" },
+        { "empty text", """{"recipientIds":["bob"],"message":"","clientMessageId":"c1"}""" },
+        { "no recipient", """{"recipientIds":[],"message":"hi","clientMessageId":"c1"}""" },
+        { "bad recipient id", """{"recipientIds":["bob smith"],"message":"hi","clientMessageId":"c1"}""" },
+        { "null recipient id", """{"recipientIds":[null],"message":"hi","clientMessageId":"c1"}""" },
+        { "too long recipient id", $$"""{"recipientIds":["{{new string('b', 65)}}"],"message":"hi","clientMessageId":"c1"}""" },
+        { "bad clientMessageId", """{"recipientIds":["bob"],"message":"hi","clientMessageId":"c/1"}""" },
+        { "too long clientMessageId", $$"""{"recipientIds":["bob"],"message":"hi","clientMessageId":"{{new string('c', 129)}}"}""" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidBodies))]
+    public async Task Should_answer_400_Invalid_for(string why, string body)
+    {
+        var response = await _node.ClientFor(Users.Unique("alice")).SendRaw(body);
+
+        var problem = await response.AssertProblem(HttpStatusCode.BadRequest, "Invalid");
+        Assert.False(string.IsNullOrEmpty(why + problem.GetProperty("detail").GetString()));
+    }
+
+    [Fact]
+    public async Task Should_name_an_unknown_member_in_client_terms()
+    {
+        var response = await _node.ClientFor(Users.Unique("alice"))
+            .SendRaw("""{"recipientIds":["bob"],"message":"hi","clientMessageId":"c1","priority":1}""");
+
+        var detail = (await response.AssertProblem(HttpStatusCode.BadRequest, "Invalid")).GetProperty("detail").GetString()!;
+        Assert.Contains("priority", detail);
+        Assert.DoesNotContain("Messaging.", detail);
+    }
+
+    [Fact]
+    public async Task Should_answer_400_for_a_message_to_oneself()
+    {
+        var alice = Users.Unique("alice");
+
+        var response = await _node.ClientFor(alice).Send(alice, "note to self");
+
+        await response.AssertProblem(HttpStatusCode.BadRequest, "Invalid");
+    }
+
+    [Fact]
+    public async Task Should_answer_400_for_two_recipients_saying_groups_are_not_in_v1()
+    {
+        var client = _node.ClientFor(Users.Unique("alice"));
+
+        var response = await client.Send(new { recipientIds = new[] { "bob", "carol" }, message = "hi all", clientMessageId = "g1" });
+
+        var problem = await response.AssertProblem(HttpStatusCode.BadRequest, "Invalid");
+        Assert.Contains("group", problem.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("v1", problem.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task Should_answer_403_when_senderId_is_not_the_token_user()
+    {
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+
+        var response = await _node.ClientFor(alice).Send(new { senderId = bob, recipientIds = new[] { alice }, message = "hi", clientMessageId = "f1" });
+
+        await response.AssertProblem(HttpStatusCode.Forbidden, "Forbidden");
+        var list = await _node.ClientFor(bob).Conversations(bob).Ok();
+        Assert.Empty(list.GetProperty("conversations").EnumerateArray());
+    }
+
+    [Fact]
+    public async Task Should_accept_65535_bytes_of_text_and_answer_413_from_65536()
+    {
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var client = _node.ClientFor(alice);
+        // 'é' is two UTF-8 bytes: the limit is on bytes, not characters.
+        var largest = new string('é', 32_767) + "x";
+        Assert.Equal(65_535, Encoding.UTF8.GetByteCount(largest));
+
+        var ok = await client.Send(bob, largest).Ok();
+        var tooLarge = await client.Send(bob, largest + "x");
+
+        Assert.Equal("Sent", ok.GetProperty("sendStatus").GetString());
+        await tooLarge.AssertProblem(HttpStatusCode.RequestEntityTooLarge, "TooLarge");
+        var thread = await client.Thread(alice, ok.GetProperty("conversationId").GetString()!).Ok();
+        Assert.Equal([largest], thread.Texts());
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_10_MB_body_from_its_length_without_reading_it()
+    {
+        var token = _node.Tokens.Issue(Users.Unique("alice"));
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(_node.BaseAddress.Host, _node.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        var head = $"POST /v1/messages HTTP/1.1\r\nHost: {_node.BaseAddress.Authority}\r\nAuthorization: Bearer {token}\r\n" +
+                   "Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("{\"message\":\"" + new string('x', 1000)));
+
+        // Only the head and 1 KB of a 10 MB body were sent: an answer proves the server did not wait for the rest.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var response = await ReadResponse(stream, timeout.Token);
+
+        Assert.StartsWith("HTTP/1.1 413", response);
+        Assert.Contains("\"sendStatus\":\"TooLarge\"", response);
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_chunked_body_once_it_passes_the_limit()
+    {
+        var alice = Users.Unique("alice");
+        var client = _node.ClientFor(alice);
+        var content = new StreamContent(new EndlessJson(10 * 1024 * 1024)); // no length: sent chunked
+        content.Headers.ContentType = new("application/json");
+
+        HttpResponseMessage? response = null;
+        try
+        {
+            response = await client.PostAsync("/v1/messages", content);
+        }
+        catch (HttpRequestException)
+        {
+            // The server may close the connection while the client is still writing; then no status reaches us.
+        }
+
+        if (response is not null)
+            await response.AssertProblem(HttpStatusCode.RequestEntityTooLarge, "TooLarge");
+        // Either way the node still serves.
+        Assert.Equal(HttpStatusCode.OK, (await _node.ClientFor(alice).Conversations(alice)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Should_answer_401_with_a_challenge_for_missing_forged_expired_or_wrong_audience_tokens()
+    {
+        var alice = Users.Unique("alice");
+        string?[] tokens =
+        [
+            null,
+            Tokens.Make(alice, key: "some-other-key-that-is-long-enough-0123456789"),
+            Tokens.Make(alice, expires: DateTime.UtcNow.AddMinutes(-10)),
+            Tokens.Make(alice, audience: "someone-else"),
+            Tokens.Make(alice, issuer: "someone-else"),
+            "not-a-jwt",
+        ];
+
+        foreach (var token in tokens)
+        {
+            var client = _node.ClientWithToken(token);
+            var send = await client.Send("bob", "hi");
+            Assert.Contains(send.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
+            await send.AssertProblem(HttpStatusCode.Unauthorized, "Unauthorized");
+
+            var list = await client.Conversations(alice);
+            Assert.Equal(HttpStatusCode.Unauthorized, list.StatusCode);
+            Assert.Contains(list.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
+        }
+        // The same key and claims with a valid lifetime pass, so the rejections above are about the token alone.
+        Assert.Equal(HttpStatusCode.OK, (await _node.ClientWithToken(Tokens.Make(alice)).Conversations(alice)).StatusCode);
+    }
+
+    [Fact]
+    public async Task Should_answer_403_for_another_users_mailbox()
+    {
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var client = _node.ClientFor(alice);
+        var sent = await client.Send(bob, "hi").Ok();
+
+        await (await client.Conversations(bob)).AssertProblem(HttpStatusCode.Forbidden);
+        await (await client.Thread(bob, sent.GetProperty("conversationId").GetString()!)).AssertProblem(HttpStatusCode.Forbidden);
+    }
+
+    [Fact]
+    public async Task Should_answer_404_for_an_unknown_conversation_and_400_for_a_malformed_one()
+    {
+        var alice = Users.Unique("alice");
+        var client = _node.ClientFor(alice);
+
+        await (await client.Thread(alice, "dm~alice~nobody")).AssertProblem(HttpStatusCode.NotFound);
+        await (await client.Thread(alice, "bad id!")).AssertProblem(HttpStatusCode.BadRequest);
+        await (await client.Thread(alice, new string('c', 201))).AssertProblem(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task Should_serve_health_and_an_OpenAPI_document_without_a_token()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await _node.Anonymous.GetAsync("/healthz/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _node.Anonymous.GetAsync("/healthz/ready")).StatusCode);
+
+        var document = await _node.Anonymous.GetAsync("/openapi/v1.json").Ok();
+
+        var operations = document.GetProperty("paths").EnumerateObject()
+            .SelectMany(p => p.Value.EnumerateObject())
+            .Where(o => o.Value.ValueKind == JsonValueKind.Object && o.Value.TryGetProperty("operationId", out _))
+            .Select(o => o.Value.GetProperty("operationId").GetString())
+            .ToHashSet();
+        Assert.Superset(new HashSet<string?> { "sendMessage", "fetchConversation", "getThreadMessages" }, operations);
+    }
+
+    private static async Task<string> ReadResponse(Stream stream, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[64 * 1024];
+        var text = new StringBuilder();
+        while (true)
+        {
+            int read;
+            try
+            {
+                read = await stream.ReadAsync(buffer, cancellationToken);
+            }
+            catch (IOException)
+            {
+                break; // the server closed the connection after answering
+            }
+            if (read == 0)
+                break;
+            text.Append(Encoding.UTF8.GetString(buffer, 0, read));
+            var s = text.ToString();
+            var end = s.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (end >= 0 && s.Contains("}", StringComparison.Ordinal))
+                break;
+        }
+        return text.ToString();
+    }
+
+    /// <summary>A JSON text that goes on for <c>length</c> bytes, produced as it is read.</summary>
+    private sealed class EndlessJson(long length) : Stream
+    {
+        private long _position;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_position >= length)
+                return 0;
+            var n = (int)Math.Min(count, length - _position);
+            for (var i = 0; i < n; i++)
+                buffer[offset + i] = _position + i == 0 ? (byte)'"' : (byte)'x';
+            _position += n;
+            return n;
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
