@@ -42,6 +42,8 @@ public sealed class NodeProcess : IAsyncDisposable
     public int Pid => _process?.Id ?? throw new InvalidOperationException($"{Name} was not started");
     public bool IsRunning => _process is { HasExited: false };
     public bool IsFrozen { get; private set; }
+    /// <summary>Passed its readiness check once: a load balancer would send it traffic from then on.</summary>
+    public bool HasBeenReady { get; private set; }
     public int? ExitCode => _process is { HasExited: true } p ? p.ExitCode : null;
 
     public void Start()
@@ -85,6 +87,7 @@ public sealed class NodeProcess : IAsyncDisposable
         }, within, TimeSpan.FromMilliseconds(250));
         if (!ready)
             throw new TimeoutException($"{Name} not ready within {within.TotalSeconds:0} s.\n{Tail()}");
+        HasBeenReady = true;
     }
 
     /// <summary>SIGTERM, as Kubernetes stops a pod: the node should leave the cluster and hand its shards off.</summary>

@@ -42,13 +42,13 @@ public sealed class TestCluster : IAsyncDisposable
 
     public IReadOnlyList<NodeProcess> Nodes { get { lock (_gate) return [.. _slots]; } }
 
-    /// <summary>The nodes a load balancer would send to now: running, not frozen, not shutting down.</summary>
+    /// <summary>The nodes a load balancer would send to now: ready once, running, not frozen, not shutting down.</summary>
     public IReadOnlyList<Uri> ServingEndpoints
     {
         get
         {
             lock (_gate)
-                return [.. _slots.Where(n => n.IsRunning && !n.IsFrozen && !_draining.Contains(n)).Select(n => n.HttpUri)];
+                return [.. _slots.Where(n => n.HasBeenReady && n.IsRunning && !n.IsFrozen && !_draining.Contains(n)).Select(n => n.HttpUri)];
         }
     }
 
