@@ -32,7 +32,13 @@ public static class PersistenceHosting
                 autoInitialize: true,
                 databaseMapping: DatabaseMapping.Default,
                 useWriterUuidColumn: true)
-            .AddHocon("akka.persistence.journal.sql.replay-filter.mode = fail", HoconAddMode.Prepend);
+            .AddHocon("akka.persistence.journal.sql.replay-filter.mode = fail", HoconAddMode.Prepend)
+            // A lost database (PostgreSQL restarting) opens the breaker: writes fail fast (503s, never a false
+            // success) and it half-opens again within seconds, not the default 30 s, so service returns by itself.
+            .AddHocon("""
+                akka.persistence.journal.sql.circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 3s }
+                akka.persistence.snapshot-store.sql.circuit-breaker { max-failures = 5, call-timeout = 10s, reset-timeout = 3s }
+                """, HoconAddMode.Prepend);
     }
 
     /// <summary>Creates the database's folder and switches the file to WAL (it sticks to the file): about 2.5x the write rate.</summary>
