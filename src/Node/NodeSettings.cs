@@ -133,6 +133,8 @@ public sealed class NodeSettings
             yield return $"Messaging:Cluster:UnreachableAfter must be at least 1 s, not {Cluster.UnreachableAfter}";
         if (Cluster.StableAfter < TimeSpan.FromSeconds(1))
             yield return $"Messaging:Cluster:StableAfter must be at least 1 s, not {Cluster.StableAfter}";
+        if (PersistenceHosting.IdleInTransactionLimit * 2 > Cluster.UnreachableAfter + 2 * Cluster.StableAfter)
+            yield return $"Messaging:Cluster:UnreachableAfter + 2 x Messaging:Cluster:StableAfter must be at least twice the journal's idle-transaction limit ({PersistenceHosting.IdleInTransactionLimit}), so a frozen node's open write is gone before its mailboxes restart elsewhere";
         if (Cluster.ShutdownTimeout < TimeSpan.FromSeconds(5))
             yield return $"Messaging:Cluster:ShutdownTimeout must be at least 5 s, not {Cluster.ShutdownTimeout}";
         if (Cluster.AppVersion is { } version && string.IsNullOrWhiteSpace(version))
