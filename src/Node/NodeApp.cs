@@ -1,8 +1,5 @@
 using Akka.Cluster;
-using Akka.Cluster.Hosting;
-using Akka.Cluster.Hosting.SBR;
 using Akka.Hosting;
-using Akka.Remote.Hosting;
 using Messaging.Actors;
 using Messaging.Http;
 using Messaging.Messages.Serialization;
@@ -28,12 +25,7 @@ public static class NodeApp
         builder.Services.AddAkka(ActorSystemName, akka => akka
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
             .WithMessagingSerialization()
-            .WithRemoting(settings.Cluster.Hostname, settings.Cluster.Port)
-            .WithClustering(new ClusterOptions
-            {
-                SeedNodes = settings.Cluster.SeedNodeList,
-                SplitBrainResolver = new KeepMajorityOption(),
-            })
+            .WithMessagingCluster(settings.Cluster)
             .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
             .WithMailboxShards(
                 settings.Mailbox.ToMailboxSettings(), settings.Cluster.ShardCount, settings.Mailbox.PassivateIdleAfter)
@@ -45,6 +37,7 @@ public static class NodeApp
             }));
 
         var app = builder.Build();
+        app.StopWhenActorSystemTerminates();
         app.UseMessagingHttp();
         app.MapMessagingEndpoints();
         return app;
