@@ -237,13 +237,17 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             }
             node = next;
         }
-        if (!Timers.IsTimerActive(ConfirmationTimer))
+        if (_decided.Outbound.TryGetValue(recipient, out var journaled)
+            && confirmation.UpToSeq - journaled.ConfirmedSeq >= _settings.ConfirmationBatch)
+            PersistConfirmations();
+        else if (!Timers.IsTimerActive(ConfirmationTimer))
             Timers.StartSingleTimer(ConfirmationTimer, FlushConfirmations.Instance, _settings.ConfirmationFlushInterval);
     }
 
     /// <summary>Journal what recipients confirmed, so a restart does not resend it (a resend would be harmless).</summary>
     private void PersistConfirmations()
     {
+        Timers.Cancel(ConfirmationTimer);
         foreach (var (recipient, upTo) in _confirmed)
         {
             if (_decided.Outbound.TryGetValue(recipient, out var channel) && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))

@@ -143,4 +143,35 @@ public sealed class DeliverySpecs(ITestOutputHelper output)
         Assert.Equal((2L, "m2"), (copy.ChannelSeq, copy.Message.Text));
         region.Ref.Tell("unused"); // the first probe is not used further
     }
+
+    [Fact]
+    public async Task Should_journal_confirmations_in_batches_so_a_crash_resends_only_past_the_last_batch()
+    {
+        var user = $"alice-{_run}";
+        var bob = $"bob-{_run}";
+        var settings = new MailboxSettings
+        {
+            DeliveryWait = TimeSpan.Zero,
+            RedeliveryInterval = TimeSpan.FromMilliseconds(200),
+            ConfirmationBatch = 2,
+        };
+        var (first, _) = Start(user, settings);
+        for (var i = 1; i <= 3; i++)
+        {
+            first.Tell(new SendMessage(user, [bob], $"m{i}", $"c{i}"), TestActor);
+            await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct);
+        }
+        first.Tell(new ConfirmDelivery(user, bob, 1)); // below the batch: stays in memory
+        first.Tell(new ConfirmDelivery(user, bob, 2)); // a batch of 2: journaled
+        first.Tell(new GetMailboxStatus(user), TestActor); // answered after both confirmations were handled
+        await ExpectMsgAsync<MailboxStatus>(Wait, cancellationToken: Ct);
+        Watch(first);
+        first.Tell(PoisonPill.Instance); // a crash: no orderly flush
+        await ExpectTerminatedAsync(first, Wait, cancellationToken: Ct);
+
+        var (_, region) = Start(user, settings);
+
+        var copy = await region.ExpectMsgAsync<DeliverMessage>(Wait, cancellationToken: Ct);
+        Assert.Equal(3L, copy.ChannelSeq);
+    }
 }
