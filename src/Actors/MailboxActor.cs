@@ -39,7 +39,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private readonly LinkedList<DeliveryWaiter> _awaitingDelivery = new();
     // Highest channel seq each recipient has confirmed, known in memory before it is journaled.
     private readonly Dictionary<string, long> _confirmed = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DateTimeOffset> _lastAttempt = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ChannelProgress> _progress = new(StringComparer.Ordinal);
 
     public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
     {
@@ -158,7 +158,11 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private void Deliver(DeliverMessage delivery)
     {
         _mailboxes.Tell(delivery);
-        _lastAttempt[delivery.RecipientId] = _settings.Clock.GetUtcNow();
+        // The redelivery clock of a channel starts when its oldest unconfirmed copy goes out, and restarts only
+        // when the recipient makes progress: a steady stream of new sends must not postpone resending a lost copy.
+        var progress = Progress(delivery.RecipientId);
+        if (delivery.ChannelSeq == ConfirmedSeq(delivery.RecipientId) + 1)
+            progress.Since = _settings.Clock.GetUtcNow();
         if (!Timers.IsTimerActive(RedeliveryTimer))
             Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, _settings.RedeliveryInterval);
     }
@@ -181,19 +185,40 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         var anyPending = false;
         foreach (var channel in _durable.Outbound.Values)
         {
-            var confirmed = Math.Max(channel.ConfirmedSeq, _confirmed.GetValueOrDefault(channel.RecipientId));
-            if (channel.LastSeq <= confirmed)
+            if (channel.LastSeq <= ConfirmedSeq(channel.RecipientId))
                 continue;
             anyPending = true;
-            if (_lastAttempt.TryGetValue(channel.RecipientId, out var last) && now - last < _settings.RedeliveryInterval)
-                continue;
-            // Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.
-            foreach (var delivery in channel.Pending.Where(d => d.ChannelSeq > confirmed).Take(100))
-                _mailboxes.Tell(delivery);
-            _lastAttempt[channel.RecipientId] = now;
+            var progress = Progress(channel.RecipientId);
+            if (now - progress.Since >= _settings.RedeliveryInterval)
+                ResendBatch(channel);
         }
         if (!anyPending)
             Timers.Cancel(RedeliveryTimer);
+    }
+
+    /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
+    private void ResendBatch(OutboundChannel channel)
+    {
+        const int batch = 100;
+        var confirmed = ConfirmedSeq(channel.RecipientId);
+        var progress = Progress(channel.RecipientId);
+        foreach (var delivery in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(batch))
+        {
+            _mailboxes.Tell(delivery);
+            progress.ResentUpTo = delivery.ChannelSeq;
+        }
+        progress.Since = _settings.Clock.GetUtcNow();
+    }
+
+    private long ConfirmedSeq(string recipientId) => Math.Max(
+        _durable.Outbound.TryGetValue(recipientId, out var channel) ? channel.ConfirmedSeq : 0,
+        _confirmed.GetValueOrDefault(recipientId));
+
+    private ChannelProgress Progress(string recipientId)
+    {
+        if (!_progress.TryGetValue(recipientId, out var progress))
+            _progress[recipientId] = progress = new ChannelProgress();
+        return progress;
     }
 
     // ---------------- confirmations (sender side) ----------------
@@ -204,7 +229,15 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         if (confirmation.UpToSeq <= _confirmed.GetValueOrDefault(recipient))
             return;
         _confirmed[recipient] = confirmation.UpToSeq;
-        _lastAttempt[recipient] = _settings.Clock.GetUtcNow();
+        var progress = Progress(recipient);
+        progress.Since = _settings.Clock.GetUtcNow();
+        // Catching up after a gap: once a resent batch is confirmed, send the next one without waiting for the timer.
+        if (progress.ResentUpTo > 0 && confirmation.UpToSeq >= progress.ResentUpTo)
+        {
+            progress.ResentUpTo = 0;
+            if (_durable.Outbound.TryGetValue(recipient, out var channel) && channel.LastSeq > confirmation.UpToSeq)
+                ResendBatch(channel);
+        }
 
         for (var node = _awaitingDelivery.First; node is not null;)
         {
@@ -234,7 +267,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     private void HandleDelivery(DeliverMessage delivery)
     {
-        if (_stopping)
+        if (_stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
         var sender = delivery.Message.SenderId;
         var decision = _decided.DecideDelivery(delivery, Now);
@@ -375,6 +408,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             foreach (var caller in Callers)
                 caller.Tell(result);
         }
+    }
+
+    /// <summary>Transient redelivery bookkeeping of one outbound channel (not journaled: a restart just resends).</summary>
+    private sealed class ChannelProgress
+    {
+        public DateTimeOffset Since;
+        public long ResentUpTo;
     }
 
     private sealed class DeliveryWaitTick

@@ -133,13 +133,24 @@ public static class MessagingApi
         }
         catch (JsonException ex)
         {
-            return (null, Invalid($"malformed JSON body: {ex.Message}"));
+            return (null, Invalid(DescribeJsonError(ex)));
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             http.Response.Headers.Connection = "close";
             return (null, tooLarge);
         }
+    }
+
+    /// <summary>Says what is wrong in the client's terms, without .NET type names.</summary>
+    private static string DescribeJsonError(JsonException ex)
+    {
+        var where = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "" : $" at {ex.Path}";
+        if (ex.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
+            return $"unknown member{where}: only senderId, recipientIds, message and clientMessageId are allowed";
+        return ex.LineNumber is { } line
+            ? $"malformed JSON body{where} (line {line + 1}, byte {ex.BytePositionInLine + 1}): the body must be a JSON object with senderId, recipientIds, message and clientMessageId"
+            : $"malformed JSON body{where}";
     }
 
     private static ProblemHttpResult? Validate(SendMessageRequest request, string userId)

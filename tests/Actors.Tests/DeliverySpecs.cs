@@ -58,6 +58,33 @@ public sealed class DeliverySpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Should_resend_a_lost_copy_while_new_sends_keep_coming()
+    {
+        var user = $"alice-{_run}";
+        var bob = $"bob-{_run}";
+        var (alice, region) = Start(user, new MailboxSettings
+        {
+            DeliveryWait = TimeSpan.Zero,
+            RedeliveryInterval = TimeSpan.FromMilliseconds(300),
+        });
+        var seen = new List<long>();
+
+        // A new send every 50 ms, faster than the redelivery interval; copy 1 is "lost" (never confirmed).
+        for (var i = 1; i <= 40 && seen.Count(s => s == 1) < 2; i++)
+        {
+            alice.Tell(new SendMessage(user, [bob], $"m{i}", $"c{i}"), TestActor);
+            await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct);
+            while (region.HasMessages)
+                seen.Add((await region.ExpectMsgAsync<DeliverMessage>(Wait, cancellationToken: Ct)).ChannelSeq);
+            await Task.Delay(50, Ct); // pacing the load, not synchronisation
+        }
+
+        Assert.True(seen.Count(s => s == 1) >= 2, $"copy 1 was not resent: saw {string.Join(",", seen)}");
+        var fromResend = seen.Skip(seen.IndexOf(1, 1)).ToList();
+        Assert.Equal(Enumerable.Range(1, fromResend.Count).Select(i => (long)i), fromResend); // in order from 1
+    }
+
+    [Fact]
     public async Task Should_answer_Accepted_when_the_recipient_does_not_confirm_in_time()
     {
         var (alice, region) = Start($"alice-{_run}", new MailboxSettings { DeliveryWait = TimeSpan.FromMilliseconds(300) });

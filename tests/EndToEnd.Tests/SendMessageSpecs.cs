@@ -104,6 +104,17 @@ public sealed class SendMessageSpecs(NodeFixture fixture) : IClassFixture<NodeFi
     }
 
     [Fact]
+    public async Task Should_name_an_unknown_member_in_client_terms()
+    {
+        var response = await _node.ClientFor(Users.Unique("alice"))
+            .SendRaw("""{"recipientIds":["bob"],"message":"hi","clientMessageId":"c1","priority":1}""");
+
+        var detail = (await response.AssertProblem(HttpStatusCode.BadRequest, "Invalid")).GetProperty("detail").GetString()!;
+        Assert.Contains("priority", detail);
+        Assert.DoesNotContain("Messaging.", detail);
+    }
+
+    [Fact]
     public async Task Should_answer_400_for_a_message_to_oneself()
     {
         var alice = Users.Unique("alice");
