@@ -1,8 +1,5 @@
 using Akka.Cluster;
-using Akka.Cluster.Hosting;
-using Akka.Cluster.Hosting.SBR;
 using Akka.Hosting;
-using Akka.Remote.Hosting;
 using Messaging.Actors;
 using Messaging.Http;
 using Messaging.Node.Admin;
@@ -30,12 +27,7 @@ public static class NodeApp
         builder.Services.AddAkka(ActorSystemName, akka => akka
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
             .WithMessagingSerialization()
-            .WithRemoting(settings.Cluster.Hostname, settings.Cluster.Port)
-            .WithClustering(new ClusterOptions
-            {
-                SeedNodes = settings.Cluster.SeedNodeList,
-                SplitBrainResolver = new KeepMajorityOption(),
-            })
+            .WithMessagingCluster(settings.Cluster)
             .WithMessagingDiscovery(settings)
             .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
             .WithMailboxShards(
@@ -50,6 +42,7 @@ public static class NodeApp
         builder.Services.AddMessagingAdmin(settings.ToAdminOptions(AdminTokens.Resolve(settings)));
 
         var app = builder.Build();
+        app.StopWhenActorSystemTerminates();
         app.UseMessagingHttp();
         app.MapMessagingEndpoints();
         return app;

@@ -38,6 +38,22 @@ public sealed partial class NodeSettings
         public string? SeedNodes { get; set; }
         public int ShardCount { get; set; } = 100;
 
+        /// <summary>This build's version in the cluster; a rolling update moves shards to the newest. Default: the assembly version.</summary>
+        public string? AppVersion { get; set; }
+
+        /// <summary>A node missing heartbeats this long is unreachable (failure detector acceptable-heartbeat-pause).</summary>
+        public TimeSpan UnreachableAfter { get; set; } = TimeSpan.FromSeconds(3);
+
+        /// <summary>
+        /// Split Brain Resolver stable-after: membership must be stable this long before the majority downs the
+        /// unreachable (or the minority downs itself). Also the down-removal margin before a downed node's shards
+        /// are started elsewhere, so the minority has stopped writing before the majority starts.
+        /// </summary>
+        public TimeSpan StableAfter { get; set; } = TimeSpan.FromSeconds(10);
+
+        /// <summary>Upper bound for the whole CoordinatedShutdown on SIGTERM (shard hand-off, leaving the cluster).</summary>
+        public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
         public string[] SeedNodeList =>
             (SeedNodes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
@@ -113,6 +129,16 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Cluster:Port must be 0-65535, not {Cluster.Port}";
         if (Cluster.ShardCount < 1)
             yield return $"Messaging:Cluster:ShardCount must be at least 1, not {Cluster.ShardCount}";
+        if (Cluster.UnreachableAfter < TimeSpan.FromSeconds(1))
+            yield return $"Messaging:Cluster:UnreachableAfter must be at least 1 s, not {Cluster.UnreachableAfter}";
+        if (Cluster.StableAfter < TimeSpan.FromSeconds(1))
+            yield return $"Messaging:Cluster:StableAfter must be at least 1 s, not {Cluster.StableAfter}";
+        if (PersistenceHosting.IdleInTransactionLimit * 2 > Cluster.UnreachableAfter + 2 * Cluster.StableAfter)
+            yield return $"Messaging:Cluster:UnreachableAfter + 2 x Messaging:Cluster:StableAfter must be at least twice the journal's idle-transaction limit ({PersistenceHosting.IdleInTransactionLimit}), so a frozen node's open write is gone before its mailboxes restart elsewhere";
+        if (Cluster.ShutdownTimeout < TimeSpan.FromSeconds(5))
+            yield return $"Messaging:Cluster:ShutdownTimeout must be at least 5 s, not {Cluster.ShutdownTimeout}";
+        if (Cluster.AppVersion is { } version && string.IsNullOrWhiteSpace(version))
+            yield return "Messaging:Cluster:AppVersion must not be blank (leave it out for the assembly version)";
         foreach (var seed in Cluster.SeedNodeList)
         {
             if (!Address.TryParse(seed, out var address) || address.System != NodeApp.ActorSystemName || address.Port is null)

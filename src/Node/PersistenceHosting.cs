@@ -24,6 +24,8 @@ public static class PersistenceHosting
         };
         if (provider == PersistenceProvider.Sqlite)
             PrepareSqlite(connectionString);
+        if (provider == PersistenceProvider.PostgreSql)
+            connectionString = WithIdleTransactionLimit(connectionString);
 
         return builder
             .WithSqlPersistence(
@@ -32,7 +34,31 @@ public static class PersistenceHosting
                 autoInitialize: true,
                 databaseMapping: DatabaseMapping.Default,
                 useWriterUuidColumn: true)
-            .AddHocon("akka.persistence.journal.sql.replay-filter.mode = fail", HoconAddMode.Prepend);
+            .AddHocon("akka.persistence.journal.sql.replay-filter.mode = fail", HoconAddMode.Prepend)
+            // A lost database (PostgreSQL restarting) opens the breaker: writes fail fast (503s, never a false
+            // success) and it half-opens again within seconds, not the default 30 s, so service returns by itself.
+            .AddHocon("""
+                akka.persistence.journal.sql.circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 3s }
+                akka.persistence.snapshot-store.sql.circuit-breaker { max-failures = 5, call-timeout = 10s, reset-timeout = 3s }
+                """, HoconAddMode.Prepend);
+    }
+
+    /// <summary>
+    /// A node frozen or cut off in the middle of a journal write leaves its transaction open, and its row lock on
+    /// (persistence_id, sequence_number) would block the mailbox's next incarnation on the majority for as long as the
+    /// zombie lives. The server ends such a transaction after this limit (its late COMMIT then fails: no false
+    /// success). It must stay well under the failover time (UnreachableAfter + 2 x StableAfter), and far above a
+    /// real journal transaction (milliseconds).
+    /// </summary>
+    public static readonly TimeSpan IdleInTransactionLimit = TimeSpan.FromSeconds(5);
+
+    private static string WithIdleTransactionLimit(string connectionString)
+    {
+        var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.Options?.Contains("idle_in_transaction_session_timeout", StringComparison.Ordinal) == true)
+            return connectionString; // the operator chose one
+        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(long)IdleInTransactionLimit.TotalMilliseconds}".Trim();
+        return builder.ConnectionString;
     }
 
     /// <summary>Creates the database's folder and switches the file to WAL (it sticks to the file): about 2.5x the write rate.</summary>

@@ -1,0 +1,103 @@
+using Messaging.Cluster.Tests.Harness;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Messaging.Cluster.Tests;
+
+/// <summary>Opt-in for the slower scenarios: set MESSAGING_SLOW_TESTS=1.</summary>
+public sealed class SlowFactAttribute : FactAttribute
+{
+    public SlowFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("MESSAGING_SLOW_TESTS") != "1")
+            Skip = "slow scenario: set MESSAGING_SLOW_TESTS=1 to run it";
+    }
+}
+
+/// <summary>
+/// Three node processes on loopback over a throwaway PostgreSQL, 50 users sending throughout, and the verifier at the
+/// end: nothing acknowledged is lost, duplicated or reordered whatever happens to the nodes or the database.
+/// </summary>
+public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Progress = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Should_lose_duplicate_or_reorder_nothing_acknowledged_through_a_rolling_restart_with_SIGTERM()
+    {
+        await using var scenario = await Scenario.StartAsync("rolling-restart", output.WriteLine, ClusterSettings.ForTests);
+        await scenario.LoadProgressesAsync(200, Progress);
+        for (var slot = 0; slot < scenario.Cluster.Nodes.Count; slot++)
+        {
+            await scenario.Cluster.RestartGracefullyAsync(slot);
+            await scenario.LoadProgressesAsync(200, Progress);
+        }
+        await scenario.EveryMailboxServesAsync(Progress);
+
+        var (load, verifier) = await scenario.FinishAsync();
+        Assert.True(verifier.Ok, verifier.ToString());
+        Assert.Empty(load.Problems);
+    }
+
+    [Fact]
+    public async Task Should_lose_duplicate_or_reorder_nothing_acknowledged_when_a_node_is_killed_and_replaced()
+    {
+        await using var scenario = await Scenario.StartAsync("sigkill", output.WriteLine, ClusterSettings.ForTests);
+        await scenario.LoadProgressesAsync(300, Progress);
+
+        // Slot 0 is the oldest node: it also hosts the shard coordinator, which must move too.
+        await scenario.Cluster.KillAsync(0);
+        await scenario.EveryMailboxServesAsync(Progress);
+        await scenario.Cluster.ReplaceAsync(0);
+        await scenario.LoadProgressesAsync(200, Progress);
+
+        var (load, verifier) = await scenario.FinishAsync();
+        Assert.True(verifier.Ok, verifier.ToString());
+        Assert.Empty(load.Problems);
+    }
+
+    [SlowFact]
+    public async Task Should_lose_duplicate_or_reorder_nothing_acknowledged_when_PostgreSQL_restarts_immediately()
+    {
+        await using var scenario = await Scenario.StartAsync("postgres-restart", output.WriteLine, ClusterSettings.ForTests);
+        await scenario.LoadProgressesAsync(300, Progress);
+
+        scenario.Log("pg_ctl restart -m immediate");
+        await scenario.Postgres.RestartAsync(immediate: true);
+        scenario.Log("PostgreSQL back");
+        await scenario.EveryMailboxServesAsync(Progress);
+        await scenario.LoadProgressesAsync(200, Progress);
+
+        var (load, verifier) = await scenario.FinishAsync();
+        Assert.True(verifier.Ok, verifier.ToString());
+        Assert.Empty(load.Problems);
+    }
+
+    [SlowFact]
+    public async Task Should_never_let_a_frozen_minority_node_write_once_the_majority_has_taken_over()
+    {
+        await using var scenario = await Scenario.StartAsync("sigstop", output.WriteLine, ClusterSettings.ForTests);
+        await scenario.LoadProgressesAsync(300, Progress);
+
+        // The youngest node is frozen: the load goes to the two others, which must down it and take its mailboxes.
+        const int minority = 2;
+        var frozen = scenario.Cluster.Nodes[minority];
+        scenario.Cluster.Freeze(minority);
+        await scenario.EveryMailboxServesAsync(Progress);
+        await scenario.LoadProgressesAsync(200, Progress);
+
+        scenario.Cluster.Thaw(minority);
+        // Woken up, it finds itself downed and must stop serving (it shuts down) rather than write beside the majority.
+        await Eventually.AssertAsync(async () => !frozen.IsRunning || !await frozen.IsReadyAsync(), TimeSpan.FromSeconds(60),
+            () => $"{frozen.Name} still ready after it was downed");
+        Assert.True(await frozen.WaitForExitAsync(TimeSpan.FromSeconds(60)), $"{frozen.Name} did not shut down after it was downed.\n{frozen.Tail()}");
+        scenario.Log($"{frozen.Name} shut itself down (exit code {frozen.ExitCode})");
+
+        await scenario.Cluster.RestartGracefullyAsync(minority);
+        await scenario.LoadProgressesAsync(200, Progress);
+
+        var (load, verifier) = await scenario.FinishAsync();
+        Assert.True(verifier.Ok, verifier.ToString());
+        Assert.Empty(load.Problems);
+    }
+}

@@ -1,0 +1,152 @@
+using Npgsql;
+
+namespace Messaging.Cluster.Tests.Harness;
+
+/// <summary>
+/// A throwaway PostgreSQL from Debian's binaries (/usr/lib/postgresql/*/bin; MESSAGING_PG_BIN overrides): initdb into a
+/// temp dir, pg_ctl start on a free loopback port, one database. PostgreSQL refuses to run as root, so as root the
+/// server runs as the `postgres` user (runuser) in a directory owned by it. Dispose stops it and deletes the dir.
+/// </summary>
+public sealed class PostgresServer : IAsyncDisposable
+{
+    private const string ServiceUser = "postgres";
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(90);
+
+    private readonly string _bin;
+    private readonly bool _asServiceUser;
+    private bool _disposed;
+
+    private PostgresServer(string bin, string directory, int port, string database, bool asServiceUser)
+    {
+        _bin = bin;
+        Directory = directory;
+        Port = port;
+        Database = database;
+        _asServiceUser = asServiceUser;
+    }
+
+    public string Directory { get; }
+    public string DataDirectory => Path.Combine(Directory, "data");
+    public string LogFile => Path.Combine(Directory, "postgres.log");
+    public int Port { get; }
+    public string Database { get; }
+
+    /// <summary>Connection string for the database the nodes share (trust auth on loopback, no password).</summary>
+    public string ConnectionString => ConnectionStringFor(Database);
+
+    public string ConnectionStringFor(string database) => new NpgsqlConnectionStringBuilder
+    {
+        Host = "127.0.0.1",
+        Port = Port,
+        Username = ServiceUser,
+        Database = database,
+        Pooling = true,
+        Timeout = 5,
+        CommandTimeout = 15,
+    }.ConnectionString;
+
+    public static string FindBinDirectory()
+    {
+        var overridden = Environment.GetEnvironmentVariable("MESSAGING_PG_BIN");
+        if (!string.IsNullOrEmpty(overridden))
+            return overridden;
+        const string root = "/usr/lib/postgresql";
+        var found = System.IO.Directory.Exists(root)
+            ? System.IO.Directory.GetDirectories(root)
+                .Select(d => Path.Combine(d, "bin"))
+                .Where(d => File.Exists(Path.Combine(d, "initdb")) && File.Exists(Path.Combine(d, "pg_ctl")))
+                .OrderByDescending(d => int.TryParse(Path.GetFileName(Path.GetDirectoryName(d)), out var v) ? v : 0)
+                .FirstOrDefault()
+            : null;
+        return found ?? throw new InvalidOperationException(
+            "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql, or set MESSAGING_PG_BIN).");
+    }
+
+    public static async Task<PostgresServer> StartAsync(string? parentDirectory = null, string database = "messaging")
+    {
+        var bin = FindBinDirectory();
+        var asServiceUser = Environment.UserName == "root" || geteuid() == 0;
+        var parent = parentDirectory ?? Path.GetTempPath();
+        var directory = Path.Combine(parent, $"pg-{Guid.NewGuid().ToString("N")[..8]}");
+        System.IO.Directory.CreateDirectory(directory);
+        var server = new PostgresServer(bin, directory, FreePorts.Next(), database, asServiceUser);
+        try
+        {
+            if (asServiceUser)
+            {
+                // The server's user must reach the dir: make every parent traversable, the dir its own.
+                for (var d = new DirectoryInfo(parent); d is not null && d.FullName != "/"; d = d.Parent)
+                    if (!d.UnixFileMode.HasFlag(UnixFileMode.OtherExecute))
+                        d.UnixFileMode |= UnixFileMode.OtherExecute;
+                await Command.RunAsync("chown", [$"{ServiceUser}:", directory], CommandTimeout);
+            }
+            await server.RunAsync("initdb", "-D", server.DataDirectory, "-U", ServiceUser, "--auth=trust",
+                "--encoding=UTF8", "--no-sync", "--no-instructions");
+            await server.PgCtlAsync("start", "-o", server.ServerOptions);
+            await server.CreateDatabaseAsync(database);
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    // Loopback only; the socket in our own dir; fsync off is safe for process crashes (the OS keeps the WAL),
+    // which is all these tests cause.
+    private string ServerOptions =>
+        $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{Directory}' -c max_connections=300 " +
+        "-c fsync=off -c full_page_writes=off -c shared_buffers=64MB";
+
+    public async Task CreateDatabaseAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionStringFor("postgres"));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"CREATE DATABASE \"{database}\"", connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>`pg_ctl restart`; <paramref name="immediate"/> is `-m immediate`: no checkpoint, crash recovery on start.</summary>
+    public async Task RestartAsync(bool immediate = true)
+    {
+        await PgCtlAsync("restart", "-m", immediate ? "immediate" : "fast", "-o", ServerOptions);
+        NpgsqlConnection.ClearAllPools();
+    }
+
+    public Task StopAsync(bool immediate = true) => PgCtlAsync("stop", "-m", immediate ? "immediate" : "fast");
+
+    public Task StartAgainAsync() => PgCtlAsync("start", "-o", ServerOptions);
+
+    private Task PgCtlAsync(string action, params string[] args) =>
+        RunAsync("pg_ctl", [action, "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", .. args]);
+
+    private Task<string> RunAsync(string tool, params string[] args)
+    {
+        var path = Path.Combine(_bin, tool);
+        return _asServiceUser
+            ? Command.RunAsync("runuser", ["-u", ServiceUser, "--", path, .. args], CommandTimeout)
+            : Command.RunAsync(path, args, CommandTimeout);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        NpgsqlConnection.ClearAllPools();
+        if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
+        {
+            try { await StopAsync(immediate: true); }
+            catch (Exception) { /* already stopped, or it will die with its dir */ }
+        }
+        try { if (File.Exists(LogFile)) File.Copy(LogFile, Directory + ".log", overwrite: true); }
+        catch (IOException) { }
+        try { System.IO.Directory.Delete(Directory, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc")]
+    private static extern uint geteuid();
+}

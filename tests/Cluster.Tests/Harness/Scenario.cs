@@ -1,0 +1,119 @@
+using System.Diagnostics;
+
+namespace Messaging.Cluster.Tests.Harness;
+
+/// <summary>
+/// One fault scenario: a throwaway PostgreSQL, a cluster on it, a load running throughout, and at the end the load's
+/// figures plus the verifier's verdict, logged and written to summary.txt in the run directory.
+/// </summary>
+public sealed class Scenario : IAsyncDisposable
+{
+    private readonly Action<string> _output;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly StreamWriter _logFile;
+
+    private Scenario(string name, string directory, Action<string> output)
+    {
+        Name = name;
+        Directory = directory;
+        _output = output;
+        _logFile = new StreamWriter(Path.Combine(directory, "scenario.log")) { AutoFlush = true };
+    }
+
+    public string Name { get; }
+    public string Directory { get; }
+    public PostgresServer Postgres { get; private set; } = null!;
+    public TestCluster Cluster { get; private set; } = null!;
+    public LoadClient Load { get; private set; } = null!;
+
+    public static async Task<Scenario> StartAsync(string name, Action<string> output, ClusterOptions? cluster = null,
+        LoadOptions? load = null)
+    {
+        var scenario = new Scenario(name, Paths.NewRunDirectory(name), output);
+        try
+        {
+            scenario.Log($"run directory {scenario.Directory}");
+            scenario.Postgres = await PostgresServer.StartAsync(scenario.Directory);
+            scenario.Log($"PostgreSQL on port {scenario.Postgres.Port}");
+            scenario.Cluster = await TestCluster.StartAsync(scenario.Postgres, scenario.Directory, scenario.Log, cluster);
+            scenario.Load = new LoadClient(() => scenario.Cluster.ServingEndpoints, scenario.Cluster.SigningKey, load);
+            scenario.Load.Start();
+            scenario.Log($"load started: {scenario.Load.Options.Users} users, {scenario.Load.Options.ContactsPerUser} contacts each");
+            return scenario;
+        }
+        catch
+        {
+            await scenario.DisposeAsync();
+            throw;
+        }
+    }
+
+    public void Log(string line)
+    {
+        var stamped = $"[{_clock.Elapsed.TotalSeconds,7:0.0}s] {line}";
+        lock (_logFile)
+            _logFile.WriteLine(stamped);
+        try { _output(stamped); }
+        catch (InvalidOperationException) { /* the test's output helper is gone */ }
+    }
+
+    /// <summary>Wait until the load has acknowledged <paramref name="more"/> sends beyond what it had.</summary>
+    public async Task LoadProgressesAsync(int more, TimeSpan within)
+    {
+        var start = Load.AcknowledgedCount;
+        await Load.WaitForAcksAsync(start + more - 1, within);
+        Log($"load: {Load.Report()}");
+    }
+
+    /// <summary>Wait until every user has had a send acknowledged after now: every mailbox is served again.</summary>
+    public async Task EveryMailboxServesAsync(TimeSpan within)
+    {
+        var since = Load.Acks.Count;
+        await Eventually.AssertAsync(() =>
+        {
+            var recent = Load.Acks.Skip(since).Select(a => a.SenderId).ToHashSet();
+            return Task.FromResult(recent.Count == Load.UserIds.Count);
+        }, within, () =>
+        {
+            var recent = Load.Acks.Skip(since).Select(a => a.SenderId).ToHashSet();
+            return $"{Load.UserIds.Count - recent.Count} users had no send acknowledged, e.g. {string.Join(", ", Load.UserIds.Except(recent).Take(5))}";
+        }, TimeSpan.FromMilliseconds(250));
+        Log($"every user had a send acknowledged; load: {Load.Report()}");
+    }
+
+    public async Task<(LoadReport Load, VerifierResult Verifier)> FinishAsync(TimeSpan? deliveryWithin = null)
+    {
+        var report = await Load.StopAsync();
+        Log($"load stopped: {report}");
+        var verifier = new Verifier(() => Cluster.ServingEndpoints, Cluster.SigningKey, Log);
+        var result = await verifier.VerifyAsync(Load, deliveryWithin ?? TimeSpan.FromSeconds(60));
+        Log($"verifier: {result}");
+
+        var summary = string.Join('\n',
+            $"scenario: {Name}",
+            $"sends attempted (requests): {report.Attempts}",
+            $"sends acknowledged: {report.Acknowledged}",
+            $"503s: {report.Unavailable503}",
+            $"timeouts: {report.Timeouts}, connection errors: {report.ConnectionErrors}, 429s: {report.RateLimited}, other failures: {report.OtherFailures}",
+            $"max window with no acknowledged send: {report.MaxNoAckWindow.TotalSeconds:0.00} s",
+            $"longest single send (first attempt to acknowledgement): {report.LongestSend.TotalSeconds:0.00} s",
+            $"load duration: {report.Duration.TotalSeconds:0} s",
+            $"verifier: {result}",
+            report.Problems.Count == 0 ? "client problems: none" : $"client problems:\n  {string.Join("\n  ", report.Problems.Take(30))}");
+        await File.WriteAllTextAsync(Path.Combine(Directory, "summary.txt"), summary + "\n");
+        Log($"SUMMARY\n{summary}");
+        return (report, result);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Load is not null)
+            await Load.DisposeAsync();
+        if (Cluster is not null)
+            await Cluster.DisposeAsync();
+        if (Postgres is not null)
+            await Postgres.DisposeAsync();
+        Log("cleaned up");
+        await _logFile.DisposeAsync();
+    }
+}

@@ -1,0 +1,185 @@
+using System.Security.Cryptography;
+
+namespace Messaging.Cluster.Tests.Harness;
+
+public sealed record ClusterOptions
+{
+    public int Nodes { get; init; } = 3;
+    public TimeSpan ReadyWithin { get; init; } = TimeSpan.FromSeconds(90);
+    public TimeSpan ExitWithin { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Extra environment for every node (e.g. shorter failure-detection settings for tests).</summary>
+    public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+}
+
+/// <summary>
+/// Several node processes on loopback sharing one PostgreSQL and one signing key, each with its own remoting and HTTP
+/// port. Slots keep their ports across restarts (as a StatefulSet pod keeps its name); a replacement gets new ones.
+/// </summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    private readonly List<NodeProcess> _slots = [];
+    private readonly List<NodeProcess> _retired = [];
+    private readonly Action<string> _log;
+    private readonly object _gate = new();
+    private readonly HashSet<NodeProcess> _draining = [];
+
+    private TestCluster(string directory, string connectionString, ClusterOptions options, Action<string> log)
+    {
+        Directory = directory;
+        ConnectionString = connectionString;
+        Options = options;
+        _log = log;
+        // Not valid base64 (the dashes), so a node cannot read it as anything but its UTF-8 bytes.
+        SigningKey = $"cluster-test-key-{Convert.ToHexString(RandomNumberGenerator.GetBytes(24))}";
+    }
+
+    public string Directory { get; }
+    public string ConnectionString { get; }
+    public ClusterOptions Options { get; }
+    public string SigningKey { get; }
+    public IReadOnlyList<string> SeedNodes { get; private set; } = [];
+
+    public IReadOnlyList<NodeProcess> Nodes { get { lock (_gate) return [.. _slots]; } }
+
+    /// <summary>The nodes a load balancer would send to now: ready once, running, not frozen, not shutting down.</summary>
+    public IReadOnlyList<Uri> ServingEndpoints
+    {
+        get
+        {
+            lock (_gate)
+                return [.. _slots.Where(n => n.HasBeenReady && n.IsRunning && !n.IsFrozen && !_draining.Contains(n)).Select(n => n.HttpUri)];
+        }
+    }
+
+    public static async Task<TestCluster> StartAsync(PostgresServer postgres, string directory, Action<string> log,
+        ClusterOptions? options = null)
+    {
+        options ??= new ClusterOptions();
+        var cluster = new TestCluster(directory, postgres.ConnectionString, options, log);
+        try
+        {
+            var ports = Enumerable.Range(0, options.Nodes).Select(_ => (Http: FreePorts.Next(), Remoting: FreePorts.Next())).ToList();
+            cluster.SeedNodes = [.. ports.Select(p => $"akka.tcp://messaging@127.0.0.1:{p.Remoting}")];
+            for (var i = 0; i < options.Nodes; i++)
+                cluster._slots.Add(cluster.NewNode($"node{i + 1}", ports[i].Http, ports[i].Remoting, 1));
+            foreach (var node in cluster._slots)
+                node.Start();
+            await Task.WhenAll(cluster._slots.Select(n => n.WaitReadyAsync(options.ReadyWithin)));
+            log($"cluster of {options.Nodes} ready: {string.Join(", ", cluster._slots.Select(n => $"{n.Name} http {n.HttpPort} akka {n.RemotingPort} pid {n.Pid}"))}");
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Every environment variable a node gets; also what docs/operations.md tells a person to set.</summary>
+    public IReadOnlyDictionary<string, string> EnvironmentFor(string name, int remotingPort)
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["Messaging__DataDirectory"] = Path.Combine(Directory, name, "data"),
+            ["Messaging__Persistence__Provider"] = "PostgreSql",
+            ["Messaging__Persistence__ConnectionString"] = ConnectionString,
+            ["Messaging__Cluster__Hostname"] = "127.0.0.1",
+            ["Messaging__Cluster__Port"] = remotingPort.ToString(),
+            ["Messaging__Cluster__SeedNodes"] = string.Join(',', SeedNodes),
+            ["Messaging__Auth__SigningKey"] = SigningKey,
+            ["DOTNET_gcServer"] = "0", // several nodes on 2 cores: workstation GC keeps each one small
+        };
+        foreach (var (key, value) in Options.Environment)
+            env[key] = value;
+        return env;
+    }
+
+    private NodeProcess NewNode(string name, int httpPort, int remotingPort, int incarnation) =>
+        new(name, httpPort, remotingPort, Path.Combine(Directory, name), EnvironmentFor(name, remotingPort), incarnation);
+
+    /// <summary>SIGTERM, wait for a clean exit, start again on the same ports and wait until ready.</summary>
+    public async Task RestartGracefullyAsync(int slot)
+    {
+        var old = Nodes[slot];
+        await StopGracefullyAsync(slot);
+        var next = NewNode(old.Name, old.HttpPort, old.RemotingPort, old.Incarnation + 1);
+        lock (_gate)
+        {
+            _retired.Add(old);
+            _slots[slot] = next;
+        }
+        next.Start();
+        await next.WaitReadyAsync(Options.ReadyWithin);
+        _log($"{next.Name} #{next.Incarnation} ready (pid {next.Pid})");
+    }
+
+    public async Task StopGracefullyAsync(int slot)
+    {
+        var node = Nodes[slot];
+        if (!node.IsRunning)
+        {
+            _log($"{node.Name} already exited ({node.ExitCode})");
+            return;
+        }
+        lock (_gate)
+            _draining.Add(node);
+        _log($"SIGTERM {node.Name} (pid {node.Pid})");
+        node.Terminate();
+        if (!await node.WaitForExitAsync(Options.ExitWithin))
+            throw new TimeoutException($"{node.Name} did not exit within {Options.ExitWithin.TotalSeconds:0} s of SIGTERM.\n{node.Tail()}");
+        _log($"{node.Name} exited with {node.ExitCode}");
+    }
+
+    public async Task KillAsync(int slot)
+    {
+        var node = Nodes[slot];
+        _log($"SIGKILL {node.Name} (pid {node.Pid})");
+        node.Kill();
+        await node.WaitForExitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>A new node on new ports in place of <paramref name="slot"/>, joining through the seed nodes.</summary>
+    public async Task<NodeProcess> ReplaceAsync(int slot)
+    {
+        var old = Nodes[slot];
+        var next = NewNode($"{old.Name}r", FreePorts.Next(), FreePorts.Next(), 1);
+        lock (_gate)
+        {
+            _retired.Add(old);
+            _slots[slot] = next;
+        }
+        next.Start();
+        await next.WaitReadyAsync(Options.ReadyWithin);
+        _log($"replacement {next.Name} ready (http {next.HttpPort}, akka {next.RemotingPort}, pid {next.Pid})");
+        return next;
+    }
+
+    public void Freeze(int slot)
+    {
+        _log($"SIGSTOP {Nodes[slot].Name} (pid {Nodes[slot].Pid})");
+        Nodes[slot].Freeze();
+    }
+
+    public void Thaw(int slot)
+    {
+        _log($"SIGCONT {Nodes[slot].Name} (pid {Nodes[slot].Pid})");
+        Nodes[slot].Thaw();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        List<NodeProcess> all;
+        lock (_gate)
+            all = [.. _slots, .. _retired];
+        // Graceful first so logs end cleanly, then whatever is left is killed.
+        foreach (var node in all.Where(n => n.IsRunning && !n.IsFrozen))
+        {
+            try { node.Terminate(); }
+            catch (InvalidOperationException) { }
+        }
+        await Task.WhenAll(all.Select(n => n.WaitForExitAsync(TimeSpan.FromSeconds(20))));
+        foreach (var node in all)
+            await node.DisposeAsync();
+    }
+}
