@@ -91,13 +91,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     protected override void PreStart()
     {
-        MessagingMetrics.ActiveMailboxes.Add(1);
+        MessagingMetrics.MailboxStarted();
         base.PreStart();
     }
 
     protected override void PostStop()
     {
-        MessagingMetrics.ActiveMailboxes.Add(-1);
+        MessagingMetrics.MailboxStopped();
         base.PostStop();
     }
 

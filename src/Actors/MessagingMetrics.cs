@@ -18,9 +18,16 @@ public static class MessagingMetrics
         "messaging.journal.write.duration", unit: "ms",
         description: "Time from a mailbox's PersistAsync call to its handler (the event is durable)");
 
-    public static readonly UpDownCounter<long> ActiveMailboxes = Meter.CreateUpDownCounter<long>(
-        "messaging.mailboxes.active", unit: "{mailbox}",
-        description: "Mailbox actors running on this node (started minus stopped)");
+    private static long _activeMailboxes;
+
+    // Observed rather than added to: the exported number is the live count whenever the exporter started listening.
+    private static readonly ObservableUpDownCounter<long> ActiveMailboxes = Meter.CreateObservableUpDownCounter(
+        "messaging.mailboxes.active", () => Interlocked.Read(ref _activeMailboxes), unit: "{mailbox}",
+        description: "Mailbox actors running in this process (started minus stopped)");
+
+    internal static void MailboxStarted() => Interlocked.Increment(ref _activeMailboxes);
+
+    internal static void MailboxStopped() => Interlocked.Decrement(ref _activeMailboxes);
 
     /// <summary>Copies a recipient's mailbox already had (a sender's resend): dropped, confirmed again, never stored twice.</summary>
     public static readonly Counter<long> DuplicateDeliveries = Meter.CreateCounter<long>(
