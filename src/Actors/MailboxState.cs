@@ -49,7 +49,7 @@ public abstract record ThreadPlan
 /// A user's mailbox: conversation index, recent messages, dedup window and delivery channels. Pure: the actor feeds
 /// it commands (<c>Decide...</c>) and journaled events (<see cref="Apply"/>).
 /// </summary>
-public sealed record MailboxState(
+public sealed partial record MailboxState(
     string UserId,
     MailboxLimits Limits,
     long LastStamp,
@@ -157,9 +157,10 @@ public sealed record MailboxState(
 
     private MailboxState ApplySent(MessageSent sent, long journalSeq)
     {
-        var message = sent.Message;
+        var next = WithMessage(sent.Message, sent.Seq, sent.Message.ServerTimestamp, journalSeq);
+        // The stored copy holds the conversation's shared id strings: the dedup record and the outbox use them too.
+        var message = next.Conversations[sent.Message.ConversationId].Recent[^1].Message;
         var recipient = message.RecipientIds[0];
-        var next = WithMessage(message, sent.Seq, message.ServerTimestamp, journalSeq);
 
         var record = new SentRecord(
             message.ClientMessageId, message.MessageId, message.ConversationId, recipient,
@@ -173,7 +174,7 @@ public sealed record MailboxState(
         }
 
         var channel = next.Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
-        var delivery = new DeliverMessage(recipient, sent.ChannelSeq, next.Conversations[message.ConversationId].Recent[^1].Message);
+        var delivery = new DeliverMessage(recipient, sent.ChannelSeq, message);
         return next with
         {
             Dedup = dedup,
@@ -185,7 +186,8 @@ public sealed record MailboxState(
     private MailboxState ApplyReceived(MessageReceived received, long journalSeq)
     {
         var next = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq);
-        return next with { Inbound = next.Inbound.SetItem(received.Message.SenderId, received.ChannelSeq) };
+        var sender = next.Conversations[received.Message.ConversationId].Recent[^1].Message.SenderId; // shared instance
+        return next with { Inbound = next.Inbound.SetItem(sender, received.ChannelSeq) };
     }
 
     private MailboxState ApplyConfirmed(DeliveriesConfirmed confirmed)
@@ -208,7 +210,7 @@ public sealed record MailboxState(
             ConversationId = existing?.ConversationId ?? id,
             SenderId = participants.First(p => p == message.SenderId),
             RecipientIds = message.RecipientIds.Length == 1
-                ? [participants.First(p => p == message.RecipientIds[0])]
+                ? SharedRecipients(existing, participants, message)
                 : message.RecipientIds,
         };
 
@@ -230,6 +232,22 @@ public sealed record MailboxState(
             Conversations = Conversations.SetItem(conversation.ConversationId, conversation),
             ByStamp = byStamp.SetItem(stamp, conversation.ConversationId),
         };
+    }
+
+    /// <summary>One recipient array per direction of a 1:1 conversation, reused by every message in the window.</summary>
+    private static ImmutableArray<string> SharedRecipients(
+        ConversationState? existing, ImmutableArray<string> participants, ChatMessage message)
+    {
+        if (existing is not null)
+        {
+            for (var i = existing.Recent.Length - 1; i >= 0; i--)
+            {
+                var earlier = existing.Recent[i].Message;
+                if (earlier.SenderId == message.SenderId && earlier.RecipientIds is [var only] && only == message.RecipientIds[0])
+                    return earlier.RecipientIds;
+            }
+        }
+        return [participants.First(p => p == message.RecipientIds[0])];
     }
 
     /// <summary>Message <paramref name="seq"/> becomes the newest multiple of 2^k for every k up to its trailing zeros.</summary>
@@ -312,22 +330,60 @@ public sealed record MailboxState(
         var order = ImmutableQueue<string>.Empty;
         foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
             order = order.Enqueue(record.ClientMessageId);
+        var conversations = snapshot.Conversations.Select(ShareStrings).ToImmutableArray();
+        var byId = conversations.ToDictionary(c => c.ConversationId, StringComparer.Ordinal);
         return state with
         {
             LastStamp = snapshot.LastStamp,
             Conversations = state.Conversations.SetItems(
-                snapshot.Conversations.Select(c => KeyValuePair.Create(c.ConversationId, c))),
+                conversations.Select(c => KeyValuePair.Create(c.ConversationId, c))),
             ByStamp = state.ByStamp.SetItems(
                 snapshot.Conversations.Select(c => KeyValuePair.Create(c.LastUpdatedTimestamp, c.ConversationId))),
             Dedup = state.Dedup.SetItems(
                 snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow))
-                    .Select(r => KeyValuePair.Create(r.ClientMessageId, r))),
+                    .Select(r => KeyValuePair.Create(r.ClientMessageId, ShareStrings(r, byId)))),
             DedupOrder = order,
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
         };
     }
+}
+
+/// <summary>
+/// A snapshot deserializes every id string of every message separately; these give each message and dedup record
+/// the conversation's own instances again, as replaying events does (a few hundred bytes per message).
+/// </summary>
+public sealed partial record MailboxState
+{
+    private static ConversationState ShareStrings(ConversationState c)
+    {
+        if (c.Recent.IsDefaultOrEmpty)
+            return c;
+        var recipients = new Dictionary<string, ImmutableArray<string>>(StringComparer.Ordinal);
+        var recent = c.Recent.Select(m =>
+        {
+            var message = m.Message;
+            var sender = c.ParticipantIds.FirstOrDefault(p => p == message.SenderId) ?? message.SenderId;
+            var to = message.RecipientIds;
+            if (to is [var only])
+            {
+                if (!recipients.TryGetValue(only, out to))
+                    recipients[only] = to = [c.ParticipantIds.FirstOrDefault(p => p == only) ?? only];
+            }
+            return m with { Message = message with { ConversationId = c.ConversationId, SenderId = sender, RecipientIds = to } };
+        }).ToImmutableArray();
+        return c with { Recent = recent };
+    }
+
+    private static SentRecord ShareStrings(SentRecord record, Dictionary<string, ConversationState> conversations) =>
+        conversations.TryGetValue(record.ConversationId, out var c)
+            ? record with
+            {
+                ConversationId = c.ConversationId,
+                RecipientId = c.ParticipantIds.FirstOrDefault(p => p == record.RecipientId) ?? record.RecipientId,
+            }
+            : record;
 }
 
 /// <summary>

@@ -1,0 +1,500 @@
+using System.Collections.Immutable;
+using System.Data.Common;
+using System.Diagnostics;
+using System.Runtime;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Persistence;
+using Akka.Remote.Hosting;
+using Messaging.Actors;
+using Messaging.Messages;
+using Messaging.Messages.Serialization;
+using Messaging.Node;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Messaging.LoadGenerator;
+
+/// <summary>
+/// Benchmarks of the parts, in-process, with the production hosting extensions (serializer, SQL persistence,
+/// mailbox shards) on a throwaway PostgreSQL (or a SQLite file): journal write rate of the mailbox path, cold
+/// recovery of a 100,000-message mailbox, memory per live mailbox, and a thread page 10,000 messages deep.
+/// </summary>
+public static class Parts
+{
+    private static readonly JsonSerializerOptions JsonOut = new() { WriteIndented = true };
+
+    public static async Task<int> RunAsync(Args a)
+    {
+        var sqlite = a.Flag("sqlite");
+        var fsync = a.Str("pg-fsync", "on") != "off";
+        var only = (a.Str("only") ?? "journal,recovery,deep,memory").Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+        var mailboxes = a.Int("mailboxes", 100_000);
+        var deepMessages = a.Int("deep-messages", 100_000);
+        var journalSeconds = a.Double("journal-seconds", 20);
+        var journalUsers = a.Int("journal-users", 2_000);
+        var journalConcurrency = a.Int("journal-concurrency", 500);
+        var hocon = a.Str("hocon");
+        var jsonPath = a.Str("json");
+        a.RejectUnknown();
+
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Bench.CpuModel()}, {Bench.MemoryGiB():0} GiB; load average {ProcStats.LoadAverage1():0.00}; GC server={GCSettings.IsServerGC}");
+        PostgresServer? pg = null;
+        string connectionString;
+        PersistenceProvider provider;
+        var dir = Path.Combine(Path.GetTempPath(), $"messaging-parts-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(dir);
+        if (sqlite)
+        {
+            provider = PersistenceProvider.Sqlite;
+            connectionString = $"Data Source={Path.Combine(dir, "parts.db")}";
+        }
+        else
+        {
+            pg = await PostgresServer.StartAsync(fsync, "messaging");
+            provider = PersistenceProvider.PostgreSql;
+            connectionString = pg.ConnectionStringFor("messaging");
+        }
+        Console.WriteLine($"journal: {provider}{(sqlite ? "" : $" (fsync {(fsync ? "on" : "off")})")}");
+
+        var results = new Dictionary<string, object>();
+        try
+        {
+            var settings = new MailboxSettings();
+            using var host = await StartHostAsync(provider, connectionString, settings, hocon);
+            var system = host.Services.GetRequiredService<ActorSystem>();
+            var region = host.Services.GetRequiredService<ActorRegistry>().Get<MailboxRegion>();
+
+            if (only.Contains("recovery") || only.Contains("deep"))
+                results["recovery"] = await Recovery(system, settings, deepMessages, only.Contains("deep"), results);
+            if (only.Contains("state"))
+                results["state"] = StateOnly(system, Math.Min(mailboxes, 20_000));
+            if (only.Contains("memory"))
+                results["memory"] = await Memory(system, region, mailboxes);
+            if (only.Contains("journal"))
+                results["journal"] = await JournalThroughput(region, provider, connectionString, journalUsers, journalConcurrency, journalSeconds);
+            await host.StopAsync();
+        }
+        finally
+        {
+            if (pg is not null)
+                await pg.DisposeAsync();
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
+        }
+        if (jsonPath is not null)
+            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(results, JsonOut));
+        return 0;
+    }
+
+    private static async Task<IHost> StartHostAsync(PersistenceProvider provider, string connectionString, MailboxSettings settings, string? hocon)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddAkka("messaging", akka =>
+        {
+            akka.ConfigureLoggers(loggers => loggers.AddLoggerFactory())
+                .WithMessagingSerialization()
+                .WithRemoting("127.0.0.1", 0)
+                .WithClustering(new ClusterOptions())
+                .WithMessagingPersistence(provider, connectionString)
+                .WithMailboxShards(settings, 100, TimeSpan.FromHours(1))
+                .AddStartup((system, _) => Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress));
+            if (!string.IsNullOrWhiteSpace(hocon))
+                akka.AddHocon(hocon, HoconAddMode.Prepend);
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        var cluster = Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>());
+        var wait = Stopwatch.StartNew();
+        while (cluster.SelfMember.Status != Akka.Cluster.MemberStatus.Up && wait.Elapsed < TimeSpan.FromSeconds(30))
+            await Task.Delay(100);
+        return host;
+    }
+
+    // ---------------- journal write rate ----------------
+
+    private static async Task<object> JournalThroughput(IActorRef region, PersistenceProvider provider, string connectionString,
+        int users, int concurrency, double seconds)
+    {
+        Console.WriteLine($"journal: {users} mailboxes, {concurrency} sends in flight, {seconds:0} s (Sent = both copies durable)");
+        var ids = Enumerable.Range(0, users).Select(i => $"j{i:D6}").ToArray();
+        await ForAll(ids.Length, 200, i => region.Ask<object>(new GetMailboxStatus(ids[i]), TimeSpan.FromSeconds(60)));
+
+        var recorder = new OpRecorder("send (actor ask)");
+        var outcomes = new System.Collections.Concurrent.ConcurrentDictionary<SendOutcome, int>();
+        var warmup = TimeSpan.FromSeconds(5);
+        var clock = Stopwatch.StartNew();
+        long sent = 0;
+        var end = warmup + TimeSpan.FromSeconds(seconds);
+        long startOrdering = 0;
+        var cpuStart = 0.0;
+        var measuring = Task.Run(async () =>
+        {
+            await Task.Delay(warmup);
+            startOrdering = await MaxOrdering(provider, connectionString);
+            cpuStart = ProcStats.CpuSeconds(Environment.ProcessId);
+        });
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(w => Task.Run(async () =>
+        {
+            var random = new Random(w);
+            while (clock.Elapsed < end)
+            {
+                var u = random.Next(users);
+                var n = Interlocked.Increment(ref sent);
+                var started = Stopwatch.GetTimestamp();
+                var reply = await region.Ask<SendResult>(
+                    new SendMessage(ids[u], [ids[(u + 1 + random.Next(3)) % users]], "0123456789012345678901234567890123456789", $"c{n}"),
+                    TimeSpan.FromSeconds(30));
+                var inWindow = clock.Elapsed > warmup && clock.Elapsed < end;
+                if (inWindow)
+                {
+                    recorder.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    outcomes.AddOrUpdate(reply.Outcome, 1, (_, c) => c + 1);
+                }
+            }
+        })));
+        await measuring;
+        var cpu = ProcStats.CpuSeconds(Environment.ProcessId) - cpuStart;
+        var events = await MaxOrdering(provider, connectionString) - startOrdering;
+        var summary = recorder.Summary(seconds);
+        var eventsPerSecond = events / seconds;
+        Console.WriteLine($"  sends/s {summary.PerSecond:0} ({string.Join(", ", outcomes.Select(o => $"{o.Key} {o.Value}"))}), journal events/s {eventsPerSecond:0}, " +
+                          $"ask p50 {summary.P50Ms:0.0} ms p99 {summary.P99Ms:0.0} ms max {summary.MaxMs:0}; process CPU {cpu / seconds:0.00} cores; " +
+                          $"{cpu / seconds / summary.PerSecond * 1e6:0} us CPU per send (actor + journal client, no HTTP)");
+        return new { SendsPerSecond = summary.PerSecond, EventsPerSecond = eventsPerSecond, Ask = summary, ProcessCpuCores = cpu / seconds, Outcomes = outcomes };
+    }
+
+    private static async Task<long> MaxOrdering(PersistenceProvider provider, string connectionString)
+    {
+        await using DbConnection connection = provider == PersistenceProvider.Sqlite
+            ? new SqliteConnection(connectionString)
+            : new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COALESCE(MAX(ordering), 0) FROM journal";
+        return Convert.ToInt64(await command.ExecuteScalarAsync());
+    }
+
+    // ---------------- recovery and deep page ----------------
+
+    private static async Task<object> Recovery(ActorSystem system, MailboxSettings settings, int messages, bool deepPage, Dictionary<string, object> results)
+    {
+        const string user = "deep";
+        Console.WriteLine($"recovery: writing {messages} messages (5 conversations, half sent, half received) to {user}'s journal ...");
+        var write = Stopwatch.StartNew();
+        var (events, snapshotSeq) = await WriteHistory(system, settings, user, messages);
+        Console.WriteLine($"  {events} events written in {write.Elapsed.TotalSeconds:0.0} s; snapshot at {snapshotSeq}, so recovery replays {events - snapshotSeq} events (the worst case for SnapshotEvery={settings.SnapshotEvery})");
+
+        // A smaller mailbox first, so JIT and connection set-up are not counted.
+        await WriteHistory(system, settings, "warm", 3_000);
+        await RecoverOnce(system, settings, "warm");
+
+        var times = new List<double>();
+        var memory = new List<long>();
+        IActorRef? live = null;
+        for (var run = 0; run < 5; run++)
+        {
+            var (ms, bytes, actor) = await RecoverOnce(system, settings, user, keep: run == 4);
+            times.Add(ms);
+            memory.Add(bytes);
+            live = actor;
+        }
+        times.Sort();
+        memory.Sort();
+        Console.WriteLine($"  cold recovery of {messages} messages: median {times[2]:0.0} ms (min {times[0]:0.0}, max {times[4]:0.0}); live state {memory[2] / 1024.0:0} KiB");
+        if (deepPage && live is not null)
+            results["deepPage"] = await DeepPage(live, user);
+        return new { Messages = messages, Events = events, ReplayedEvents = events - snapshotSeq, MedianMs = times[2], TimesMs = times, StateBytes = memory[2] };
+    }
+
+    private static async Task<(double Ms, long Bytes, IActorRef? Actor)> RecoverOnce(ActorSystem system, MailboxSettings settings, string user, bool keep = false)
+    {
+        var before = ManagedBytesAfterFullGc();
+        var started = Stopwatch.GetTimestamp();
+        var actor = system.ActorOf(Props.Create(() => new MailboxActor(user, settings, system.DeadLetters)));
+        var status = await actor.Ask<MailboxStatus>(new GetMailboxStatus(user), TimeSpan.FromSeconds(60));
+        var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var bytes = ManagedBytesAfterFullGc() - before;
+        if (status.Conversations == 0)
+            throw new InvalidOperationException($"{user} recovered empty");
+        if (keep)
+            return (ms, bytes, actor);
+        await actor.GracefulStop(TimeSpan.FromSeconds(10), StopMailbox.Instance);
+        return (ms, bytes, null);
+    }
+
+    private static async Task<object> DeepPage(IActorRef actor, string user)
+    {
+        var conversation = Ids.ConversationFor(user, "deep-c0");
+        var recorder = new OpRecorder("thread page 10,000 deep");
+        for (var i = 0; i < 60; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var page = await actor.Ask<object>(new GetThread(user, conversation, 10_000 + i * 37, 50, null, null), TimeSpan.FromSeconds(30));
+            var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (page is not ThreadPage { Messages.Length: 50 })
+                throw new InvalidOperationException($"deep page {i}: {page}");
+            if (i >= 10) // the first ten warm the reader's code paths
+                recorder.Add(ms);
+        }
+        var shallow = new OpRecorder("thread page (recent, in memory)");
+        for (var i = 0; i < 200; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            await actor.Ask<ThreadPage>(new GetThread(user, conversation, 0, 50, null, null), TimeSpan.FromSeconds(30));
+            shallow.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        var deep = recorder.Summary(1);
+        var recent = shallow.Summary(1);
+        Console.WriteLine($"  thread page 10,000 deep (50 messages, journal): p50 {deep.P50Ms:0.0} ms p90 {deep.P90Ms:0.0} p99 {deep.P99Ms:0.0} max {deep.MaxMs:0.0}; " +
+                          $"recent page from memory: p50 {recent.P50Ms:0.00} ms p99 {recent.P99Ms:0.00}");
+        return new { Deep = deep, Recent = recent };
+    }
+
+    /// <summary>
+    /// A mailbox history made by the pure state (the same decisions the actor makes), written through the journal
+    /// protocol in large atomic writes, with the snapshot the actor would have taken last before the end.
+    /// </summary>
+    private static async Task<(long Events, long SnapshotSeq)> WriteHistory(ActorSystem system, MailboxSettings settings, string user, int messages)
+    {
+        var persistence = Persistence.Instance.Apply(system);
+        var journal = persistence.JournalFor(null);
+        var snapshots = persistence.SnapshotStoreFor(null);
+        var persistenceId = MailboxActor.PersistenceIdFor(user);
+        var writer = Guid.NewGuid().ToString();
+        var contacts = Enumerable.Range(0, 5).Select(c => $"{user}-c{c}").ToArray();
+        var generator = new HistoryGenerator(user, contacts, settings.Limits, 1_700_000_000_000);
+
+        // The actor snapshots every SnapshotEvery events; take the last one SnapshotEvery - 1 events before the end.
+        var total = generator.EventCount(messages);
+        var snapshotSeq = Math.Max(0, total - (settings.SnapshotEvery - 1));
+        MailboxSnapshot? snapshot = null;
+        var batch = new List<IPersistentRepresentation>(1000);
+        foreach (var (evt, seq, state) in generator.Events(messages))
+        {
+            batch.Add(new Persistent(evt, seq, persistenceId, "", false, ActorRefs.NoSender, writer));
+            if (seq == snapshotSeq)
+                snapshot = state.ToSnapshot();
+            if (batch.Count == 1000)
+            {
+                await Relay.Send(system, journal, r => new WriteMessages([new AtomicWrite(batch.ToImmutableList())], r, 1));
+                batch.Clear();
+            }
+        }
+        if (batch.Count > 0)
+            await Relay.Send(system, journal, r => new WriteMessages([new AtomicWrite(batch.ToImmutableList())], r, 1));
+        if (snapshot is not null)
+            await Relay.Send(system, snapshots, _ => new SaveSnapshot(new SnapshotMetadata(persistenceId, snapshotSeq, DateTime.UtcNow), snapshot));
+        return (total, snapshotSeq);
+    }
+
+    // ---------------- memory per live mailbox ----------------
+
+    private static async Task<object> Memory(ActorSystem system, IActorRef region, int count)
+    {
+        Console.WriteLine($"memory: writing {count} mailboxes x 5 conversations x 10 messages of 40 characters ...");
+        var write = Stopwatch.StartNew();
+        var persistence = Persistence.Instance.Apply(system);
+        var journal = persistence.JournalFor(null);
+        var limits = new MailboxLimits();
+        var ids = Enumerable.Range(0, count).Select(i => $"m{i:D6}").ToArray();
+        const int perWrite = 40;
+        await ForAll((count + perWrite - 1) / perWrite, 6, async chunk =>
+        {
+            var writes = new List<IPersistentEnvelope>();
+            for (var i = chunk * perWrite; i < Math.Min(count, (chunk + 1) * perWrite); i++)
+            {
+                var user = ids[i];
+                var contacts = Enumerable.Range(1, 5).Select(c => ids[(i + c * 7) % count]).ToArray();
+                var generator = new HistoryGenerator(user, contacts, limits, 1_700_000_000_000 + i * 1000L, confirmEvery: 10);
+                var writer = Guid.NewGuid().ToString();
+                var pid = MailboxActor.PersistenceIdFor(user);
+                writes.Add(new AtomicWrite(generator.Events(50)
+                    .Select(e => (IPersistentRepresentation)new Persistent(e.Event, e.Seq, pid, "", false, ActorRefs.NoSender, writer))
+                    .ToImmutableList()));
+            }
+            await Relay.Send(system, journal, r => new WriteMessages(writes, r, 1));
+            if (chunk % 250 == 0)
+                Console.Error.Write($"\r  {chunk * perWrite} written ({write.Elapsed.TotalSeconds:0} s)   ");
+        });
+        Console.Error.WriteLine();
+        Console.WriteLine($"  written in {write.Elapsed.TotalSeconds:0} s");
+
+        var before = ManagedBytesAfterFullGc();
+        var rssBefore = ProcStats.StatusBytes(Environment.ProcessId, "VmRSS");
+        var start = Stopwatch.StartNew();
+        var bad = 0;
+        await ForAll(count, 256, async i =>
+        {
+            var status = await region.Ask<MailboxStatus>(new GetMailboxStatus(ids[i]), TimeSpan.FromSeconds(120));
+            if (status.Conversations != 5 || status.PendingDeliveries != 0)
+                Interlocked.Increment(ref bad);
+            if (i % 5000 == 0)
+                Console.Error.Write($"\r  {i} live ({start.Elapsed.TotalSeconds:0} s)   ");
+        });
+        Console.Error.WriteLine();
+        var recoverySeconds = start.Elapsed.TotalSeconds;
+        await Task.Delay(2000); // let recovery buffers and temporary actors go
+        var after = ManagedBytesAfterFullGc();
+        var rssAfter = ProcStats.StatusBytes(Environment.ProcessId, "VmRSS");
+        var perMailbox = (after - before) / (double)count;
+        var rssPerMailbox = (rssAfter - rssBefore) / (double)count;
+        Console.WriteLine($"  {count} mailboxes live in {recoverySeconds:0.0} s ({count / recoverySeconds:0}/s recovered; {bad} not as expected)");
+        Console.WriteLine($"  managed heap after full GC: +{(after - before) / 1048576.0:0} MiB = {perMailbox / 1024:0.0} KiB per mailbox; " +
+                          $"RSS +{(rssAfter - rssBefore) / 1048576.0:0} MiB = {rssPerMailbox / 1024:0.0} KiB per mailbox");
+        return new { Mailboxes = count, RecoveredPerSecond = count / recoverySeconds, ManagedBytesPerMailbox = perMailbox, RssBytesPerMailbox = rssPerMailbox, NotAsExpected = bad };
+    }
+
+    /// <summary>The pure state alone, rebuilt from events that went through the serializer (as recovery does).</summary>
+    private static object StateOnly(ActorSystem system, int count)
+    {
+        var serialization = system.Serialization;
+        var limits = new MailboxLimits();
+        var before = ManagedBytesAfterFullGc();
+        var states = new MailboxState[count];
+        for (var i = 0; i < count; i++)
+        {
+            var user = $"s{i:D6}";
+            var contacts = Enumerable.Range(1, 5).Select(c => $"s{(i + c * 7) % count:D6}").ToArray();
+            var state = MailboxState.Empty(user, limits);
+            foreach (var (evt, seq, _) in new HistoryGenerator(user, contacts, limits, 1_700_000_000_000 + i * 1000L, confirmEvery: 10).Events(50))
+            {
+                var serializer = (Akka.Serialization.SerializerWithStringManifest)serialization.FindSerializerFor(evt);
+                var copy = (IMailboxEvent)serializer.FromBinary(serializer.ToBinary(evt), serializer.Manifest(evt));
+                state = state.Apply(copy, seq);
+            }
+            states[i] = state;
+        }
+        var after = ManagedBytesAfterFullGc();
+        GC.KeepAlive(states);
+        var perState = (after - before) / (double)count;
+        Console.WriteLine($"state only: {count} states rebuilt from serialized events: {perState / 1024:0.0} KiB per mailbox state");
+        return new { States = count, BytesPerState = perState };
+    }
+
+    private static long ManagedBytesAfterFullGc()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+        return GC.GetTotalMemory(false);
+    }
+
+    private static async Task ForAll(int count, int concurrency, Func<int, Task> body)
+    {
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, concurrency).Select(_ => Task.Run(async () =>
+        {
+            for (var i = Interlocked.Increment(ref next); i < count; i = Interlocked.Increment(ref next))
+                await body(i);
+        })));
+    }
+
+    /// <summary>Talks the journal / snapshot-store protocol for one request and completes when it is acknowledged.</summary>
+    private static class Relay
+    {
+        public static Task Send(ActorSystem system, IActorRef target, Func<IActorRef, object> message)
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var relay = system.ActorOf(Props.Create(() => new RelayActor(done)));
+            target.Tell(message(relay), relay);
+            return done.Task;
+        }
+    }
+
+    private sealed class RelayActor : ReceiveActor
+    {
+        public RelayActor(TaskCompletionSource done)
+        {
+            Receive<WriteMessagesSuccessful>(_ => Finish(() => done.TrySetResult()));
+            Receive<SaveSnapshotSuccess>(_ => Finish(() => done.TrySetResult()));
+            Receive<WriteMessagesFailed>(f => Finish(() => done.TrySetException(f.Cause)));
+            Receive<WriteMessageRejected>(r => Finish(() => done.TrySetException(r.Cause)));
+            Receive<WriteMessageFailure>(f => Finish(() => done.TrySetException(f.Cause)));
+            Receive<SaveSnapshotFailure>(f => Finish(() => done.TrySetException(f.Cause)));
+            ReceiveAny(_ => { });
+        }
+
+        private void Finish(Action complete)
+        {
+            complete();
+            Context.Stop(Self);
+        }
+    }
+}
+
+/// <summary>
+/// Events of one mailbox's history as the actor would journal them: messages round-robin over the contacts,
+/// alternately sent and received, each decided by <see cref="MailboxState"/>, with delivery confirmations journaled
+/// every <c>confirmEvery</c> messages per contact (so the outbox stays small, as it does when recipients are up).
+/// </summary>
+public sealed class HistoryGenerator(string user, string[] contacts, MailboxLimits limits, long startMs, int confirmEvery = 50)
+{
+    private const string Filler = "the quick brown fox jumps over the lazy dog 0123456789";
+
+    public long EventCount(int messages)
+    {
+        long confirmations = 0;
+        var sentPerContact = new int[contacts.Length];
+        for (var i = 0; i < messages; i++)
+        {
+            if (i % 2 != 0)
+                continue;
+            var c = i / 2 % contacts.Length;
+            if (++sentPerContact[c] % confirmEvery == 0)
+                confirmations++;
+        }
+        confirmations += sentPerContact.Count(s => s % confirmEvery != 0 && s > 0);
+        return messages + confirmations;
+    }
+
+    public IEnumerable<(IMailboxEvent Event, long Seq, MailboxState State)> Events(int messages)
+    {
+        var state = MailboxState.Empty(user, limits);
+        var seq = 0L;
+        var now = startMs;
+        var sentPerContact = new int[contacts.Length];
+        for (var i = 0; i < messages; i++)
+        {
+            var sent = i % 2 == 0;
+            var c = i / 2 % contacts.Length;
+            var contact = contacts[c];
+            var text = $"{i:D8} {Filler}"[..40];
+            IMailboxEvent evt;
+            if (sent)
+            {
+                var decision = state.DecideSend(new SendMessage(user, [contact], text, $"{user}-{i}"), now++, seq + 1);
+                evt = ((SendDecision.Store)decision).Event;
+            }
+            else
+            {
+                var stamp = now++;
+                var message = new ChatMessage(Ids.MessageId(contact, stamp), Ids.ConversationFor(user, contact), contact, [user], text, $"{contact}-{i}", stamp);
+                var delivery = new DeliverMessage(user, state.Inbound.GetValueOrDefault(contact) + 1, message);
+                evt = ((DeliveryDecision.Store)state.DecideDelivery(delivery, now++)).Event;
+            }
+            state = state.Apply(evt, ++seq);
+            yield return (evt, seq, state);
+
+            if (sent && ++sentPerContact[c] % confirmEvery == 0)
+            {
+                var confirm = new DeliveriesConfirmed(contact, state.Outbound[contact].LastSeq);
+                state = state.Apply(confirm, ++seq);
+                yield return (confirm, seq, state);
+            }
+        }
+        for (var c = 0; c < contacts.Length; c++)
+        {
+            if (sentPerContact[c] % confirmEvery != 0 && state.Outbound.TryGetValue(contacts[c], out var channel) && channel.PendingCount > 0)
+            {
+                var confirm = new DeliveriesConfirmed(contacts[c], channel.LastSeq);
+                state = state.Apply(confirm, ++seq);
+                yield return (confirm, seq, state);
+            }
+        }
+    }
+}

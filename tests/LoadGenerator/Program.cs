@@ -1,0 +1,50 @@
+using Messaging.LoadGenerator;
+// The benchmark reads /proc and runs PostgreSQL as a Unix user: Linux only.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
+
+
+// Messaging benchmark: see docs/benchmarks.md.
+//   bench            throwaway PostgreSQL + node (Release) + baseline, both loads back to back, table with the ratio
+//   load             one load against a running server (--url, --key, optionally --pid)
+//   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process)
+//   baseline-server  the plain Npgsql service (started by bench)
+try
+{
+    return args switch
+    {
+        ["bench", .. var rest] => await Bench.RunAsync(new Args(rest)),
+        ["load", .. var rest] => await Bench.LoadAsync(new Args(rest)),
+        ["parts", .. var rest] => await Parts.RunAsync(new Args(rest)),
+        ["baseline-server", .. var rest] => await BaselineServer(new Args(rest)),
+        _ => Usage(),
+    };
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return Usage();
+}
+
+static async Task<int> BaselineServer(Args a)
+{
+    var url = a.Str("url") ?? throw new ArgumentException("--url is required");
+    var connection = a.Str("connection") ?? throw new ArgumentException("--connection is required");
+    var key = a.Str("key") ?? throw new ArgumentException("--key is required");
+    a.RejectUnknown();
+    return await Baseline.RunServerAsync(url, connection, System.Text.Encoding.UTF8.GetBytes(key));
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("""
+        usage: Messaging.LoadGenerator <command> [options]
+          bench  [--users 10000] [--contacts 3] [--retry 0.05] [--read 0.3] [--concurrency 64] [--warmup 10]
+                 [--duration 20] [--rounds 3] [--pg-fsync on|off] [--json out.json] [--keep-dir]
+          load   --url http://host:port --key SIGNING_KEY [--pid PID] [--rate OPS_PER_S | --concurrency C]
+                 [--users] [--contacts] [--retry] [--read] [--warmup] [--duration] [--label] [--json]
+          parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
+                 [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
+        """);
+    return 2;
+}
