@@ -89,6 +89,18 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     public static string PersistenceIdFor(string userId) => $"mailbox-{userId}";
 
+    protected override void PreStart()
+    {
+        MessagingMetrics.MailboxStarted();
+        base.PreStart();
+    }
+
+    protected override void PostStop()
+    {
+        MessagingMetrics.MailboxStopped();
+        base.PostStop();
+    }
+
     public override string PersistenceId { get; }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -262,10 +274,12 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         if (_stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
         var sender = delivery.Message.SenderId;
-        switch (_decided.DecideDelivery(delivery, Now))
+        var decision = _decided.DecideDelivery(delivery, Now);
+        switch (decision)
         {
-            case DeliveryDecision.AlreadyStored:
-            case DeliveryDecision.OutOfOrder:
+            case DeliveryDecision.AlreadyStored or DeliveryDecision.OutOfOrder:
+                if (decision is DeliveryDecision.AlreadyStored)
+                    MessagingMetrics.DuplicateDeliveries.Add(1);
                 // Confirm what is durable; a copy still in flight is confirmed by its own write.
                 var durable = _durable.Inbound.GetValueOrDefault(sender);
                 if (durable > 0)
@@ -311,8 +325,10 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         var journalSeq = _nextJournalSeq++;
         _decided = _decided.Apply(evt, journalSeq);
         _inFlight++;
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAsync(evt, e =>
         {
+            MessagingMetrics.RecordJournalWrite(startedAt);
             _inFlight--;
             if (LastSequenceNr != journalSeq)
                 _log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",

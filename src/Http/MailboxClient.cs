@@ -7,7 +7,7 @@ namespace Messaging.Http;
 
 /// <summary>
 /// The HTTP edge's only way into the cluster: an ask of the mailbox shard region with a deadline. A timeout or a
-/// cancelled request comes back as <see cref="MailboxUnavailable"/>, so no cluster trouble ever becomes a 500.
+/// cancelled request comes back as <see cref="EdgeUnavailable"/>, so no cluster trouble ever becomes a 500.
 /// </summary>
 public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, MessagingApiOptions options)
 {
@@ -20,11 +20,15 @@ public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, Messagin
         }
         catch (AskTimeoutException)
         {
-            return new MailboxUnavailable($"the mailbox did not answer within {options.AskTimeout.TotalSeconds:0.###} s");
+            return new EdgeUnavailable(UnavailableReason.AskTimeout,
+                $"the mailbox did not answer within {options.AskTimeout.TotalSeconds:0.###} s");
         }
         catch (OperationCanceledException)
         {
-            return new MailboxUnavailable("the request was cancelled before the mailbox answered");
+            return new EdgeUnavailable(UnavailableReason.Cancelled, "the request was cancelled before the mailbox answered");
         }
     }
 }
+
+/// <summary>The edge gave up on the mailbox (timeout, cancelled request); <see cref="Reason"/> tags the 503 metric.</summary>
+public sealed record EdgeUnavailable(string Reason, string Detail);

@@ -65,6 +65,16 @@ public static class MessagingApi
         HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options,
         CancellationToken cancellationToken)
     {
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        var result = await Send(http, principal, mailboxes, options, cancellationToken);
+        HttpMetrics.RecordSend(result, startedAt);
+        return result;
+    }
+
+    private static async Task<Results<Ok<SendMessageResponse>, ProblemHttpResult>> Send(
+        HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options,
+        CancellationToken cancellationToken)
+    {
         var (request, problem) = await ReadSendRequest(http, options, cancellationToken);
         if (problem is not null)
             return problem;
@@ -86,9 +96,12 @@ public static class MessagingApi
             SendResult { Outcome: SendOutcome.Invalid } rejected =>
                 Problems.Send(StatusCodes.Status400BadRequest, SendStatus.Invalid, rejected.Detail),
             SendResult { Outcome: SendOutcome.Unavailable } unavailable =>
-                Unavailable(http, options, unavailable.Detail, SendStatus.Unavailable),
-            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason, SendStatus.Unavailable),
-            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}", SendStatus.Unavailable),
+                Unavailable(http, options, unavailable.Detail, UnavailableReason.MailboxRefused, SendStatus.Unavailable),
+            MailboxUnavailable unavailable =>
+                Unavailable(http, options, unavailable.Reason, UnavailableReason.MailboxUnavailable, SendStatus.Unavailable),
+            EdgeUnavailable unavailable => Unavailable(http, options, unavailable.Detail, unavailable.Reason, SendStatus.Unavailable),
+            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}",
+                UnavailableReason.Unexpected, SendStatus.Unavailable),
         };
     }
 
@@ -190,8 +203,9 @@ public static class MessagingApi
                 [.. page.Conversations.Select(c => new ConversationDto(
                     c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp))],
                 page.HasChanges)),
-            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason),
-            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}"),
+            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason, UnavailableReason.MailboxUnavailable),
+            EdgeUnavailable unavailable => Unavailable(http, options, unavailable.Detail, unavailable.Reason),
+            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}", UnavailableReason.Unexpected),
         };
     }
 
@@ -222,8 +236,9 @@ public static class MessagingApi
                     m.Message.Text, m.Message.ClientMessageId, m.Message.ServerTimestamp))])),
             ConversationNotFound => Problems.Of(StatusCodes.Status404NotFound,
                 $"conversation '{conversationId}' is not in {userId}'s mailbox"),
-            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason),
-            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}"),
+            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason, UnavailableReason.MailboxUnavailable),
+            EdgeUnavailable unavailable => Unavailable(http, options, unavailable.Detail, unavailable.Reason),
+            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}", UnavailableReason.Unexpected),
         };
     }
 
@@ -236,8 +251,10 @@ public static class MessagingApi
         return null;
     }
 
-    private static ProblemHttpResult Unavailable(HttpContext http, MessagingApiOptions options, string detail, string? sendStatus = null)
+    private static ProblemHttpResult Unavailable(
+        HttpContext http, MessagingApiOptions options, string detail, string reason, string? sendStatus = null)
     {
+        HttpMetrics.RecordUnavailable(reason);
         http.Response.Headers.RetryAfter = options.UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
         return Problems.Of(StatusCodes.Status503ServiceUnavailable, $"the cluster cannot answer now: {detail}", sendStatus);
     }

@@ -34,6 +34,7 @@ public static class SendRateLimiting
                 }));
             limiter.OnRejected = async (context, _) =>
             {
+                HttpMetrics.RecordRateLimited();
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : period;
                 var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
                 context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);

@@ -2,6 +2,7 @@ using Akka.Cluster;
 using Akka.Hosting;
 using Messaging.Actors;
 using Messaging.Http;
+using Messaging.Node.Admin;
 using Messaging.Messages.Serialization;
 using Microsoft.AspNetCore.Hosting;
 
@@ -22,19 +23,23 @@ public static class NodeApp
             builder.WebHost.UseUrls(DefaultUrl);
 
         builder.Services.AddMessagingHttp(settings.ToApiOptions(SigningKeys.Resolve(settings)));
+        builder.Services.AddMessagingMetrics();
         builder.Services.AddAkka(ActorSystemName, akka => akka
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
             .WithMessagingSerialization()
             .WithMessagingCluster(settings.Cluster)
+            .WithMessagingDiscovery(settings)
             .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
             .WithMailboxShards(
                 settings.Mailbox.ToMailboxSettings(), settings.Cluster.ShardCount, settings.Mailbox.PassivateIdleAfter)
             .AddStartup((system, _) =>
             {
                 // No seed nodes: this node is a cluster of one (it also picks its real port when Port is 0).
-                if (settings.Cluster.SeedNodeList.Length == 0)
+                // Under Kubernetes discovery there are none either, and Cluster Bootstrap decides.
+                if (settings.Cluster.SeedNodeList.Length == 0 && settings.Discovery.Method == DiscoveryMethod.Seeds)
                     Cluster.Get(system).Join(Cluster.Get(system).SelfAddress);
             }));
+        builder.Services.AddMessagingAdmin(settings.ToAdminOptions(AdminTokens.Resolve(settings)));
 
         var app = builder.Build();
         app.StopWhenActorSystemTerminates();

@@ -13,7 +13,7 @@ public enum PersistenceProvider
 }
 
 /// <summary>The <c>Messaging</c> configuration section (appsettings.json, environment <c>Messaging__...</c>, command line).</summary>
-public sealed class NodeSettings
+public sealed partial class NodeSettings
 {
     public const string Section = "Messaging";
 
@@ -166,6 +166,8 @@ public sealed class NodeSettings
             yield return $"Messaging:Auth:SigningKey must be at least {MessagingAuth.MinimumKeyBytes} bytes of UTF-8";
         if (Auth.TokenLifetime <= TimeSpan.Zero)
             yield return "Messaging:Auth:TokenLifetime must be positive";
+        foreach (var problem in ValidateOperations())
+            yield return problem;
     }
 
     public MessagingApiOptions ToApiOptions(byte[] signingKey) => new()

@@ -29,7 +29,7 @@ public static class SigningKeys
     }
 
     /// <summary>Written under a temporary name and moved into place, so two processes starting at once agree on one key.</summary>
-    private static void TryCreate(string path)
+    internal static void TryCreate(string path)
     {
         var text = Base64Url(RandomNumberGenerator.GetBytes(64));
         var temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";

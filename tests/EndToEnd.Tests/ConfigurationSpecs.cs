@@ -36,6 +36,11 @@ public sealed class ConfigurationSpecs
     [InlineData("Messaging:Http:AskTimeout", "00:00:01")]
     [InlineData("Messaging:Persistence:Provider", "Oracle")]
     [InlineData("Messaging:RateLimit:Burst", "0")]
+    [InlineData("Messaging:Admin:Port", "-1")]
+    [InlineData("Messaging:Admin:Hostname", "admin.example")]
+    [InlineData("Messaging:Admin:Token", "short")]
+    [InlineData("Messaging:Discovery:Method", "Consul")]
+    [InlineData("Messaging:Discovery:ManagementPort", "0")]
     public void Should_refuse_to_start_naming_the_bad_key(string key, string value)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection([new(key, value)]).Build();

@@ -126,7 +126,7 @@ public sealed class CrashRecoverySpecs : IDisposable
         foreach (var arg in new[]
                  {
                      dll, $"--urls=http://127.0.0.1:{port}", $"--Messaging:DataDirectory={_dataDirectory}",
-                     "--Messaging:Cluster:Hostname=127.0.0.1", "--Messaging:Cluster:Port=0",
+                     "--Messaging:Cluster:Hostname=127.0.0.1", "--Messaging:Cluster:Port=0", "--Messaging:Admin:Port=0",
                      $"--Messaging:Auth:SigningKey={TestNode.SigningKey}", "--Logging:LogLevel:Default=Warning",
                  })
             start.ArgumentList.Add(arg);

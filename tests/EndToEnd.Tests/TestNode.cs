@@ -5,6 +5,7 @@ using System.Text.Json;
 using Messaging.Http;
 using Messaging.Node;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Messaging.EndToEnd.Tests;
 
@@ -39,6 +40,7 @@ public sealed class TestNode : IAsyncDisposable
             $"--Messaging:DataDirectory={dataDirectory}",
             "--Messaging:Cluster:Hostname=127.0.0.1",
             "--Messaging:Cluster:Port=0",
+            "--Messaging:Admin:Port=0",
             "--Logging:LogLevel:Default=Warning",
             .. extraArgs,
         ];
@@ -63,6 +65,11 @@ public sealed class TestNode : IAsyncDisposable
         }, deadline, "the node never became ready");
 
     public HttpClient Anonymous => _anonymous;
+
+    /// <summary>The admin listener (its own port, picked by the OS).</summary>
+    public Uri AdminAddress => _app.Services.GetRequiredService<Messaging.Http.Admin.AdminServer>().Address!;
+
+    public IServiceProvider Services => _app.Services;
 
     public HttpClient ClientFor(string userId) => ClientWithToken(Tokens.Issue(userId));
 

@@ -36,6 +36,8 @@ public sealed class NodeProcess : IAsyncDisposable
     public string Directory { get; }
     public int Incarnation { get; }
     public Uri HttpUri => new($"http://127.0.0.1:{HttpPort}");
+    public int AdminPort { get; init; }
+    public Uri AdminUri => new($"http://127.0.0.1:{AdminPort}");
     public string AkkaAddress => $"akka.tcp://messaging@127.0.0.1:{RemotingPort}";
     public string StdoutPath => Path.Combine(Directory, $"{Name}.{Incarnation}.out");
     public string StderrPath => Path.Combine(Directory, $"{Name}.{Incarnation}.err");

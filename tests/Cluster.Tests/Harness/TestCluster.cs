@@ -32,12 +32,14 @@ public sealed class TestCluster : IAsyncDisposable
         _log = log;
         // Not valid base64 (the dashes), so a node cannot read it as anything but its UTF-8 bytes.
         SigningKey = $"cluster-test-key-{Convert.ToHexString(RandomNumberGenerator.GetBytes(24))}";
+        AdminToken = $"cluster-admin-{Convert.ToHexString(RandomNumberGenerator.GetBytes(16))}";
     }
 
     public string Directory { get; }
     public string ConnectionString { get; }
     public ClusterOptions Options { get; }
     public string SigningKey { get; }
+    public string AdminToken { get; }
     public IReadOnlyList<string> SeedNodes { get; private set; } = [];
 
     public IReadOnlyList<NodeProcess> Nodes { get { lock (_gate) return [.. _slots]; } }
@@ -88,6 +90,7 @@ public sealed class TestCluster : IAsyncDisposable
             ["Messaging__Cluster__Port"] = remotingPort.ToString(),
             ["Messaging__Cluster__SeedNodes"] = string.Join(',', SeedNodes),
             ["Messaging__Auth__SigningKey"] = SigningKey,
+            ["Messaging__Admin__Token"] = AdminToken,
             ["DOTNET_gcServer"] = "0", // several nodes on 2 cores: workstation GC keeps each one small
         };
         foreach (var (key, value) in Options.Environment)
@@ -95,8 +98,16 @@ public sealed class TestCluster : IAsyncDisposable
         return env;
     }
 
-    private NodeProcess NewNode(string name, int httpPort, int remotingPort, int incarnation) =>
-        new(name, httpPort, remotingPort, Path.Combine(Directory, name), EnvironmentFor(name, remotingPort), incarnation);
+    private NodeProcess NewNode(string name, int httpPort, int remotingPort, int incarnation)
+    {
+        // Each incarnation gets a fresh admin port (the admin listener is the operator's, not the load balancer's).
+        var adminPort = FreePorts.Next();
+        var environment = new Dictionary<string, string>(EnvironmentFor(name, remotingPort))
+        {
+            ["Messaging__Admin__Port"] = adminPort.ToString(),
+        };
+        return new(name, httpPort, remotingPort, Path.Combine(Directory, name), environment, incarnation) { AdminPort = adminPort };
+    }
 
     /// <summary>SIGTERM, wait for a clean exit, start again on the same ports and wait until ready.</summary>
     public async Task RestartGracefullyAsync(int slot)

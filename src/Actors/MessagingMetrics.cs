@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Messaging.Actors;
+
+/// <summary>
+/// The node's one <see cref="System.Diagnostics.Metrics.Meter"/> ("Messaging"); the instruments the mailbox itself
+/// records live here, the edge's in Messaging.Http. Recording without tags allocates nothing.
+/// </summary>
+public static class MessagingMetrics
+{
+    public const string MeterName = "Messaging";
+
+    public static readonly Meter Meter = new(MeterName, "1.0");
+
+    /// <summary>From the PersistAsync call to its handler: the journal's write latency as the mailbox sees it.</summary>
+    public static readonly Histogram<double> JournalWriteDuration = Meter.CreateHistogram<double>(
+        "messaging.journal.write.duration", unit: "ms",
+        description: "Time from a mailbox's PersistAsync call to its handler (the event is durable)");
+
+    private static long _activeMailboxes;
+
+    // Observed rather than added to: the exported number is the live count whenever the exporter started listening.
+    private static readonly ObservableUpDownCounter<long> ActiveMailboxes = Meter.CreateObservableUpDownCounter(
+        "messaging.mailboxes.active", () => Interlocked.Read(ref _activeMailboxes), unit: "{mailbox}",
+        description: "Mailbox actors running in this process (started minus stopped)");
+
+    internal static void MailboxStarted() => Interlocked.Increment(ref _activeMailboxes);
+
+    internal static void MailboxStopped() => Interlocked.Decrement(ref _activeMailboxes);
+
+    /// <summary>Copies a recipient's mailbox already had (a sender's resend): dropped, confirmed again, never stored twice.</summary>
+    public static readonly Counter<long> DuplicateDeliveries = Meter.CreateCounter<long>(
+        "messaging.deliveries.duplicate", unit: "{delivery}",
+        description: "Redelivered copies a recipient mailbox already had, dropped without a write");
+
+    internal static void RecordJournalWrite(long startedAt) =>
+        JournalWriteDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);
+}

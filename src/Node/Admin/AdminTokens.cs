@@ -1,0 +1,37 @@
+namespace Messaging.Node.Admin;
+
+/// <summary>
+/// The admin credential: <c>Messaging:Admin:Token</c> when configured, else a random token made on first start and
+/// kept in the data directory (file <c>admin-token</c>, mode 0600), where the <c>admin</c> command on the same
+/// machine (or in the same container) finds it.
+/// </summary>
+public static class AdminTokens
+{
+    public const string FileName = "admin-token";
+
+    public static string Resolve(NodeSettings settings) =>
+        settings.Admin.Token is { Length: > 0 } configured ? configured.Trim() : ReadOrCreate(settings);
+
+    /// <summary>What the CLI uses: the configured token or the kept file; null when neither exists (it never creates one).</summary>
+    public static string? Find(NodeSettings settings)
+    {
+        if (settings.Admin.Token is { Length: > 0 } configured)
+            return configured.Trim();
+        var path = PathOf(settings);
+        return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+    }
+
+    public static string PathOf(NodeSettings settings) => Path.Combine(settings.DataDirectoryPath, FileName);
+
+    private static string ReadOrCreate(NodeSettings settings)
+    {
+        Directory.CreateDirectory(settings.DataDirectoryPath);
+        var path = PathOf(settings);
+        if (!File.Exists(path))
+            SigningKeys.TryCreate(path);
+        var token = File.ReadAllText(path).Trim();
+        if (token.Length < NodeSettings.MinimumAdminTokenLength)
+            throw new NodeConfigurationException($"{path} holds fewer than {NodeSettings.MinimumAdminTokenLength} characters; delete it or set Messaging:Admin:Token");
+        return token;
+    }
+}

@@ -1,0 +1,60 @@
+using System.Diagnostics;
+
+namespace Messaging.EndToEnd.Tests;
+
+/// <summary>k8s/validate.sh (Kubernetes schemas and the deployment's rules) passes on k8s/ and fails on broken copies.</summary>
+public sealed class KubernetesManifestSpecs
+{
+    private static readonly string Root = FindRoot();
+    private static string K8s => Path.Combine(Root, "k8s");
+
+    [Fact]
+    public async Task Should_validate_the_manifests_in_k8s()
+    {
+        var (exit, output) = await Validate(K8s);
+        Assert.True(exit == 0, output);
+        Assert.Contains("0 problems", output);
+    }
+
+    [Theory]
+    [InlineData("deployment.yaml", "replicas: 3", "replicas: three", "spec/replicas must be integer")]
+    [InlineData("deployment.yaml", "maxUnavailable: 0", "maxUnavailable: 1", "maxUnavailable must be 0")]
+    [InlineData("deployment.yaml", "terminationGracePeriodSeconds: 60", "terminationGracePeriodSeconds: 20", "terminationGracePeriodSeconds must exceed")]
+    [InlineData("services.yaml", "publishNotReadyAddresses: true", "publishNotReadyAddresses: false", "publishNotReadyAddresses")]
+    [InlineData("rbac.yaml", "verbs: [\"get\", \"watch\", \"list\"]", "verbs: [\"get\"]", "get, watch and list on pods")]
+    public async Task Should_reject_a_broken_manifest(string file, string good, string bad, string expected)
+    {
+        var copy = Directory.CreateTempSubdirectory("messaging-k8s-").FullName;
+        foreach (var manifest in Directory.GetFiles(K8s, "*.yaml"))
+            File.Copy(manifest, Path.Combine(copy, Path.GetFileName(manifest)));
+        var text = await File.ReadAllTextAsync(Path.Combine(copy, file));
+        Assert.Contains(good, text);
+        await File.WriteAllTextAsync(Path.Combine(copy, file), text.Replace(good, bad));
+
+        var (exit, output) = await Validate(copy);
+
+        Assert.True(exit == 1, $"exit {exit}: {output}");
+        Assert.Contains(expected, output);
+    }
+
+    private static async Task<(int Exit, string Output)> Validate(string directory)
+    {
+        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(K8s, "validate.sh"));
+        start.ArgumentList.Add(directory);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(3)); // the first run installs npm packages
+        await process.WaitForExitAsync(deadline.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Messaging.sln")))
+                return dir.FullName;
+        throw new InvalidOperationException("Messaging.sln not found above " + AppContext.BaseDirectory);
+    }
+}
