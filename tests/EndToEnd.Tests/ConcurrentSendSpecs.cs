@@ -4,11 +4,17 @@ using System.Text.Json;
 
 namespace Messaging.EndToEnd.Tests;
 
-public sealed class ConcurrentSendSpecs(DefaultNodeFixture fixture) : IClassFixture<DefaultNodeFixture>
+/// <summary>Runs every spec below on the embedded SQLite journal.</summary>
+public sealed class ConcurrentSendOnSqliteSpecs(DefaultNodeFixture fixture) : ConcurrentSendSpecs(fixture.Node), IClassFixture<DefaultNodeFixture>;
+
+/// <summary>Runs every spec below on PostgreSQL, the clusters' journal.</summary>
+public sealed class ConcurrentSendOnPostgreSqlSpecs(DefaultPostgresNodeFixture fixture) : ConcurrentSendSpecs(fixture.Node), IClassFixture<DefaultPostgresNodeFixture>;
+
+public abstract class ConcurrentSendSpecs(TestNode node)
 {
     private const int Senders = 8;
     private const int MessagesPerSender = 24;
-    private readonly TestNode _node = fixture.Node;
+    private readonly TestNode _node = node;
 
     [Fact]
     public async Task Should_lose_nothing_store_nothing_twice_and_keep_each_senders_order_under_concurrent_retried_sends()

@@ -2,9 +2,15 @@ using System.Net;
 
 namespace Messaging.EndToEnd.Tests;
 
-public sealed class ReadingSpecs(NodeFixture fixture) : IClassFixture<NodeFixture>
+/// <summary>Runs every spec below on the embedded SQLite journal.</summary>
+public sealed class ReadingOnSqliteSpecs(NodeFixture fixture) : ReadingSpecs(fixture.Node), IClassFixture<NodeFixture>;
+
+/// <summary>Runs every spec below on PostgreSQL, the clusters' journal.</summary>
+public sealed class ReadingOnPostgreSqlSpecs(PostgresNodeFixture fixture) : ReadingSpecs(fixture.Node), IClassFixture<PostgresNodeFixture>;
+
+public abstract class ReadingSpecs(TestNode node)
 {
-    private readonly TestNode _node = fixture.Node;
+    private readonly TestNode _node = node;
 
     [Fact]
     public async Task Should_page_conversations_newest_first()

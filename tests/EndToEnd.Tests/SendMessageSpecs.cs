@@ -4,9 +4,15 @@ using System.Text.Json;
 
 namespace Messaging.EndToEnd.Tests;
 
-public sealed class SendMessageSpecs(NodeFixture fixture) : IClassFixture<NodeFixture>
+/// <summary>Runs every spec below on the embedded SQLite journal.</summary>
+public sealed class SendMessageOnSqliteSpecs(NodeFixture fixture) : SendMessageSpecs(fixture.Node), IClassFixture<NodeFixture>;
+
+/// <summary>Runs every spec below on PostgreSQL, the clusters' journal.</summary>
+public sealed class SendMessageOnPostgreSqlSpecs(PostgresNodeFixture fixture) : SendMessageSpecs(fixture.Node), IClassFixture<PostgresNodeFixture>;
+
+public abstract class SendMessageSpecs(TestNode node)
 {
-    private readonly TestNode _node = fixture.Node;
+    private readonly TestNode _node = node;
 
     [Fact]
     public async Task Should_store_a_sent_message_in_both_mailboxes()

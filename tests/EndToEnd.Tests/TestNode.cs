@@ -118,6 +118,50 @@ public sealed class DefaultNodeFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Node.DisposeAsync();
 }
 
+/// <summary>The same node as <see cref="NodeFixture"/>, journaling to PostgreSQL.</summary>
+public sealed class PostgresNodeFixture : IAsyncLifetime
+{
+    public TestNode Node { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Node = await TestNode.StartAsync(
+        [.. await SharedPostgres.NodeArgumentsAsync(), "--Messaging:Mailbox:RecentPerConversation=4"]);
+
+    public async Task DisposeAsync() => await Node.DisposeAsync();
+}
+
+/// <summary>The same node as <see cref="DefaultNodeFixture"/>, journaling to PostgreSQL.</summary>
+public sealed class DefaultPostgresNodeFixture : IAsyncLifetime
+{
+    public TestNode Node { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Node = await TestNode.StartAsync(await SharedPostgres.NodeArgumentsAsync());
+
+    public async Task DisposeAsync() => await Node.DisposeAsync();
+}
+
+/// <summary>One throwaway PostgreSQL server for the whole test run (started on first use), one database per node.</summary>
+public static class SharedPostgres
+{
+    private static readonly Lazy<Task<PostgresServer>> Server = new(async () =>
+    {
+        var server = await PostgresServer.StartAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return server;
+    });
+
+    public static async Task<string[]> NodeArgumentsAsync()
+    {
+        var server = await Server.Value;
+        var database = $"e2e_{Guid.NewGuid():N}"[..16];
+        await server.CreateDatabaseAsync(database);
+        return
+        [
+            "--Messaging:Persistence:Provider=PostgreSql",
+            $"--Messaging:Persistence:ConnectionString={server.ConnectionStringFor(database)}",
+        ];
+    }
+}
+
 public static class Eventually
 {
     public static async Task Until(Func<Task<bool>> condition, TimeSpan deadline, string failure)

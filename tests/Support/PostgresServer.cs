@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Messaging.Cluster.Tests.Harness;
+namespace Messaging.Testing;
 
 /// <summary>
 /// A throwaway PostgreSQL from Debian's binaries (/usr/lib/postgresql/*/bin; MESSAGING_PG_BIN overrides): initdb into a
