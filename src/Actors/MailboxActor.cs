@@ -18,7 +18,6 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private const string RedeliveryTimer = "redelivery";
     private const string ConfirmationTimer = "confirmations";
 
-    private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _userId;
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
@@ -33,13 +32,19 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private bool _snapshotInProgress;
     private bool _stopping;
 
+    // Allocated on first use: most live mailboxes only read, and each empty collection costs 100-200 bytes.
     // Callers of a send whose write is in flight, by clientMessageId: a retry joins the first caller.
-    private readonly Dictionary<string, List<IActorRef>> _awaitingWrite = new(StringComparer.Ordinal);
+    private Dictionary<string, List<IActorRef>>? _awaitingWriteOrNull;
     // Durable sends waiting (up to DeliveryWait) for the recipient's confirmation, oldest first.
-    private readonly LinkedList<DeliveryWaiter> _awaitingDelivery = new();
+    private LinkedList<DeliveryWaiter>? _awaitingDeliveryOrNull;
     // Highest channel seq each recipient has confirmed, known in memory before it is journaled.
-    private readonly Dictionary<string, long> _confirmed = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ChannelProgress> _progress = new(StringComparer.Ordinal);
+    private Dictionary<string, long>? _confirmedOrNull;
+    private Dictionary<string, ChannelProgress>? _progressOrNull;
+
+    private Dictionary<string, List<IActorRef>> AwaitingWrite => _awaitingWriteOrNull ??= new(StringComparer.Ordinal);
+    private LinkedList<DeliveryWaiter> AwaitingDelivery => _awaitingDeliveryOrNull ??= new();
+    private Dictionary<string, long> Confirmed => _confirmedOrNull ??= new(StringComparer.Ordinal);
+    private Dictionary<string, ChannelProgress> ProgressByRecipient => _progressOrNull ??= new(StringComparer.Ordinal);
 
     public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
     {
@@ -80,11 +85,11 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotFailure>(failure =>
         {
             _snapshotInProgress = false;
-            _log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
+            Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
         });
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(failure =>
-            _log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId));
+            Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId));
     }
 
     public static string PersistenceIdFor(string userId) => $"mailbox-{userId}";
@@ -121,14 +126,14 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);
                 break;
-            case SendDecision.Duplicate duplicate when _awaitingWrite.TryGetValue(cmd.ClientMessageId, out var callers):
+            case SendDecision.Duplicate duplicate when AwaitingWrite.TryGetValue(cmd.ClientMessageId, out var callers):
                 callers.Add(Sender); // the first write is in flight: this retry gets its answer
                 break;
             case SendDecision.Duplicate duplicate:
                 Sender.Tell(Result(SendOutcome.Duplicate, duplicate.Original));
                 break;
             case SendDecision.Store store:
-                _awaitingWrite[cmd.ClientMessageId] = [Sender];
+                AwaitingWrite[cmd.ClientMessageId] = [Sender];
                 Write(store.Event, (evt, _) => OnSent((MessageSent)evt));
                 break;
         }
@@ -136,7 +141,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     private void OnSent(MessageSent sent)
     {
-        var callers = _awaitingWrite.Remove(sent.Message.ClientMessageId, out var list) ? list : [];
+        var callers = AwaitingWrite.Remove(sent.Message.ClientMessageId, out var list) ? list : [];
         var recipient = sent.Message.RecipientIds[0];
         Deliver(new DeliverMessage(recipient, sent.ChannelSeq, sent.Message));
 
@@ -147,7 +152,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             waiter.Reply(SendOutcome.Accepted);
             return;
         }
-        _awaitingDelivery.AddLast(waiter);
+        AwaitingDelivery.AddLast(waiter);
         if (!Timers.IsTimerActive(DeliveryWaitTimer))
         {
             var tick = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, _settings.DeliveryWait.Ticks / 20));
@@ -170,12 +175,12 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private void ExpireDeliveryWaits()
     {
         var now = _settings.Clock.GetUtcNow();
-        while (_awaitingDelivery.First is { } first && first.Value.Deadline <= now)
+        while (AwaitingDelivery.First is { } first && first.Value.Deadline <= now)
         {
             first.Value.Reply(SendOutcome.Accepted);
-            _awaitingDelivery.RemoveFirst();
+            AwaitingDelivery.RemoveFirst();
         }
-        if (_awaitingDelivery.Count == 0)
+        if (AwaitingDelivery.Count == 0)
             Timers.Cancel(DeliveryWaitTimer);
     }
 
@@ -212,12 +217,12 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     private long ConfirmedSeq(string recipientId) => Math.Max(
         _durable.Outbound.TryGetValue(recipientId, out var channel) ? channel.ConfirmedSeq : 0,
-        _confirmed.GetValueOrDefault(recipientId));
+        Confirmed.GetValueOrDefault(recipientId));
 
     private ChannelProgress Progress(string recipientId)
     {
-        if (!_progress.TryGetValue(recipientId, out var progress))
-            _progress[recipientId] = progress = new ChannelProgress();
+        if (!ProgressByRecipient.TryGetValue(recipientId, out var progress))
+            ProgressByRecipient[recipientId] = progress = new ChannelProgress();
         return progress;
     }
 
@@ -226,9 +231,9 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private void HandleConfirmation(ConfirmDelivery confirmation)
     {
         var recipient = confirmation.RecipientId;
-        if (confirmation.UpToSeq <= _confirmed.GetValueOrDefault(recipient))
+        if (confirmation.UpToSeq <= Confirmed.GetValueOrDefault(recipient))
             return;
-        _confirmed[recipient] = confirmation.UpToSeq;
+        Confirmed[recipient] = confirmation.UpToSeq;
         var progress = Progress(recipient);
         progress.Since = _settings.Clock.GetUtcNow();
         // Catching up after a gap: once a resent batch is confirmed, send the next one without waiting for the timer.
@@ -239,13 +244,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
                 ResendBatch(channel);
         }
 
-        for (var node = _awaitingDelivery.First; node is not null;)
+        for (var node = AwaitingDelivery.First; node is not null;)
         {
             var next = node.Next;
             if (node.Value.RecipientId == recipient && node.Value.ChannelSeq <= confirmation.UpToSeq)
             {
                 node.Value.Reply(SendOutcome.Sent);
-                _awaitingDelivery.Remove(node);
+                AwaitingDelivery.Remove(node);
             }
             node = next;
         }
@@ -260,7 +265,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private void PersistConfirmations()
     {
         Timers.Cancel(ConfirmationTimer);
-        foreach (var (recipient, upTo) in _confirmed)
+        foreach (var (recipient, upTo) in Confirmed)
         {
             if (_decided.Outbound.TryGetValue(recipient, out var channel) && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))
                 Write(new DeliveriesConfirmed(recipient, Math.Min(upTo, channel.LastSeq)), (_, _) => { });
@@ -331,7 +336,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             MessagingMetrics.RecordJournalWrite(startedAt);
             _inFlight--;
             if (LastSequenceNr != journalSeq)
-                _log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",
+                Log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",
                     PersistenceId, LastSequenceNr, journalSeq);
             _durable = _durable.Apply(e, journalSeq);
             _eventsSinceSnapshot++;
@@ -360,9 +365,9 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private void BeginStop()
     {
         _stopping = true;
-        foreach (var waiter in _awaitingDelivery)
+        foreach (var waiter in AwaitingDelivery)
             waiter.Reply(SendOutcome.Accepted);
-        _awaitingDelivery.Clear();
+        AwaitingDelivery.Clear();
         PersistConfirmations();
         if (_inFlight == 0)
             Context.Stop(Self);
@@ -391,13 +396,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 
     private void FailWaiters(string reason)
     {
-        foreach (var callers in _awaitingWrite.Values)
+        foreach (var callers in AwaitingWrite.Values)
         foreach (var caller in callers)
             caller.Tell(SendResult.Failure(SendOutcome.Unavailable, reason));
-        _awaitingWrite.Clear();
-        foreach (var waiter in _awaitingDelivery)
+        AwaitingWrite.Clear();
+        foreach (var waiter in AwaitingDelivery)
             waiter.Reply(SendOutcome.Accepted);
-        _awaitingDelivery.Clear();
+        AwaitingDelivery.Clear();
     }
 
     private static SendResult Result(SendOutcome outcome, SentRecord record) =>

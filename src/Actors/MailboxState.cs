@@ -55,7 +55,7 @@ public sealed partial record MailboxState(
     long LastStamp,
     ImmutableDictionary<string, ConversationState> Conversations,
     ImmutableSortedDictionary<long, string> ByStamp,
-    ImmutableDictionary<string, SentRecord> Dedup,
+    ImmutableDictionary<string, SentEntry> Dedup,
     ImmutableQueue<string> DedupOrder,
     ImmutableDictionary<string, OutboundChannel> Outbound,
     ImmutableDictionary<string, long> Inbound)
@@ -68,7 +68,7 @@ public sealed partial record MailboxState(
         0,
         ImmutableDictionary<string, ConversationState>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableSortedDictionary<long, string>.Empty.WithComparers(Descending),
-        ImmutableDictionary<string, SentRecord>.Empty.WithComparers(StringComparer.Ordinal),
+        ImmutableDictionary<string, SentEntry>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableQueue<string>.Empty,
         ImmutableDictionary<string, OutboundChannel>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal));
@@ -96,7 +96,7 @@ public sealed partial record MailboxState(
         if (Dedup.TryGetValue(cmd.ClientMessageId, out var earlier))
         {
             return earlier.RecipientId == recipient && earlier.TextHash == Ids.TextHash(cmd.Text)
-                ? new SendDecision.Duplicate(earlier)
+                ? new SendDecision.Duplicate(Record(cmd.ClientMessageId, earlier))
                 : Fail(SendOutcome.Conflict,
                     $"clientMessageId '{cmd.ClientMessageId}' was already used by this sender for another message");
         }
@@ -162,11 +162,9 @@ public sealed partial record MailboxState(
         var message = next.Conversations[sent.Message.ConversationId].Recent[^1].Message;
         var recipient = message.RecipientIds[0];
 
-        var record = new SentRecord(
-            message.ClientMessageId, message.MessageId, message.ConversationId, recipient,
-            message.ServerTimestamp, Ids.TextHash(message.Text));
-        var dedup = next.Dedup.SetItem(record.ClientMessageId, record);
-        var order = next.DedupOrder.Enqueue(record.ClientMessageId);
+        var dedup = next.Dedup.SetItem(
+            message.ClientMessageId, new SentEntry(recipient, message.ServerTimestamp, Ids.TextHash(message.Text)));
+        var order = next.DedupOrder.Enqueue(message.ClientMessageId);
         while (dedup.Count > Limits.DedupWindow)
         {
             order = order.Dequeue(out var oldest);
@@ -320,7 +318,7 @@ public sealed partial record MailboxState(
     public MailboxSnapshot ToSnapshot() => new(
         LastStamp,
         [.. ByStamp.Values.Reverse().Select(id => Conversations[id])],
-        [.. DedupOrder.Select(id => Dedup[id])],
+        [.. DedupOrder.Select(id => Record(id, Dedup[id]))],
         [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
         [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))]);
 
@@ -341,7 +339,11 @@ public sealed partial record MailboxState(
                 snapshot.Conversations.Select(c => KeyValuePair.Create(c.LastUpdatedTimestamp, c.ConversationId))),
             Dedup = state.Dedup.SetItems(
                 snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow))
-                    .Select(r => KeyValuePair.Create(r.ClientMessageId, ShareStrings(r, byId)))),
+                    .Select(r => KeyValuePair.Create(r.ClientMessageId, new SentEntry(
+                        byId.TryGetValue(r.ConversationId, out var c)
+                            ? c.ParticipantIds.FirstOrDefault(p => p == r.RecipientId) ?? r.RecipientId
+                            : r.RecipientId,
+                        r.ServerTimestamp, r.TextHash)))),
             DedupOrder = order,
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
@@ -376,15 +378,17 @@ public sealed partial record MailboxState
         return c with { Recent = recent };
     }
 
-    private static SentRecord ShareStrings(SentRecord record, Dictionary<string, ConversationState> conversations) =>
-        conversations.TryGetValue(record.ConversationId, out var c)
-            ? record with
-            {
-                ConversationId = c.ConversationId,
-                RecipientId = c.ParticipantIds.FirstOrDefault(p => p == record.RecipientId) ?? record.RecipientId,
-            }
-            : record;
+    /// <summary>A dedup entry as the contract's record: ids are derived from the owner, so they are not kept.</summary>
+    private SentRecord Record(string clientMessageId, SentEntry entry) => new(
+        clientMessageId, Ids.MessageId(UserId, entry.ServerTimestamp), Ids.ConversationFor(UserId, entry.RecipientId),
+        entry.RecipientId, entry.ServerTimestamp, entry.TextHash);
 }
+
+/// <summary>
+/// What the dedup window keeps of one send, stored inline in the dictionary: the message id and conversation id are
+/// derived from the mailbox owner, the recipient and the stamp (the recipient string is the conversation's instance).
+/// </summary>
+public readonly record struct SentEntry(string RecipientId, long ServerTimestamp, ulong TextHash);
 
 /// <summary>
 /// One sender-to-recipient delivery channel: the numbered copies not yet confirmed, oldest first. Bounded by count

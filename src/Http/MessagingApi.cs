@@ -113,12 +113,13 @@ public static class MessagingApi
         HttpContext http, MessagingApiOptions options, CancellationToken cancellationToken)
     {
         var limit = options.MaxRequestBodyBytes;
-        var tooLarge = Problems.Send(StatusCodes.Status413PayloadTooLarge, SendStatus.TooLarge,
+        // Built only when needed: a problem result per request was garbage on every successful send.
+        ProblemHttpResult TooLarge() => Problems.Send(StatusCodes.Status413PayloadTooLarge, SendStatus.TooLarge,
             $"the request body is larger than {limit} bytes");
         if (http.Request.ContentLength > limit)
         {
             http.Response.Headers.Connection = "close"; // don't drain a body we refused
-            return (null, tooLarge);
+            return (null, TooLarge());
         }
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
             sizeFeature.MaxRequestBodySize = limit;
@@ -138,7 +139,7 @@ public static class MessagingApi
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             http.Response.Headers.Connection = "close";
-            return (null, tooLarge);
+            return (null, TooLarge());
         }
     }
 

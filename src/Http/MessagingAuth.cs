@@ -24,6 +24,8 @@ public static class MessagingAuth
             {
                 jwt.MapInboundClaims = false; // keep "sub" as "sub"
                 jwt.TokenValidationParameters = ValidationParameters(options.SigningKey);
+                jwt.TokenHandlers.Clear();
+                jwt.TokenHandlers.Add(new CachingTokenHandler(ClockSkew));
                 jwt.Events = new JwtBearerEvents
                 {
                     OnTokenValidated = context =>

@@ -27,6 +27,21 @@ public static partial class Ids
     /// <summary>Message ids are unique because a mailbox's stamps strictly increase: sender + stamp.</summary>
     public static string MessageId(string senderId, long serverTimestamp) => $"{serverTimestamp:x}-{senderId}";
 
+    /// <summary>Whether <paramref name="messageId"/> is exactly <see cref="MessageId"/> of the sender and stamp (no allocation).</summary>
+    public static bool IsDerivedMessageId(string? messageId, string? senderId, long serverTimestamp)
+    {
+        if (messageId is null || senderId is null)
+            return false;
+        Span<char> hex = stackalloc char[16];
+        if (!serverTimestamp.TryFormat(hex, out var written, "x"))
+            return false;
+        var id = messageId.AsSpan();
+        return id.Length == written + 1 + senderId.Length
+            && id[..written].SequenceEqual(hex[..written])
+            && id[written] == '-'
+            && id[(written + 1)..].SequenceEqual(senderId);
+    }
+
     /// <summary>Stable 64-bit digest of a text, so the dedup window can tell a retry from a reuse without the text.</summary>
     public static ulong TextHash(string text)
     {

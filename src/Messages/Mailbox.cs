@@ -10,7 +10,18 @@ public sealed record ChatMessage(
     ImmutableArray<string> RecipientIds,
     string Text,
     string ClientMessageId,
-    long ServerTimestamp);
+    long ServerTimestamp)
+{
+    // A message id is sender + stamp (Ids.MessageId): kept only when it is not that, so a window of messages in
+    // memory does not hold one more string per message. Events still carry it, and read it back unchanged.
+    private readonly string? _explicitMessageId = Ids.IsDerivedMessageId(MessageId, SenderId, ServerTimestamp) ? null : MessageId;
+
+    public string MessageId
+    {
+        get => _explicitMessageId ?? Ids.MessageId(SenderId, ServerTimestamp);
+        init => _explicitMessageId = Ids.IsDerivedMessageId(value, SenderId, ServerTimestamp) ? null : value;
+    }
+}
 
 /// <summary>A message at its place in one user's copy of a conversation.</summary>
 public sealed record StoredMessage(long Seq, ChatMessage Message);
