@@ -42,7 +42,8 @@ public static class Bench
         Console.WriteLine($"run dir: {runDir}");
 
         Console.WriteLine($"starting PostgreSQL (fsync {(fsync ? "on" : "off")}) ...");
-        await using var pg = await PostgresServer.StartAsync(fsync, "messaging", "baseline");
+        await using var pg = await PostgresServer.StartAsync(database: "messaging", durable: fsync);
+        await pg.CreateDatabaseAsync("baseline");
         var postmaster = pg.PostmasterPid ?? throw new InvalidOperationException("postmaster.pid missing");
 
         var baselineUrl = $"http://127.0.0.1:{FreePorts.Next()}";
@@ -62,6 +63,7 @@ public static class Bench
             ["Messaging__DataDirectory"] = Path.Combine(runDir, "node-data"),
             ["Messaging__Cluster__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
             ["Messaging__Cluster__Hostname"] = "127.0.0.1",
+            ["Messaging__Admin__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture), // 9090 may be taken
             ["Logging__LogLevel__Default"] = "Warning",
         };
         foreach (var pair in (nodeEnv ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))

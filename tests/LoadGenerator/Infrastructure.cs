@@ -1,66 +1,6 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Reflection;
 
 namespace Messaging.LoadGenerator;
-
-// FreePorts, Command and Paths follow tests/Cluster.Tests/Harness/Infrastructure.cs (branch `cluster`), copied
-// rather than referenced because that file lives in a test project; keep the two in step.
-
-public static class FreePorts
-{
-    private static readonly HashSet<int> Given = [];
-
-    public static int Next()
-    {
-        lock (Given)
-        {
-            for (var attempt = 0; attempt < 100; attempt++)
-            {
-                using var listener = new TcpListener(IPAddress.Loopback, 0);
-                listener.Start();
-                var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-                listener.Stop();
-                if (Given.Add(port))
-                    return port;
-            }
-            throw new InvalidOperationException("no free loopback port found");
-        }
-    }
-}
-
-public static class Command
-{
-    public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, bool check = true)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in args)
-            psi.ArgumentList.Add(arg);
-        using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {timeout}");
-        }
-        var output = await stdout + await stderr;
-        if (check && process.ExitCode != 0)
-            throw new InvalidOperationException($"{file} {string.Join(' ', psi.ArgumentList)} exited with {process.ExitCode}:\n{output}");
-        return output;
-    }
-}
 
 public static class Paths
 {

@@ -53,7 +53,7 @@ public static class Parts
         }
         else
         {
-            pg = await PostgresServer.StartAsync(fsync, "messaging");
+            pg = await PostgresServer.StartAsync(database: "messaging", durable: fsync);
             provider = PersistenceProvider.PostgreSql;
             connectionString = pg.ConnectionStringFor("messaging");
         }

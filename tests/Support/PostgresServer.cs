@@ -16,8 +16,11 @@ public sealed class PostgresServer : IAsyncDisposable
     private readonly bool _asServiceUser;
     private bool _disposed;
 
-    private PostgresServer(string bin, string directory, int port, string database, bool asServiceUser)
+    private readonly bool _durable;
+
+    private PostgresServer(string bin, string directory, int port, string database, bool asServiceUser, bool durable)
     {
+        _durable = durable;
         _bin = bin;
         Directory = directory;
         Port = port;
@@ -62,14 +65,18 @@ public sealed class PostgresServer : IAsyncDisposable
             "PostgreSQL is not installed: no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql, or set MESSAGING_PG_BIN).");
     }
 
-    public static async Task<PostgresServer> StartAsync(string? parentDirectory = null, string database = "messaging")
+    /// <param name="durable">
+    /// fsync and synchronous commit on, as in production: a benchmark of acknowledged writes must pay for them.
+    /// Off for tests: safe for the process crashes they cause (the OS keeps the WAL), and faster.
+    /// </param>
+    public static async Task<PostgresServer> StartAsync(string? parentDirectory = null, string database = "messaging", bool durable = false)
     {
         var bin = FindBinDirectory();
         var asServiceUser = Environment.UserName == "root" || geteuid() == 0;
         var parent = parentDirectory ?? Path.GetTempPath();
         var directory = Path.Combine(parent, $"pg-{Guid.NewGuid().ToString("N")[..8]}");
         System.IO.Directory.CreateDirectory(directory);
-        var server = new PostgresServer(bin, directory, FreePorts.Next(), database, asServiceUser);
+        var server = new PostgresServer(bin, directory, FreePorts.Next(), database, asServiceUser, durable);
         try
         {
             if (asServiceUser)
@@ -93,11 +100,22 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    // Loopback only; the socket in our own dir; fsync off is safe for process crashes (the OS keeps the WAL),
-    // which is all these tests cause.
+    // Loopback only; the socket in our own dir.
     private string ServerOptions =>
-        $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{Directory}' -c max_connections=300 " +
-        "-c fsync=off -c full_page_writes=off -c shared_buffers=64MB";
+        $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{Directory}' -c max_connections=400 " +
+        (_durable
+            ? "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min"
+            : "-c fsync=off -c full_page_writes=off -c shared_buffers=64MB");
+
+    /// <summary>The postmaster's pid (its children are the backends), for CPU accounting.</summary>
+    public int? PostmasterPid
+    {
+        get
+        {
+            var pidFile = Path.Combine(DataDirectory, "postmaster.pid");
+            return File.Exists(pidFile) && int.TryParse(File.ReadLines(pidFile).First(), out var pid) ? pid : null;
+        }
+    }
 
     public async Task CreateDatabaseAsync(string database)
     {
