@@ -9,32 +9,9 @@ namespace Messaging.Cluster.Tests.Harness;
 /// <summary>Where the repository and the built node are.</summary>
 public static class Paths
 {
-    public static string RepositoryRoot
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "Messaging.sln")))
-                    return dir.FullName;
-            throw new InvalidOperationException($"Messaging.sln not found above {AppContext.BaseDirectory}");
-        }
-    }
-
     /// <summary>The node built with the same configuration as these tests (MESSAGING_NODE_DLL overrides).</summary>
-    public static string NodeDll
-    {
-        get
-        {
-            var overridden = Environment.GetEnvironmentVariable("MESSAGING_NODE_DLL");
-            if (!string.IsNullOrEmpty(overridden))
-                return overridden;
-            var configuration = typeof(Paths).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-            var dll = Path.Combine(RepositoryRoot, "src", "Node", "bin", configuration, "net10.0", "Messaging.Node.dll");
-            if (!File.Exists(dll))
-                throw new FileNotFoundException($"The node is not built: {dll} is missing (dotnet build Messaging.sln).", dll);
-            return dll;
-        }
-    }
+    public static string NodeDll => Repository.NodeDll(
+        typeof(Paths).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug");
 
     /// <summary>A fresh directory for one test run's logs, data and summary; kept afterwards for diagnosis.</summary>
     public static string NewRunDirectory(string name)
