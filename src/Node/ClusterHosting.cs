@@ -8,6 +8,8 @@ namespace Messaging.Node;
 
 public static class ClusterHosting
 {
+    public const int MaxFrameBytes = 16 * 1024 * 1024;
+
     /// <summary>
     /// Remoting and cluster membership for a node among several: seed nodes (none = join itself), the Split Brain
     /// Resolver keeping the majority, an app-version so a rolling update moves shards to the newest nodes, and
@@ -19,7 +21,17 @@ public static class ClusterHosting
     {
         var stableAfter = Hocon(cluster.StableAfter);
         return builder
-            .WithRemoting(cluster.Hostname, cluster.Port)
+            .WithRemoting(new RemoteOptions
+            {
+                HostName = cluster.Hostname,
+                Port = cluster.Port,
+                // The largest answer the contract allows crosses nodes whole: a thread page of 200 messages of up to
+                // 65,535 bytes is ~13 MB, far above the 128 KB default frame (which would drop it: a 503 for the
+                // client). Socket buffers must hold a whole frame.
+                MaxFrameSize = MaxFrameBytes,
+                SendBufferSize = MaxFrameBytes,
+                ReceiveBufferSize = MaxFrameBytes,
+            })
             .WithClustering(new ClusterOptions
             {
                 SeedNodes = cluster.SeedNodeList,

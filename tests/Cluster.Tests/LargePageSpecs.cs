@@ -1,0 +1,54 @@
+using System.Net;
+using System.Net.Http.Json;
+using Messaging.Cluster.Tests.Harness;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Messaging.Cluster.Tests;
+
+/// <summary>
+/// The biggest answers the contract allows cross nodes: a thread page of many messages just under 64 KiB each is
+/// several MB, far above remoting's default frame size. Read from every node, so at least one read is remote.
+/// </summary>
+public sealed class LargePageSpecs(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Should_serve_a_page_of_large_messages_through_any_node()
+    {
+        var directory = Paths.NewRunDirectory("large-page");
+        await using var postgres = await PostgresServer.StartAsync(directory);
+        await using var cluster = await TestCluster.StartAsync(postgres, directory, output.WriteLine, new ClusterOptions { Nodes = 2 });
+        var (alice, bob) = ($"alice-{Guid.NewGuid():N}"[..14], $"bob-{Guid.NewGuid():N}"[..12]);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var text = new string('x', 65_000);
+        const int count = 40; // ~2.6 MB of text in one page
+
+        for (var i = 0; i < count; i++)
+        {
+            var node = cluster.Nodes[i % 2];
+            using var request = Api.Authorized(HttpMethod.Post, new Uri(node.HttpUri, "/v1/messages"),
+                Api.Token(cluster.SigningKey, alice),
+                new SendRequest(alice, [bob], $"{i:D3}{text}", $"big-{i}"));
+            using var response = await http.SendAsync(request);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"send {i}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+
+        foreach (var node in cluster.Nodes)
+        foreach (var user in new[] { alice, bob })
+        {
+            var conversation = string.CompareOrdinal(alice, bob) < 0 ? $"dm~{alice}~{bob}" : $"dm~{bob}~{alice}";
+            var uri = new Uri(node.HttpUri, $"/v1/users/{user}/conversations/{conversation}/messages?count={count}");
+            ThreadResponse? page = null;
+            await Eventually.AssertAsync(async () =>
+            {
+                using var request = Api.Authorized(HttpMethod.Get, uri, Api.Token(cluster.SigningKey, user));
+                using var response = await http.SendAsync(request);
+                if (response.StatusCode != HttpStatusCode.OK)
+                    return false;
+                page = await response.Content.ReadFromJsonAsync<ThreadResponse>(Api.Json);
+                return page!.Messages.Length == count; // the recipient's copies may still be arriving
+            }, TimeSpan.FromSeconds(45), () => $"{user}'s page of {count} large messages through {node.Name}");
+            Assert.Equal(Enumerable.Range(0, count).Select(i => $"{i:D3}"), page!.Messages.Select(m => m.Message[..3]));
+        }
+    }
+}
