@@ -126,7 +126,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);
                 break;
-            case SendDecision.Duplicate duplicate when AwaitingWrite.TryGetValue(cmd.ClientMessageId, out var callers):
+            case SendDecision.Duplicate when _awaitingWriteOrNull?.TryGetValue(cmd.ClientMessageId, out var callers) == true:
                 callers.Add(Sender); // the first write is in flight: this retry gets its answer
                 break;
             case SendDecision.Duplicate duplicate:
