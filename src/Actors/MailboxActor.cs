@@ -31,6 +31,11 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private int _eventsSinceSnapshot;
     private bool _snapshotInProgress;
     private bool _stopping;
+    // This incarnation's WriterClaimed is written (or on its way) ahead of its first event.
+    private bool _claimed;
+    // Only while recovering: the writers seen in the journal and the writer uuid of the event being replayed.
+    private ReplayAudit? _audit = new();
+    private string? _replayedWriter;
 
     // Allocated on first use: most live mailboxes only read, and each empty collection costs 100-200 bytes.
     // Callers of a send whose write is in flight, by clientMessageId: a retry joins the first caller.
@@ -55,12 +60,28 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         PersistenceId = PersistenceIdFor(userId);
 
         Recover<SnapshotOffer>(offer =>
-            _durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot));
-        Recover<IMailboxEvent>(evt => _durable = _durable.Apply(evt, LastSequenceNr));
+        {
+            _durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot);
+            _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
+        });
+        Recover<IMailboxEvent>(evt =>
+        {
+            if (_audit!.Replayed(LastSequenceNr, _replayedWriter, evt, _durable))
+                _durable = _durable.Apply(evt, LastSequenceNr);
+        });
         Recover<RecoveryCompleted>(_ =>
         {
+            var outcome = _audit!.Complete(LastSequenceNr);
+            _audit = null;
             _decided = _durable;
             _nextJournalSeq = LastSequenceNr + 1;
+            if (outcome.UnsettledGap > 0)
+            {
+                ClaimThenRecoverAgain(outcome.UnsettledGap);
+                return;
+            }
+            if (outcome.Stale.Count > 0)
+                ResolveStaleWrites(outcome.Stale);
             if (_durable.PendingDeliveries > 0)
                 Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, TimeSpan.Zero, _settings.RedeliveryInterval);
         });
@@ -93,6 +114,14 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     }
 
     public static string PersistenceIdFor(string userId) => $"mailbox-{userId}";
+
+    /// <summary>Recovery hands each event to the handlers without its writer: note it on the way in.</summary>
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is ReplayedMessage replayed)
+            _replayedWriter = replayed.Persistent.WriterGuid;
+        return base.AroundReceive(receive, message);
+    }
 
     protected override void PreStart()
     {
@@ -327,6 +356,18 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void Write(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
     {
+        if (!_claimed)
+        {
+            // The fence: the journal takes the claim only as its newest event, and then no other writer's events.
+            // Pipelined with the event, so it costs one row in the same batch, once per incarnation that writes.
+            _claimed = true;
+            Append(Claim(), (_, _) => { });
+        }
+        Append(evt, onDurable);
+    }
+
+    private void Append(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
+    {
         var journalSeq = _nextJournalSeq++;
         _decided = _decided.Apply(evt, journalSeq);
         _inFlight++;
@@ -360,6 +401,51 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         _decided = _durable;
         if (_stopping)
             Context.Stop(Self);
+    }
+
+    private WriterClaimed Claim() =>
+        new(((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), Now);
+
+    /// <summary>
+    /// The journal has a hole above the newest claim that a previous incarnation's write still in flight could fill
+    /// (see <see cref="ReplayAudit"/>). Claim first (after which nobody else can write), then recover again, from
+    /// the journal as it is final below the claim. Commands wait for the claim and are then answered as for a move.
+    /// </summary>
+    private void ClaimThenRecoverAgain(long gap)
+    {
+        Log.Info("Journal of {PersistenceId} is missing entry {Gap} above its newest claim: claiming, then recovering again",
+            PersistenceId, gap);
+        _claimed = _stopping = true;
+        _nextJournalSeq++;
+        Persist(Claim(), _ => Context.Parent.Tell(new Passivate(StopMailbox.Instance)));
+    }
+
+    /// <summary>
+    /// A journal written before writes were fenced holds events a paused node's old incarnation wrote after this
+    /// mailbox had moved. Their writers answered as if stored, so what they stored is stored again now, in order,
+    /// and <see cref="StaleWritesResolved"/> marks them done for every later recovery.
+    /// </summary>
+    private void ResolveStaleWrites(IReadOnlyList<(long Seq, IMailboxEvent Event)> stale)
+    {
+        var now = Now;
+        var restored = 0;
+        foreach (var (_, evt) in stale)
+        {
+            if (_decided.ResolveStale(evt, now) is not { } again)
+                continue;
+            restored++;
+            Write(again, (e, _) =>
+            {
+                if (e is MessageSent sent)
+                    Deliver(new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message));
+                else if (e is MessageReceived received)
+                    _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
+            });
+        }
+        Write(new StaleWritesResolved(stale[^1].Seq), (_, _) => { });
+        Log.Warning("Journal of {PersistenceId} held {Count} events of an older writer after a newer one (journal " +
+            "entries {First}..{Last}, written before writes were fenced); stored {Restored} of them again",
+            PersistenceId, stale.Count, stale[0].Seq, stale[^1].Seq, restored);
     }
 
     private void BeginStop()

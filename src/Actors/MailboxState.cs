@@ -131,6 +131,54 @@ public sealed partial record MailboxState(
             delivery.Message, seq, NextStamp(now), LinksFor(conversation, seq), delivery.ChannelSeq));
     }
 
+    /// <summary>
+    /// Whether <paramref name="evt"/> was decided on this very state: the next message of its conversation and
+    /// channel, a stamp after every earlier one, a clientMessageId not yet used. (Confirmations always fit.)
+    /// </summary>
+    public bool Continues(IMailboxEvent evt) => evt switch
+    {
+        MessageSent s => NextSeqOf(s.Message.ConversationId) == s.Seq
+            && (Outbound.GetValueOrDefault(s.Message.RecipientIds[0])?.LastSeq ?? 0) + 1 == s.ChannelSeq
+            && s.Message.ServerTimestamp > LastStamp
+            && !Dedup.ContainsKey(s.Message.ClientMessageId),
+        MessageReceived r => NextSeqOf(r.Message.ConversationId) == r.Seq
+            && Inbound.GetValueOrDefault(r.Message.SenderId) + 1 == r.ChannelSeq
+            && r.Stamp > LastStamp,
+        _ => true,
+    };
+
+    private long NextSeqOf(string conversationId) => (Conversations.GetValueOrDefault(conversationId)?.LastSeq ?? 0) + 1;
+
+    /// <summary>
+    /// What to journal again for an event an older writer wrote after a newer one had taken over (see
+    /// <see cref="ReplayAudit"/>). Its writer was told it was stored, so it is decided again against today's state: a
+    /// send is stored again at the end of its conversation (new seq, stamp and channel number; the message id its
+    /// sender was given) unless its clientMessageId is known; a received copy is stored if it is its sender's next in
+    /// line; confirmations are dropped (recipients confirm again when the sender resends). Null: nothing to write.
+    /// </summary>
+    public IMailboxEvent? ResolveStale(IMailboxEvent stale, long now)
+    {
+        switch (stale)
+        {
+            case MessageSent sent when !Dedup.ContainsKey(sent.Message.ClientMessageId):
+            {
+                var original = sent.Message;
+                var recipient = original.RecipientIds[0];
+                var channel = Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
+                var conversation = Conversations.GetValueOrDefault(original.ConversationId);
+                var seq = (conversation?.LastSeq ?? 0) + 1;
+                var messageId = original.MessageId;
+                var message = original with { ServerTimestamp = NextStamp(now), MessageId = messageId };
+                return new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1);
+            }
+            case MessageReceived received:
+                return DecideDelivery(new DeliverMessage(UserId, received.ChannelSeq, received.Message), now)
+                    is DeliveryDecision.Store store ? store.Event : null;
+            default:
+                return null;
+        }
+    }
+
     /// <summary>The previous message and the one at seq - lowbit(seq): the newest multiple of 2^(k+1) before seq.</summary>
     private static ThreadLinks LinksFor(ConversationState? conversation, long seq)
     {
@@ -152,6 +200,7 @@ public sealed partial record MailboxState(
         MessageSent sent => ApplySent(sent, journalSeq),
         MessageReceived received => ApplyReceived(received, journalSeq),
         DeliveriesConfirmed confirmed => ApplyConfirmed(confirmed),
+        WriterClaimed or StaleWritesResolved => this, // about the journal's writers, not the user's data
         _ => throw new ArgumentException($"unknown mailbox event {evt.GetType().Name}", nameof(evt)),
     };
 

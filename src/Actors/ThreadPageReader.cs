@@ -111,26 +111,33 @@ public sealed class ThreadPageReader : ReceiveActor
         _journal.Tell(new ReplayMessages(from, to, to - from + 1, _persistenceId, Self));
     }
 
+    /// <summary>
+    /// The page is the chain of <see cref="ThreadLinks.Previous"/> links from its last message down to its first, all
+    /// inside the range just read: exactly this mailbox's copy, whatever else the range holds (other conversations,
+    /// and in journals written before writes were fenced, a paused node's stale events).
+    /// </summary>
     private void ReplyWithRange(List<IPersistentRepresentation> batch)
     {
-        var messages = batch
-            .Select(p => p.Payload switch
-            {
-                MessageSent s when s.Message.ConversationId == _plan.ConversationId => new StoredMessage(s.Seq, s.Message),
-                MessageReceived r when r.Message.ConversationId == _plan.ConversationId => new StoredMessage(r.Seq, r.Message),
-                _ => null,
-            })
-            .OfType<StoredMessage>()
-            .Where(m => m.Seq >= _plan.FromSeq && m.Seq <= _plan.ToSeq)
-            .OrderBy(m => m.Seq)
-            .ToImmutableArray();
-
-        if (messages.Length != _plan.ToSeq - _plan.FromSeq + 1)
+        var byJournalSeq = batch.ToDictionary(p => p.SequenceNr, p => p.Payload);
+        var page = new StoredMessage[_plan.ToSeq - _plan.FromSeq + 1];
+        var journalSeq = _highJournalSeq;
+        for (var seq = _plan.ToSeq; seq >= _plan.FromSeq; seq--)
         {
-            Fail($"expected messages {_plan.FromSeq}..{_plan.ToSeq} of {_plan.ConversationId}, the journal gave {messages.Length}");
-            return;
+            (StoredMessage Message, ThreadLinks Links)? entry = byJournalSeq.GetValueOrDefault(journalSeq) switch
+            {
+                MessageSent s when s.Message.ConversationId == _plan.ConversationId && s.Seq == seq => (new StoredMessage(s.Seq, s.Message), s.Links),
+                MessageReceived r when r.Message.ConversationId == _plan.ConversationId && r.Seq == seq => (new StoredMessage(r.Seq, r.Message), r.Links),
+                _ => null,
+            };
+            if (entry is not { } found)
+            {
+                Fail($"expected message {seq} of {_plan.ConversationId} at journal entry {journalSeq}");
+                return;
+            }
+            page[seq - _plan.FromSeq] = found.Message;
+            journalSeq = found.Links.Previous;
         }
-        _replyTo.Tell(new ThreadPage(messages));
+        _replyTo.Tell(new ThreadPage([.. page]));
         Context.Stop(Self);
     }
 

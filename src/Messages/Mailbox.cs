@@ -160,3 +160,18 @@ public sealed record MessageReceived(
 
 /// <summary>The recipient confirmed everything up to <see cref="UpToSeq"/>; those copies leave the outbox.</summary>
 public sealed record DeliveriesConfirmed(string RecipientId, long UpToSeq) : IMailboxEvent;
+
+/// <summary>
+/// The first write of every mailbox incarnation that writes: it makes this incarnation the journal's only writer of
+/// the mailbox. The journal refuses a claim unless it is the newest event, and from then on refuses every event of any
+/// other writer (a paused node's old incarnation included). <see cref="Node"/> and <see cref="ClaimedAt"/> are for
+/// operators reading the journal.
+/// </summary>
+public sealed record WriterClaimed(string Node, long ClaimedAt) : IMailboxEvent;
+
+/// <summary>
+/// Events an older writer wrote after a newer one had taken over (journals written before writes were fenced) are
+/// resolved up to this journal sequence number: what they stored was stored again by the current writer, so a later
+/// recovery skips them.
+/// </summary>
+public sealed record StaleWritesResolved(long UpToJournalSeq) : IMailboxEvent;

@@ -67,17 +67,17 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
         Assert.Equal(0, started.GetProperty("sequenceNr").GetInt64());
         Assert.Contains(user, await ShardEntities(shard));
 
-        await Node.ClientFor(user).Send(Users.Unique("dave"), "one event in carol's journal").Ok();
+        await Node.ClientFor(user).Send(Users.Unique("dave"), "one message in carol's journal").Ok();
         var after = await AdminJson("mailbox", user);
         Assert.True(after.GetProperty("active").GetBoolean());
         Assert.False(after.GetProperty("startedByQuery").GetBoolean());
-        Assert.Equal(1, after.GetProperty("sequenceNr").GetInt64());
+        Assert.Equal(2, after.GetProperty("sequenceNr").GetInt64()); // the mailbox's claim, then the message
         Assert.Equal(shard, after.GetProperty("shardId").GetString());
         Assert.Equal((await AdminJson("cluster", "show")).GetProperty("self").GetString(), after.GetProperty("node").GetString());
 
         var (exit, table, _) = await Admin("mailbox", user);
         Assert.Equal(0, exit);
-        Assert.Matches(@"sequence-nr\s+1", table);
+        Assert.Matches(@"sequence-nr\s+2", table);
         Assert.Matches(@"active\s+yes", table);
     }
 

@@ -88,6 +88,8 @@ public sealed class MessagingSerializerSpecs(ActorSystemFixture fixture) : IClas
     [InlineData(typeof(MessageReceived), "MRc")]
     [InlineData(typeof(DeliveriesConfirmed), "DC")]
     [InlineData(typeof(MailboxSnapshot), "MSn")]
+    [InlineData(typeof(WriterClaimed), "WCl")] // also named by the journal's writer fence in PostgreSQL
+    [InlineData(typeof(StaleWritesResolved), "SWR")]
     public void Should_keep_manifests_stable(Type type, string manifest)
     {
         Assert.Equal(manifest, Serializer.Manifest(RuntimeHelpers.GetUninitializedObject(type)));
@@ -106,6 +108,14 @@ public sealed class MessagingSerializerSpecs(ActorSystemFixture fixture) : IClas
         DeepEquality.AssertEqual(
             new MessageSent(new ChatMessage("1a-a", "dm~alice~bob", "alice", ["bob"], "hi", "c1", 1), 5, new ThreadLinks(1, 2), 3),
             sent);
+    }
+
+    [Fact]
+    public void Should_read_stored_fencing_event_bytes()
+    {
+        // Encoded by hand from mailbox.proto's field numbers.
+        DeepEquality.AssertEqual(new WriterClaimed("n", 5), Serializer.FromBinary(Convert.FromHexString("0a016e1005"), "WCl"));
+        DeepEquality.AssertEqual(new StaleWritesResolved(7), Serializer.FromBinary(Convert.FromHexString("0807"), "SWR"));
     }
 
     [Fact]

@@ -55,6 +55,8 @@ public static class ProtocolSamples
         ["MessageSent, first of thread"] = new MessageSent(Message, 1, ThreadLinks.None, 1),
         ["MessageReceived"] = new MessageReceived(Reply, 6, 1_764_000_000_999, new ThreadLinks(12, 0), 7),
         ["DeliveriesConfirmed"] = new DeliveriesConfirmed(Bob, 42),
+        ["WriterClaimed"] = new WriterClaimed("akka.tcp://messaging@10.0.0.7:4053", 1_764_000_000_999),
+        ["StaleWritesResolved"] = new StaleWritesResolved(123_456),
         ["MailboxSnapshot"] = new MailboxSnapshot(
             1_764_000_000_999,
             [ConversationState, ConversationState with { ConversationId = "dm~alice~carol", Anchors = [], Recent = [] }],

@@ -44,6 +44,9 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string MessageSentManifest = "MSt";
     internal const string MessageReceivedManifest = "MRc";
     internal const string DeliveriesConfirmedManifest = "DC";
+    // The PostgreSQL writer fence (src/Node/JournalFence.cs) matches this manifest: it must never change.
+    public const string WriterClaimedManifest = "WCl";
+    internal const string StaleWritesResolvedManifest = "SWR";
     internal const string MailboxSnapshotManifest = "MSn";
 
     public MessagingSerializer(ExtendedActorSystem system) : base(system)
@@ -62,6 +65,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         MessageSent => MessageSentManifest,
         MessageReceived => MessageReceivedManifest,
         DeliveriesConfirmed => DeliveriesConfirmedManifest,
+        WriterClaimed => WriterClaimedManifest,
+        StaleWritesResolved => StaleWritesResolvedManifest,
         GetConversations => GetConversationsManifest,
         GetThread => GetThreadManifest,
         GetMailboxStatus => GetMailboxStatusManifest,
@@ -84,6 +89,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         MessageSent m => ToProto(m).ToByteArray(),
         MessageReceived m => ToProto(m).ToByteArray(),
         DeliveriesConfirmed m => ToProto(m).ToByteArray(),
+        WriterClaimed m => new P.WriterClaimed { Node = m.Node, ClaimedAt = m.ClaimedAt }.ToByteArray(),
+        StaleWritesResolved m => new P.StaleWritesResolved { UpToJournalSeq = m.UpToJournalSeq }.ToByteArray(),
         GetConversations m => ToProto(m).ToByteArray(),
         GetThread m => ToProto(m).ToByteArray(),
         GetMailboxStatus m => new P.GetMailboxStatus { UserId = m.UserId }.ToByteArray(),
@@ -106,6 +113,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         MessageSentManifest => FromProto(P.MessageSent.Parser.ParseFrom(bytes)),
         MessageReceivedManifest => FromProto(P.MessageReceived.Parser.ParseFrom(bytes)),
         DeliveriesConfirmedManifest => FromProto(P.DeliveriesConfirmed.Parser.ParseFrom(bytes)),
+        WriterClaimedManifest => FromProto(P.WriterClaimed.Parser.ParseFrom(bytes)),
+        StaleWritesResolvedManifest => new StaleWritesResolved(P.StaleWritesResolved.Parser.ParseFrom(bytes).UpToJournalSeq),
         GetConversationsManifest => FromProto(P.GetConversations.Parser.ParseFrom(bytes)),
         GetThreadManifest => FromProto(P.GetThread.Parser.ParseFrom(bytes)),
         GetMailboxStatusManifest => new GetMailboxStatus(P.GetMailboxStatus.Parser.ParseFrom(bytes).UserId),
@@ -310,6 +319,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         new() { RecipientId = e.RecipientId, UpToSeq = e.UpToSeq };
 
     private static DeliveriesConfirmed FromProto(P.DeliveriesConfirmed e) => new(e.RecipientId, e.UpToSeq);
+
+    private static WriterClaimed FromProto(P.WriterClaimed e) => new(e.Node, e.ClaimedAt);
 
     // ---------------- snapshot ----------------
 

@@ -1,0 +1,82 @@
+using Messaging.Messages;
+
+namespace Messaging.Actors;
+
+/// <summary>
+/// What one recovery learns about the journal's writers, event by event. Two things matter to the single writer:
+/// <list type="bullet">
+/// <item>Events an older writer journaled after a newer writer had taken over ("stale": a paused node's writes in
+/// journals written before writes were fenced). A writer is a node process (the journal records its own uuid), so
+/// an older writer may also come back legitimately (a mailbox moved away from a node and back): its event then
+/// continues the mailbox where it stands (<see cref="MailboxState.Continues"/>) and is applied. One that does not
+/// was decided on a state the newer writer had moved past: it is kept aside, the newest writer resolves it after
+/// recovery (<see cref="MailboxState.ResolveStale"/>) and journals <see cref="StaleWritesResolved"/>, after which it
+/// is skipped. A <see cref="WriterClaimed"/> always starts its writer's turn: with the fence, nothing is stale.</item>
+/// <item>A missing sequence number above the newest <see cref="WriterClaimed"/> ("unsettled gap"): a previous
+/// incarnation's write may still be in flight and land there, below this incarnation's first write. Once this
+/// incarnation's claim is durable no other writer can write, so a recovery after the claim sees the final journal.
+/// Gaps below a claim are settled: the claim was refused unless it was the newest event once every write in
+/// flight had finished.</item>
+/// </list>
+/// Pure and allocated only for the length of a recovery.
+/// </summary>
+public sealed class ReplayAudit
+{
+    private readonly HashSet<string> _olderWriters = new(StringComparer.Ordinal);
+    private List<(long Seq, IMailboxEvent Event)>? _stale;
+    private string? _writer;
+    private long _expected = 1;
+    private long _highestGap;
+    private long _lastClaim;
+
+    /// <summary>Replay continues after a snapshot at <paramref name="snapshotSeq"/>.</summary>
+    public void SnapshotOffered(long snapshotSeq) => _expected = snapshotSeq + 1;
+
+    /// <summary>One replayed event; true when it is to be applied now, false when it is stale and kept aside.</summary>
+    /// <param name="writer">The journal's writer uuid of the event (empty when the journal keeps none).</param>
+    /// <param name="state">The mailbox as replayed so far.</param>
+    public bool Replayed(long seq, string? writer, IMailboxEvent evt, MailboxState state)
+    {
+        if (seq > _expected)
+            _highestGap = seq - 1;
+        _expected = Math.Max(_expected, seq + 1);
+
+        if (!string.IsNullOrEmpty(writer) && writer != _writer)
+        {
+            if (_olderWriters.Contains(writer) && evt is not WriterClaimed && !state.Continues(evt))
+            {
+                (_stale ??= []).Add((seq, evt));
+                return false;
+            }
+            if (_writer is not null)
+                _olderWriters.Add(_writer);
+            _olderWriters.Remove(writer);
+            _writer = writer;
+        }
+
+        switch (evt)
+        {
+            case WriterClaimed:
+                _lastClaim = seq;
+                break;
+            case StaleWritesResolved resolved:
+                _stale?.RemoveAll(s => s.Seq <= resolved.UpToJournalSeq);
+                break;
+        }
+        return true;
+    }
+
+    /// <param name="highestSeq">The journal's highest sequence number as recovery reported it.</param>
+    public ReplayOutcome Complete(long highestSeq)
+    {
+        if (highestSeq >= _expected)
+            _highestGap = highestSeq; // the tail was not replayed: a write committed after the read, or one lost
+        return new ReplayOutcome(
+            UnsettledGap: _highestGap > _lastClaim ? _highestGap : 0,
+            Stale: _stale is { Count: > 0 } ? [.. _stale] : []);
+    }
+}
+
+/// <param name="UnsettledGap">The highest missing sequence number above the newest claim, 0 if none.</param>
+/// <param name="Stale">Stale events, in journal order.</param>
+public sealed record ReplayOutcome(long UnsettledGap, IReadOnlyList<(long Seq, IMailboxEvent Event)> Stale);

@@ -1,0 +1,169 @@
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// Journals as recovery sees them: who wrote each event, and which sequence numbers are missing. Events are built by
+/// deciding real sends, so "stale" means exactly what a paused node's old incarnation would have written.
+/// </summary>
+public sealed class ReplayAuditSpecs
+{
+    private const long T0 = 1_764_300_000_000;
+    private const string A = "writer-a";
+    private const string B = "writer-b";
+
+    private static MailboxState Empty => MailboxState.Empty("alice", new MailboxLimits());
+
+    private static MessageSent Decide(MailboxState state, string to, string clientId, long now = T0) =>
+        Assert.IsType<SendDecision.Store>(state.DecideSend(new SendMessage("alice", [to], $"text {clientId}", clientId), now, 0)).Event;
+
+    /// <summary>Feeds events to an audit as recovery would, applying what it lets through.</summary>
+    private sealed class Replay
+    {
+        public ReplayAudit Audit { get; } = new();
+        public MailboxState State { get; private set; } = Empty;
+        public List<long> Applied { get; } = [];
+
+        public Replay Event(long seq, string writer, IMailboxEvent evt)
+        {
+            if (Audit.Replayed(seq, writer, evt, State))
+            {
+                State = State.Apply(evt, seq);
+                Applied.Add(seq);
+            }
+            return this;
+        }
+    }
+
+    [Fact]
+    public void Should_apply_every_event_of_one_writer_and_of_each_newer_one()
+    {
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        replay.Event(2, B, new WriterClaimed("node-b", T0));
+        replay.Event(3, B, Decide(replay.State, "bob", "c2", T0 + 1));
+
+        var outcome = replay.Audit.Complete(3);
+
+        Assert.Equal([1L, 2, 3], replay.Applied);
+        Assert.Empty(outcome.Stale);
+        Assert.Equal(0, outcome.UnsettledGap);
+    }
+
+    [Fact]
+    public void Should_keep_aside_an_older_writers_event_decided_on_a_state_the_newer_writer_moved_past()
+    {
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        var staleState = replay.State; // what the paused node still believes
+        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        var stale = Decide(staleState, "bob", "c3", T0 + 2); // same seq and channel number as c2
+        replay.Event(3, A, stale);
+        replay.Event(4, B, Decide(replay.State, "carol", "c4", T0 + 3));
+
+        var outcome = replay.Audit.Complete(4);
+
+        Assert.Equal([1L, 2, 4], replay.Applied);
+        var (seq, evt) = Assert.Single(outcome.Stale);
+        Assert.Equal((3L, (IMailboxEvent)stale), (seq, evt));
+    }
+
+    [Fact]
+    public void Should_apply_an_older_writers_event_that_continues_the_mailbox_after_it_moved_back()
+    {
+        // A mailbox moved from node A to B and back to A (same process, same journal uuid), in a journal written
+        // before claims existed: A's later events continue where B left off, so they are not stale.
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        replay.Event(3, A, Decide(replay.State, "bob", "c3", T0 + 2));
+        replay.Event(4, B, new DeliveriesConfirmed("bob", 3));
+
+        Assert.Equal([1L, 2, 3, 4], replay.Applied);
+        Assert.Empty(replay.Audit.Complete(4).Stale);
+    }
+
+    [Fact]
+    public void Should_let_a_claim_start_its_writers_turn_again()
+    {
+        var replay = new Replay();
+        replay.Event(1, A, new WriterClaimed("node-a", T0));
+        replay.Event(2, B, new WriterClaimed("node-b", T0 + 1));
+        replay.Event(3, A, new WriterClaimed("node-a", T0 + 2));
+
+        Assert.Equal([1L, 2, 3], replay.Applied);
+        Assert.Empty(replay.Audit.Complete(3).Stale);
+    }
+
+    [Fact]
+    public void Should_skip_stale_events_once_resolved()
+    {
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        var staleState = replay.State;
+        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        replay.Event(3, A, Decide(staleState, "bob", "c3", T0 + 2));
+        replay.Event(4, B, new StaleWritesResolved(3));
+
+        Assert.Empty(replay.Audit.Complete(4).Stale);
+        Assert.Equal([1L, 2, 4], replay.Applied);
+    }
+
+    [Theory]
+    [InlineData(new long[] { 1, 2, 4 }, 4, 3)] // a hole a write in flight could still fill
+    [InlineData(new long[] { 1, 2, 3 }, 5, 5)] // the journal's head was not replayed: committed after the read
+    [InlineData(new long[] { 1, 2, 3 }, 3, 0)]
+    public void Should_report_a_hole_above_the_newest_claim_as_unsettled(long[] replayed, long highest, long unsettled)
+    {
+        var audit = new ReplayAudit();
+        foreach (var seq in replayed)
+            audit.Replayed(seq, A, new DeliveriesConfirmed("bob", 0), Empty);
+
+        Assert.Equal(unsettled, audit.Complete(highest).UnsettledGap);
+    }
+
+    [Fact]
+    public void Should_treat_a_hole_below_a_claim_as_settled()
+    {
+        var audit = new ReplayAudit();
+        audit.SnapshotOffered(10);
+        audit.Replayed(11, A, new DeliveriesConfirmed("bob", 0), Empty);
+        audit.Replayed(13, A, new DeliveriesConfirmed("bob", 0), Empty); // 12 was never committed
+        audit.Replayed(14, B, new WriterClaimed("node-b", T0), Empty);
+        audit.Replayed(15, B, new DeliveriesConfirmed("bob", 0), Empty);
+
+        Assert.Equal(0, audit.Complete(15).UnsettledGap);
+    }
+
+    [Fact]
+    public void Should_resolve_a_stale_send_by_storing_it_again_under_its_own_message_id()
+    {
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        var staleState = replay.State;
+        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        var stale = Decide(staleState, "bob", "c3", T0 + 2);
+
+        var again = Assert.IsType<MessageSent>(replay.State.ResolveStale(stale, T0 + 10));
+
+        Assert.Equal((3L, 3L), (again.Seq, again.ChannelSeq));
+        Assert.Equal(stale.Message.MessageId, again.Message.MessageId);
+        Assert.Equal((stale.Message.Text, stale.Message.ClientMessageId), (again.Message.Text, again.Message.ClientMessageId));
+        Assert.Equal(T0 + 10, again.Message.ServerTimestamp);
+        Assert.True(replay.State.Continues(again));
+        // Stored once: the send is now known by its clientMessageId.
+        Assert.Null(replay.State.Apply(again, 3).ResolveStale(stale, T0 + 11));
+    }
+
+    [Fact]
+    public void Should_resolve_a_stale_received_copy_only_if_it_is_its_senders_next()
+    {
+        var bobState = MailboxState.Empty("bob", new MailboxLimits());
+        var fromAlice = Decide(Empty, "bob", "c1").Message;
+        var received = Assert.IsType<DeliveryDecision.Store>(bobState.DecideDelivery(new DeliverMessage("bob", 1, fromAlice), T0)).Event;
+
+        Assert.IsType<MessageReceived>(bobState.ResolveStale(received, T0 + 5));
+        Assert.Null(bobState.Apply(received, 1).ResolveStale(received, T0 + 5));
+        Assert.Null(bobState.ResolveStale(new DeliveriesConfirmed("carol", 4), T0));
+    }
+}
