@@ -1,0 +1,196 @@
+using Messaging.Node;
+using Npgsql;
+
+namespace Messaging.EndToEnd.Tests;
+
+/// <summary>A node on its own PostgreSQL database: the journal tables its plugin made, and the fence it installed.</summary>
+public sealed class FencedJournalFixture : IAsyncLifetime
+{
+    public TestNode Node { get; private set; } = null!;
+    public string ConnectionString { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var args = await SharedPostgres.NodeArgumentsAsync();
+        ConnectionString = args.Single(a => a.StartsWith("--Messaging:Persistence:ConnectionString=", StringComparison.Ordinal))
+            .Split('=', 2)[1];
+        Node = await TestNode.StartAsync(args);
+    }
+
+    public async Task DisposeAsync() => await Node.DisposeAsync();
+}
+
+/// <summary>
+/// The journal's writer fence, row by row as the journal plugin writes them (writer uuid, manifest), with the
+/// interleavings a paused node produces made on purpose: a write held open in a transaction stands for a node frozen
+/// mid-write. No timing: where a statement must wait, the spec waits until PostgreSQL shows it waiting.
+/// </summary>
+public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixture<FencedJournalFixture>
+{
+    private const string OldNode = "old-node-journal-uuid";
+    private const string NewNode = "new-node-journal-uuid";
+    private readonly string _mailbox = $"mailbox-fence-{Guid.NewGuid():N}";
+
+    [Fact]
+    public async Task Should_be_installed_by_a_node_on_PostgreSQL_and_fence_the_mailboxes_it_writes()
+    {
+        var user = Users.Unique("fenced");
+        await fixture.Node.ClientFor(user).Send(Users.Unique("other"), "hello").Ok();
+
+        await using var connection = await OpenAsync();
+        await using var command = new NpgsqlCommand(
+            $"SELECT writer_uuid FROM {JournalFence.WriterTable} WHERE persistence_id = @p", connection);
+        command.Parameters.AddWithValue("p", $"mailbox-{user}");
+        Assert.NotNull(await command.ExecuteScalarAsync());
+        await using var sameUuid = new NpgsqlCommand(
+            $"SELECT count(DISTINCT writer_uuid) FROM journal WHERE persistence_id = @p", connection);
+        sameUuid.Parameters.AddWithValue("p", $"mailbox-{user}");
+        Assert.Equal(1L, await sameUuid.ExecuteScalarAsync());
+        Assert.False(await JournalFence.InstallIfMissingAsync(NpgsqlDataSource.Create(fixture.ConnectionString)));
+    }
+
+    [Fact]
+    public async Task Should_refuse_every_write_of_an_older_writer_once_a_newer_one_has_claimed_the_mailbox()
+    {
+        await using var connection = await OpenAsync();
+        await InsertAsync(connection, 1, OldNode, claim: true);
+        await InsertAsync(connection, 2, OldNode);
+        await InsertAsync(connection, 3, NewNode, claim: true);
+        await InsertAsync(connection, 4, NewNode);
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertAsync(connection, 5, OldNode));
+
+        Assert.Equal("MF002", refused.SqlState);
+        Assert.Contains(OldNode, refused.MessageText);
+        await InsertAsync(connection, 5, NewNode);
+        Assert.Equal([OldNode, OldNode, NewNode, NewNode, NewNode], await WritersAsync(connection));
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_claim_below_a_newer_event_of_another_writer()
+    {
+        await using var connection = await OpenAsync();
+        await InsertAsync(connection, 1, OldNode, claim: true);
+        await InsertAsync(connection, 3, OldNode); // 2 missing: a write that failed
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertAsync(connection, 2, NewNode, claim: true));
+
+        Assert.Equal("MF001", refused.SqlState);
+        await InsertAsync(connection, 4, OldNode); // the old writer keeps the mailbox
+    }
+
+    [Fact]
+    public async Task Should_make_a_claim_wait_for_a_write_in_flight_then_refuse_the_old_writer()
+    {
+        // The old node has a write open in a transaction (frozen mid-write) when the new node claims.
+        await using var frozen = await OpenAsync();
+        await InsertAsync(frozen, 1, OldNode, claim: true);
+        await using var transaction = await frozen.BeginTransactionAsync();
+        await InsertAsync(frozen, 2, OldNode, transaction: transaction);
+
+        await using var successor = await OpenAsync();
+        var claim = InsertAsync(successor, 3, NewNode, claim: true);
+        await WaitUntilWaitingOnAdvisoryLockAsync();
+        Assert.False(claim.IsCompleted);
+
+        await transaction.CommitAsync(); // the write in flight lands below the claim
+        await claim;
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertAsync(frozen, 4, OldNode));
+        Assert.Equal("MF002", refused.SqlState);
+        Assert.Equal([OldNode, OldNode, NewNode], await WritersAsync(successor));
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_claim_when_a_write_in_flight_lands_above_it()
+    {
+        // The old incarnation had pipelined writes: 2 failed, 3 was still open when the new one read the journal
+        // (it saw 1) and claimed at 2.
+        await using var frozen = await OpenAsync();
+        await InsertAsync(frozen, 1, OldNode, claim: true);
+        await using var transaction = await frozen.BeginTransactionAsync();
+        await InsertAsync(frozen, 3, OldNode, transaction: transaction);
+
+        await using var successor = await OpenAsync();
+        var claim = InsertAsync(successor, 2, NewNode, claim: true);
+        await WaitUntilWaitingOnAdvisoryLockAsync();
+        await transaction.CommitAsync();
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => claim);
+        Assert.Equal("MF001", refused.SqlState);
+        Assert.Equal([OldNode, OldNode], await WritersAsync(successor));
+    }
+
+    [Fact]
+    public async Task Should_refuse_the_old_writers_transaction_that_writes_only_after_the_claim()
+    {
+        await using var frozen = await OpenAsync();
+        await InsertAsync(frozen, 1, OldNode, claim: true);
+        await using var transaction = await frozen.BeginTransactionAsync(); // began before the claim, writes after
+
+        await using var successor = await OpenAsync();
+        await InsertAsync(successor, 2, NewNode, claim: true);
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertAsync(frozen, 3, OldNode, transaction: transaction));
+        Assert.Equal("MF002", refused.SqlState);
+    }
+
+    [Fact]
+    public async Task Should_accept_any_writer_of_a_mailbox_never_claimed()
+    {
+        // Journals written before the fence: their mailboxes are fenced from their next incarnation's claim on.
+        await using var connection = await OpenAsync();
+        await InsertAsync(connection, 1, OldNode);
+        await InsertAsync(connection, 2, NewNode);
+        await InsertAsync(connection, 3, OldNode);
+        Assert.Equal(3, (await WritersAsync(connection)).Length);
+    }
+
+    private async Task<NpgsqlConnection> OpenAsync()
+    {
+        var connection = new NpgsqlConnection(fixture.ConnectionString);
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    /// <summary>A journal row as Akka.Persistence.Sql writes it (the payload does not matter to the fence).</summary>
+    private async Task InsertAsync(NpgsqlConnection connection, long seq, string writer, bool claim = false,
+        NpgsqlTransaction? transaction = null)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            INSERT INTO journal (created, deleted, persistence_id, sequence_number, message, manifest, identifier, writer_uuid)
+            VALUES (0, false, @p, @s, '\x00'::bytea, @m, 771, @w)
+            """, connection, transaction);
+        command.Parameters.AddWithValue("p", _mailbox);
+        command.Parameters.AddWithValue("s", seq);
+        command.Parameters.AddWithValue("m", claim ? Messages.Serialization.MessagingSerializer.WriterClaimedManifest : "MSt");
+        command.Parameters.AddWithValue("w", writer);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<string[]> WritersAsync(NpgsqlConnection connection)
+    {
+        await using var command = new NpgsqlCommand(
+            "SELECT writer_uuid FROM journal WHERE persistence_id = @p ORDER BY sequence_number", connection);
+        command.Parameters.AddWithValue("p", _mailbox);
+        var writers = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+            writers.Add(reader.GetString(0));
+        return [.. writers];
+    }
+
+    private async Task WaitUntilWaitingOnAdvisoryLockAsync()
+    {
+        await using var observer = await OpenAsync();
+        await Eventually.Until(async () =>
+        {
+            await using var command = new NpgsqlCommand(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%' || @p || '%'",
+                observer);
+            command.Parameters.AddWithValue("p", "INSERT INTO journal");
+            return (long)(await command.ExecuteScalarAsync())! > 0;
+        }, TimeSpan.FromSeconds(20), "the claim did not wait for the write in flight");
+    }
+}
