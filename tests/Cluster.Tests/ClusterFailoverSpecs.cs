@@ -4,16 +4,6 @@ using Xunit.Abstractions;
 
 namespace Messaging.Cluster.Tests;
 
-/// <summary>Opt-in for the slower scenarios: set MESSAGING_SLOW_TESTS=1.</summary>
-public sealed class SlowFactAttribute : FactAttribute
-{
-    public SlowFactAttribute()
-    {
-        if (Environment.GetEnvironmentVariable("MESSAGING_SLOW_TESTS") != "1")
-            Skip = "slow scenario: set MESSAGING_SLOW_TESTS=1 to run it";
-    }
-}
-
 /// <summary>
 /// Three node processes on loopback over a throwaway PostgreSQL, 50 users sending throughout, and the verifier at the
 /// end: nothing acknowledged is lost, duplicated or reordered whatever happens to the nodes or the database.
@@ -56,7 +46,7 @@ public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
         Assert.Empty(load.Problems);
     }
 
-    [SlowFact]
+    [Fact]
     public async Task Should_lose_duplicate_or_reorder_nothing_acknowledged_when_PostgreSQL_restarts_immediately()
     {
         await using var scenario = await Scenario.StartAsync("postgres-restart", output.WriteLine, ClusterSettings.ForTests);
@@ -73,7 +63,7 @@ public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
         Assert.Empty(load.Problems);
     }
 
-    [SlowFact]
+    [Fact]
     public async Task Should_never_let_a_frozen_minority_node_write_once_the_majority_has_taken_over()
     {
         await using var scenario = await Scenario.StartAsync("sigstop", output.WriteLine, ClusterSettings.ForTests);
