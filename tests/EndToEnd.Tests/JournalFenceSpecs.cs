@@ -1,4 +1,8 @@
+using Akka.Actor;
+using Messaging.Actors;
+using Messaging.Messages;
 using Messaging.Node;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace Messaging.EndToEnd.Tests;
@@ -144,6 +148,60 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         await InsertAsync(connection, 2, NewNode);
         await InsertAsync(connection, 3, OldNode);
         Assert.Equal(3, (await WritersAsync(connection)).Length);
+    }
+
+    [Fact]
+    public async Task Should_recover_a_journal_a_paused_node_wrote_into_before_the_fence_losing_nothing_it_acknowledged()
+    {
+        // Rows as the previous release left them: the old node wrote m1, the new node m2, the old node (resumed) m3
+        // decided on its stale state: the same seq and channel number as m2. Akka's replay filter refused this
+        // mailbox for good.
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var empty = MailboxState.Empty(alice, new MailboxLimits());
+        MessageSent Decide(MailboxState state, string text, long now) => Assert.IsType<SendDecision.Store>(
+            state.DecideSend(new SendMessage(alice, [bob], text, $"cid-{text}"), now, 0)).Event;
+        var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000;
+        var m1 = Decide(empty, "m1", t0);
+        var m2 = Decide(empty.Apply(m1, 1), "m2", t0 + 10);
+        var m3 = Decide(empty.Apply(m1, 1), "m3", t0 + 20);
+        await using (var connection = await OpenAsync())
+        {
+            await InsertEventAsync(connection, $"mailbox-{alice}", 1, OldNode, m1);
+            await InsertEventAsync(connection, $"mailbox-{alice}", 2, NewNode, m2);
+            await InsertEventAsync(connection, $"mailbox-{alice}", 3, OldNode, m3);
+        }
+
+        var client = fixture.Node.ClientFor(alice);
+        var conversation = Ids.ConversationFor(alice, bob);
+        await Eventually.Until(async () => (await client.Thread(alice, conversation).Ok()).Texts().Length == 3,
+            TimeSpan.FromSeconds(20), "m3 was not stored again");
+        var thread = await client.Thread(alice, conversation).Ok();
+        Assert.Equal(["m1", "m2", "m3"], thread.Texts());
+        Assert.Equal([1L, 2, 3], thread.Seqs());
+        Assert.Equal(m3.Message.MessageId, thread.GetProperty("messages")[2].GetProperty("messageId").GetString());
+        var bobClient = fixture.Node.ClientFor(bob);
+        await Eventually.Until(async () =>
+                (await bobClient.Thread(bob, conversation)).IsSuccessStatusCode
+                && (await bobClient.Thread(bob, conversation).Ok()).Texts().SequenceEqual(["m1", "m2", "m3"]),
+            TimeSpan.FromSeconds(20), "bob did not get m1, m2, m3 in order");
+    }
+
+    private async Task InsertEventAsync(NpgsqlConnection connection, string persistenceId, long seq, string writer, IMailboxEvent evt)
+    {
+        var serializer = (Akka.Serialization.SerializerWithStringManifest)fixture.Node.Services.GetRequiredService<ActorSystem>()
+            .Serialization.FindSerializerFor(evt);
+        await using var command = new NpgsqlCommand(
+            """
+            INSERT INTO journal (created, deleted, persistence_id, sequence_number, message, manifest, identifier, writer_uuid)
+            VALUES (0, false, @p, @s, @message, @m, @id, @w)
+            """, connection);
+        command.Parameters.AddWithValue("p", persistenceId);
+        command.Parameters.AddWithValue("s", seq);
+        command.Parameters.AddWithValue("message", serializer.ToBinary(evt));
+        command.Parameters.AddWithValue("m", serializer.Manifest(evt));
+        command.Parameters.AddWithValue("id", serializer.Identifier);
+        command.Parameters.AddWithValue("w", writer);
+        await command.ExecuteNonQueryAsync();
     }
 
     private async Task<NpgsqlConnection> OpenAsync()

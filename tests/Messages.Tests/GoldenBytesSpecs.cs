@@ -1,0 +1,63 @@
+namespace Messaging.Messages.Tests;
+
+/// <summary>
+/// Every type the journal or the snapshot store keeps, pinned to the bytes the serializer wrote when it was added.
+/// Journals hold these bytes for ever: a renumbered or retyped field, or a changed manifest, fails here before it
+/// fails a recovery. Both ways: today's code must read the old bytes, and still write the same ones. (MessageSent's
+/// bytes were encoded by hand from mailbox.proto; the others are what the serializer wrote on 2026-11-30.) A new
+/// persisted type gets its line here the day it is added, and the line never changes.
+/// </summary>
+public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture<ActorSystemFixture>
+{
+    private Serialization.MessagingSerializer Serializer =>
+        Assert.IsType<Serialization.MessagingSerializer>(fixture.System.Serialization.FindSerializerForType(typeof(MessageSent)));
+
+    private static readonly ChatMessage Message = new("1a-a", "dm~alice~bob", "alice", ["bob"], "hi", "c1", 1);
+
+    public static TheoryData<string, string, string> Golden() => new()
+    {
+        { "MessageSent", "MSt", "0a2a0a0431612d61120c646d7e616c6963657e626f621a05616c6963652203626f622a02686932026331380110051a04080110022003" },
+        { "MessageReceived", "MRc", "0a2a0a0431612d61120c646d7e616c6963657e626f621a03626f622205616c6963652a02686932026331380110061807220208042808" },
+        { "DeliveriesConfirmed", "DC", "0a03626f621009" },
+        { "WriterClaimed", "WCl", "0a016e1005" },
+        { "StaleWritesResolved", "SWR", "0807" },
+        {
+            "MailboxSnapshot", "MSn",
+            "080b12560a0c646d7e616c6963657e626f621205616c6963651203626f621a026869200b2802320202023a2e0802122a0a0431612d61" +
+            "120c646d7e616c6963657e626f621a05616c6963652203626f622a0268693202633138011a280a026331120431612d611a0c646d7e61" +
+            "6c6963657e626f622203626f622801313930000000000000223c0a03626f6210031a330a03626f6210031a2a0a0431612d61120c646d" +
+            "7e616c6963657e626f621a05616c6963652203626f622a0268693202633138012a090a056361726f6c1004"
+        },
+    };
+
+    private static readonly Dictionary<string, object> Values = new()
+    {
+        ["MessageSent"] = new MessageSent(Message, 5, new ThreadLinks(1, 2), 3),
+        ["MessageReceived"] = new MessageReceived(Message with { SenderId = "bob", RecipientIds = ["alice"] }, 6, 7, new ThreadLinks(4, 0), 8),
+        ["DeliveriesConfirmed"] = new DeliveriesConfirmed("bob", 9),
+        ["WriterClaimed"] = new WriterClaimed("n", 5),
+        ["StaleWritesResolved"] = new StaleWritesResolved(7),
+        ["MailboxSnapshot"] = new MailboxSnapshot(
+            11,
+            [new ConversationState("dm~alice~bob", ["alice", "bob"], "hi", 11, 2, [2, 2], [new StoredMessage(2, Message)])],
+            [new SentRecord("c1", "1a-a", "dm~alice~bob", "bob", 1, 12345)],
+            [new OutboundSnapshot("bob", 3, [new DeliverMessage("bob", 3, Message)])],
+            [new InboundSnapshot("carol", 4)]),
+    };
+
+    [Theory]
+    [MemberData(nameof(Golden))]
+    public void Should_read_the_bytes_written_when_the_type_was_added(string name, string manifest, string hex)
+    {
+        var read = Serializer.FromBinary(Convert.FromHexString(hex), manifest);
+        DeepEquality.AssertEqual(Values[name], read);
+    }
+
+    [Theory]
+    [MemberData(nameof(Golden))]
+    public void Should_still_write_the_same_bytes(string name, string manifest, string hex)
+    {
+        Assert.Equal(manifest, Serializer.Manifest(Values[name]));
+        Assert.Equal(hex, Convert.ToHexString(Serializer.ToBinary(Values[name])).ToLowerInvariant());
+    }
+}
