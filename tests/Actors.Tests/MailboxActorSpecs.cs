@@ -1,57 +1,24 @@
 using Akka.Actor;
-using Akka.Cluster;
-using Akka.Cluster.Hosting;
-using Akka.Hosting;
 using Akka.Persistence;
-using Akka.Remote.Hosting;
 using Messaging.Messages;
-using Messaging.Messages.Serialization;
 
 namespace Messaging.Actors.Tests;
 
 /// <summary>Mailboxes behind the production sharding extension, on the test journal (which can fail on demand).</summary>
 public sealed class MailboxActorSpecs(ITestOutputHelper output)
-    : Akka.Hosting.TestKit.PersistenceTestKit(nameof(MailboxActorSpecs), output)
-{
-    private static readonly TimeSpan Ask = TimeSpan.FromSeconds(10);
-
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
-
-    private readonly MailboxSettings _settings = new()
+    : ShardedMailboxTestKit(nameof(MailboxActorSpecs), output, new MailboxSettings
     {
         SnapshotEvery = 5,
         DeliveryWait = TimeSpan.FromSeconds(3),
         RedeliveryInterval = TimeSpan.FromMilliseconds(200),
         Limits = new MailboxLimits(RecentPerConversation: 5),
-    };
+    })
+{
+    private string Alice => $"alice-{Run}";
 
-    protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider)
-    {
-        base.ConfigureAkka(builder, provider); // the test journal and snapshot store
-        builder
-            .WithMessagingSerialization()
-            .WithRemoting("127.0.0.1", 0)
-            .WithClustering()
-            .WithMailboxShards(_settings, shardCount: 10);
-    }
+    private string Bob => $"bob-{Run}";
 
-    protected override async Task BeforeTestStart()
-    {
-        await base.BeforeTestStart();
-        var cluster = Cluster.Get(Sys);
-        await cluster.JoinAsync(cluster.SelfAddress);
-    }
-
-    // The test journal's storage outlives one test's actor system, so every test has users of its own.
-    private readonly string _run = Guid.NewGuid().ToString("N")[..8];
-
-    private string Alice => $"alice-{_run}";
-
-    private string Bob => $"bob-{_run}";
-
-    private string Carol => $"carol-{_run}";
-
-    private IActorRef Region => ActorRegistry.Get<MailboxRegion>();
+    private string Carol => $"carol-{Run}";
 
     private Task<SendResult> SendAsync(string from, string to, string text, string clientId) =>
         Region.Ask<SendResult>(new SendMessage(from, [to], text, clientId), Ask, Ct);
@@ -183,14 +150,5 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
     {
         Assert.IsType<ConversationNotFound>(
             await Region.Ask<object>(new GetThread(Alice, Ids.ConversationFor(Alice, "nobody"), 0, 10, null, null), Ask, Ct));
-    }
-
-    private async Task KillMailboxAsync(string userId)
-    {
-        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
-        var entity = await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
-        Watch(entity);
-        entity.Tell(PoisonPill.Instance);
-        ExpectTerminated(entity, Ask, cancellationToken: Ct);
     }
 }

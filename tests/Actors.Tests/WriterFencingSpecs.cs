@@ -1,12 +1,7 @@
 using System.Collections.Immutable;
 using Akka.Actor;
-using Akka.Cluster;
-using Akka.Cluster.Hosting;
-using Akka.Hosting;
 using Akka.Persistence;
-using Akka.Remote.Hosting;
 using Messaging.Messages;
-using Messaging.Messages.Serialization;
 
 namespace Messaging.Actors.Tests;
 
@@ -16,42 +11,15 @@ namespace Messaging.Actors.Tests;
 /// and its successor would have left).
 /// </summary>
 public sealed class WriterFencingSpecs(ITestOutputHelper output)
-    : Akka.Hosting.TestKit.PersistenceTestKit(nameof(WriterFencingSpecs), output)
+    : ShardedMailboxTestKit(nameof(WriterFencingSpecs), output, new MailboxSettings { RedeliveryInterval = TimeSpan.FromMilliseconds(200) })
 {
-    private static readonly TimeSpan Ask = TimeSpan.FromSeconds(10);
     private const long T0 = 1_764_300_000_000;
     private const string OldNode = "old-node-journal-uuid";
     private const string NewNode = "new-node-journal-uuid";
 
-    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+    private string Alice => $"alice-{Run}";
 
-    private readonly MailboxSettings _settings = new() { RedeliveryInterval = TimeSpan.FromMilliseconds(200) };
-    private readonly string _run = Guid.NewGuid().ToString("N")[..8];
-
-    private string Alice => $"alice-{_run}";
-
-    private string Bob => $"bob-{_run}";
-
-    protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider)
-    {
-        base.ConfigureAkka(builder, provider);
-        builder
-            // As in production (PersistenceHosting): the mailbox sorts out older writers itself.
-            .AddHocon("akka.persistence.journal.test.replay-filter.mode = off", HoconAddMode.Prepend)
-            .WithMessagingSerialization()
-            .WithRemoting("127.0.0.1", 0)
-            .WithClustering()
-            .WithMailboxShards(_settings, shardCount: 10);
-    }
-
-    protected override async Task BeforeTestStart()
-    {
-        await base.BeforeTestStart();
-        var cluster = Cluster.Get(Sys);
-        await cluster.JoinAsync(cluster.SelfAddress);
-    }
-
-    private IActorRef Region => ActorRegistry.Get<MailboxRegion>();
+    private string Bob => $"bob-{Run}";
 
     private async Task<ThreadPage> ThreadAsync(string user, int count = 50) =>
         Assert.IsType<ThreadPage>(await Region.Ask<object>(
@@ -93,8 +61,8 @@ public sealed class WriterFencingSpecs(ITestOutputHelper output)
         Assert.Equal(1, journal.Count(e => e.Payload is WriterClaimed));
         // A mailbox that only reads writes nothing, not even a claim.
         Assert.IsType<ConversationNotFound>(await Region.Ask<object>(
-            new GetThread($"reader-{_run}", Ids.ConversationFor($"reader-{_run}", Bob), 0, 10, null, null), Ask, Ct));
-        Assert.Empty(await JournalOfAsync($"reader-{_run}"));
+            new GetThread($"reader-{Run}", Ids.ConversationFor($"reader-{Run}", Bob), 0, 10, null, null), Ask, Ct));
+        Assert.Empty(await JournalOfAsync($"reader-{Run}"));
     }
 
     [Fact]
@@ -102,7 +70,7 @@ public sealed class WriterFencingSpecs(ITestOutputHelper output)
     {
         // The old node wrote m1; the new node took over and wrote m2; the old node, resumed, wrote m3 decided on its
         // stale state (the same seq and channel number as m2): the journal today's code left behind.
-        var empty = MailboxState.Empty(Alice, _settings.Limits);
+        var empty = MailboxState.Empty(Alice, Settings.Limits);
         var m1 = Decide(empty, "m1", T0);
         var afterM1 = empty.Apply(m1, 1);
         var m2 = Decide(afterM1, "m2", T0 + 10);
@@ -132,7 +100,7 @@ public sealed class WriterFencingSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_claim_and_recover_again_when_a_write_in_flight_could_still_land_below_its_first_write()
     {
-        var empty = MailboxState.Empty(Alice, _settings.Limits);
+        var empty = MailboxState.Empty(Alice, Settings.Limits);
         var m1 = Decide(empty, "m1", T0);
         var m3 = Decide(empty.Apply(m1, 1), "m2", T0 + 10);
         await WriteAsync(Alice, (1, OldNode, new WriterClaimed("old", T0)), (2, OldNode, m1), (4, OldNode, m3)); // 3 missing
@@ -149,14 +117,5 @@ public sealed class WriterFencingSpecs(ITestOutputHelper output)
         Assert.IsType<WriterClaimed>(journal[3].Payload);
         Assert.IsType<WriterClaimed>(journal[4].Payload);
         Assert.Equal(["m1", "m2", "m3"], (await ThreadAsync(Alice)).Messages.Select(m => m.Message.Text));
-    }
-
-    private async Task KillMailboxAsync(string userId)
-    {
-        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
-        var entity = await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
-        Watch(entity);
-        entity.Tell(PoisonPill.Instance);
-        ExpectTerminated(entity, Ask, cancellationToken: Ct);
     }
 }

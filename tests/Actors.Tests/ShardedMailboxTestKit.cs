@@ -1,0 +1,55 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Messaging.Messages;
+using Messaging.Messages.Serialization;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// Mailboxes behind the production sharding extension in a one-node cluster, on the test journal (which can fail on
+/// demand). The journal's storage outlives one test's actor system, so each test uses user ids of its own.
+/// </summary>
+public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper output, MailboxSettings settings)
+    : Akka.Hosting.TestKit.PersistenceTestKit(name, output)
+{
+    protected static readonly TimeSpan Ask = TimeSpan.FromSeconds(10);
+
+    protected static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    protected MailboxSettings Settings { get; } = settings;
+
+    protected string Run { get; } = Guid.NewGuid().ToString("N")[..8];
+
+    protected IActorRef Region => ActorRegistry.Get<MailboxRegion>();
+
+    protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider)
+    {
+        base.ConfigureAkka(builder, provider); // the test journal and snapshot store
+        builder
+            // As in production (PersistenceHosting): the mailbox sorts out the journal's writers itself.
+            .AddHocon("akka.persistence.journal.test.replay-filter.mode = off", HoconAddMode.Prepend)
+            .WithMessagingSerialization()
+            .WithRemoting("127.0.0.1", 0)
+            .WithClustering()
+            .WithMailboxShards(Settings, shardCount: 10);
+    }
+
+    protected override async Task BeforeTestStart()
+    {
+        await base.BeforeTestStart();
+        var cluster = Cluster.Get(Sys);
+        await cluster.JoinAsync(cluster.SelfAddress);
+    }
+
+    protected async Task KillMailboxAsync(string userId)
+    {
+        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
+        var entity = await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
+        Watch(entity);
+        entity.Tell(PoisonPill.Instance);
+        ExpectTerminated(entity, Ask, cancellationToken: Ct);
+    }
+}
