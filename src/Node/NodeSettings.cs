@@ -65,12 +65,15 @@ public sealed partial class NodeSettings
         public TimeSpan PassivateIdleAfter { get; set; } = TimeSpan.FromMinutes(2);
         public int RecentPerConversation { get; set; } = 50;
         public int DedupWindow { get; set; } = 4096;
+        public int MaxPendingPerRecipient { get; set; } = new MailboxLimits().MaxPendingPerRecipient;
 
         public MailboxSettings ToMailboxSettings() => new()
         {
             DeliveryWait = DeliveryWait,
             SnapshotEvery = SnapshotEvery,
-            Limits = new MailboxLimits(RecentPerConversation: RecentPerConversation, DedupWindow: DedupWindow),
+            Limits = new MailboxLimits(
+                RecentPerConversation: RecentPerConversation, DedupWindow: DedupWindow,
+                MaxPendingPerRecipient: MaxPendingPerRecipient),
         };
     }
 
@@ -154,6 +157,8 @@ public sealed partial class NodeSettings
             yield return "Messaging:Mailbox:RecentPerConversation must be at least 1";
         if (Mailbox.DedupWindow < 1)
             yield return "Messaging:Mailbox:DedupWindow must be at least 1";
+        if (Mailbox.MaxPendingPerRecipient < 1)
+            yield return "Messaging:Mailbox:MaxPendingPerRecipient must be at least 1";
         if (Http.AskTimeout <= Mailbox.DeliveryWait)
             yield return $"Messaging:Http:AskTimeout ({Http.AskTimeout}) must exceed Messaging:Mailbox:DeliveryWait ({Mailbox.DeliveryWait})";
         if (Http.MaxRequestBodyBytes < 128 * 1024)
