@@ -150,6 +150,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
+        ReleaseConfirmedBacklog(cmd);
         switch (_decided.DecideSend(cmd, Now, _nextJournalSeq))
         {
             case SendDecision.Reply reply:
@@ -288,6 +289,24 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             PersistConfirmations();
         else if (!Timers.IsTimerActive(ConfirmationTimer))
             Timers.StartSingleTimer(ConfirmationTimer, FlushConfirmations.Instance, _settings.ConfirmationFlushInterval);
+    }
+
+    /// <summary>
+    /// The outbox's bound counts copies until their confirmation is journaled, which is batched. A sender at the bound
+    /// whose recipient has confirmed more in memory journals those confirmations now (the decided view drops the
+    /// copies at once), rather than answer 503 for a backlog that is already delivered.
+    /// </summary>
+    private void ReleaseConfirmedBacklog(SendMessage cmd)
+    {
+        if (_confirmedOrNull is null || cmd.RecipientIds.Length != 1
+            || !_confirmedOrNull.TryGetValue(cmd.RecipientIds[0], out var confirmed)
+            || !_decided.Outbound.TryGetValue(cmd.RecipientIds[0], out var channel)
+            || channel.ConfirmedSeq >= confirmed)
+            return;
+        var limits = _settings.Limits;
+        if (channel.PendingCount >= limits.MaxPendingPerRecipient
+            || channel.PendingChars + cmd.Text.Length > limits.MaxPendingCharsPerRecipient)
+            PersistConfirmations();
     }
 
     /// <summary>Journal what recipients confirmed, so a restart does not resend it (a resend would be harmless).</summary>
