@@ -152,9 +152,9 @@ public sealed partial record MailboxState(
     /// <summary>
     /// What to journal again for an event an older writer wrote after a newer one had taken over (see
     /// <see cref="ReplayAudit"/>). Its writer was told it was stored, so it is decided again against today's state: a
-    /// send is stored again at the end of its conversation (new seq, stamp and channel number; the message id its
-    /// sender was given) unless its clientMessageId is known; a received copy is stored if it is its sender's next in
-    /// line; confirmations are dropped (recipients confirm again when the sender resends). Null: nothing to write.
+    /// send is stored again at the end of its conversation (same text and clientMessageId; new seq, stamp, messageId
+    /// and channel number) unless its clientMessageId is known; a received copy is stored if it is its sender's next
+    /// in line; confirmations are dropped (recipients confirm again when the sender resends). Null: nothing to write.
     /// </summary>
     public IMailboxEvent? ResolveStale(IMailboxEvent stale, long now)
     {
@@ -167,8 +167,10 @@ public sealed partial record MailboxState(
                 var channel = Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
                 var conversation = Conversations.GetValueOrDefault(original.ConversationId);
                 var seq = (conversation?.LastSeq ?? 0) + 1;
-                var messageId = original.MessageId;
-                var message = original with { ServerTimestamp = NextStamp(now), MessageId = messageId };
+                // A new stamp (stamps are unique per mailbox) and so a new messageId: the dedup window keeps the
+                // stamp and answers a retry of this clientMessageId with the ids the thread shows.
+                var stamp = NextStamp(now);
+                var message = original with { ServerTimestamp = stamp, MessageId = Ids.MessageId(UserId, stamp) };
                 return new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1);
             }
             case MessageReceived received:

@@ -6,12 +6,14 @@ namespace Messaging.Actors;
 /// What one recovery learns about the journal's writers, event by event. Two things matter to the single writer:
 /// <list type="bullet">
 /// <item>Events an older writer journaled after a newer writer had taken over ("stale": a paused node's writes in
-/// journals written before writes were fenced). A writer is a node process (the journal records its own uuid), so
-/// an older writer may also come back legitimately (a mailbox moved away from a node and back): its event then
-/// continues the mailbox where it stands (<see cref="MailboxState.Continues"/>) and is applied. One that does not
-/// was decided on a state the newer writer had moved past: it is kept aside, the newest writer resolves it after
-/// recovery (<see cref="MailboxState.ResolveStale"/>) and journals <see cref="StaleWritesResolved"/>, after which it
-/// is skipped. A <see cref="WriterClaimed"/> always starts its writer's turn: with the fence, nothing is stale.</item>
+/// journals written before writes were fenced). A writer is a node process (the journal records its own uuid), and
+/// before claims a writer's turn could begin without a mark: a mailbox that moved, or moved away from a node and
+/// back. So a send or a received copy of any writer but the current one must continue the mailbox where it stands
+/// (<see cref="MailboxState.Continues"/>): then it starts that writer's turn; if not, it was decided on a state the
+/// mailbox had moved past and is kept aside. The newest writer resolves those after recovery
+/// (<see cref="MailboxState.ResolveStale"/>) and journals <see cref="StaleWritesResolved"/>, after which they are
+/// skipped. Confirmations are applied wherever they stand and start no turn. A <see cref="WriterClaimed"/> always
+/// starts its writer's turn: with the fence, nothing is stale.</item>
 /// <item>A missing sequence number above the newest <see cref="WriterClaimed"/> ("unsettled gap"): a previous
 /// incarnation's write may still be in flight and land there, below this incarnation's first write. Once this
 /// incarnation's claim is durable no other writer can write, so a recovery after the claim sees the final journal.
@@ -43,15 +45,17 @@ public sealed class ReplayAudit
 
         if (!string.IsNullOrEmpty(writer) && writer != _writer)
         {
-            if (_olderWriters.Contains(writer) && evt is not WriterClaimed && !state.Continues(evt))
+            if (evt is WriterClaimed || _writer is null)
+                SwitchTo(writer);
+            else if (evt is DeliveriesConfirmed or StaleWritesResolved)
+                return true; // harmless wherever it stands (confirmations only ever go up), and no proof of a turn
+            else if (state.Continues(evt))
+                SwitchTo(writer); // a writer that saw everything: one that took over, or came back, before claims
+            else
             {
-                (_stale ??= []).Add((seq, evt));
+                (_stale ??= []).Add((seq, evt)); // decided on a state the mailbox had moved past
                 return false;
             }
-            if (_writer is not null)
-                _olderWriters.Add(_writer);
-            _olderWriters.Remove(writer);
-            _writer = writer;
         }
 
         switch (evt)
@@ -64,6 +68,14 @@ public sealed class ReplayAudit
                 break;
         }
         return true;
+    }
+
+    private void SwitchTo(string writer)
+    {
+        if (_writer is not null)
+            _olderWriters.Add(_writer);
+        _olderWriters.Remove(writer);
+        _writer = writer;
     }
 
     /// <param name="highestSeq">The journal's highest sequence number as recovery reported it.</param>

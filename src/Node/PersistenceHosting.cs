@@ -56,20 +56,29 @@ public static class PersistenceHosting
     }
 
     /// <summary>
-    /// A node frozen or cut off in the middle of a journal write leaves its transaction open, and its row lock on
-    /// (persistence_id, sequence_number) would block the mailbox's next incarnation on the majority for as long as the
-    /// zombie lives. The server ends such a transaction after this limit (its late COMMIT then fails: no false
-    /// success). It must stay well under the failover time (UnreachableAfter + 2 x StableAfter), and far above a
-    /// real journal transaction (milliseconds).
+    /// A node frozen or cut off in the middle of a journal write leaves its transaction open, with its unique-key entries
+    /// and its share of the mailbox's fence lock (<see cref="JournalFence"/>): the mailbox's next incarnation on the
+    /// majority would wait on them for as long as the zombie lives. The server ends such a transaction after this limit
+    /// (its late COMMIT then fails: no false success). It must stay well under the failover time
+    /// (UnreachableAfter + 2 x StableAfter), and far above a real journal transaction (milliseconds).
     /// </summary>
     public static readonly TimeSpan IdleInTransactionLimit = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The same for a node frozen in the middle of a statement (a large batch sent as COPY waits for the rest of its
+    /// rows, and is not idle). Equal to the journal's call timeout: by then the writer has given the write up anyway.
+    /// </summary>
+    public static readonly TimeSpan StatementLimit = TimeSpan.FromSeconds(10);
 
     private static string WithIdleTransactionLimit(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
-        if (builder.Options?.Contains("idle_in_transaction_session_timeout", StringComparison.Ordinal) == true)
-            return connectionString; // the operator chose one
-        builder.Options = $"{builder.Options} -c idle_in_transaction_session_timeout={(long)IdleInTransactionLimit.TotalMilliseconds}".Trim();
+        var options = builder.Options ?? "";
+        if (!options.Contains("idle_in_transaction_session_timeout", StringComparison.Ordinal))
+            options += $" -c idle_in_transaction_session_timeout={(long)IdleInTransactionLimit.TotalMilliseconds}";
+        if (!options.Contains("statement_timeout", StringComparison.Ordinal))
+            options += $" -c statement_timeout={(long)StatementLimit.TotalMilliseconds}";
+        builder.Options = options.Trim(); // an operator's own choice of either stands
         return builder.ConnectionString;
     }
 

@@ -84,6 +84,36 @@ public sealed class ReplayAuditSpecs
     }
 
     [Fact]
+    public void Should_not_let_an_older_writers_confirmation_start_its_turn()
+    {
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        var staleState = replay.State;
+        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        replay.Event(3, A, new DeliveriesConfirmed("bob", 1)); // the paused node's confirmation timer fired
+        var stale = Decide(staleState, "bob", "c3", T0 + 2);
+        replay.Event(4, A, stale);
+
+        Assert.Equal([1L, 2, 3], replay.Applied);
+        Assert.Equal((4L, (IMailboxEvent)stale), Assert.Single(replay.Audit.Complete(4).Stale));
+    }
+
+    [Fact]
+    public void Should_check_a_writer_never_seen_before_as_well()
+    {
+        // An incarnation that had only read before it was paused writes for the first time after the takeover.
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        var staleState = replay.State;
+        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        var stale = Decide(staleState, "bob", "c3", T0 + 2);
+        replay.Event(3, "writer-c", stale);
+
+        Assert.Equal([1L, 2], replay.Applied);
+        Assert.Single(replay.Audit.Complete(3).Stale);
+    }
+
+    [Fact]
     public void Should_let_a_claim_start_its_writers_turn_again()
     {
         var replay = new Replay();
@@ -136,7 +166,7 @@ public sealed class ReplayAuditSpecs
     }
 
     [Fact]
-    public void Should_resolve_a_stale_send_by_storing_it_again_under_its_own_message_id()
+    public void Should_resolve_a_stale_send_by_storing_it_again_as_a_new_message_with_its_clientMessageId()
     {
         var replay = new Replay();
         replay.Event(1, A, Decide(replay.State, "bob", "c1"));
@@ -147,9 +177,9 @@ public sealed class ReplayAuditSpecs
         var again = Assert.IsType<MessageSent>(replay.State.ResolveStale(stale, T0 + 10));
 
         Assert.Equal((3L, 3L), (again.Seq, again.ChannelSeq));
-        Assert.Equal(stale.Message.MessageId, again.Message.MessageId);
         Assert.Equal((stale.Message.Text, stale.Message.ClientMessageId), (again.Message.Text, again.Message.ClientMessageId));
         Assert.Equal(T0 + 10, again.Message.ServerTimestamp);
+        Assert.Equal(Ids.MessageId("alice", T0 + 10), again.Message.MessageId); // what a retry's Duplicate will say
         Assert.True(replay.State.Continues(again));
         // Stored once: the send is now known by its clientMessageId.
         Assert.Null(replay.State.Apply(again, 3).ResolveStale(stale, T0 + 11));

@@ -83,7 +83,10 @@ public sealed class WriterFencingSpecs(ITestOutputHelper output)
             Ask, cancellationToken: Ct);
         var thread = await ThreadAsync(Alice);
         Assert.Equal([1L, 2, 3], thread.Messages.Select(m => m.Seq));
-        Assert.Equal(m3.Message.MessageId, thread.Messages[2].Message.MessageId); // the id its sender was given
+        Assert.Equal(m3.Message.ClientMessageId, thread.Messages[2].Message.ClientMessageId);
+        // A retry of the paused node's send is a Duplicate naming the message as stored now.
+        var retry = await Region.Ask<SendResult>(new SendMessage(Alice, [Bob], "m3", m3.Message.ClientMessageId), Ask, Ct);
+        Assert.Equal((SendOutcome.Duplicate, thread.Messages[2].Message.MessageId), (retry.Outcome, retry.MessageId));
         // Bob gets every copy once and in order (m3 under a channel number of its own).
         await AwaitAssertAsync(async () =>
             Assert.Equal(["m1", "m2", "m3"], (await ThreadAsync(Bob)).Messages.Select(m => m.Message.Text)),

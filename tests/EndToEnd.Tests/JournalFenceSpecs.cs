@@ -178,7 +178,7 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         var thread = await client.Thread(alice, conversation).Ok();
         Assert.Equal(["m1", "m2", "m3"], thread.Texts());
         Assert.Equal([1L, 2, 3], thread.Seqs());
-        Assert.Equal(m3.Message.MessageId, thread.GetProperty("messages")[2].GetProperty("messageId").GetString());
+        Assert.Equal(m3.Message.ClientMessageId, thread.GetProperty("messages")[2].GetProperty("clientMessageId").GetString());
         var bobClient = fixture.Node.ClientFor(bob);
         await Eventually.Until(async () =>
                 (await bobClient.Thread(bob, conversation)).IsSuccessStatusCode
