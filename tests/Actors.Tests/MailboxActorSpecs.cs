@@ -43,10 +43,33 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_give_a_retry_in_flight_the_first_writes_answer_and_store_once()
     {
-        var first = SendAsync(Alice, Bob, "once", "same-id");
-        var retry = SendAsync(Alice, Bob, "once", "same-id");
+        // The journal holds the first write until the retry has reached the mailbox: the retry provably comes while
+        // the write is in flight.
+        var writing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Task<SendResult> first = null!, retry = null!;
+        await WithJournalWrite(write => write.RejectIf(async p =>
+        {
+            if (p.Payload is MessageSent { Message.ClientMessageId: "same-id" })
+            {
+                writing.TrySetResult();
+                await release.Task;
+            }
+            return false;
+        }), async () =>
+        {
+            first = SendAsync(Alice, Bob, "once", "same-id");
+            await writing.Task.WaitAsync(Ask, Ct);
+            retry = SendAsync(Alice, Bob, "once", "same-id");
+            // The mailbox answers in order: once this status is back, the retry has been handled (and is waiting).
+            await Region.Ask<MailboxStatus>(new GetMailboxStatus(Alice), Ask, Ct);
+            Assert.False(first.IsCompleted || retry.IsCompleted);
+            release.SetResult();
+            await Task.WhenAll(first, retry);
+        });
         var (a, b) = (await first, await retry);
 
+        Assert.Equal((SendOutcome.Sent, SendOutcome.Sent), (a.Outcome, b.Outcome)); // the retry shares the first's answer
         Assert.Equal(a.MessageId, b.MessageId);
         Assert.Equal(a.ServerTimestamp, b.ServerTimestamp);
         Assert.Single((await ThreadAsync(Alice, a.ConversationId)).Messages);

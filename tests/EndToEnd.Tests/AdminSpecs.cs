@@ -136,7 +136,7 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
     [InlineData("cluster down not-an-address", "is not a cluster address")]
     [InlineData("sharding shard 100", "shard ids are 0 to 99")]
     [InlineData("sharding shard abc", "no shard 'abc'")]
-    [InlineData("mailbox no/such", "")]
+    [InlineData("mailbox no/such", "userId must be 1-64 characters of [A-Za-z0-9._-]")]
     public async Task Should_fail_with_a_clear_message_and_exit_code_1_for_what_does_not_exist(string command, string message)
     {
         var (exit, output, error) = await Admin(command.Split(' '));

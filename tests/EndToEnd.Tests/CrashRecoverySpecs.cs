@@ -18,6 +18,7 @@ public sealed class CrashRecoverySpecs : IDisposable
         var senders = Enumerable.Range(0, 4).Select(i => Users.Unique($"k{i}")).ToArray();
         var acknowledged = senders.ToDictionary(s => s, _ => new List<string>());
         var attempted = senders.ToDictionary(s => s, _ => new List<string>());
+        var unexpected = new List<string>();
 
         var node = await StartNodeAsync();
         var tokens = new Messaging.Http.TokenIssuer(Encoding.UTF8.GetBytes(TestNode.SigningKey), TimeSpan.FromHours(1));
@@ -34,7 +35,13 @@ public sealed class CrashRecoverySpecs : IDisposable
                 {
                     var response = await client.Send(recipient, text, $"{sender}-{i}");
                     if (response.StatusCode != HttpStatusCode.OK)
+                    {
+                        // The node is healthy until the kill, which ends connections rather than answering.
+                        var problem = $"{text}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+                        lock (unexpected)
+                            unexpected.Add(problem);
                         return;
+                    }
                     lock (acknowledged)
                         acknowledged[sender].Add(text);
                 }
@@ -51,6 +58,7 @@ public sealed class CrashRecoverySpecs : IDisposable
         stop.Cancel();
         await Task.WhenAll(traffic);
         Assert.True(Acknowledged() >= 60);
+        Assert.Empty(unexpected);
 
         var restarted = await StartNodeAsync();
         try
