@@ -62,24 +62,30 @@ public sealed class DeliverySpecs(ITestOutputHelper output)
     {
         var user = $"alice-{_run}";
         var bob = $"bob-{_run}";
-        var (alice, region) = Start(user, new MailboxSettings
-        {
-            DeliveryWait = TimeSpan.Zero,
-            RedeliveryInterval = TimeSpan.FromMilliseconds(300),
-        });
+        var interval = TimeSpan.FromSeconds(1);
+        var (alice, region) = Start(user, new MailboxSettings { DeliveryWait = TimeSpan.Zero, RedeliveryInterval = interval });
         var seen = new List<long>();
+        var sentAt = new List<TimeSpan>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
 
-        // A new send every 50 ms, faster than the redelivery interval; copy 1 is "lost" (never confirmed).
-        for (var i = 1; i <= 40 && seen.Count(s => s == 1) < 2; i++)
+        // A new send every 50 ms, far faster than the redelivery interval; copy 1 is "lost" (never confirmed). If new
+        // sends postponed the resend, it would not come in the 5 s this runs.
+        for (var i = 1; i <= 100 && seen.Count(s => s == 1) < 2; i++)
         {
             alice.Tell(new SendMessage(user, [bob], $"m{i}", $"c{i}"), TestActor);
             await ExpectMsgAsync<SendResult>(Wait, cancellationToken: Ct);
+            sentAt.Add(clock.Elapsed);
             while (region.HasMessages)
                 seen.Add((await region.ExpectMsgAsync<DeliverMessage>(Wait, cancellationToken: Ct)).ChannelSeq);
             await Task.Delay(50, Ct); // pacing the load, not synchronisation
         }
 
         Assert.True(seen.Count(s => s == 1) >= 2, $"copy 1 was not resent: saw {string.Join(",", seen)}");
+        // The premise held: sends kept coming, never an interval apart (a runner too slow for that fails here
+        // rather than passing without testing anything).
+        var longestGap = sentAt.Zip(sentAt.Skip(1), (a, b) => b - a).DefaultIfEmpty().Max();
+        Assert.True(longestGap < interval, $"sends were {longestGap.TotalMilliseconds:0} ms apart: not a steady stream");
+        Assert.True(sentAt.Count >= 5, $"only {sentAt.Count} sends before the resend");
         var fromResend = seen.Skip(seen.IndexOf(1, 1)).ToList();
         Assert.Equal(Enumerable.Range(1, fromResend.Count).Select(i => (long)i), fromResend); // in order from 1
     }
