@@ -19,15 +19,16 @@ public sealed record LoadOptions
 
 /// <summary>An acknowledged send: Sent, Accepted or Duplicate, with what the server answered.</summary>
 public sealed record AckedSend(string SenderId, string RecipientId, int Index, string ClientMessageId, string Text,
-    string MessageId, string ConversationId, string SendStatus, int Attempts, TimeSpan Took);
+    string MessageId, string ConversationId, long ServerTimestamp, string SendStatus, int Attempts, TimeSpan Took);
 
 public sealed record LoadReport(
     long Attempts, long Acknowledged, long Unavailable503, long Timeouts, long ConnectionErrors, long RateLimited,
     long OtherFailures, long AcceptedNotSent, long DuplicateAnswers, TimeSpan MaxNoAckWindow, TimeSpan LongestSend,
-    TimeSpan Duration, IReadOnlyList<string> Problems)
+    TimeSpan Duration, IReadOnlyList<string> Problems, int AbortedAtDrain)
 {
     public override string ToString() =>
         $"attempted {Attempts} requests, acknowledged {Acknowledged} sends ({AcceptedNotSent} Accepted, {DuplicateAnswers} Duplicate), " +
+        $"{AbortedAtDrain} still unacknowledged at the drain deadline, " +
         $"503s {Unavailable503}, timeouts {Timeouts}, connection errors {ConnectionErrors}, 429s {RateLimited}, other failures {OtherFailures}, " +
         $"max window with no acknowledged send {MaxNoAckWindow.TotalSeconds:0.00} s, longest single send {LongestSend.TotalSeconds:0.00} s, " +
         $"over {Duration.TotalSeconds:0} s ({(Duration.TotalSeconds > 0 ? Acknowledged / Duration.TotalSeconds : 0):0} sends/s)";
@@ -49,6 +50,7 @@ public sealed class LoadClient : IAsyncDisposable
     private readonly ConcurrentQueue<AckedSend> _acks = new();
     private readonly ConcurrentQueue<string> _problems = new();
     private readonly ConcurrentDictionary<string, int> _lastAttempted = new();
+    private readonly ConcurrentQueue<(string SenderId, string ClientMessageId)> _aborted = new();
     private readonly Stopwatch _clock = new();
     private readonly object _gapGate = new();
     private Task[] _users = [];
@@ -76,8 +78,10 @@ public sealed class LoadClient : IAsyncDisposable
     public LoadOptions Options => _options;
     public IReadOnlyCollection<AckedSend> Acks => _acks;
     public long AcknowledgedCount => _acks.Count;
-    /// <summary>The highest index each user has attempted; a send at that index may be stored though never acknowledged.</summary>
+    /// <summary>The highest index each user has attempted.</summary>
     public IReadOnlyDictionary<string, int> LastAttempted => _lastAttempted;
+    /// <summary>Sends still unacknowledged when the drain deadline passed: their fate is unknown (stored or not).</summary>
+    public IReadOnlyCollection<(string SenderId, string ClientMessageId)> Aborted => _aborted;
 
     public IReadOnlyList<string> ContactsOf(int user)
     {
@@ -119,7 +123,7 @@ public sealed class LoadClient : IAsyncDisposable
             Interlocked.Read(ref _connectionErrors), Interlocked.Read(ref _rateLimited), Interlocked.Read(ref _other),
             Interlocked.Read(ref _accepted), Interlocked.Read(ref _duplicates),
             TimeSpan.FromTicks(gapTicks), TimeSpan.FromTicks(Interlocked.Read(ref _longestSendTicks)),
-            _duration == default ? _clock.Elapsed : _duration, [.. _problems]);
+            _duration == default ? _clock.Elapsed : _duration, [.. _problems], _aborted.Count);
     }
 
     private async Task RunUserAsync(int user)
@@ -134,7 +138,10 @@ public sealed class LoadClient : IAsyncDisposable
             _lastAttempted[sender] = index;
             var acked = await SendUntilAcknowledgedAsync(user, index, token, request);
             if (!acked)
-                return; // aborted after the drain deadline; the verifier allows this one to be stored or not
+            {
+                _aborted.Enqueue((sender, request.ClientMessageId)); // counted; the verifier allows it to be stored or not
+                return;
+            }
             try { await Task.Delay(_options.PauseBetweenSends, _stop.Token); }
             catch (OperationCanceledException) { return; }
         }
@@ -219,7 +226,7 @@ public sealed class LoadClient : IAsyncDisposable
             Problem($"{request.ClientMessageId}: unexpected sendStatus {status} with 200");
 
         _acks.Enqueue(new AckedSend(request.SenderId, request.RecipientIds[0], index, request.ClientMessageId, request.Message,
-            body.MessageId!, body.ConversationId!, status, attempts, took));
+            body.MessageId!, body.ConversationId!, body.ServerTimestamp, status, attempts, took));
         lock (_gapGate)
         {
             var now = _clock.Elapsed.Ticks;

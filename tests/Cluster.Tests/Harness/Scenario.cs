@@ -1,6 +1,29 @@
+using Xunit;
 using System.Diagnostics;
 
 namespace Messaging.Cluster.Tests.Harness;
+
+/// <summary>Bounds on what the load client sees during one fault (docs/operations.md, "The fault scenarios").</summary>
+public sealed record FaultBounds(TimeSpan MaxNoAckWindow, TimeSpan LongestSend, double Max503PerAcknowledged, long MaxTimeouts)
+{
+    // With the tests' settings (UnreachableAfter 3 s, StableAfter 5 s): failover 13 s; a client's attempt times out
+    // after 10 s and the edge's ask after 5 s, so a send caught by a crash waits at most about 13 + 10 + 5 s, and the runs on 2 cores took up to 26 s: 35 s.
+    private static readonly TimeSpan Failover = TimeSpan.FromSeconds(3 + 2 * 5);
+    private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>SIGTERM, one node at a time: shards are handed off, nobody waits long, nothing hangs.</summary>
+    public static FaultBounds GracefulRestart => new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15), 0.01, 0);
+
+    /// <summary>A node dies (SIGKILL): its users wait out the failover; the others carry on.</summary>
+    public static FaultBounds Crash => new(TimeSpan.FromSeconds(8), Failover + AttemptTimeout + AskTimeout + TimeSpan.FromSeconds(7), 0.05, 0);
+
+    /// <summary>A node is paused (SIGSTOP): as a crash, and requests sent to it hang until the attempt timeout.</summary>
+    public static FaultBounds Pause => Crash with { MaxTimeouts = 50 };
+
+    /// <summary>PostgreSQL restarts: every write fails until it is back and the journal's breaker half-opens (3 s).</summary>
+    public static FaultBounds DatabaseRestart => new(TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(25), 0.30, 0);
+}
 
 /// <summary>
 /// One fault scenario: a throwaway PostgreSQL, a cluster on it, a load running throughout, and at the end the load's
@@ -103,6 +126,23 @@ public sealed class Scenario : IAsyncDisposable
         await File.WriteAllTextAsync(Path.Combine(Directory, "summary.txt"), summary + "\n");
         Log($"SUMMARY\n{summary}");
         return (report, result);
+    }
+
+    /// <summary>
+    /// What the client may see during a scenario, as docs/operations.md states it: every send acknowledged by the drain
+    /// deadline, no contract violation, and the windows and counts of trouble within the scenario's bounds.
+    /// </summary>
+    public static void AssertWithin(LoadReport load, FaultBounds bounds)
+    {
+        Assert.Empty(load.Problems);
+        Assert.True(load.AbortedAtDrain == 0, $"{load.AbortedAtDrain} sends still unacknowledged at the drain deadline");
+        Assert.True(load.MaxNoAckWindow <= bounds.MaxNoAckWindow,
+            $"no send was acknowledged for {load.MaxNoAckWindow.TotalSeconds:0.00} s (bound {bounds.MaxNoAckWindow.TotalSeconds} s)");
+        Assert.True(load.LongestSend <= bounds.LongestSend,
+            $"one send took {load.LongestSend.TotalSeconds:0.00} s to be acknowledged (bound {bounds.LongestSend.TotalSeconds} s)");
+        Assert.True(load.Unavailable503 <= load.Acknowledged * bounds.Max503PerAcknowledged,
+            $"{load.Unavailable503} 503s for {load.Acknowledged} acknowledged sends (bound {bounds.Max503PerAcknowledged:P0})");
+        Assert.True(load.Timeouts <= bounds.MaxTimeouts, $"{load.Timeouts} requests got no answer in time (bound {bounds.MaxTimeouts})");
     }
 
     public async ValueTask DisposeAsync()

@@ -19,7 +19,8 @@ public sealed record VerifierResult(bool Ok, int Users, int Conversations, long 
 /// <c>beforeSeq</c>) and checks the contract's guarantees against what the load client saw acknowledged:
 /// each acknowledged send exactly once in the sender's and in the recipient's copy (recipient copies may follow, so
 /// those are awaited up to a deadline), no duplicates by clientMessageId, each sender's messages in send order in every
-/// copy, seq numbers 1..n without gaps, and nothing stored that the client did not send.
+/// copy, seq numbers 1..n without gaps, the same messageId and serverTimestamp in both copies as acknowledged, each
+/// conversation list agreeing with its threads, and nothing stored that was not acknowledged.
 /// </summary>
 public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingKey, Action<string>? log = null)
 {
@@ -32,8 +33,14 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
         var acks = load.Acks.ToList();
         while (true)
         {
-            var (copies, readFailures) = await ReadAllAsync(load.UserIds, ReadWithin);
+            var (copies, lists, readFailures) = await ReadAllAsync(load.UserIds, ReadWithin);
             var violations = Check(load, acks, copies, out var onlyRecipientCopiesMissing);
+            var listViolations = CheckLists(lists, copies);
+            violations.AddRange(listViolations);
+            if (listViolations.Count > 0 && violations.Count > listViolations.Count)
+                onlyRecipientCopiesMissing = false; // other violations too: report now
+            else if (listViolations.Count > 0 && violations.Count == listViolations.Count)
+                onlyRecipientCopiesMissing = true; // a copy landing between a list and its threads: read again
             if (readFailures.Count > 0)
             {
                 violations.InsertRange(0, readFailures);
@@ -104,23 +111,60 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
                     violations.Add($"{ack.ClientMessageId} ({ack.SendStatus} after {ack.Attempts} attempt(s)) missing from {(isRecipient ? "recipient" : "sender")} {owner}'s copy");
                     continue;
                 }
-                if (stored.MessageId != ack.MessageId || stored.ConversationId != ack.ConversationId || stored.Message != ack.Text)
-                    violations.Add($"{ack.ClientMessageId} in {owner}'s copy is {stored.MessageId}/{stored.ConversationId}, acknowledged as {ack.MessageId}/{ack.ConversationId}");
+                if (stored.MessageId != ack.MessageId || stored.ConversationId != ack.ConversationId || stored.Message != ack.Text
+                    || stored.ServerTimestamp != ack.ServerTimestamp)
+                    violations.Add($"{ack.ClientMessageId} in {owner}'s copy is {stored.MessageId}/{stored.ConversationId}/{stored.ServerTimestamp}, " +
+                        $"acknowledged as {ack.MessageId}/{ack.ConversationId}/{ack.ServerTimestamp}");
             }
         }
 
-        // Nothing stored that was not acknowledged, except each user's last, possibly unanswered send.
+        // Nothing stored that was not acknowledged, except a send the client gave up on at the drain deadline (counted,
+        // and asserted by the scenarios).
+        var aborted = load.Aborted.ToHashSet();
         foreach (var (user, index) in byUserAndKey)
         foreach (var ((sender, cmid), message) in index)
         {
-            if (!cmid.StartsWith(runPrefix, StringComparison.Ordinal) || acked.Contains((sender, cmid)))
+            if (!cmid.StartsWith(runPrefix, StringComparison.Ordinal) || acked.Contains((sender, cmid)) || aborted.Contains((sender, cmid)))
                 continue;
-            if (load.LastAttempted.TryGetValue(sender, out var last) && IndexOf(cmid) == last)
-                continue;
-            violations.Add($"{user}: {sender}'s {cmid} (seq {message.Seq}) stored but never acknowledged, and not the sender's last send");
+            violations.Add($"{user}: {sender}'s {cmid} (seq {message.Seq}) stored but never acknowledged");
         }
 
         onlyRecipientCopiesMissing = violations.Count > 0 && violations.Count == missingRecipientCopies;
+        return violations;
+    }
+
+    /// <summary>
+    /// Each conversation list against its threads: newest first with strictly decreasing stamps, the two participants,
+    /// the snippet of the last message, and a stamp that is the last message's own for the sender's copy and no earlier
+    /// than it for the recipient's (stamped when stored).
+    /// </summary>
+    private static List<string> CheckLists(Dictionary<string, List<ConversationDto>> lists,
+        Dictionary<string, Dictionary<string, List<MessageDto>>> copies)
+    {
+        var violations = new List<string>();
+        foreach (var (user, list) in lists)
+        {
+            for (var i = 1; i < list.Count; i++)
+                if (list[i].LastUpdatedTimestamp >= list[i - 1].LastUpdatedTimestamp)
+                    violations.Add($"{user}'s conversation list: {list[i].ConversationId} ({list[i].LastUpdatedTimestamp}) after {list[i - 1].ConversationId} ({list[i - 1].LastUpdatedTimestamp}): not newest first");
+            foreach (var conversation in list)
+            {
+                if (!copies.TryGetValue(user, out var threads) || !threads.TryGetValue(conversation.ConversationId, out var thread) || thread.Count == 0)
+                {
+                    violations.Add($"{user}'s conversation list names {conversation.ConversationId}, whose thread is empty");
+                    continue;
+                }
+                var last = thread[^1];
+                var participants = new[] { last.SenderId, last.RecipientIds[0] }.Order(StringComparer.Ordinal);
+                if (!conversation.ParticipantIds.SequenceEqual(participants) || !conversation.ParticipantIds.Contains(user))
+                    violations.Add($"{user}/{conversation.ConversationId}: participants [{string.Join(",", conversation.ParticipantIds)}]");
+                var snippet = last.Message.Length > 100 ? last.Message[..100] : last.Message;
+                if (conversation.Snippet != snippet)
+                    violations.Add($"{user}/{conversation.ConversationId}: snippet '{conversation.Snippet}' but the last message is '{last.Message}'");
+                if (last.SenderId == user ? conversation.LastUpdatedTimestamp != last.ServerTimestamp : conversation.LastUpdatedTimestamp < last.ServerTimestamp)
+                    violations.Add($"{user}/{conversation.ConversationId}: lastUpdatedTimestamp {conversation.LastUpdatedTimestamp}, last message {last.MessageId} at {last.ServerTimestamp}");
+            }
+        }
         return violations;
     }
 
@@ -130,32 +174,38 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
     /// <summary>How long one read may keep failing (503s, connection errors) before the verifier reports it.</summary>
     private static readonly TimeSpan ReadWithin = TimeSpan.FromSeconds(20);
 
-    private async Task<(Dictionary<string, Dictionary<string, List<MessageDto>>>, List<string>)> ReadAllAsync(
-        IReadOnlyList<string> users, TimeSpan within)
+    private async Task<(Dictionary<string, Dictionary<string, List<MessageDto>>>, Dictionary<string, List<ConversationDto>>, List<string>)>
+        ReadAllAsync(IReadOnlyList<string> users, TimeSpan within)
     {
         var result = new Dictionary<string, Dictionary<string, List<MessageDto>>>();
+        var lists = new Dictionary<string, List<ConversationDto>>();
         var failures = new List<string>();
         using var throttle = new SemaphoreSlim(4);
         var reads = users.Select(async user =>
         {
             await throttle.WaitAsync();
-            try { return (user, await ReadUserAsync(user, within), (string?)null); }
+            try
+            {
+                var (list, threads) = await ReadUserAsync(user, within);
+                return (user, list, threads, (string?)null);
+            }
             catch (Exception e) when (e is TimeoutException or InvalidOperationException or HttpRequestException)
             {
-                return (user, new Dictionary<string, List<MessageDto>>(), $"{user}'s mailbox could not be read: {e.Message}");
+                return (user, new List<ConversationDto>(), new Dictionary<string, List<MessageDto>>(), $"{user}'s mailbox could not be read: {e.Message}");
             }
             finally { throttle.Release(); }
         });
-        foreach (var (user, conversations, failure) in await Task.WhenAll(reads))
+        foreach (var (user, list, conversations, failure) in await Task.WhenAll(reads))
         {
             result[user] = conversations;
+            lists[user] = list;
             if (failure is not null)
                 failures.Add(failure);
         }
-        return (result, failures);
+        return (result, lists, failures);
     }
 
-    private async Task<Dictionary<string, List<MessageDto>>> ReadUserAsync(string user, TimeSpan within)
+    private async Task<(List<ConversationDto>, Dictionary<string, List<MessageDto>>)> ReadUserAsync(string user, TimeSpan within)
     {
         var token = Api.Token(signingKey, user);
         var conversations = new List<ConversationDto>();
@@ -183,7 +233,7 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
             }
             threads[conversation.ConversationId] = messages;
         }
-        return threads;
+        return (conversations, threads);
     }
 
     /// <summary>GET from any serving node, retrying 503s and connection failures until <paramref name="within"/>.</summary>
