@@ -34,10 +34,14 @@ public sealed record ThreadMessageDto(
 
 public sealed record ThreadMessagesResponse(IReadOnlyList<ThreadMessageDto> Messages);
 
-/// <summary>Unknown members are rejected, not ignored (API.md conventions).</summary>
+/// <summary>
+/// Unknown members are rejected, not ignored (API.md conventions); so is a member given twice (also when the two names
+/// differ only in case), rather than letting the last one win.
+/// </summary>
 [JsonSourceGenerationOptions(
     JsonSerializerDefaults.Web,
-    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    AllowDuplicateProperties = false)]
 [JsonSerializable(typeof(SendMessageRequest))]
 [JsonSerializable(typeof(SendMessageResponse))]
 [JsonSerializable(typeof(ConversationListResponse))]

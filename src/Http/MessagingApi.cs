@@ -149,6 +149,8 @@ public static class MessagingApi
         var where = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "" : $" at {ex.Path}";
         if (ex.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
             return $"unknown member{where}: only senderId, recipientIds, message and clientMessageId are allowed";
+        if (ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
+            return $"member given twice{where}: each of senderId, recipientIds, message and clientMessageId at most once";
         return ex.LineNumber is { } line
             ? $"malformed JSON body{where} (line {line + 1}, byte {ex.BytePositionInLine + 1}): the body must be a JSON object with senderId, recipientIds, message and clientMessageId"
             : $"malformed JSON body{where}";

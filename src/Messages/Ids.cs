@@ -50,12 +50,13 @@ public static partial class Ids
         return BinaryPrimitives.ReadUInt64LittleEndian(digest);
     }
 
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    // \z, not $: in .NET `$` also matches before a final newline, so "bob\n" would pass as a different user than "bob".
+    [GeneratedRegex(@"^[A-Za-z0-9._-]+\z")]
     private static partial Regex UserIdPattern();
 
-    [GeneratedRegex("^[A-Za-z0-9._:-]+$")]
+    [GeneratedRegex(@"^[A-Za-z0-9._:-]+\z")]
     private static partial Regex ClientMessageIdPattern();
 
-    [GeneratedRegex("^[A-Za-z0-9._~-]+$")]
+    [GeneratedRegex(@"^[A-Za-z0-9._~-]+\z")]
     private static partial Regex ConversationIdPattern();
 }

@@ -96,6 +96,10 @@ public abstract class SendMessageSpecs(TestNode node)
         { "null recipient id", """{"recipientIds":[null],"message":"hi","clientMessageId":"c1"}""", "recipientIds[0] must be 1-64 characters" },
         { "too long recipient id", $$"""{"recipientIds":["{{new string('b', 65)}}"],"message":"hi","clientMessageId":"c1"}""", "recipientIds[0] must be 1-64 characters" },
         { "bad clientMessageId", """{"recipientIds":["bob"],"message":"hi","clientMessageId":"c/1"}""", "clientMessageId must be 1-128 characters" },
+        { "recipient id with a trailing newline", """{"recipientIds":["bob\n"],"message":"hi","clientMessageId":"c1"}""", "recipientIds[0] must be 1-64 characters" },
+        { "clientMessageId with a trailing newline", """{"recipientIds":["bob"],"message":"hi","clientMessageId":"c1\n"}""", "clientMessageId must be 1-128 characters" },
+        { "member given twice", """{"recipientIds":["bob"],"recipientIds":["carol"],"message":"hi","clientMessageId":"c1"}""", "member given twice at $.recipientIds" },
+        { "member given twice in another case", """{"recipientIds":["bob"],"RecipientIds":["carol"],"message":"hi","clientMessageId":"c1"}""", "member given twice" },
         { "too long clientMessageId", $$"""{"recipientIds":["bob"],"message":"hi","clientMessageId":"{{new string('c', 129)}}"}""", "clientMessageId must be 1-128 characters" },
     };
 
@@ -108,6 +112,14 @@ public abstract class SendMessageSpecs(TestNode node)
         var problem = await response.AssertProblem(HttpStatusCode.BadRequest, "Invalid");
         Assert.True(problem.GetProperty("detail").GetString()!.Contains(detail, StringComparison.Ordinal),
             $"{why}: the detail should say '{detail}', it says '{problem.GetProperty("detail").GetString()}'");
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_user_id_with_a_trailing_newline_in_the_route()
+    {
+        var alice = Users.Unique("alice");
+        var response = await _node.ClientFor(alice).Conversations($"{alice}%0A");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
 
     [Fact]
