@@ -56,6 +56,7 @@ public sealed class LoadClient : IAsyncDisposable
     private Task[] _users = [];
     private long _attempts, _unavailable, _timeouts, _connectionErrors, _rateLimited, _other, _accepted, _duplicates;
     private long _lastAckTicks = -1, _maxGapTicks, _longestSendTicks;
+    private bool _gapClosed;
     private TimeSpan _duration;
 
     public LoadClient(Func<IReadOnlyList<Uri>> endpoints, string signingKey, LoadOptions? options = null)
@@ -107,6 +108,15 @@ public sealed class LoadClient : IAsyncDisposable
     /// <summary>Stop starting new sends; let each user finish (retry until acknowledged) the one it has started.</summary>
     public async Task<LoadReport> StopAsync()
     {
+        lock (_gapGate)
+        {
+            // The window with no acknowledgement is measured while everyone sends: close it at the stop (during the
+            // drain only a few users have a send left, so silence there says nothing about the service).
+            var now = _clock.Elapsed.Ticks;
+            if (_lastAckTicks >= 0 && !_stop.IsCancellationRequested && now - _lastAckTicks > _maxGapTicks)
+                _maxGapTicks = now - _lastAckTicks;
+            _gapClosed = true;
+        }
         _stop.Cancel();
         _abort.CancelAfter(_options.DrainWithin);
         await Task.WhenAll(_users);
@@ -230,7 +240,7 @@ public sealed class LoadClient : IAsyncDisposable
         lock (_gapGate)
         {
             var now = _clock.Elapsed.Ticks;
-            if (_lastAckTicks >= 0 && now - _lastAckTicks > _maxGapTicks)
+            if (!_gapClosed && _lastAckTicks >= 0 && now - _lastAckTicks > _maxGapTicks)
                 _maxGapTicks = now - _lastAckTicks;
             _lastAckTicks = now;
             if (took.Ticks > _longestSendTicks)
