@@ -348,7 +348,8 @@ public sealed partial record MailboxState(
         if (!Conversations.TryGetValue(query.ConversationId, out var conversation))
             return new ThreadPlan.NotFound();
 
-        var low = Math.Max(1, (query.AfterSeq ?? 0) + 1);
+        // afterSeq = long.MaxValue has nothing after it (and + 1 would wrap to the start of the thread).
+        var low = query.AfterSeq is { } after ? (after == long.MaxValue ? long.MaxValue : Math.Max(1, after + 1)) : 1;
         var high = Math.Min(conversation.LastSeq, (query.BeforeSeq ?? long.MaxValue) - 1) - query.Offset;
         var from = Math.Max(low, high - query.Count + 1);
         if (high < from || query.Count <= 0)

@@ -13,11 +13,24 @@ public static class SendRateLimiting
 {
     public const string Policy = "sends-per-user";
 
+    /// <summary>
+    /// Tokens per refill and the refill period that give exactly <paramref name="sendsPerSecond"/>: refilled in small
+    /// steps (10 ms or more) rather than once a second, so a second's allowance does not arrive at once, and never
+    /// rounded (130/s is 13 every 100 ms, not 1 every 10 ms, which would be 100/s).
+    /// </summary>
+    public static (int Tokens, TimeSpan Period) Refill(int sendsPerSecond)
+    {
+        if (sendsPerSecond < 1)
+            throw new ArgumentOutOfRangeException(nameof(sendsPerSecond), sendsPerSecond, "at least 1");
+        var common = (int)System.Numerics.BigInteger.GreatestCommonDivisor(sendsPerSecond, 1000);
+        var (tokens, milliseconds) = (sendsPerSecond / common, 1000 / common);
+        var scale = (10 + milliseconds - 1) / milliseconds; // the smallest multiple of the period that is >= 10 ms
+        return (tokens * scale, TimeSpan.FromMilliseconds(milliseconds * scale));
+    }
+
     public static IServiceCollection AddSendRateLimiting(this IServiceCollection services, MessagingApiOptions options)
     {
-        // Refill in small steps rather than once a second, so a full second's allowance does not arrive in one burst.
-        var period = TimeSpan.FromMilliseconds(Math.Max(10, 1000.0 / options.SendsPerSecond));
-        var perPeriod = Math.Max(1, (int)Math.Round(options.SendsPerSecond * period.TotalSeconds));
+        var (perPeriod, period) = Refill(options.SendsPerSecond);
 
         return services.AddRateLimiter(limiter =>
         {

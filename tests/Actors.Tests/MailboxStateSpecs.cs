@@ -304,4 +304,20 @@ public sealed class MailboxStateSpecs
         state = state.Apply(new DeliveriesConfirmed("bob", 2), ++j);
         Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 7, j + 1));
     }
+
+    [Fact]
+    public void Should_give_nothing_after_the_largest_seq_rather_than_wrap_around()
+    {
+        var state = Alice();
+        long j = 0;
+        for (var i = 1; i <= 3; i++)
+            (state, _) = Sent(state, Send("bob", $"m{i}", $"c{i}"), T0 + i, ref j);
+        var conversation = Ids.ConversationFor("alice", "bob");
+
+        var page = Assert.IsType<ThreadPlan.InMemory>(state.PlanThread(new GetThread("alice", conversation, 0, 50, null, long.MaxValue))).Page;
+        var afterFirst = Assert.IsType<ThreadPlan.InMemory>(state.PlanThread(new GetThread("alice", conversation, 0, 50, null, 1))).Page;
+
+        Assert.Empty(page.Messages);
+        Assert.Equal([2L, 3], afterFirst.Messages.Select(m => m.Seq));
+    }
 }

@@ -4,6 +4,23 @@ namespace Messaging.EndToEnd.Tests;
 
 public sealed class RateLimitSpecs
 {
+    [Theory]
+    [InlineData(1, 1, 1000)]
+    [InlineData(7, 7, 1000)]
+    [InlineData(100, 1, 10)]
+    [InlineData(130, 13, 100)]
+    [InlineData(200, 2, 10)]
+    [InlineData(333, 333, 1000)]
+    [InlineData(1000, 10, 10)]
+    [InlineData(5000, 50, 10)]
+    public void Should_refill_at_exactly_the_configured_rate_in_steps_of_10_ms_or_more(int rate, int tokens, int milliseconds)
+    {
+        var (perPeriod, period) = Messaging.Http.SendRateLimiting.Refill(rate);
+
+        Assert.Equal((tokens, TimeSpan.FromMilliseconds(milliseconds)), (perPeriod, period));
+        Assert.Equal(rate, perPeriod * 1000 / period.TotalMilliseconds, precision: 9);
+    }
+
     [Fact]
     public async Task Should_answer_429_with_Retry_After_past_a_users_burst_and_spare_other_users()
     {
