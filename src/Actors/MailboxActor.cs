@@ -303,9 +303,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             || !_decided.Outbound.TryGetValue(cmd.RecipientIds[0], out var channel)
             || channel.ConfirmedSeq >= confirmed)
             return;
-        var limits = _settings.Limits;
-        if (channel.PendingCount >= limits.MaxPendingPerRecipient
-            || channel.PendingChars + cmd.Text.Length > limits.MaxPendingCharsPerRecipient)
+        if (channel.IsFullFor(cmd.Text, _settings.Limits))
             PersistConfirmations();
     }
 

@@ -102,18 +102,23 @@ public sealed partial record MailboxState(
         }
 
         var channel = Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
-        if (channel.PendingCount >= Limits.MaxPendingPerRecipient
-            || channel.PendingChars + cmd.Text.Length > Limits.MaxPendingCharsPerRecipient)
+        if (channel.IsFullFor(cmd.Text, Limits))
             return Fail(SendOutcome.Unavailable,
                 $"{channel.PendingCount} messages to '{recipient}' are still awaiting delivery; retry later");
 
+        return new SendDecision.Store(NewSent(recipient, cmd.Text, cmd.ClientMessageId, now));
+    }
+
+    /// <summary>A new message from this user at the end of its conversation and of its delivery channel.</summary>
+    private MessageSent NewSent(string recipient, string text, string clientMessageId, long now)
+    {
+        var channel = Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
         var conversationId = Ids.ConversationFor(UserId, recipient);
         var conversation = Conversations.GetValueOrDefault(conversationId);
         var seq = (conversation?.LastSeq ?? 0) + 1;
         var stamp = NextStamp(now);
-        var message = new ChatMessage(
-            Ids.MessageId(UserId, stamp), conversationId, UserId, [recipient], cmd.Text, cmd.ClientMessageId, stamp);
-        return new SendDecision.Store(new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1));
+        var message = new ChatMessage(Ids.MessageId(UserId, stamp), conversationId, UserId, [recipient], text, clientMessageId, stamp);
+        return new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1);
     }
 
     public DeliveryDecision DecideDelivery(DeliverMessage delivery, long now)
@@ -160,19 +165,10 @@ public sealed partial record MailboxState(
     {
         switch (stale)
         {
+            // A new stamp (stamps are unique per mailbox) and so a new messageId: the dedup window keeps the stamp and
+            // answers a retry of this clientMessageId with the ids the thread shows. No backlog bound: it was accepted.
             case MessageSent sent when !Dedup.ContainsKey(sent.Message.ClientMessageId):
-            {
-                var original = sent.Message;
-                var recipient = original.RecipientIds[0];
-                var channel = Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
-                var conversation = Conversations.GetValueOrDefault(original.ConversationId);
-                var seq = (conversation?.LastSeq ?? 0) + 1;
-                // A new stamp (stamps are unique per mailbox) and so a new messageId: the dedup window keeps the
-                // stamp and answers a retry of this clientMessageId with the ids the thread shows.
-                var stamp = NextStamp(now);
-                var message = original with { ServerTimestamp = stamp, MessageId = Ids.MessageId(UserId, stamp) };
-                return new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1);
-            }
+                return NewSent(sent.Message.RecipientIds[0], sent.Message.Text, sent.Message.ClientMessageId, now);
             case MessageReceived received:
                 return DecideDelivery(new DeliverMessage(UserId, received.ChannelSeq, received.Message), now)
                     is DeliveryDecision.Store store ? store.Event : null;
@@ -455,6 +451,10 @@ public sealed record OutboundChannel(
         new(recipientId, lastSeq, ImmutableQueue.CreateRange(pending), pending.Count, pending.Sum(d => (long)d.Message.Text.Length));
 
     public long ConfirmedSeq => LastSeq - PendingCount;
+
+    /// <summary>Whether one more copy of <paramref name="text"/> would pass the outbox's bound for this recipient.</summary>
+    public bool IsFullFor(string text, MailboxLimits limits) =>
+        PendingCount >= limits.MaxPendingPerRecipient || PendingChars + text.Length > limits.MaxPendingCharsPerRecipient;
 
     public OutboundChannel Enqueue(DeliverMessage delivery) => this with
     {

@@ -24,7 +24,6 @@ namespace Messaging.Actors;
 /// </summary>
 public sealed class ReplayAudit
 {
-    private readonly HashSet<string> _olderWriters = new(StringComparer.Ordinal);
     private List<(long Seq, IMailboxEvent Event)>? _stale;
     private string? _writer;
     private long _expected = 1;
@@ -46,11 +45,11 @@ public sealed class ReplayAudit
         if (!string.IsNullOrEmpty(writer) && writer != _writer)
         {
             if (evt is WriterClaimed || _writer is null)
-                SwitchTo(writer);
+                _writer = writer;
             else if (evt is DeliveriesConfirmed or StaleWritesResolved)
                 return true; // harmless wherever it stands (confirmations only ever go up), and no proof of a turn
             else if (state.Continues(evt))
-                SwitchTo(writer); // a writer that saw everything: one that took over, or came back, before claims
+                _writer = writer; // a writer that saw everything: one that took over, or came back, before claims
             else
             {
                 (_stale ??= []).Add((seq, evt)); // decided on a state the mailbox had moved past
@@ -68,14 +67,6 @@ public sealed class ReplayAudit
                 break;
         }
         return true;
-    }
-
-    private void SwitchTo(string writer)
-    {
-        if (_writer is not null)
-            _olderWriters.Add(_writer);
-        _olderWriters.Remove(writer);
-        _writer = writer;
     }
 
     /// <param name="highestSeq">The journal's highest sequence number as recovery reported it.</param>

@@ -27,10 +27,8 @@ public static class PersistenceHosting
         if (provider == PersistenceProvider.Sqlite)
             PrepareSqlite(connectionString);
         if (provider == PersistenceProvider.PostgreSql)
-            connectionString = WithIdleTransactionLimit(connectionString);
-
-        if (provider == PersistenceProvider.PostgreSql)
         {
+            connectionString = WithServerTimeouts(connectionString);
             var fenced = connectionString;
             builder.AddStartup(async (system, _) => await JournalFence.InstallAsync(system, fenced, TimeSpan.FromSeconds(60)));
         }
@@ -70,7 +68,7 @@ public static class PersistenceHosting
     /// </summary>
     public static readonly TimeSpan StatementLimit = TimeSpan.FromSeconds(10);
 
-    private static string WithIdleTransactionLimit(string connectionString)
+    private static string WithServerTimeouts(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         var options = builder.Options ?? "";

@@ -35,6 +35,19 @@ public sealed class ReplayAuditSpecs
         }
     }
 
+    /// <summary>
+    /// A wrote c1; B took over and wrote c2; A, paused meanwhile, decided c3 on what it still believed: the same seq
+    /// and channel number as c2 (returned, not yet replayed).
+    /// </summary>
+    private static (Replay Replay, MessageSent Stale) TakenOver()
+    {
+        var replay = new Replay();
+        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
+        var staleState = replay.State;
+        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        return (replay, Decide(staleState, "bob", "c3", T0 + 2));
+    }
+
     [Fact]
     public void Should_apply_every_event_of_one_writer_and_of_each_newer_one()
     {
@@ -53,11 +66,7 @@ public sealed class ReplayAuditSpecs
     [Fact]
     public void Should_keep_aside_an_older_writers_event_decided_on_a_state_the_newer_writer_moved_past()
     {
-        var replay = new Replay();
-        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
-        var staleState = replay.State; // what the paused node still believes
-        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
-        var stale = Decide(staleState, "bob", "c3", T0 + 2); // same seq and channel number as c2
+        var (replay, stale) = TakenOver();
         replay.Event(3, A, stale);
         replay.Event(4, B, Decide(replay.State, "carol", "c4", T0 + 3));
 
@@ -86,12 +95,8 @@ public sealed class ReplayAuditSpecs
     [Fact]
     public void Should_not_let_an_older_writers_confirmation_start_its_turn()
     {
-        var replay = new Replay();
-        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
-        var staleState = replay.State;
-        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
+        var (replay, stale) = TakenOver();
         replay.Event(3, A, new DeliveriesConfirmed("bob", 1)); // the paused node's confirmation timer fired
-        var stale = Decide(staleState, "bob", "c3", T0 + 2);
         replay.Event(4, A, stale);
 
         Assert.Equal([1L, 2, 3], replay.Applied);
@@ -102,11 +107,7 @@ public sealed class ReplayAuditSpecs
     public void Should_check_a_writer_never_seen_before_as_well()
     {
         // An incarnation that had only read before it was paused writes for the first time after the takeover.
-        var replay = new Replay();
-        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
-        var staleState = replay.State;
-        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
-        var stale = Decide(staleState, "bob", "c3", T0 + 2);
+        var (replay, stale) = TakenOver();
         replay.Event(3, "writer-c", stale);
 
         Assert.Equal([1L, 2], replay.Applied);
@@ -128,11 +129,8 @@ public sealed class ReplayAuditSpecs
     [Fact]
     public void Should_skip_stale_events_once_resolved()
     {
-        var replay = new Replay();
-        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
-        var staleState = replay.State;
-        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
-        replay.Event(3, A, Decide(staleState, "bob", "c3", T0 + 2));
+        var (replay, stale) = TakenOver();
+        replay.Event(3, A, stale);
         replay.Event(4, B, new StaleWritesResolved(3));
 
         Assert.Empty(replay.Audit.Complete(4).Stale);
@@ -168,11 +166,7 @@ public sealed class ReplayAuditSpecs
     [Fact]
     public void Should_resolve_a_stale_send_by_storing_it_again_as_a_new_message_with_its_clientMessageId()
     {
-        var replay = new Replay();
-        replay.Event(1, A, Decide(replay.State, "bob", "c1"));
-        var staleState = replay.State;
-        replay.Event(2, B, Decide(replay.State, "bob", "c2", T0 + 1));
-        var stale = Decide(staleState, "bob", "c3", T0 + 2);
+        var (replay, stale) = TakenOver();
 
         var again = Assert.IsType<MessageSent>(replay.State.ResolveStale(stale, T0 + 10));
 

@@ -188,13 +188,8 @@ public abstract class SendMessageSpecs(TestNode node)
     [Fact]
     public async Task Should_refuse_a_10_MB_body_from_its_length_without_reading_it()
     {
-        var token = _node.Tokens.Issue(Users.Unique("alice"));
         using var tcp = new System.Net.Sockets.TcpClient();
-        await tcp.ConnectAsync(_node.BaseAddress.Host, _node.BaseAddress.Port);
-        var stream = tcp.GetStream();
-        var head = $"POST /v1/messages HTTP/1.1\r\nHost: {_node.BaseAddress.Authority}\r\nAuthorization: Bearer {token}\r\n" +
-                   "Content-Type: application/json\r\nContent-Length: 10485760\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        var stream = await StartRawSendAsync(tcp, Users.Unique("alice"), "Content-Length: 10485760");
         await stream.WriteAsync(Encoding.ASCII.GetBytes("{\"message\":\"" + new string('x', 1000)));
 
         // Only the head and 1 KB of a 10 MB body were sent: an answer proves the server did not wait for the rest.
@@ -211,13 +206,8 @@ public abstract class SendMessageSpecs(TestNode node)
         // A raw socket, so the client stops writing where the spec says and always reads the answer (a client
         // library still writing when the server answers and closes may report only a broken connection).
         var alice = Users.Unique("alice");
-        var token = _node.Tokens.Issue(alice);
         using var tcp = new System.Net.Sockets.TcpClient();
-        await tcp.ConnectAsync(_node.BaseAddress.Host, _node.BaseAddress.Port);
-        var stream = tcp.GetStream();
-        var head = $"POST /v1/messages HTTP/1.1\r\nHost: {_node.BaseAddress.Authority}\r\nAuthorization: Bearer {token}\r\n" +
-                   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        var stream = await StartRawSendAsync(tcp, alice, "Transfer-Encoding: chunked");
         // Just past the 1 MiB limit, written at once and never ended: small enough that the server's transport takes
         // it all off the socket before it answers, so it closes cleanly (a close with unread bytes would reset the
         // connection and could lose the answer). The body never ends: only the limit can end the request.
@@ -298,6 +288,17 @@ public abstract class SendMessageSpecs(TestNode node)
             .Select(o => o.Value.GetProperty("operationId").GetString())
             .ToHashSet();
         Assert.Superset(new HashSet<string?> { "sendMessage", "fetchConversation", "getThreadMessages" }, operations);
+    }
+
+    /// <summary>A send's request head over a raw socket, so a spec decides exactly which body bytes follow, and when.</summary>
+    private async Task<Stream> StartRawSendAsync(System.Net.Sockets.TcpClient tcp, string userId, string framingHeader)
+    {
+        await tcp.ConnectAsync(_node.BaseAddress.Host, _node.BaseAddress.Port);
+        var stream = tcp.GetStream();
+        var head = $"POST /v1/messages HTTP/1.1\r\nHost: {_node.BaseAddress.Authority}\r\n" +
+                   $"Authorization: Bearer {_node.Tokens.Issue(userId)}\r\nContent-Type: application/json\r\n{framingHeader}\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        return stream;
     }
 
     private static async Task<string> ReadResponse(Stream stream, CancellationToken cancellationToken)

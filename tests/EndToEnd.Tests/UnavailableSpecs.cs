@@ -71,7 +71,7 @@ public sealed class UnavailableSpecs(OwnPostgresNodeFixture fixture) : IClassFix
 
         // The database hangs (every PostgreSQL process stopped): the write is in flight past the ask timeout.
         var frozen = PostgresProcesses();
-        Signal(frozen, "STOP");
+        Signal(frozen, Signals.SigStop);
         HttpResponseMessage late;
         try
         {
@@ -79,7 +79,7 @@ public sealed class UnavailableSpecs(OwnPostgresNodeFixture fixture) : IClassFix
         }
         finally
         {
-            Signal(frozen, "CONT");
+            Signal(frozen, Signals.SigCont);
         }
 
         var problem = await AssertUnavailableAsync(late);
@@ -178,9 +178,9 @@ public sealed class UnavailableSpecs(OwnPostgresNodeFixture fixture) : IClassFix
         }
     }
 
-    private static void Signal(IEnumerable<int> pids, string signal)
+    private static void Signal(IEnumerable<int> pids, int signal)
     {
         foreach (var pid in pids)
-            System.Diagnostics.Process.Start("kill", $"-{signal} {pid}")!.WaitForExit();
+            Signals.Send(pid, signal);
     }
 }
