@@ -234,10 +234,9 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
     private void ResendBatch(OutboundChannel channel)
     {
-        const int batch = 100;
         var confirmed = ConfirmedSeq(channel.RecipientId);
         var progress = Progress(channel.RecipientId);
-        foreach (var delivery in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(batch))
+        foreach (var delivery in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(_settings.ResendBatch))
         {
             _mailboxes.Tell(delivery);
             progress.ResentUpTo = delivery.ChannelSeq;

@@ -12,6 +12,12 @@ public sealed record MailboxSettings
     public TimeSpan RedeliveryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// How many unconfirmed copies of one channel go out again at once. The recipient stores only the next one in
+    /// line, so a batch larger than the gap it fills only costs bandwidth; the next batch follows its confirmation.
+    /// </summary>
+    public int ResendBatch { get; init; } = 100;
+
+    /// <summary>
     /// Confirmations only spare a restart from resending (the recipient drops what it has), so they are journaled
     /// lazily: when a channel has this many confirmed copies not yet journaled, when the mailbox stops or moves, and
     /// at most <see cref="ConfirmationFlushInterval"/> after a confirmation. That keeps a send at two journal writes
