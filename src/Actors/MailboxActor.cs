@@ -3,6 +3,7 @@ using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using Messaging.Actors.Delivery;
 using Messaging.Messages;
 
 namespace Messaging.Actors;
@@ -14,16 +15,13 @@ namespace Messaging.Actors;
 /// </summary>
 public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
 {
-    private const string DeliveryWaitTimer = "delivery-wait";
-    private const string RedeliveryTimer = "redelivery";
-    private const string ConfirmationTimer = "confirmations";
-
     private readonly string _userId;
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
 
     private MailboxState _durable;
     private MailboxState _decided;
+    private DeliveryTracker _delivery;
     private int _inFlight;
     // Journal position the next event will get. Akka assigns positions when the batch is flushed but advances
     // LastSequenceNr only when a write is confirmed, so with writes in flight we count ourselves.
@@ -37,26 +35,13 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private ReplayAudit? _audit = new();
     private string? _replayedWriter;
 
-    // Allocated on first use: most live mailboxes only read, and each empty collection costs 100-200 bytes.
-    // Callers of a send whose write is in flight, by clientMessageId: a retry joins the first caller.
-    private Dictionary<string, List<IActorRef>>? _awaitingWriteOrNull;
-    // Durable sends waiting (up to DeliveryWait) for the recipient's confirmation, oldest first.
-    private LinkedList<DeliveryWaiter>? _awaitingDeliveryOrNull;
-    // Highest channel seq each recipient has confirmed, known in memory before it is journaled.
-    private Dictionary<string, long>? _confirmedOrNull;
-    private Dictionary<string, ChannelProgress>? _progressOrNull;
-
-    private Dictionary<string, List<IActorRef>> AwaitingWrite => _awaitingWriteOrNull ??= new(StringComparer.Ordinal);
-    private LinkedList<DeliveryWaiter> AwaitingDelivery => _awaitingDeliveryOrNull ??= new();
-    private Dictionary<string, long> Confirmed => _confirmedOrNull ??= new(StringComparer.Ordinal);
-    private Dictionary<string, ChannelProgress> ProgressByRecipient => _progressOrNull ??= new(StringComparer.Ordinal);
-
     public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
     {
         _userId = userId;
         _settings = settings;
         _mailboxes = mailboxes;
         _durable = _decided = MailboxState.Empty(userId, settings.Limits);
+        _delivery = DeliveryTracker.Create(settings);
         PersistenceId = PersistenceIdFor(userId);
 
         Recover<SnapshotOffer>(offer =>
@@ -82,21 +67,18 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             }
             if (outcome.Stale.Count > 0)
                 ResolveStaleWrites(outcome.Stale);
-            if (_durable.PendingDeliveries > 0)
-                Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, TimeSpan.Zero, _settings.RedeliveryInterval);
+            Run(_delivery.Recovered(_durable));
         });
 
         Command<SendMessage>(HandleSend);
         Command<DeliverMessage>(HandleDelivery);
-        Command<ConfirmDelivery>(HandleConfirmation);
+        Command<ConfirmDelivery>(confirmation => Run(_delivery.Confirmation(confirmation, _durable, _decided)));
+        Command<DeliveryTimer>(timer => Run(_delivery.Tick(timer, _durable, _decided)));
         Command<GetConversations>(query => Sender.Tell(_durable.ListConversations(query)));
         Command<GetThread>(HandleThread);
         Command<GetMailboxStatus>(_ => Sender.Tell(new MailboxStatus(
             _userId, PersistenceId, LastSequenceNr, _durable.Conversations.Count, _durable.PendingDeliveries,
             Cluster.Get(Context.System).SelfAddress.ToString())));
-        Command<DeliveryWaitTick>(_ => ExpireDeliveryWaits());
-        Command<Redeliver>(_ => RedeliverUnconfirmed());
-        Command<FlushConfirmations>(_ => PersistConfirmations());
         Command<StopMailbox>(_ => BeginStop());
         Command<SaveSnapshotSuccess>(success =>
         {
@@ -150,170 +132,53 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
-        ReleaseConfirmedBacklog(cmd);
+        Run(_delivery.BeforeSend(cmd, _decided));
         switch (_decided.DecideSend(cmd, Now, _nextJournalSeq))
         {
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);
                 break;
-            case SendDecision.Duplicate when _awaitingWriteOrNull?.TryGetValue(cmd.ClientMessageId, out var callers) == true:
-                callers.Add(Sender); // the first write is in flight: this retry gets its answer
+            case SendDecision.Duplicate when _delivery.IsWriting(cmd.ClientMessageId):
+                _delivery = _delivery.Writing(cmd.ClientMessageId, Sender); // this retry gets the first write's answer
                 break;
             case SendDecision.Duplicate duplicate:
                 Sender.Tell(Result(SendOutcome.Duplicate, duplicate.Original));
                 break;
             case SendDecision.Store store:
-                AwaitingWrite[cmd.ClientMessageId] = [Sender];
-                Write(store.Event, (evt, _) => OnSent((MessageSent)evt));
+                _delivery = _delivery.Writing(cmd.ClientMessageId, Sender);
+                Write(store.Event, (evt, _) => Run(_delivery.Sent((MessageSent)evt, _durable, _stopping)));
                 break;
         }
     }
 
-    private void OnSent(MessageSent sent)
+    /// <summary>Carry out what the delivery bookkeeping decided.</summary>
+    private void Run(DeliveryStep step)
     {
-        var callers = AwaitingWrite.Remove(sent.Message.ClientMessageId, out var list) ? list : [];
-        var recipient = sent.Message.RecipientIds[0];
-        Deliver(new DeliverMessage(recipient, sent.ChannelSeq, sent.Message));
-
-        var waiter = new DeliveryWaiter(recipient, sent.ChannelSeq, sent.Message, callers,
-            _settings.Clock.GetUtcNow() + _settings.DeliveryWait);
-        if (_settings.DeliveryWait <= TimeSpan.Zero || _stopping)
+        _delivery = step.Tracker;
+        foreach (var effect in step.Effects)
         {
-            waiter.Reply(SendOutcome.Accepted);
-            return;
-        }
-        AwaitingDelivery.AddLast(waiter);
-        if (!Timers.IsTimerActive(DeliveryWaitTimer))
-        {
-            var tick = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, _settings.DeliveryWait.Ticks / 20));
-            Timers.StartPeriodicTimer(DeliveryWaitTimer, DeliveryWaitTick.Instance, tick);
-        }
-    }
-
-    private void Deliver(DeliverMessage delivery)
-    {
-        _mailboxes.Tell(delivery);
-        // The redelivery clock of a channel starts when its oldest unconfirmed copy goes out, and restarts only
-        // when the recipient makes progress: a steady stream of new sends must not postpone resending a lost copy.
-        var progress = Progress(delivery.RecipientId);
-        if (delivery.ChannelSeq == ConfirmedSeq(delivery.RecipientId) + 1)
-            progress.Since = _settings.Clock.GetUtcNow();
-        if (!Timers.IsTimerActive(RedeliveryTimer))
-            Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, _settings.RedeliveryInterval);
-    }
-
-    private void ExpireDeliveryWaits()
-    {
-        var now = _settings.Clock.GetUtcNow();
-        while (AwaitingDelivery.First is { } first && first.Value.Deadline <= now)
-        {
-            first.Value.Reply(SendOutcome.Accepted);
-            AwaitingDelivery.RemoveFirst();
-        }
-        if (AwaitingDelivery.Count == 0)
-            Timers.Cancel(DeliveryWaitTimer);
-    }
-
-    private void RedeliverUnconfirmed()
-    {
-        var now = _settings.Clock.GetUtcNow();
-        var anyPending = false;
-        foreach (var channel in _durable.Outbound.Values)
-        {
-            if (channel.LastSeq <= ConfirmedSeq(channel.RecipientId))
-                continue;
-            anyPending = true;
-            var progress = Progress(channel.RecipientId);
-            if (now - progress.Since >= _settings.RedeliveryInterval)
-                ResendBatch(channel);
-        }
-        if (!anyPending)
-            Timers.Cancel(RedeliveryTimer);
-    }
-
-    /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
-    private void ResendBatch(OutboundChannel channel)
-    {
-        var confirmed = ConfirmedSeq(channel.RecipientId);
-        var progress = Progress(channel.RecipientId);
-        foreach (var delivery in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(_settings.ResendBatch))
-        {
-            _mailboxes.Tell(delivery);
-            progress.ResentUpTo = delivery.ChannelSeq;
-        }
-        progress.Since = _settings.Clock.GetUtcNow();
-    }
-
-    private long ConfirmedSeq(string recipientId) => Math.Max(
-        _durable.Outbound.TryGetValue(recipientId, out var channel) ? channel.ConfirmedSeq : 0,
-        Confirmed.GetValueOrDefault(recipientId));
-
-    private ChannelProgress Progress(string recipientId)
-    {
-        if (!ProgressByRecipient.TryGetValue(recipientId, out var progress))
-            ProgressByRecipient[recipientId] = progress = new ChannelProgress();
-        return progress;
-    }
-
-    // ---------------- confirmations (sender side) ----------------
-
-    private void HandleConfirmation(ConfirmDelivery confirmation)
-    {
-        var recipient = confirmation.RecipientId;
-        if (confirmation.UpToSeq <= Confirmed.GetValueOrDefault(recipient))
-            return;
-        Confirmed[recipient] = confirmation.UpToSeq;
-        var progress = Progress(recipient);
-        progress.Since = _settings.Clock.GetUtcNow();
-        // Catching up after a gap: once a resent batch is confirmed, send the next one without waiting for the timer.
-        if (progress.ResentUpTo > 0 && confirmation.UpToSeq >= progress.ResentUpTo)
-        {
-            progress.ResentUpTo = 0;
-            if (_durable.Outbound.TryGetValue(recipient, out var channel) && channel.LastSeq > confirmation.UpToSeq)
-                ResendBatch(channel);
-        }
-
-        for (var node = AwaitingDelivery.First; node is not null;)
-        {
-            var next = node.Next;
-            if (node.Value.RecipientId == recipient && node.Value.ChannelSeq <= confirmation.UpToSeq)
+            switch (effect)
             {
-                node.Value.Reply(SendOutcome.Sent);
-                AwaitingDelivery.Remove(node);
+                case DeliveryEffect.Send send:
+                    _mailboxes.Tell(send.Copy);
+                    break;
+                case DeliveryEffect.Reply reply:
+                    foreach (var caller in reply.Callers)
+                        caller.Tell(reply.Result);
+                    break;
+                case DeliveryEffect.Persist persist:
+                    Write(persist.Event, (_, _) => { });
+                    break;
+                case DeliveryEffect.StartTimer { Period: { } period } start:
+                    Timers.StartPeriodicTimer(start.Timer, start.Timer, start.InitialDelay, period);
+                    break;
+                case DeliveryEffect.StartTimer start:
+                    Timers.StartSingleTimer(start.Timer, start.Timer, start.InitialDelay);
+                    break;
+                case DeliveryEffect.CancelTimer cancel:
+                    Timers.Cancel(cancel.Timer);
+                    break;
             }
-            node = next;
-        }
-        if (_decided.Outbound.TryGetValue(recipient, out var journaled)
-            && confirmation.UpToSeq - journaled.ConfirmedSeq >= _settings.ConfirmationBatch)
-            PersistConfirmations();
-        else if (!Timers.IsTimerActive(ConfirmationTimer))
-            Timers.StartSingleTimer(ConfirmationTimer, FlushConfirmations.Instance, _settings.ConfirmationFlushInterval);
-    }
-
-    /// <summary>
-    /// The outbox's bound counts copies until their confirmation is journaled, which is batched. A sender at the bound
-    /// whose recipient has confirmed more in memory journals those confirmations now (the decided view drops the
-    /// copies at once), rather than answer 503 for a backlog that is already delivered.
-    /// </summary>
-    private void ReleaseConfirmedBacklog(SendMessage cmd)
-    {
-        if (_confirmedOrNull is null || cmd.RecipientIds.Length != 1
-            || !_confirmedOrNull.TryGetValue(cmd.RecipientIds[0], out var confirmed)
-            || !_decided.Outbound.TryGetValue(cmd.RecipientIds[0], out var channel)
-            || channel.ConfirmedSeq >= confirmed)
-            return;
-        if (channel.IsFullFor(cmd.Text, _settings.Limits))
-            PersistConfirmations();
-    }
-
-    /// <summary>Journal what recipients confirmed, so a restart does not resend it (a resend would be harmless).</summary>
-    private void PersistConfirmations()
-    {
-        Timers.Cancel(ConfirmationTimer);
-        foreach (var (recipient, upTo) in Confirmed)
-        {
-            if (_decided.Outbound.TryGetValue(recipient, out var channel) && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))
-                Write(new DeliveriesConfirmed(recipient, Math.Min(upTo, channel.LastSeq)), (_, _) => { });
         }
     }
 
@@ -453,7 +318,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             Write(again, (e, _) =>
             {
                 if (e is MessageSent sent)
-                    Deliver(new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message));
+                    Run(_delivery.Restored(new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message), _durable));
                 else if (e is MessageReceived received)
                     _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
             });
@@ -467,10 +332,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     private void BeginStop()
     {
         _stopping = true;
-        foreach (var waiter in AwaitingDelivery)
-            waiter.Reply(SendOutcome.Accepted);
-        AwaitingDelivery.Clear();
-        PersistConfirmations();
+        Run(_delivery.Stop(_decided));
         if (_inFlight == 0)
             Context.Stop(Self);
     }
@@ -480,7 +342,7 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         // Passivate first, so the shard buffers a retry sent after our answer for the next incarnation
         // instead of handing it to this one, which Akka stops after a failed write.
         Context.Parent.Tell(new Passivate(StopMailbox.Instance));
-        FailWaiters($"the journal did not take the write: {cause.Message}");
+        Run(_delivery.Failed($"the journal did not take the write: {cause.Message}"));
         base.OnPersistFailure(cause, @event, sequenceNr); // logs and stops; the next message recovers from the journal
     }
 
@@ -491,55 +353,10 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
         _stopping = true;
         Context.Parent.Tell(new Passivate(StopMailbox.Instance));
-        FailWaiters($"the journal rejected the write: {cause.Message}");
+        Run(_delivery.Failed($"the journal rejected the write: {cause.Message}"));
         base.OnPersistRejected(cause, @event, sequenceNr);
-
-    }
-
-    private void FailWaiters(string reason)
-    {
-        foreach (var callers in AwaitingWrite.Values)
-        foreach (var caller in callers)
-            caller.Tell(SendResult.Failure(SendOutcome.Unavailable, reason));
-        AwaitingWrite.Clear();
-        foreach (var waiter in AwaitingDelivery)
-            waiter.Reply(SendOutcome.Accepted);
-        AwaitingDelivery.Clear();
     }
 
     private static SendResult Result(SendOutcome outcome, SentRecord record) =>
         new(outcome, record.MessageId, record.ConversationId, record.ServerTimestamp, "");
-
-    private sealed record DeliveryWaiter(
-        string RecipientId, long ChannelSeq, ChatMessage Message, List<IActorRef> Callers, DateTimeOffset Deadline)
-    {
-        public void Reply(SendOutcome outcome)
-        {
-            var result = new SendResult(outcome, Message.MessageId, Message.ConversationId, Message.ServerTimestamp, "");
-            foreach (var caller in Callers)
-                caller.Tell(result);
-        }
-    }
-
-    /// <summary>Transient redelivery bookkeeping of one outbound channel (not journaled: a restart just resends).</summary>
-    private sealed class ChannelProgress
-    {
-        public DateTimeOffset Since;
-        public long ResentUpTo;
-    }
-
-    private sealed class DeliveryWaitTick
-    {
-        public static readonly DeliveryWaitTick Instance = new();
-    }
-
-    private sealed class Redeliver
-    {
-        public static readonly Redeliver Instance = new();
-    }
-
-    private sealed class FlushConfirmations
-    {
-        public static readonly FlushConfirmations Instance = new();
-    }
 }
