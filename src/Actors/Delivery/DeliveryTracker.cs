@@ -17,25 +17,6 @@ public enum DeliveryTimer
     ConfirmationFlush,
 }
 
-/// <summary>What the actor carries out for the <see cref="DeliveryTracker"/>, in the order given.</summary>
-public abstract record DeliveryEffect
-{
-    private DeliveryEffect() { }
-
-    /// <summary>Hand a copy to the recipient's mailbox.</summary>
-    public sealed record Send(DeliverMessage Copy) : DeliveryEffect;
-
-    /// <summary>Answer the callers of one send.</summary>
-    public sealed record Reply(ImmutableArray<IActorRef> Callers, SendResult Result) : DeliveryEffect;
-
-    /// <summary>Journal how far a recipient has confirmed (a restart then need not resend that far).</summary>
-    public sealed record Persist(DeliveriesConfirmed Event) : DeliveryEffect;
-
-    public sealed record StartTimer(DeliveryTimer Timer, TimeSpan InitialDelay, TimeSpan? Period) : DeliveryEffect;
-
-    public sealed record CancelTimer(DeliveryTimer Timer) : DeliveryEffect;
-}
-
 /// <summary>The tracker after an input, and what to carry out.</summary>
 public readonly record struct DeliveryStep(DeliveryTracker Tracker, ImmutableArray<DeliveryEffect> Effects);
 
