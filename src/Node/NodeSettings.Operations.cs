@@ -1,5 +1,5 @@
 using System.Net;
-using Messaging.Http.Admin;
+using Messaging.Node.Admin;
 
 namespace Messaging.Node;
 

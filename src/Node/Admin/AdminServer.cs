@@ -9,7 +9,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 
-namespace Messaging.Http.Admin;
+namespace Messaging.Node.Admin;
 
 /// <summary>
 /// A second, small Kestrel server for operators: /admin (admin token) and /metrics (Prometheus). It has its own

@@ -6,7 +6,7 @@ using Messaging.Actors;
 using Messaging.Messages;
 using Microsoft.AspNetCore.Http;
 
-namespace Messaging.Http.Admin;
+namespace Messaging.Node.Admin;
 
 /// <summary>A failed admin operation: the HTTP status and a detail an operator can act on.</summary>
 public sealed class AdminProblem(int status, string detail) : Exception(detail)

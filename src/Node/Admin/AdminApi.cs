@@ -1,12 +1,13 @@
 using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
+using Messaging.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Messaging.Http.Admin;
+namespace Messaging.Node.Admin;
 
 /// <summary>
 /// The /admin routes the <c>admin</c> command talks to. Served only by <see cref="AdminServer"/>, on its own port,
