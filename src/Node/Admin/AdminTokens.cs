@@ -25,11 +25,8 @@ public static class AdminTokens
 
     private static string ReadOrCreate(NodeSettings settings)
     {
-        Directory.CreateDirectory(settings.DataDirectoryPath);
         var path = PathOf(settings);
-        if (!File.Exists(path))
-            SigningKeys.TryCreate(path);
-        var token = File.ReadAllText(path).Trim();
+        var token = SecretFiles.ReadOrCreate(path);
         if (token.Length < NodeSettings.MinimumAdminTokenLength)
             throw new NodeConfigurationException($"{path} holds fewer than {NodeSettings.MinimumAdminTokenLength} characters; delete it or set Messaging:Admin:Token");
         return token;
