@@ -5,7 +5,6 @@ using Messaging.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Messaging.Node.Admin;
 
@@ -15,9 +14,9 @@ namespace Messaging.Node.Admin;
 /// </summary>
 public static class AdminApi
 {
-    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder endpoints)
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder endpoints, string token)
     {
-        var admin = endpoints.MapGroup("/admin").AddEndpointFilter(RequireAdminToken);
+        var admin = endpoints.MapGroup("/admin").AddEndpointFilter((context, next) => RequireAdminToken(context, next, token));
 
         admin.MapGet("/cluster", (ClusterAdmin cluster) => TypedResults.Ok(cluster.Show()));
         admin.MapPost("/cluster/leave", (ClusterAdmin cluster, string? address, CancellationToken ct) =>
@@ -57,10 +56,10 @@ public static class AdminApi
         }
     }
 
-    private static async ValueTask<object?> RequireAdminToken(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    private static async ValueTask<object?> RequireAdminToken(
+        EndpointFilterInvocationContext context, EndpointFilterDelegate next, string expected)
     {
         var http = context.HttpContext;
-        var expected = http.RequestServices.GetRequiredService<AdminOptions>().Token;
         var header = http.Request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
         var presented = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : "";

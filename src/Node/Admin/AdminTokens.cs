@@ -8,6 +8,7 @@ namespace Messaging.Node.Admin;
 public static class AdminTokens
 {
     public const string FileName = "admin-token";
+    public const int MinimumLength = 16;
 
     public static string Resolve(NodeSettings settings) =>
         settings.Admin.Token is { Length: > 0 } configured ? configured.Trim() : ReadOrCreate(settings);
@@ -27,8 +28,8 @@ public static class AdminTokens
     {
         var path = PathOf(settings);
         var token = SecretFiles.ReadOrCreate(path);
-        if (token.Length < NodeSettings.MinimumAdminTokenLength)
-            throw new NodeConfigurationException($"{path} holds fewer than {NodeSettings.MinimumAdminTokenLength} characters; delete it or set Messaging:Admin:Token");
+        if (token.Length < MinimumLength)
+            throw new NodeConfigurationException($"{path} holds fewer than {MinimumLength} characters; delete it or set Messaging:Admin:Token");
         return token;
     }
 }
