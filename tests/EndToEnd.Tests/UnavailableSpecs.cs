@@ -44,7 +44,7 @@ public sealed class UnavailableSpecs(OwnPostgresNodeFixture fixture) : IClassFix
         var client = fixture.Node.ClientFor(alice);
         await client.Send(bob, "before").Ok();
 
-        await fixture.Postgres.StopAsync(immediate: true);
+        await fixture.Postgres.StopAsync();
         HttpResponseMessage refused;
         try
         {

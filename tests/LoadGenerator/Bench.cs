@@ -42,7 +42,7 @@ public static class Bench
         Console.WriteLine($"run dir: {runDir}");
 
         Console.WriteLine($"starting PostgreSQL (fsync {(fsync ? "on" : "off")}) ...");
-        await using var pg = await PostgresServer.StartAsync(database: "messaging", durable: fsync);
+        await using var pg = await PostgresServer.StartAsync(durable: fsync);
         await pg.CreateDatabaseAsync("baseline");
         var postmaster = pg.PostmasterPid ?? throw new InvalidOperationException("postmaster.pid missing");
 

@@ -53,7 +53,7 @@ public static class Parts
         }
         else
         {
-            pg = await PostgresServer.StartAsync(database: "messaging", durable: fsync);
+            pg = await PostgresServer.StartAsync(durable: fsync);
             provider = PersistenceProvider.PostgreSql;
             connectionString = pg.ConnectionStringFor("messaging");
         }

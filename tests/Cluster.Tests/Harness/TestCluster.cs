@@ -55,9 +55,8 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     public static async Task<TestCluster> StartAsync(PostgresServer postgres, string directory, Action<string> log,
-        ClusterOptions? options = null)
+        ClusterOptions options)
     {
-        options ??= new ClusterOptions();
         var cluster = new TestCluster(directory, postgres.ConnectionString, options, log);
         try
         {
