@@ -176,7 +176,7 @@ public sealed class AdminCommandSpecs(ITestOutputHelper output)
     private async Task<Run> RunAdmin(string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(Paths.NodeDll);
+        start.ArgumentList.Add(Repository.NodeDll);
         start.ArgumentList.Add("admin");
         foreach (var arg in args)
             start.ArgumentList.Add(arg);

@@ -53,7 +53,7 @@ public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
         await scenario.LoadProgressesAsync(300, Progress);
 
         scenario.Log("pg_ctl restart -m immediate");
-        await scenario.Postgres.RestartAsync(immediate: true);
+        await scenario.Postgres.RestartAsync();
         scenario.Log("PostgreSQL back");
         await scenario.EveryMailboxServesAsync(Progress);
         await scenario.LoadProgressesAsync(200, Progress);

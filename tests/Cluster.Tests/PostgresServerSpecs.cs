@@ -19,7 +19,7 @@ public sealed class PostgresServerSpecs
             await using var held = new NpgsqlConnection(server.ConnectionString);
             await held.OpenAsync();
 
-            await server.RestartAsync(immediate: true);
+            await server.RestartAsync();
 
             // A connection from before the restart is dead; new ones reach the recovered server and its data.
             await Assert.ThrowsAnyAsync<Exception>(async () =>

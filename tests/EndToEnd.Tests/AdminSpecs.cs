@@ -99,7 +99,7 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
         await Node.ClientFor(alice).Send(bob, "hi").Ok();
 
         // bob's copy is delivered asynchronously after alice's answer may have been Accepted: poll.
-        await Eventually.Until(async () =>
+        await Eventually.AssertAsync(async () =>
             (await AdminJson("sharding", "stats")).GetProperty("entities").GetInt32() >= before + 2,
             TimeSpan.FromSeconds(10), "sender and recipient mailboxes never showed in the stats");
         stats = await AdminJson("sharding", "stats");
@@ -190,7 +190,7 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
     [Fact]
     public async Task Should_fail_with_exit_code_3_when_the_node_is_unreachable()
     {
-        var port = TestPorts.Unused();
+        var port = FreePorts.Next();
         var error = new StringWriter();
         var exit = await AdminCommand.RunAsync(
             ["cluster", "show", "--node", $"http://127.0.0.1:{port}", "--token", "whatever-token-0123"], TextWriter.Null, error);
@@ -219,18 +219,5 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
         spoofed.Headers.Host = $"127.0.0.1:{Node.AdminAddress.Port}";
         Assert.Equal(HttpStatusCode.NotFound, (await onPublic.SendAsync(spoofed)).StatusCode);
         Assert.NotEqual(Node.BaseAddress.Port, Node.AdminAddress.Port);
-    }
-}
-
-public static class TestPorts
-{
-    /// <summary>A loopback port nothing listens on (bound, then released).</summary>
-    public static int Unused()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 }

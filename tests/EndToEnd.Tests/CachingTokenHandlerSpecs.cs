@@ -17,9 +17,9 @@ public sealed class CachingTokenHandlerSpecs
     public async Task Should_reuse_a_validated_token_until_it_expires_and_never_cache_an_invalid_one()
     {
         var clock = new ManualClock(DateTimeOffset.UtcNow);
-        var parameters = MessagingAuth.ValidationParameters(Encoding.UTF8.GetBytes(TestNode.SigningKey));
+        var parameters = MessagingAuth.ValidationParameters(TestNode.SigningKeyBytes);
         var handler = new CachingTokenHandler(parameters.ClockSkew, clock: clock);
-        var token = Tokens.Make("alice", expires: clock.Now.UtcDateTime.AddMinutes(5));
+        var token = Jwt.Mint("alice", TestNode.SigningKeyBytes, clock.Now.AddMinutes(5));
 
         var first = await handler.ValidateTokenAsync(token, parameters);
         var second = await handler.ValidateTokenAsync(token, parameters);
@@ -34,7 +34,7 @@ public sealed class CachingTokenHandlerSpecs
         Assert.NotSame(first, third);
         Assert.True(third.IsValid);
 
-        var forged = Tokens.Make("alice", key: new string('x', 40));
+        var forged = Jwt.Mint("alice", Encoding.UTF8.GetBytes(new string('x', 40)), TimeSpan.FromMinutes(10));
         Assert.False((await handler.ValidateTokenAsync(forged, parameters)).IsValid);
         Assert.Equal(1, handler.Count);
     }

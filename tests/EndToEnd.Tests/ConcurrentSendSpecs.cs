@@ -67,7 +67,7 @@ public abstract class ConcurrentSendSpecs(TestNode node)
         {
             var expected = sent.Where(e => e.Key.Hub == hub).ToDictionary(e => e.Key.Sender, e => e.Value);
             var client = _node.ClientFor(hub);
-            await Eventually.Until(async () =>
+            await Eventually.AssertAsync(async () =>
             {
                 var list = await client.Conversations(hub, "?count=100").Ok();
                 var total = 0;

@@ -1,15 +1,13 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 
 namespace Messaging.EndToEnd.Tests;
 
 /// <summary>The node as its own OS process, killed with SIGKILL mid-traffic and restarted on the same data directory.</summary>
 public sealed class CrashRecoverySpecs : IDisposable
 {
-    private readonly string _dataDirectory = Directory.CreateTempSubdirectory("messaging-crash-").FullName;
-    private readonly StringBuilder _output = new();
+    private static readonly TimeSpan ReadyWithin = TimeSpan.FromSeconds(60);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("messaging-crash-").FullName;
 
     [Fact]
     public async Task Should_keep_every_acknowledged_message_once_and_in_order_after_a_SIGKILL()
@@ -20,13 +18,13 @@ public sealed class CrashRecoverySpecs : IDisposable
         var attempted = senders.ToDictionary(s => s, _ => new List<string>());
         var unexpected = new List<string>();
 
-        var node = await StartNodeAsync();
-        var tokens = new Messaging.Http.TokenIssuer(Encoding.UTF8.GetBytes(TestNode.SigningKey), TimeSpan.FromHours(1));
+        await using var node = Node(incarnation: 1);
+        await node.StartAsync(ReadyWithin);
         using var stop = new CancellationTokenSource();
         var traffic = senders.Select(sender => Task.Run(async () =>
         {
-            using var client = new HttpClient { BaseAddress = node.BaseAddress, Timeout = TimeSpan.FromSeconds(10) };
-            client.DefaultRequestHeaders.Authorization = new("Bearer", tokens.Issue(sender));
+            using var client = new HttpClient { BaseAddress = node.HttpUri, Timeout = TimeSpan.FromSeconds(10) };
+            client.DefaultRequestHeaders.Authorization = new("Bearer", Token(sender));
             for (var i = 0; !stop.IsCancellationRequested; i++)
             {
                 var text = $"{sender} #{i}";
@@ -52,44 +50,37 @@ public sealed class CrashRecoverySpecs : IDisposable
             }
         })).ToArray();
 
-        await Eventually.Until(() => Task.FromResult(Acknowledged() >= 60), TimeSpan.FromSeconds(30), "60 acknowledged sends");
-        node.Process.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no flush
-        await node.Process.WaitForExitAsync();
+        await Eventually.AssertAsync(() => Task.FromResult(Acknowledged() >= 60), TimeSpan.FromSeconds(30), "60 acknowledged sends");
+        node.Kill();
+        Assert.True(await node.WaitForExitAsync(TimeSpan.FromSeconds(10)), "the node outlived SIGKILL");
         stop.Cancel();
         await Task.WhenAll(traffic);
         Assert.True(Acknowledged() >= 60);
         Assert.Empty(unexpected);
 
-        var restarted = await StartNodeAsync();
-        try
+        await using var restarted = Node(incarnation: 2);
+        await restarted.StartAsync(ReadyWithin);
+        foreach (var sender in senders)
         {
-            foreach (var sender in senders)
-            {
-                using var client = Client(restarted, tokens.Issue(sender));
-                var thread = await client.Thread(sender, ConversationOf(sender, recipient), "?count=200").Ok();
-                AssertKept(acknowledged[sender], attempted[sender], thread.Texts());
-            }
-
-            // The recipient's copies follow: delivery resumes once the senders' mailboxes are back.
-            using var reader = Client(restarted, tokens.Issue(recipient));
-            foreach (var sender in senders)
-            {
-                string[] texts = [];
-                await Eventually.Until(async () =>
-                {
-                    var response = await reader.Thread(recipient, ConversationOf(sender, recipient), "?count=200");
-                    if (response.StatusCode != HttpStatusCode.OK)
-                        return false;
-                    texts = (await response.Json()).Texts();
-                    return acknowledged[sender].All(texts.Contains);
-                }, TimeSpan.FromSeconds(20), $"{recipient}'s copies of {sender}'s acknowledged messages");
-                AssertKept(acknowledged[sender], attempted[sender], texts);
-            }
+            using var client = Client(restarted, Token(sender));
+            var thread = await client.Thread(sender, ConversationOf(sender, recipient), "?count=200").Ok();
+            AssertKept(acknowledged[sender], attempted[sender], thread.Texts(), node, restarted);
         }
-        finally
+
+        // The recipient's copies follow: delivery resumes once the senders' mailboxes are back.
+        using var reader = Client(restarted, Token(recipient));
+        foreach (var sender in senders)
         {
-            restarted.Process.Kill(entireProcessTree: true);
-            await restarted.Process.WaitForExitAsync();
+            string[] texts = [];
+            await Eventually.AssertAsync(async () =>
+            {
+                var response = await reader.Thread(recipient, ConversationOf(sender, recipient), "?count=200");
+                if (response.StatusCode != HttpStatusCode.OK)
+                    return false;
+                texts = (await response.Json()).Texts();
+                return acknowledged[sender].All(texts.Contains);
+            }, TimeSpan.FromSeconds(20), $"{recipient}'s copies of {sender}'s acknowledged messages");
+            AssertKept(acknowledged[sender], attempted[sender], texts, node, restarted);
         }
 
         int Acknowledged()
@@ -100,91 +91,38 @@ public sealed class CrashRecoverySpecs : IDisposable
     }
 
     /// <summary>Every acknowledged message once, in send order; anything else only a send whose answer was lost.</summary>
-    private void AssertKept(List<string> acknowledged, List<string> attempted, string[] stored)
+    private static void AssertKept(List<string> acknowledged, List<string> attempted, string[] stored,
+        params NodeProcess[] nodes)
     {
         Assert.True(stored.Length == stored.Distinct().Count(), $"a message stored twice: {string.Join(", ", stored)}");
         Assert.True(stored.All(attempted.Contains), "a message nobody sent");
         Assert.Equal(acknowledged, stored.Where(acknowledged.Contains));
         Assert.Equal(stored.OrderBy(attempted.IndexOf), stored);
-        Assert.True(stored.Length <= acknowledged.Count + 1, $"{_output}");
+        Assert.True(stored.Length <= acknowledged.Count + 1, string.Join('\n', nodes.Select(n => n.Tail())));
     }
 
     private static string ConversationOf(string a, string b) =>
         string.CompareOrdinal(a, b) <= 0 ? $"dm~{a}~{b}" : $"dm~{b}~{a}";
 
-    private static HttpClient Client(RunningNode node, string token)
+    private static string Token(string userId) => Jwt.Mint(userId, TestNode.SigningKeyBytes, TimeSpan.FromHours(1));
+
+    private static HttpClient Client(NodeProcess node, string token)
     {
-        var client = new HttpClient { BaseAddress = node.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        var client = new HttpClient { BaseAddress = node.HttpUri, Timeout = TimeSpan.FromSeconds(30) };
         client.DefaultRequestHeaders.Authorization = new("Bearer", token);
         return client;
     }
 
-    private sealed record RunningNode(Process Process, Uri BaseAddress);
-
-    private async Task<RunningNode> StartNodeAsync()
-    {
-        var port = FreePort();
-        var dll = Path.Combine(AppContext.BaseDirectory, "Messaging.Node.dll");
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in new[]
-                 {
-                     dll, $"--urls=http://127.0.0.1:{port}", $"--Messaging:DataDirectory={_dataDirectory}",
-                     "--Messaging:Cluster:Hostname=127.0.0.1", "--Messaging:Cluster:Port=0", "--Messaging:Admin:Port=0",
-                     $"--Messaging:Auth:SigningKey={TestNode.SigningKey}", "--Logging:LogLevel:Default=Warning",
-                 })
-            start.ArgumentList.Add(arg);
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, e) => Log(e.Data);
-        process.ErrorDataReceived += (_, e) => Log(e.Data);
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-
-        var baseAddress = new Uri($"http://127.0.0.1:{port}");
-        using var probe = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(5) };
-        await Eventually.Until(async () =>
-        {
-            if (process.HasExited)
-                throw new InvalidOperationException($"the node exited with {process.ExitCode}: {_output}");
-            try
-            {
-                return (await probe.GetAsync("/healthz/ready")).StatusCode == HttpStatusCode.OK;
-            }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(60), "the node process never became ready");
-        return new RunningNode(process, baseAddress);
-    }
-
-    private void Log(string? line)
-    {
-        if (line is null)
-            return;
-        lock (_output)
-        {
-            if (_output.Length < 64 * 1024)
-                _output.AppendLine(line);
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    /// <summary>The node as its own process, on a new port but the same data directory each time.</summary>
+    private NodeProcess Node(int incarnation) => new("node", FreePorts.Next(), _directory,
+        arguments: [.. TestNode.LoopbackArguments(Path.Combine(_directory, "data")), $"--Messaging:Auth:SigningKey={TestNode.SigningKey}"],
+        incarnation: incarnation);
 
     public void Dispose()
     {
         try
         {
-            Directory.Delete(_dataDirectory, recursive: true);
+            Directory.Delete(_directory, recursive: true);
         }
         catch (IOException)
         {

@@ -173,14 +173,14 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
 
         var client = fixture.Node.ClientFor(alice);
         var conversation = Ids.ConversationFor(alice, bob);
-        await Eventually.Until(async () => (await client.Thread(alice, conversation).Ok()).Texts().Length == 3,
+        await Eventually.AssertAsync(async () => (await client.Thread(alice, conversation).Ok()).Texts().Length == 3,
             TimeSpan.FromSeconds(20), "m3 was not stored again");
         var thread = await client.Thread(alice, conversation).Ok();
         Assert.Equal(["m1", "m2", "m3"], thread.Texts());
         Assert.Equal([1L, 2, 3], thread.Seqs());
         Assert.Equal(m3.Message.ClientMessageId, thread.GetProperty("messages")[2].GetProperty("clientMessageId").GetString());
         var bobClient = fixture.Node.ClientFor(bob);
-        await Eventually.Until(async () =>
+        await Eventually.AssertAsync(async () =>
                 (await bobClient.Thread(bob, conversation)).IsSuccessStatusCode
                 && (await bobClient.Thread(bob, conversation).Ok()).Texts().SequenceEqual(["m1", "m2", "m3"]),
             TimeSpan.FromSeconds(20), "bob did not get m1, m2, m3 in order");
@@ -242,7 +242,7 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
     private async Task WaitUntilWaitingOnAdvisoryLockAsync()
     {
         await using var observer = await OpenAsync();
-        await Eventually.Until(async () =>
+        await Eventually.AssertAsync(async () =>
         {
             await using var command = new NpgsqlCommand(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND query LIKE '%' || @p || '%'",

@@ -37,7 +37,7 @@ public sealed class MetricsSpecs(DefaultNodeFixture fixture) : IClassFixture<Def
         List<string> missing = [];
         try
         {
-            await Eventually.Until(async () =>
+            await Eventually.AssertAsync(async () =>
             {
                 missing = Missing(before, await Scrape(), self, sends, duplicates, senders.Length + 1);
                 return missing.Count == 0;

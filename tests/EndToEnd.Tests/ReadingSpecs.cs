@@ -89,7 +89,7 @@ public abstract class ReadingSpecs(TestNode node)
             async Task<long[]> Page(string query) => (await reader.Thread(user, conversationId, query).Ok()).Seqs();
 
             if (user == bob) // the recipient's copy may still be on its way when the sender got Accepted
-                await Eventually.Until(async () => (await Page("?count=1")).SequenceEqual([12L]), TimeSpan.FromSeconds(10), "bob's copy");
+                await Eventually.AssertAsync(async () => (await Page("?count=1")).SequenceEqual([12L]), TimeSpan.FromSeconds(10), "bob's copy");
 
             Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), await Page(""));
             Assert.Equal(Seqs(10, 11, 12), await Page("?count=3"));
@@ -116,7 +116,7 @@ public abstract class ReadingSpecs(TestNode node)
         }
         var reader = _node.ClientFor(alice);
         var fromBob = string.CompareOrdinal(alice, bob) < 0 ? $"dm~{alice}~{bob}" : $"dm~{bob}~{alice}";
-        await Eventually.Until(async () => (await reader.Thread(alice, fromBob, "?count=1").Ok()).Seqs().SequenceEqual([8L]),
+        await Eventually.AssertAsync(async () => (await reader.Thread(alice, fromBob, "?count=1").Ok()).Seqs().SequenceEqual([8L]),
             TimeSpan.FromSeconds(10), "bob's 8 messages in alice's mailbox");
 
         var thread = await reader.Thread(alice, fromBob, "?count=200").Ok();
@@ -139,7 +139,7 @@ public abstract class ReadingSpecs(TestNode node)
         foreach (var sender in senders)
         {
             var conversationId = string.CompareOrdinal(alice, sender) < 0 ? $"dm~{alice}~{sender}" : $"dm~{sender}~{alice}";
-            await Eventually.Until(async () => (await reader.Thread(alice, conversationId, "?count=1").Ok()).Seqs().SequenceEqual([8L]),
+            await Eventually.AssertAsync(async () => (await reader.Thread(alice, conversationId, "?count=1").Ok()).Seqs().SequenceEqual([8L]),
                 TimeSpan.FromSeconds(10), $"{sender}'s 8 messages in alice's mailbox");
             var thread = await reader.Thread(alice, conversationId, "?count=200").Ok();
             Assert.Equal(Enumerable.Range(1, 8).Select(i => $"{sender} {i}"), thread.Texts());

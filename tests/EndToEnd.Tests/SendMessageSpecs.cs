@@ -230,10 +230,10 @@ public abstract class SendMessageSpecs(TestNode node)
         string?[] tokens =
         [
             null,
-            Tokens.Make(alice, key: "some-other-key-that-is-long-enough-0123456789"),
-            Tokens.Make(alice, expires: DateTime.UtcNow.AddMinutes(-10)),
-            Tokens.Make(alice, audience: "someone-else"),
-            Tokens.Make(alice, issuer: "someone-else"),
+            Jwt.Mint(alice, "some-other-key-that-is-long-enough-0123456789"u8.ToArray(), TimeSpan.FromMinutes(10)),
+            Jwt.Mint(alice, TestNode.SigningKeyBytes, DateTimeOffset.UtcNow.AddMinutes(-10)),
+            Jwt.Mint(alice, TestNode.SigningKeyBytes, DateTimeOffset.UtcNow.AddMinutes(10), audience: "someone-else"),
+            Jwt.Mint(alice, TestNode.SigningKeyBytes, DateTimeOffset.UtcNow.AddMinutes(10), issuer: "someone-else"),
             "not-a-jwt",
         ];
 
@@ -249,7 +249,7 @@ public abstract class SendMessageSpecs(TestNode node)
             Assert.Contains(list.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
         }
         // The same key and claims with a valid lifetime pass, so the rejections above are about the token alone.
-        Assert.Equal(HttpStatusCode.OK, (await _node.ClientWithToken(Tokens.Make(alice)).Conversations(alice)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _node.ClientWithToken(Jwt.Mint(alice, TestNode.SigningKeyBytes, TimeSpan.FromMinutes(10))).Conversations(alice)).StatusCode);
     }
 
     [Fact]

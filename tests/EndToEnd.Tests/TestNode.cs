@@ -13,6 +13,7 @@ namespace Messaging.EndToEnd.Tests;
 public sealed class TestNode : IAsyncDisposable
 {
     public const string SigningKey = "end-to-end-tests-signing-key-0123456789-abcdef";
+    public static readonly byte[] SigningKeyBytes = System.Text.Encoding.UTF8.GetBytes(SigningKey);
 
     private readonly WebApplication _app;
     private readonly HttpClient _anonymous;
@@ -27,42 +28,29 @@ public sealed class TestNode : IAsyncDisposable
 
     public string DataDirectory { get; }
     public Uri BaseAddress { get; }
-    public TokenIssuer Tokens { get; } = new(System.Text.Encoding.UTF8.GetBytes(SigningKey), TimeSpan.FromHours(1));
+    public TokenIssuer Tokens { get; } = new(SigningKeyBytes, TimeSpan.FromHours(1));
 
     public static Task<TestNode> StartAsync(params string[] extraArgs) =>
         StartAsync(Directory.CreateTempSubdirectory("messaging-e2e-").FullName, [$"--Messaging:Auth:SigningKey={SigningKey}", .. extraArgs]);
 
     public static async Task<TestNode> StartAsync(string dataDirectory, string[] extraArgs)
     {
-        string[] args =
-        [
-            "--urls=http://127.0.0.1:0",
-            $"--Messaging:DataDirectory={dataDirectory}",
-            "--Messaging:Cluster:Hostname=127.0.0.1",
-            "--Messaging:Cluster:Port=0",
-            "--Messaging:Admin:Port=0",
-            "--Logging:LogLevel:Default=Warning",
-            .. extraArgs,
-        ];
-        var app = NodeApp.Build(args);
+        var app = NodeApp.Build(["--urls=http://127.0.0.1:0", .. LoopbackArguments(dataDirectory), .. extraArgs]);
         await app.StartAsync();
         var node = new TestNode(app, dataDirectory, new Uri(app.Urls.First()));
-        await node.WaitUntilReadyAsync(TimeSpan.FromSeconds(30));
+        await Readiness.WaitAsync("the node", node.BaseAddress, TimeSpan.FromSeconds(30));
         return node;
     }
 
-    public async Task WaitUntilReadyAsync(TimeSpan deadline) =>
-        await Eventually.Until(async () =>
-        {
-            try
-            {
-                return (await _anonymous.GetAsync("/healthz/ready")).StatusCode == HttpStatusCode.OK;
-            }
-            catch (HttpRequestException)
-            {
-                return false;
-            }
-        }, deadline, "the node never became ready");
+    /// <summary>A cluster of one on loopback, every port picked by the OS but HTTP's, with quiet logs.</summary>
+    public static string[] LoopbackArguments(string dataDirectory) =>
+    [
+        $"--Messaging:DataDirectory={dataDirectory}",
+        "--Messaging:Cluster:Hostname=127.0.0.1",
+        "--Messaging:Cluster:Port=0",
+        "--Messaging:Admin:Port=0",
+        "--Logging:LogLevel:Default=Warning",
+    ];
 
     public HttpClient Anonymous => _anonymous;
 
@@ -159,22 +147,6 @@ public static class SharedPostgres
             "--Messaging:Persistence:Provider=PostgreSql",
             $"--Messaging:Persistence:ConnectionString={server.ConnectionStringFor(database)}",
         ];
-    }
-}
-
-public static class Eventually
-{
-    public static async Task Until(Func<Task<bool>> condition, TimeSpan deadline, string failure)
-    {
-        var until = DateTime.UtcNow + deadline;
-        var delay = TimeSpan.FromMilliseconds(20);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > until)
-                throw new TimeoutException($"{failure} within {deadline.TotalSeconds} s");
-            await Task.Delay(delay);
-            delay = TimeSpan.FromMilliseconds(Math.Min(250, delay.TotalMilliseconds * 2));
-        }
     }
 }
 

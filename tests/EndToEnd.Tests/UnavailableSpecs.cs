@@ -44,7 +44,7 @@ public sealed class UnavailableSpecs(OwnPostgresNodeFixture fixture) : IClassFix
         var client = fixture.Node.ClientFor(alice);
         await client.Send(bob, "before").Ok();
 
-        await fixture.Postgres.StopAsync(immediate: true);
+        await fixture.Postgres.StopAsync();
         HttpResponseMessage refused;
         try
         {
@@ -108,7 +108,7 @@ public sealed class UnavailableSpecs(OwnPostgresNodeFixture fixture) : IClassFix
         await ExecuteAsync("DELETE FROM journal WHERE persistence_id = @p AND writer_uuid = 'corrupt'", ("p", $"mailbox-{stuck}"));
         await RetryUntilAcknowledgedAsync(client, stuck, "one too many", "third-1");
         await AssertStoredOnceAsync(client, alice, stuck, "one too many");
-        await Eventually.Until(async () =>
+        await Eventually.AssertAsync(async () =>
             (await fixture.Node.ClientFor(stuck).Thread(stuck, Messages.Ids.ConversationFor(alice, stuck))).StatusCode == HttpStatusCode.OK
             && (await fixture.Node.ClientFor(stuck).Thread(stuck, Messages.Ids.ConversationFor(alice, stuck)).Ok()).Texts()
                 .SequenceEqual(["queued 1", "queued 2", "one too many"]),
@@ -126,7 +126,7 @@ public sealed class UnavailableSpecs(OwnPostgresNodeFixture fixture) : IClassFix
         HttpClient client, string recipient, string text, string clientMessageId)
     {
         System.Text.Json.JsonElement acknowledged = default;
-        await Eventually.Until(async () =>
+        await Eventually.AssertAsync(async () =>
         {
             var response = await client.Send(recipient, text, clientMessageId);
             if (response.StatusCode == HttpStatusCode.ServiceUnavailable)

@@ -17,6 +17,8 @@ public static class Bench
     /// </summary>
     private static readonly Dictionary<string, string> RuntimeSettings = new() { ["DOTNET_GCgen0size"] = "0x4000000" };
 
+    private static readonly TimeSpan ReadyWithin = TimeSpan.FromSeconds(90);
+
     public static async Task<int> RunAsync(Args a)
     {
         var users = a.Int("users", 10_000);
@@ -42,21 +44,20 @@ public static class Bench
         Console.WriteLine($"run dir: {runDir}");
 
         Console.WriteLine($"starting PostgreSQL (fsync {(fsync ? "on" : "off")}) ...");
-        await using var pg = await PostgresServer.StartAsync(database: "messaging", durable: fsync);
+        await using var pg = await PostgresServer.StartAsync(durable: fsync);
         await pg.CreateDatabaseAsync("baseline");
         var postmaster = pg.PostmasterPid ?? throw new InvalidOperationException("postmaster.pid missing");
 
-        var baselineUrl = $"http://127.0.0.1:{FreePorts.Next()}";
-        var self = typeof(Bench).Assembly.Location;
         Console.WriteLine("starting the baseline ...");
-        await using var baseline = await ServerProcess.StartAsync("baseline", baselineUrl,
-            [self, "baseline-server", "--url", baselineUrl, "--connection", pg.ConnectionStringFor("baseline"), "--key", key],
-            new Dictionary<string, string>(RuntimeSettings), Path.Combine(runDir, "baseline.log"), "/healthz/ready");
+        await using var baseline = new NodeProcess("baseline", FreePorts.Next(), runDir, RuntimeSettings,
+            ["baseline-server", "--connection", pg.ConnectionStringFor("baseline"), "--key", key])
+        {
+            Dll = typeof(Bench).Assembly.Location,
+        };
+        await baseline.StartAsync(ReadyWithin);
 
-        var nodeUrl = $"http://127.0.0.1:{FreePorts.Next()}";
         var env = new Dictionary<string, string>(RuntimeSettings)
         {
-            ["ASPNETCORE_URLS"] = nodeUrl,
             ["Messaging__Persistence__Provider"] = "PostgreSql",
             ["Messaging__Persistence__ConnectionString"] = pg.ConnectionStringFor("messaging"),
             ["Messaging__Auth__SigningKey"] = key,
@@ -68,28 +69,28 @@ public static class Bench
         };
         foreach (var pair in (nodeEnv ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
             env[pair[..pair.IndexOf('=')]] = pair[(pair.IndexOf('=') + 1)..];
-        Console.WriteLine($"starting the node ({Paths.NodeDll}) ...");
-        await using var node = await ServerProcess.StartAsync("messaging", nodeUrl, [Paths.NodeDll], env,
-            Path.Combine(runDir, "node.log"), "/healthz/ready");
+        Console.WriteLine($"starting the node ({Repository.NodeDll}) ...");
+        await using var node = new NodeProcess("messaging", FreePorts.Next(), runDir, env);
+        await node.StartAsync(ReadyWithin);
 
         if (hold)
         {
-            Console.WriteLine($"node {node.Url} pid {node.Pid}; baseline {baseline.Url} pid {baseline.Pid}; postgres {pg.ConnectionStringFor("messaging")}; key {key}");
+            Console.WriteLine($"node {node.HttpUri} pid {node.Pid}; baseline {baseline.HttpUri} pid {baseline.Pid}; postgres {pg.ConnectionStringFor("messaging")}; key {key}");
             Console.WriteLine("press Enter (or close stdin) to stop");
             await Console.In.ReadLineAsync();
             return 0;
         }
         var selfPid = Environment.ProcessId;
-        Dictionary<string, Func<double>> Sources(ServerProcess server, ServerProcess idle) => new()
+        Dictionary<string, Func<double>> Sources(NodeProcess server, NodeProcess idle) => new()
         {
             ["server"] = () => ProcStats.CpuSeconds(server.Pid),
             ["postgres"] = () => ProcStats.TreeCpuSeconds(postmaster),
             ["loadgen"] = () => ProcStats.CpuSeconds(selfPid),
             ["idle server"] = () => ProcStats.CpuSeconds(idle.Pid),
         };
-        LoadOptions Options(ServerProcess server, ServerProcess idle, string label, double? rate, double readShare) => new()
+        LoadOptions Options(NodeProcess server, NodeProcess idle, string label, double? rate, double readShare) => new()
         {
-            Url = server.Url, SigningKey = keyBytes, Label = label, Users = users, Contacts = contacts, RetryShare = retry,
+            Url = server.HttpUri.ToString(), SigningKey = keyBytes, Label = label, Users = users, Contacts = contacts, RetryShare = retry,
             ReadShare = readShare, Rate = rate, Concurrency = concurrency, Warmup = warmup, Duration = duration,
             CpuSources = Sources(server, idle), ServerPid = server.Pid,
         };

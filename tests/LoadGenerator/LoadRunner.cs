@@ -90,12 +90,12 @@ public sealed class LoadRunner
         _state = [.. _users.Select(_ => new UserState())];
     }
 
-    public async Task<LoadResult> RunAsync(CancellationToken cancel = default)
+    public async Task<LoadResult> RunAsync()
     {
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         if (_o.Prime)
-            await PrimeAsync(cancel);
+            await PrimeAsync();
         var cpu = new CpuWindow(_o.CpuSources);
         var clock = Stopwatch.StartNew();
         var origin = Stopwatch.GetTimestamp();
@@ -107,21 +107,21 @@ public sealed class LoadRunner
         var progress = Task.Run(() => Progress(clock, progressStop.Token));
         var measuring = Task.Run(async () =>
         {
-            await Task.Delay(_o.Warmup, cancel);
+            await Task.Delay(_o.Warmup);
             cpu.Start();
-            await Task.Delay(_o.Duration, cancel);
+            await Task.Delay(_o.Duration);
             return cpu.Stop();
-        }, cancel);
+        });
 
         if (_o.Rate is { } rate)
-            await OpenLoop(rate, origin, total, cancel);
+            await OpenLoop(rate, origin, total);
         else
-            await ClosedLoop(total, cancel);
+            await ClosedLoop(total);
 
         var cores = await measuring;
         var drain = Stopwatch.StartNew();
         while (Volatile.Read(ref _outstanding) > 0 && drain.Elapsed < TimeSpan.FromSeconds(30))
-            await Task.Delay(50, cancel);
+            await Task.Delay(50);
         await progressStop.CancelAsync();
         await progress;
         Console.Error.WriteLine();
@@ -147,7 +147,7 @@ public sealed class LoadRunner
             pid is { } q ? ProcStats.StatusBytes(q, "VmRSS") : 0);
     }
 
-    private async Task PrimeAsync(CancellationToken cancel)
+    private async Task PrimeAsync()
     {
         var clock = Stopwatch.StartNew();
         var next = -1;
@@ -161,16 +161,16 @@ public sealed class LoadRunner
                 if ((await Exchange(request)).Status != 200)
                     Interlocked.Increment(ref failed);
             }
-        }, cancel)));
+        })));
         Console.Error.WriteLine($"[{_o.Label}] primed {_users.Length} users in {clock.Elapsed.TotalSeconds:0.0} s ({_users.Length / clock.Elapsed.TotalSeconds:0}/s, {failed} failed)");
     }
 
-    private async Task OpenLoop(double rate, long origin, TimeSpan total, CancellationToken cancel)
+    private async Task OpenLoop(double rate, long origin, TimeSpan total)
     {
         var random = new Random(1);
         long issued = 0;
         var end = origin + (long)(total.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < end && !cancel.IsCancellationRequested)
+        while (Stopwatch.GetTimestamp() < end)
         {
             var due = (long)((Stopwatch.GetTimestamp() - origin) / (double)Stopwatch.Frequency * rate);
             for (; issued < due; issued++)
@@ -190,23 +190,23 @@ public sealed class LoadRunner
                     finally { Interlocked.Decrement(ref _outstanding); }
                 }, CancellationToken.None);
             }
-            await Task.Delay(1, cancel);
+            await Task.Delay(1);
         }
     }
 
-    private async Task ClosedLoop(TimeSpan total, CancellationToken cancel)
+    private async Task ClosedLoop(TimeSpan total)
     {
         var deadline = Stopwatch.StartNew();
         var workers = Enumerable.Range(0, _o.Concurrency).Select(w => Task.Run(async () =>
         {
             var random = new Random(w * 7919 + 1);
-            while (deadline.Elapsed < total && !cancel.IsCancellationRequested)
+            while (deadline.Elapsed < total)
             {
                 Interlocked.Increment(ref _outstanding);
                 try { await One(random, Stopwatch.GetTimestamp()); }
                 finally { Interlocked.Decrement(ref _outstanding); }
             }
-        }, cancel)).ToArray();
+        })).ToArray();
         await Task.WhenAll(workers);
     }
 

@@ -53,7 +53,7 @@ public static class Parts
         }
         else
         {
-            pg = await PostgresServer.StartAsync(database: "messaging", durable: fsync);
+            pg = await PostgresServer.StartAsync(durable: fsync);
             provider = PersistenceProvider.PostgreSql;
             connectionString = pg.ConnectionStringFor("messaging");
         }
@@ -107,9 +107,8 @@ public static class Parts
         var host = builder.Build();
         await host.StartAsync();
         var cluster = Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>());
-        var wait = Stopwatch.StartNew();
-        while (cluster.SelfMember.Status != Akka.Cluster.MemberStatus.Up && wait.Elapsed < TimeSpan.FromSeconds(30))
-            await Task.Delay(100);
+        await Eventually.TryAsync(() => Task.FromResult(cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up),
+            TimeSpan.FromSeconds(30));
         return host;
     }
 

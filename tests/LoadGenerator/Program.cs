@@ -28,7 +28,7 @@ catch (ArgumentException ex)
 
 static async Task<int> BaselineServer(Args a)
 {
-    var url = a.Str("url") ?? throw new ArgumentException("--url is required");
+    var url = a.Str("urls") ?? throw new ArgumentException("--urls is required");
     var connection = a.Str("connection") ?? throw new ArgumentException("--connection is required");
     var key = a.Str("key") ?? throw new ArgumentException("--key is required");
     a.RejectUnknown();

@@ -18,13 +18,12 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private readonly bool _durable;
 
-    private PostgresServer(string bin, string directory, int port, string database, bool asServiceUser, bool durable)
+    private PostgresServer(string bin, string directory, int port, bool asServiceUser, bool durable)
     {
         _durable = durable;
         _bin = bin;
         Directory = directory;
         Port = port;
-        Database = database;
         _asServiceUser = asServiceUser;
     }
 
@@ -32,7 +31,7 @@ public sealed class PostgresServer : IAsyncDisposable
     public string DataDirectory => Path.Combine(Directory, "data");
     public string LogFile => Path.Combine(Directory, "postgres.log");
     public int Port { get; }
-    public string Database { get; }
+    public string Database => "messaging";
 
     /// <summary>Connection string for the database the nodes share (trust auth on loopback, no password).</summary>
     public string ConnectionString => ConnectionStringFor(Database);
@@ -69,14 +68,14 @@ public sealed class PostgresServer : IAsyncDisposable
     /// fsync and synchronous commit on, as in production: a benchmark of acknowledged writes must pay for them.
     /// Off for tests: safe for the process crashes they cause (the OS keeps the WAL), and faster.
     /// </param>
-    public static async Task<PostgresServer> StartAsync(string? parentDirectory = null, string database = "messaging", bool durable = false)
+    public static async Task<PostgresServer> StartAsync(string? parentDirectory = null, bool durable = false)
     {
         var bin = FindBinDirectory();
         var asServiceUser = Environment.UserName == "root" || geteuid() == 0;
         var parent = parentDirectory ?? Path.GetTempPath();
         var directory = Path.Combine(parent, $"pg-{Guid.NewGuid().ToString("N")[..8]}");
         System.IO.Directory.CreateDirectory(directory);
-        var server = new PostgresServer(bin, directory, FreePorts.Next(), database, asServiceUser, durable);
+        var server = new PostgresServer(bin, directory, FreePorts.Next(), asServiceUser, durable);
         try
         {
             if (asServiceUser)
@@ -90,7 +89,7 @@ public sealed class PostgresServer : IAsyncDisposable
             await server.RunAsync("initdb", "-D", server.DataDirectory, "-U", ServiceUser, "--auth=trust",
                 "--encoding=UTF8", "--no-sync", "--no-instructions");
             await server.PgCtlAsync("start", "-o", server.ServerOptions);
-            await server.CreateDatabaseAsync(database);
+            await server.CreateDatabaseAsync(server.Database);
             return server;
         }
         catch
@@ -125,14 +124,15 @@ public sealed class PostgresServer : IAsyncDisposable
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>`pg_ctl restart`; <paramref name="immediate"/> is `-m immediate`: no checkpoint, crash recovery on start.</summary>
-    public async Task RestartAsync(bool immediate = true)
+    /// <summary>`pg_ctl restart -m immediate`: no checkpoint, crash recovery on start.</summary>
+    public async Task RestartAsync()
     {
-        await PgCtlAsync("restart", "-m", immediate ? "immediate" : "fast", "-o", ServerOptions);
+        await PgCtlAsync("restart", "-m", "immediate", "-o", ServerOptions);
         NpgsqlConnection.ClearAllPools();
     }
 
-    public Task StopAsync(bool immediate = true) => PgCtlAsync("stop", "-m", immediate ? "immediate" : "fast");
+    /// <summary>`pg_ctl stop -m immediate`: as a crash.</summary>
+    public Task StopAsync() => PgCtlAsync("stop", "-m", "immediate");
 
     public Task StartAgainAsync() => PgCtlAsync("start", "-o", ServerOptions);
 
@@ -155,7 +155,7 @@ public sealed class PostgresServer : IAsyncDisposable
         NpgsqlConnection.ClearAllPools();
         if (File.Exists(Path.Combine(DataDirectory, "postmaster.pid")))
         {
-            try { await StopAsync(immediate: true); }
+            try { await StopAsync(); }
             catch (Exception) { /* already stopped, or it will die with its dir */ }
         }
         try { if (File.Exists(LogFile)) File.Copy(LogFile, Directory + ".log", overwrite: true); }

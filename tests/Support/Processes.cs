@@ -49,7 +49,7 @@ public static class Signals
 /// <summary>Runs a short command to completion and returns its output, failing with that output when it fails.</summary>
 public static class Command
 {
-    public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, bool check = true)
+    public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -73,7 +73,7 @@ public static class Command
             throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {timeout}");
         }
         var output = await stdout + await stderr;
-        if (check && process.ExitCode != 0)
+        if (process.ExitCode != 0)
             throw new InvalidOperationException(
                 $"{file} {string.Join(' ', psi.ArgumentList)} exited with {process.ExitCode}:\n{output}");
         return output;

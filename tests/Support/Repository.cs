@@ -1,3 +1,5 @@
+using System.Reflection;
+
 namespace Messaging.Testing;
 
 /// <summary>Where the repository and the built node are, for the tools that run the node as a process.</summary>
@@ -14,15 +16,22 @@ public static class Repository
         }
     }
 
-    /// <summary>The node built in <paramref name="configuration"/> (Debug, Release); MESSAGING_NODE_DLL overrides.</summary>
-    public static string NodeDll(string configuration)
+    /// <summary>Debug or Release: whatever this library (and so the tests or tool using it) was built as.</summary>
+    public static string Configuration =>
+        typeof(Repository).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+
+    /// <summary>The node built in the same <see cref="Configuration"/>; MESSAGING_NODE_DLL overrides.</summary>
+    public static string NodeDll
     {
-        var overridden = Environment.GetEnvironmentVariable("MESSAGING_NODE_DLL");
-        if (!string.IsNullOrEmpty(overridden))
-            return overridden;
-        var dll = Path.Combine(Root, "src", "Node", "bin", configuration, "net10.0", "Messaging.Node.dll");
-        if (!File.Exists(dll))
-            throw new FileNotFoundException($"The node is not built: {dll} is missing (dotnet build -c {configuration} src/Node).", dll);
-        return dll;
+        get
+        {
+            var overridden = Environment.GetEnvironmentVariable("MESSAGING_NODE_DLL");
+            if (!string.IsNullOrEmpty(overridden))
+                return overridden;
+            var dll = Path.Combine(Root, "src", "Node", "bin", Configuration, "net10.0", "Messaging.Node.dll");
+            if (!File.Exists(dll))
+                throw new FileNotFoundException($"The node is not built: {dll} is missing (dotnet build -c {Configuration} src/Node).", dll);
+            return dll;
+        }
     }
 }

@@ -1,5 +1,4 @@
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
@@ -24,23 +23,9 @@ public static class Api
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    /// <summary>An HS256 JWT as API.md describes it: iss/aud `messaging`, sub = user id, exp required.</summary>
-    public static string Token(string signingKey, string userId, TimeSpan? lifetime = null)
-    {
-        static string B64(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var header = B64(JsonSerializer.SerializeToUtf8Bytes(new { alg = "HS256", typ = "JWT" }));
-        var payload = B64(JsonSerializer.SerializeToUtf8Bytes(new
-        {
-            iss = "messaging", aud = "messaging", sub = userId, iat = now, nbf = now,
-            exp = now + (long)(lifetime ?? TimeSpan.FromDays(1)).TotalSeconds,
-        }));
-        var signature = HMACSHA256.HashData(KeyBytes(signingKey), Encoding.ASCII.GetBytes($"{header}.{payload}"));
-        return $"{header}.{payload}.{B64(signature)}";
-    }
-
-    /// <summary>The key's bytes as the node reads them (UTF-8 of the configured string).</summary>
-    public static Func<string, byte[]> KeyBytes { get; set; } = key => Encoding.UTF8.GetBytes(key);
+    /// <summary>A day's token for <paramref name="userId"/>, signed with the key's bytes as the node reads them (UTF-8).</summary>
+    public static string Token(string signingKey, string userId) =>
+        Jwt.Mint(userId, Encoding.UTF8.GetBytes(signingKey), TimeSpan.FromDays(1));
 
     public static HttpRequestMessage Authorized(HttpMethod method, Uri uri, string token, object? body = null)
     {

@@ -41,7 +41,7 @@ public sealed record LoadReport(
 /// </summary>
 public sealed class LoadClient : IAsyncDisposable
 {
-    private readonly LoadOptions _options;
+    private readonly LoadOptions _options = new();
     private readonly Func<IReadOnlyList<Uri>> _endpoints;
     private readonly string _signingKey;
     private readonly HttpClient _http;
@@ -59,9 +59,8 @@ public sealed class LoadClient : IAsyncDisposable
     private bool _gapClosed;
     private TimeSpan _duration;
 
-    public LoadClient(Func<IReadOnlyList<Uri>> endpoints, string signingKey, LoadOptions? options = null)
+    public LoadClient(Func<IReadOnlyList<Uri>> endpoints, string signingKey)
     {
-        _options = options ?? new LoadOptions();
         _endpoints = endpoints;
         _signingKey = signingKey;
         _http = new HttpClient(new SocketsHttpHandler

@@ -53,8 +53,7 @@ public sealed class Scenario : IAsyncDisposable
     public TestCluster Cluster { get; private set; } = null!;
     public LoadClient Load { get; private set; } = null!;
 
-    public static async Task<Scenario> StartAsync(string name, Action<string> output, ClusterOptions? cluster = null,
-        LoadOptions? load = null)
+    public static async Task<Scenario> StartAsync(string name, Action<string> output, ClusterOptions cluster)
     {
         var scenario = new Scenario(name, Paths.NewRunDirectory(name), output);
         try
@@ -63,7 +62,7 @@ public sealed class Scenario : IAsyncDisposable
             scenario.Postgres = await PostgresServer.StartAsync(scenario.Directory);
             scenario.Log($"PostgreSQL on port {scenario.Postgres.Port}");
             scenario.Cluster = await TestCluster.StartAsync(scenario.Postgres, scenario.Directory, scenario.Log, cluster);
-            scenario.Load = new LoadClient(() => scenario.Cluster.ServingEndpoints, scenario.Cluster.SigningKey, load);
+            scenario.Load = new LoadClient(() => scenario.Cluster.ServingEndpoints, scenario.Cluster.SigningKey);
             scenario.Load.Start();
             scenario.Log($"load started: {scenario.Load.Options.Users} users, {scenario.Load.Options.ContactsPerUser} contacts each");
             return scenario;
@@ -104,16 +103,16 @@ public sealed class Scenario : IAsyncDisposable
         {
             var recent = Load.Acks.Skip(since).Select(a => a.SenderId).ToHashSet();
             return $"{Load.UserIds.Count - recent.Count} users had no send acknowledged, e.g. {string.Join(", ", Load.UserIds.Except(recent).Take(5))}";
-        }, TimeSpan.FromMilliseconds(250));
+        });
         Log($"every user had a send acknowledged; load: {Load.Report()}");
     }
 
-    public async Task<(LoadReport Load, VerifierResult Verifier)> FinishAsync(TimeSpan? deliveryWithin = null)
+    public async Task<(LoadReport Load, VerifierResult Verifier)> FinishAsync()
     {
         var report = await Load.StopAsync();
         Log($"load stopped: {report}");
         var verifier = new Verifier(() => Cluster.ServingEndpoints, Cluster.SigningKey, Log);
-        var result = await verifier.VerifyAsync(Load, deliveryWithin ?? TimeSpan.FromSeconds(60));
+        var result = await verifier.VerifyAsync(Load, deliveryWithin: TimeSpan.FromSeconds(60));
         Log($"verifier: {result}");
 
         var summary = string.Join('\n',

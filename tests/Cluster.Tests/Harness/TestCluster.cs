@@ -55,9 +55,8 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     public static async Task<TestCluster> StartAsync(PostgresServer postgres, string directory, Action<string> log,
-        ClusterOptions? options = null)
+        ClusterOptions options)
     {
-        options ??= new ClusterOptions();
         var cluster = new TestCluster(directory, postgres.ConnectionString, options, log);
         try
         {
@@ -106,7 +105,11 @@ public sealed class TestCluster : IAsyncDisposable
         {
             ["Messaging__Admin__Port"] = adminPort.ToString(),
         };
-        return new(name, httpPort, remotingPort, Path.Combine(Directory, name), environment, incarnation) { AdminPort = adminPort };
+        return new(name, httpPort, Path.Combine(Directory, name), environment, incarnation: incarnation)
+        {
+            RemotingPort = remotingPort,
+            AdminPort = adminPort,
+        };
     }
 
     /// <summary>SIGTERM, wait for a clean exit, start again on the same ports and wait until ready.</summary>
@@ -120,8 +123,7 @@ public sealed class TestCluster : IAsyncDisposable
             _retired.Add(old);
             _slots[slot] = next;
         }
-        next.Start();
-        await next.WaitReadyAsync(Options.ReadyWithin);
+        await next.StartAsync(Options.ReadyWithin);
         _log($"{next.Name} #{next.Incarnation} ready (pid {next.Pid})");
     }
 
@@ -160,8 +162,7 @@ public sealed class TestCluster : IAsyncDisposable
             _retired.Add(old);
             _slots[slot] = next;
         }
-        next.Start();
-        await next.WaitReadyAsync(Options.ReadyWithin);
+        await next.StartAsync(Options.ReadyWithin);
         _log($"replacement {next.Name} ready (http {next.HttpPort}, akka {next.RemotingPort}, pid {next.Pid})");
         return next;
     }

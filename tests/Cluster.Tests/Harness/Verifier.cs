@@ -22,7 +22,7 @@ public sealed record VerifierResult(bool Ok, int Users, int Conversations, long 
 /// copy, seq numbers 1..n without gaps, the same messageId and serverTimestamp in both copies as acknowledged, each
 /// conversation list agreeing with its threads, and nothing stored that was not acknowledged.
 /// </summary>
-public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingKey, Action<string>? log = null)
+public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingKey, Action<string> log)
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2) })
     { Timeout = TimeSpan.FromSeconds(15) };
@@ -51,7 +51,7 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
                 acks.Count, clock.Elapsed, violations);
             if (result.Ok || !onlyRecipientCopiesMissing || clock.Elapsed > deliveryWithin)
                 return result;
-            log?.Invoke($"verifier: {violations.Count} recipient copies not there yet; reading again");
+            log($"verifier: {violations.Count} recipient copies not there yet; reading again");
             await Task.Delay(TimeSpan.FromSeconds(1));
         }
     }
