@@ -165,7 +165,7 @@ public static class MessagingApi
         if (request.RecipientIds.Count == 0)
             return Invalid("recipientIds must name exactly one recipient");
         if (!Ids.IsValidUserId(request.RecipientIds[0]))
-            return Invalid("recipientIds[0] must be 1-64 characters of [A-Za-z0-9._-]");
+            return Invalid($"recipientIds[0] must be {Ids.UserIdRule}");
         if (request.RecipientIds[0] == userId)
             return Invalid("the recipient must not be the sender");
         if (request.Message is null)
@@ -248,7 +248,7 @@ public static class MessagingApi
     private static ProblemHttpResult? CheckUser(string userId, ClaimsPrincipal principal)
     {
         if (!Ids.IsValidUserId(userId))
-            return Problems.Of(StatusCodes.Status400BadRequest, "userId must be 1-64 characters of [A-Za-z0-9._-]");
+            return Problems.Of(StatusCodes.Status400BadRequest, $"userId must be {Ids.UserIdRule}");
         if (userId != principal.UserId())
             return Problems.Of(StatusCodes.Status403Forbidden, "a token may only read its own user's mailbox");
         return null;

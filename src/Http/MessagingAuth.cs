@@ -84,7 +84,7 @@ public sealed class TokenIssuer(byte[] signingKey, TimeSpan lifetime, TimeProvid
     public string Issue(string userId)
     {
         if (!Ids.IsValidUserId(userId))
-            throw new ArgumentException($"'{userId}' is not a valid user id (1-64 of [A-Za-z0-9._-])", nameof(userId));
+            throw new ArgumentException($"'{userId}' is not a valid user id ({Ids.UserIdRule})", nameof(userId));
         var now = _clock.GetUtcNow().UtcDateTime;
         return _handler.CreateToken(new SecurityTokenDescriptor
         {
