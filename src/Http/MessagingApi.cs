@@ -14,8 +14,6 @@ namespace Messaging.Http;
 /// <summary>The /v1 routes of API.md: send, list conversations, read a thread.</summary>
 public static class MessagingApi
 {
-    public const string SendRoute = "/v1/messages";
-
     /// <summary>Message text must be under 64 KiB of UTF-8.</summary>
     public const int MaxMessageBytes = 65_535;
 
@@ -26,6 +24,7 @@ public static class MessagingApi
         v1.MapPost("/messages", SendMessage)
             .WithName("sendMessage")
             .WithSummary("Send a 1:1 message (idempotent per clientMessageId)")
+            .WithMetadata(SendRoute.Metadata)
             .RequireRateLimiting(SendRateLimiting.Policy)
             .Accepts<SendMessageRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -55,9 +54,6 @@ public static class MessagingApi
 
         return endpoints;
     }
-
-    internal static bool IsSendRequest(HttpRequest request) =>
-        HttpMethods.IsPost(request.Method) && request.Path.Equals(SendRoute, StringComparison.OrdinalIgnoreCase);
 
     // ---------------- POST /v1/messages ----------------
 

@@ -44,8 +44,8 @@ public static class MessagingAuth
                         var detail = context.AuthenticateFailure is null
                             ? "a bearer token is required"
                             : "the bearer token is not valid (signature, expiry, issuer or audience)";
-                        var sendStatus = MessagingApi.IsSendRequest(http.Request) ? SendStatus.Unauthorized : null;
-                        await Problems.Of(StatusCodes.Status401Unauthorized, detail, sendStatus).ExecuteAsync(http);
+                        await Problems.Of(StatusCodes.Status401Unauthorized, detail, SendStatus.For(http, SendStatus.Unauthorized))
+                            .ExecuteAsync(http);
                     },
                 };
             });

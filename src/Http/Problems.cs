@@ -13,6 +13,23 @@ public static class SendStatus
     public const string TooLarge = "TooLarge";
     public const string RateLimited = "RateLimited";
     public const string Unavailable = "Unavailable";
+
+    /// <summary>
+    /// <paramref name="status"/> when the request is a send (its endpoint carries <see cref="SendRoute"/>), else
+    /// null: the one rule for failures answered before or around the handler (bad request, 401, 429, 503).
+    /// </summary>
+    public static string? For(HttpContext http, string status) =>
+        http.GetEndpoint()?.Metadata.GetMetadata<SendRoute>() is null ? null : status;
+}
+
+/// <summary>Endpoint metadata of the send route: its failures carry <c>sendStatus</c>, whoever answers them.</summary>
+public sealed class SendRoute
+{
+    public static readonly SendRoute Metadata = new();
+
+    private SendRoute()
+    {
+    }
 }
 
 /// <summary>RFC 9457 problem details for every failure; on the send path they carry <c>sendStatus</c>.</summary>
