@@ -1,80 +1,49 @@
 using Akka.Actor;
 using Akka.Cluster;
-using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
+using Messaging.Actors.Delivery;
 using Messaging.Messages;
 
 namespace Messaging.Actors;
 
 /// <summary>
-/// One user's mailbox: the only writer of the user's messages and conversations. Commands are decided against
-/// <see cref="_decided"/> (which already includes writes in flight, so PersistAsync can pipeline without reusing a
-/// seq or a stamp); reads and replies use <see cref="_durable"/>, which changes only once the journal has the write.
+/// One user's mailbox: the only writer of the user's messages and conversations. Glue: commands are decided by
+/// <see cref="MailboxState"/>, delivery to other mailboxes by <see cref="DeliveryTracker"/>, and written the way
+/// <see cref="SingleWriterActor{TState,TEvent}"/> writes; this class carries out what they decide.
 /// </summary>
-public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
+public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent>, IWithTimers
 {
-    private const string DeliveryWaitTimer = "delivery-wait";
-    private const string RedeliveryTimer = "redelivery";
-    private const string ConfirmationTimer = "confirmations";
-
     private readonly string _userId;
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
-
-    private MailboxState _durable;
-    private MailboxState _decided;
-    private int _inFlight;
-    // Journal position the next event will get. Akka assigns positions when the batch is flushed but advances
-    // LastSequenceNr only when a write is confirmed, so with writes in flight we count ourselves.
-    private long _nextJournalSeq = 1;
-    private int _eventsSinceSnapshot;
-    private bool _snapshotInProgress;
-    private bool _stopping;
-    // This incarnation's WriterClaimed is written (or on its way) ahead of its first event.
-    private bool _claimed;
-    // Only while recovering: the writers seen in the journal and the writer uuid of the event being replayed.
+    private DeliveryTracker _delivery;
+    // Only while recovering: what the replay learns about the journal's writers.
     private ReplayAudit? _audit = new();
-    private string? _replayedWriter;
-
-    // Allocated on first use: most live mailboxes only read, and each empty collection costs 100-200 bytes.
-    // Callers of a send whose write is in flight, by clientMessageId: a retry joins the first caller.
-    private Dictionary<string, List<IActorRef>>? _awaitingWriteOrNull;
-    // Durable sends waiting (up to DeliveryWait) for the recipient's confirmation, oldest first.
-    private LinkedList<DeliveryWaiter>? _awaitingDeliveryOrNull;
-    // Highest channel seq each recipient has confirmed, known in memory before it is journaled.
-    private Dictionary<string, long>? _confirmedOrNull;
-    private Dictionary<string, ChannelProgress>? _progressOrNull;
-
-    private Dictionary<string, List<IActorRef>> AwaitingWrite => _awaitingWriteOrNull ??= new(StringComparer.Ordinal);
-    private LinkedList<DeliveryWaiter> AwaitingDelivery => _awaitingDeliveryOrNull ??= new();
-    private Dictionary<string, long> Confirmed => _confirmedOrNull ??= new(StringComparer.Ordinal);
-    private Dictionary<string, ChannelProgress> ProgressByRecipient => _progressOrNull ??= new(StringComparer.Ordinal);
 
     public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
+        : base(PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits))
     {
         _userId = userId;
         _settings = settings;
         _mailboxes = mailboxes;
-        _durable = _decided = MailboxState.Empty(userId, settings.Limits);
-        PersistenceId = PersistenceIdFor(userId);
+        _delivery = DeliveryTracker.Create(settings);
 
         Recover<SnapshotOffer>(offer =>
         {
-            _durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot);
+            Durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot);
             _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
         });
         Recover<IMailboxEvent>(evt =>
         {
-            if (_audit!.Replayed(LastSequenceNr, _replayedWriter, evt, _durable))
-                _durable = _durable.Apply(evt, LastSequenceNr);
+            if (_audit!.Replayed(LastSequenceNr, ReplayedWriter, evt, Durable))
+                Durable = Durable.Apply(evt, LastSequenceNr);
         });
         Recover<RecoveryCompleted>(_ =>
         {
             var outcome = _audit!.Complete(LastSequenceNr);
             _audit = null;
-            _decided = _durable;
-            _nextJournalSeq = LastSequenceNr + 1;
+            RecoveryDone();
             if (outcome.UnsettledGap > 0)
             {
                 ClaimThenRecoverAgain(outcome.UnsettledGap);
@@ -82,46 +51,34 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
             }
             if (outcome.Stale.Count > 0)
                 ResolveStaleWrites(outcome.Stale);
-            if (_durable.PendingDeliveries > 0)
-                Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, TimeSpan.Zero, _settings.RedeliveryInterval);
+            Run(_delivery.Recovered(Durable));
         });
 
         Command<SendMessage>(HandleSend);
         Command<DeliverMessage>(HandleDelivery);
-        Command<ConfirmDelivery>(HandleConfirmation);
-        Command<GetConversations>(query => Sender.Tell(_durable.ListConversations(query)));
+        Command<ConfirmDelivery>(confirmation => Run(_delivery.Confirmation(confirmation, Durable, Decided)));
+        Command<DeliveryTimer>(timer => Run(_delivery.Tick(timer, Durable, Decided)));
+        Command<GetConversations>(query => Sender.Tell(Durable.ListConversations(query)));
         Command<GetThread>(HandleThread);
         Command<GetMailboxStatus>(_ => Sender.Tell(new MailboxStatus(
-            _userId, PersistenceId, LastSequenceNr, _durable.Conversations.Count, _durable.PendingDeliveries,
+            _userId, PersistenceId, LastSequenceNr, Durable.Conversations.Count, Durable.PendingDeliveries,
             Cluster.Get(Context.System).SelfAddress.ToString())));
-        Command<DeliveryWaitTick>(_ => ExpireDeliveryWaits());
-        Command<Redeliver>(_ => RedeliverUnconfirmed());
-        Command<FlushConfirmations>(_ => PersistConfirmations());
-        Command<StopMailbox>(_ => BeginStop());
-        Command<SaveSnapshotSuccess>(success =>
+        Command<StopMailbox>(_ =>
         {
-            _snapshotInProgress = false;
-            DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
+            Run(_delivery.Stop(Decided));
+            StopWhenSettled();
         });
-        Command<SaveSnapshotFailure>(failure =>
-        {
-            _snapshotInProgress = false;
-            Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
-        });
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(failure =>
-            Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId));
     }
 
     public static string PersistenceIdFor(string userId) => $"mailbox-{userId}";
 
-    /// <summary>Recovery hands each event to the handlers without its writer: note it on the way in.</summary>
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        if (message is ReplayedMessage replayed)
-            _replayedWriter = replayed.Persistent.WriterGuid;
-        return base.AroundReceive(receive, message);
-    }
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override int SnapshotEvery => _settings.SnapshotEvery;
+
+    protected override object StopMessage => StopMailbox.Instance;
+
+    private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();
 
     protected override void PreStart()
     {
@@ -135,221 +92,71 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         base.PostStop();
     }
 
-    public override string PersistenceId { get; }
+    protected override MailboxState Apply(MailboxState state, IMailboxEvent evt, long journalSeq) => state.Apply(evt, journalSeq);
 
-    public ITimerScheduler Timers { get; set; } = null!;
+    protected override IMailboxEvent Claim() =>
+        new WriterClaimed(((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), Now);
 
-    private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+    protected override object ToSnapshot(MailboxState state) => state.ToSnapshot();
 
-    // ---------------- send ----------------
+    protected override void WritesFailed(string reason) => Run(_delivery.Failed(reason));
 
     private void HandleSend(SendMessage cmd)
     {
-        if (_stopping)
+        if (Stopping)
         {
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
-        ReleaseConfirmedBacklog(cmd);
-        switch (_decided.DecideSend(cmd, Now, _nextJournalSeq))
+        Run(_delivery.BeforeSend(cmd, Decided));
+        switch (Decided.DecideSend(cmd, Now, NextJournalSeq))
         {
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);
                 break;
-            case SendDecision.Duplicate when _awaitingWriteOrNull?.TryGetValue(cmd.ClientMessageId, out var callers) == true:
-                callers.Add(Sender); // the first write is in flight: this retry gets its answer
+            case SendDecision.Duplicate when _delivery.IsWriting(cmd.ClientMessageId):
+                _delivery = _delivery.Writing(cmd.ClientMessageId, Sender); // this retry gets the first write's answer
                 break;
             case SendDecision.Duplicate duplicate:
-                Sender.Tell(Result(SendOutcome.Duplicate, duplicate.Original));
+                var original = duplicate.Original;
+                Sender.Tell(new SendResult(SendOutcome.Duplicate, original.MessageId, original.ConversationId, original.ServerTimestamp, ""));
                 break;
             case SendDecision.Store store:
-                AwaitingWrite[cmd.ClientMessageId] = [Sender];
-                Write(store.Event, (evt, _) => OnSent((MessageSent)evt));
+                _delivery = _delivery.Writing(cmd.ClientMessageId, Sender);
+                Write(store.Event, evt => Run(_delivery.Sent((MessageSent)evt, Durable, Stopping)));
                 break;
         }
     }
 
-    private void OnSent(MessageSent sent)
-    {
-        var callers = AwaitingWrite.Remove(sent.Message.ClientMessageId, out var list) ? list : [];
-        var recipient = sent.Message.RecipientIds[0];
-        Deliver(new DeliverMessage(recipient, sent.ChannelSeq, sent.Message));
-
-        var waiter = new DeliveryWaiter(recipient, sent.ChannelSeq, sent.Message, callers,
-            _settings.Clock.GetUtcNow() + _settings.DeliveryWait);
-        if (_settings.DeliveryWait <= TimeSpan.Zero || _stopping)
-        {
-            waiter.Reply(SendOutcome.Accepted);
-            return;
-        }
-        AwaitingDelivery.AddLast(waiter);
-        if (!Timers.IsTimerActive(DeliveryWaitTimer))
-        {
-            var tick = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, _settings.DeliveryWait.Ticks / 20));
-            Timers.StartPeriodicTimer(DeliveryWaitTimer, DeliveryWaitTick.Instance, tick);
-        }
-    }
-
-    private void Deliver(DeliverMessage delivery)
-    {
-        _mailboxes.Tell(delivery);
-        // The redelivery clock of a channel starts when its oldest unconfirmed copy goes out, and restarts only
-        // when the recipient makes progress: a steady stream of new sends must not postpone resending a lost copy.
-        var progress = Progress(delivery.RecipientId);
-        if (delivery.ChannelSeq == ConfirmedSeq(delivery.RecipientId) + 1)
-            progress.Since = _settings.Clock.GetUtcNow();
-        if (!Timers.IsTimerActive(RedeliveryTimer))
-            Timers.StartPeriodicTimer(RedeliveryTimer, Redeliver.Instance, _settings.RedeliveryInterval);
-    }
-
-    private void ExpireDeliveryWaits()
-    {
-        var now = _settings.Clock.GetUtcNow();
-        while (AwaitingDelivery.First is { } first && first.Value.Deadline <= now)
-        {
-            first.Value.Reply(SendOutcome.Accepted);
-            AwaitingDelivery.RemoveFirst();
-        }
-        if (AwaitingDelivery.Count == 0)
-            Timers.Cancel(DeliveryWaitTimer);
-    }
-
-    private void RedeliverUnconfirmed()
-    {
-        var now = _settings.Clock.GetUtcNow();
-        var anyPending = false;
-        foreach (var channel in _durable.Outbound.Values)
-        {
-            if (channel.LastSeq <= ConfirmedSeq(channel.RecipientId))
-                continue;
-            anyPending = true;
-            var progress = Progress(channel.RecipientId);
-            if (now - progress.Since >= _settings.RedeliveryInterval)
-                ResendBatch(channel);
-        }
-        if (!anyPending)
-            Timers.Cancel(RedeliveryTimer);
-    }
-
-    /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
-    private void ResendBatch(OutboundChannel channel)
-    {
-        var confirmed = ConfirmedSeq(channel.RecipientId);
-        var progress = Progress(channel.RecipientId);
-        foreach (var delivery in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(_settings.ResendBatch))
-        {
-            _mailboxes.Tell(delivery);
-            progress.ResentUpTo = delivery.ChannelSeq;
-        }
-        progress.Since = _settings.Clock.GetUtcNow();
-    }
-
-    private long ConfirmedSeq(string recipientId) => Math.Max(
-        _durable.Outbound.TryGetValue(recipientId, out var channel) ? channel.ConfirmedSeq : 0,
-        Confirmed.GetValueOrDefault(recipientId));
-
-    private ChannelProgress Progress(string recipientId)
-    {
-        if (!ProgressByRecipient.TryGetValue(recipientId, out var progress))
-            ProgressByRecipient[recipientId] = progress = new ChannelProgress();
-        return progress;
-    }
-
-    // ---------------- confirmations (sender side) ----------------
-
-    private void HandleConfirmation(ConfirmDelivery confirmation)
-    {
-        var recipient = confirmation.RecipientId;
-        if (confirmation.UpToSeq <= Confirmed.GetValueOrDefault(recipient))
-            return;
-        Confirmed[recipient] = confirmation.UpToSeq;
-        var progress = Progress(recipient);
-        progress.Since = _settings.Clock.GetUtcNow();
-        // Catching up after a gap: once a resent batch is confirmed, send the next one without waiting for the timer.
-        if (progress.ResentUpTo > 0 && confirmation.UpToSeq >= progress.ResentUpTo)
-        {
-            progress.ResentUpTo = 0;
-            if (_durable.Outbound.TryGetValue(recipient, out var channel) && channel.LastSeq > confirmation.UpToSeq)
-                ResendBatch(channel);
-        }
-
-        for (var node = AwaitingDelivery.First; node is not null;)
-        {
-            var next = node.Next;
-            if (node.Value.RecipientId == recipient && node.Value.ChannelSeq <= confirmation.UpToSeq)
-            {
-                node.Value.Reply(SendOutcome.Sent);
-                AwaitingDelivery.Remove(node);
-            }
-            node = next;
-        }
-        if (_decided.Outbound.TryGetValue(recipient, out var journaled)
-            && confirmation.UpToSeq - journaled.ConfirmedSeq >= _settings.ConfirmationBatch)
-            PersistConfirmations();
-        else if (!Timers.IsTimerActive(ConfirmationTimer))
-            Timers.StartSingleTimer(ConfirmationTimer, FlushConfirmations.Instance, _settings.ConfirmationFlushInterval);
-    }
-
-    /// <summary>
-    /// The outbox's bound counts copies until their confirmation is journaled, which is batched. A sender at the bound
-    /// whose recipient has confirmed more in memory journals those confirmations now (the decided view drops the
-    /// copies at once), rather than answer 503 for a backlog that is already delivered.
-    /// </summary>
-    private void ReleaseConfirmedBacklog(SendMessage cmd)
-    {
-        if (_confirmedOrNull is null || cmd.RecipientIds.Length != 1
-            || !_confirmedOrNull.TryGetValue(cmd.RecipientIds[0], out var confirmed)
-            || !_decided.Outbound.TryGetValue(cmd.RecipientIds[0], out var channel)
-            || channel.ConfirmedSeq >= confirmed)
-            return;
-        if (channel.IsFullFor(cmd.Text, _settings.Limits))
-            PersistConfirmations();
-    }
-
-    /// <summary>Journal what recipients confirmed, so a restart does not resend it (a resend would be harmless).</summary>
-    private void PersistConfirmations()
-    {
-        Timers.Cancel(ConfirmationTimer);
-        foreach (var (recipient, upTo) in Confirmed)
-        {
-            if (_decided.Outbound.TryGetValue(recipient, out var channel) && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))
-                Write(new DeliveriesConfirmed(recipient, Math.Min(upTo, channel.LastSeq)), (_, _) => { });
-        }
-    }
-
-    // ---------------- delivery (recipient side) ----------------
-
+    /// <summary>A copy from another mailbox: store it if it is next in line, and confirm what is durable.</summary>
     private void HandleDelivery(DeliverMessage delivery)
     {
-        if (_stopping || delivery.RecipientId != _userId)
+        if (Stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
         var sender = delivery.Message.SenderId;
-        var decision = _decided.DecideDelivery(delivery, Now);
+        var decision = Decided.DecideDelivery(delivery, Now);
         switch (decision)
         {
             case DeliveryDecision.AlreadyStored or DeliveryDecision.OutOfOrder:
                 if (decision is DeliveryDecision.AlreadyStored)
                     MessagingMetrics.DuplicateDeliveries.Add(1);
                 // Confirm what is durable; a copy still in flight is confirmed by its own write.
-                var durable = _durable.Inbound.GetValueOrDefault(sender);
+                var durable = Durable.Inbound.GetValueOrDefault(sender);
                 if (durable > 0)
                     _mailboxes.Tell(new ConfirmDelivery(sender, _userId, durable));
                 break;
             case DeliveryDecision.Store store:
-                Write(store.Event, (evt, _) =>
-                {
-                    var received = (MessageReceived)evt;
-                    _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
-                });
+                Write(store.Event, evt => Confirm((MessageReceived)evt));
                 break;
         }
     }
 
-    // ---------------- reads ----------------
+    private void Confirm(MessageReceived received) =>
+        _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
 
     private void HandleThread(GetThread query)
     {
-        switch (_durable.PlanThread(query))
+        switch (Durable.PlanThread(query))
         {
             case ThreadPlan.NotFound:
                 Sender.Tell(new ConversationNotFound(query.ConversationId));
@@ -364,76 +171,11 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
         }
     }
 
-    // ---------------- writing ----------------
-
-    /// <summary>
-    /// The one place events are written: decided now, durable (and answered) only in the handler.
-    /// PersistAsync keeps order and lets the journal batch writes of many commands.
-    /// </summary>
-    private void Write(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
+    /// <summary>Carry out what the delivery bookkeeping decided.</summary>
+    private void Run(DeliveryStep step)
     {
-        if (!_claimed)
-        {
-            // The fence: the journal takes the claim only as its newest event, and then no other writer's events.
-            // Pipelined with the event, so it costs one row in the same batch, once per incarnation that writes.
-            _claimed = true;
-            Append(Claim(), (_, _) => { });
-        }
-        Append(evt, onDurable);
-    }
-
-    private void Append(IMailboxEvent evt, Action<IMailboxEvent, long> onDurable)
-    {
-        var journalSeq = _nextJournalSeq++;
-        _decided = _decided.Apply(evt, journalSeq);
-        _inFlight++;
-        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-        PersistAsync(evt, e =>
-        {
-            MessagingMetrics.RecordJournalWrite(startedAt);
-            _inFlight--;
-            if (LastSequenceNr != journalSeq)
-                Log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",
-                    PersistenceId, LastSequenceNr, journalSeq);
-            _durable = _durable.Apply(e, journalSeq);
-            _eventsSinceSnapshot++;
-            onDurable(e, journalSeq);
-            // In a handler LastSequenceNr is this event's position and _durable holds everything up to it,
-            // so the snapshot matches its sequence number even with later writes in flight.
-            if (_eventsSinceSnapshot >= _settings.SnapshotEvery && !_snapshotInProgress)
-            {
-                _snapshotInProgress = true;
-                _eventsSinceSnapshot = 0;
-                SaveSnapshot(_durable.ToSnapshot());
-            }
-            if (_inFlight == 0)
-                Settled();
-        });
-    }
-
-    /// <summary>No write in flight: the two views are equal, so share one (half the memory), or stop if asked to.</summary>
-    private void Settled()
-    {
-        _decided = _durable;
-        if (_stopping)
-            Context.Stop(Self);
-    }
-
-    private WriterClaimed Claim() =>
-        new(((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), Now);
-
-    /// <summary>
-    /// The journal has a hole above the newest claim that a previous incarnation's write still in flight could fill
-    /// (see <see cref="ReplayAudit"/>). Claim first (after which nobody else can write), then recover again, from
-    /// the journal as it is final below the claim. Commands wait for the claim and are then answered as for a move.
-    /// </summary>
-    private void ClaimThenRecoverAgain(long gap)
-    {
-        Log.Info("Journal of {PersistenceId} is missing entry {Gap} above its newest claim: claiming, then recovering again",
-            PersistenceId, gap);
-        _claimed = _stopping = true;
-        _nextJournalSeq++;
-        Persist(Claim(), _ => Context.Parent.Tell(new Passivate(StopMailbox.Instance)));
+        _delivery = step.Tracker;
+        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, confirmed => Write(confirmed, _ => { }));
     }
 
     /// <summary>
@@ -443,103 +185,23 @@ public sealed class MailboxActor : ReceivePersistentActor, IWithTimers
     /// </summary>
     private void ResolveStaleWrites(IReadOnlyList<(long Seq, IMailboxEvent Event)> stale)
     {
-        var now = Now;
         var restored = 0;
         foreach (var (_, evt) in stale)
         {
-            if (_decided.ResolveStale(evt, now) is not { } again)
+            if (Decided.ResolveStale(evt, Now) is not { } again)
                 continue;
             restored++;
-            Write(again, (e, _) =>
+            Write(again, e =>
             {
                 if (e is MessageSent sent)
-                    Deliver(new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message));
+                    Run(_delivery.Restored(new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message), Durable));
                 else if (e is MessageReceived received)
-                    _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
+                    Confirm(received);
             });
         }
-        Write(new StaleWritesResolved(stale[^1].Seq), (_, _) => { });
+        Write(new StaleWritesResolved(stale[^1].Seq), _ => { });
         Log.Warning("Journal of {PersistenceId} held {Count} events of an older writer after a newer one (journal " +
             "entries {First}..{Last}, written before writes were fenced); stored {Restored} of them again",
             PersistenceId, stale.Count, stale[0].Seq, stale[^1].Seq, restored);
-    }
-
-    private void BeginStop()
-    {
-        _stopping = true;
-        foreach (var waiter in AwaitingDelivery)
-            waiter.Reply(SendOutcome.Accepted);
-        AwaitingDelivery.Clear();
-        PersistConfirmations();
-        if (_inFlight == 0)
-            Context.Stop(Self);
-    }
-
-    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
-    {
-        // Passivate first, so the shard buffers a retry sent after our answer for the next incarnation
-        // instead of handing it to this one, which Akka stops after a failed write.
-        Context.Parent.Tell(new Passivate(StopMailbox.Instance));
-        FailWaiters($"the journal did not take the write: {cause.Message}");
-        base.OnPersistFailure(cause, @event, sequenceNr); // logs and stops; the next message recovers from the journal
-    }
-
-    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
-    {
-        _inFlight--; // its handler will never run (its journal position stays unused)
-        // _decided already counts the rejected event: take no more commands and start again from the journal.
-        // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
-        _stopping = true;
-        Context.Parent.Tell(new Passivate(StopMailbox.Instance));
-        FailWaiters($"the journal rejected the write: {cause.Message}");
-        base.OnPersistRejected(cause, @event, sequenceNr);
-
-    }
-
-    private void FailWaiters(string reason)
-    {
-        foreach (var callers in AwaitingWrite.Values)
-        foreach (var caller in callers)
-            caller.Tell(SendResult.Failure(SendOutcome.Unavailable, reason));
-        AwaitingWrite.Clear();
-        foreach (var waiter in AwaitingDelivery)
-            waiter.Reply(SendOutcome.Accepted);
-        AwaitingDelivery.Clear();
-    }
-
-    private static SendResult Result(SendOutcome outcome, SentRecord record) =>
-        new(outcome, record.MessageId, record.ConversationId, record.ServerTimestamp, "");
-
-    private sealed record DeliveryWaiter(
-        string RecipientId, long ChannelSeq, ChatMessage Message, List<IActorRef> Callers, DateTimeOffset Deadline)
-    {
-        public void Reply(SendOutcome outcome)
-        {
-            var result = new SendResult(outcome, Message.MessageId, Message.ConversationId, Message.ServerTimestamp, "");
-            foreach (var caller in Callers)
-                caller.Tell(result);
-        }
-    }
-
-    /// <summary>Transient redelivery bookkeeping of one outbound channel (not journaled: a restart just resends).</summary>
-    private sealed class ChannelProgress
-    {
-        public DateTimeOffset Since;
-        public long ResentUpTo;
-    }
-
-    private sealed class DeliveryWaitTick
-    {
-        public static readonly DeliveryWaitTick Instance = new();
-    }
-
-    private sealed class Redeliver
-    {
-        public static readonly Redeliver Instance = new();
-    }
-
-    private sealed class FlushConfirmations
-    {
-        public static readonly FlushConfirmations Instance = new();
     }
 }

@@ -14,12 +14,11 @@ public static class MailboxHosting
 
     /// <summary>
     /// Mailboxes as a sharded entity type: a fixed shard count (about 10x the largest node count, never changed),
-    /// remember-entities off, idle passivation through <see cref="Messaging.Messages.StopMailbox"/>, so a mailbox drains
-    /// its writes before it stops or moves.
+    /// remember-entities off, idle passivation (<see cref="MailboxSettings.PassivateIdleAfter"/>) through
+    /// <see cref="Messaging.Messages.StopMailbox"/>, so a mailbox drains its writes before it stops or moves.
     /// </summary>
     public static AkkaConfigurationBuilder WithMailboxShards(
-        this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount = 100,
-        TimeSpan? passivateIdleAfter = null, string? role = null)
+        this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount, string? role = null)
     {
         return builder.WithShardRegion<MailboxRegion>(
             TypeName,
@@ -30,7 +29,7 @@ public static class MailboxHosting
             {
                 RememberEntities = false,
                 StateStoreMode = StateStoreMode.DData,
-                PassivateIdleEntityAfter = passivateIdleAfter ?? TimeSpan.FromMinutes(2),
+                PassivateIdleEntityAfter = settings.PassivateIdleAfter,
                 HandOffStopMessage = Messaging.Messages.StopMailbox.Instance,
                 Role = role,
             });

@@ -1,6 +1,10 @@
 namespace Messaging.Actors;
 
-/// <summary>Everything a mailbox needs to know that is not in its journal.</summary>
+/// <summary>
+/// Everything a mailbox needs to know that is not in its journal. The node binds it from <c>Messaging:Mailbox</c>
+/// (every property but <see cref="Clock"/> is a key there, the <see cref="Limits"/> sitting beside the rest), so a
+/// default declared here is the configuration's default.
+/// </summary>
 public sealed record MailboxSettings
 {
     public MailboxLimits Limits { get; init; } = new();
@@ -33,5 +37,9 @@ public sealed record MailboxSettings
     /// <summary>Deadline for a thread page read from the journal.</summary>
     public TimeSpan JournalReadTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>A mailbox idle this long leaves memory (it passivates, draining its writes first).</summary>
+    public TimeSpan PassivateIdleAfter { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Time for the mailbox's clocks; tests put a fake one here. Not configuration.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 }

@@ -4,7 +4,11 @@ using Messaging.Messages;
 
 namespace Messaging.Actors;
 
-/// <summary>Bounds that keep a live mailbox's memory independent of its history.</summary>
+/// <summary>
+/// Bounds that keep a live mailbox's memory independent of its history: recent messages per conversation, remembered
+/// clientMessageIds, copies (and their characters) not yet confirmed per recipient, and the conversation list's
+/// snippet length in characters. Part of <see cref="MailboxSettings"/>; configured as <c>Messaging:Mailbox</c> keys.
+/// </summary>
 public sealed record MailboxLimits(
     int RecentPerConversation = 50,
     int DedupWindow = 4096,

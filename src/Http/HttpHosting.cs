@@ -9,7 +9,9 @@ namespace Messaging.Http;
 /// <summary>Everything the HTTP edge needs, in the order a request meets it.</summary>
 public static class HttpHosting
 {
-    public static IServiceCollection AddMessagingHttp(this IServiceCollection services, MessagingApiOptions options)
+    /// <param name="signingKey">UTF-8 bytes of the HS256 key (at least <see cref="MessagingAuth.MinimumKeyBytes"/>).</param>
+    public static IServiceCollection AddMessagingHttp(
+        this IServiceCollection services, MessagingApiOptions options, SendRateLimitOptions rateLimit, byte[] signingKey)
     {
         services.AddSingleton(options);
         services.AddSingleton<MailboxClient>();
@@ -17,8 +19,8 @@ public static class HttpHosting
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, MessagingJsonContext.Default));
         // A query value that does not parse (count=abc) throws, so the middleware below answers with problem details.
         services.Configure<RouteHandlerOptions>(routes => routes.ThrowOnBadRequest = true);
-        services.AddMessagingAuthentication(options);
-        services.AddSendRateLimiting(options);
+        services.AddMessagingAuthentication(signingKey);
+        services.AddSendRateLimiting(rateLimit);
         services.AddMessagingHealthChecks();
         services.AddOpenApi("v1");
         return services;

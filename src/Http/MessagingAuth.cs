@@ -16,14 +16,14 @@ public static class MessagingAuth
     public const int MinimumKeyBytes = 32;
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(30);
 
-    public static IServiceCollection AddMessagingAuthentication(this IServiceCollection services, MessagingApiOptions options)
+    public static IServiceCollection AddMessagingAuthentication(this IServiceCollection services, byte[] signingKey)
     {
         services
             .AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
             .AddJwtBearer(jwt =>
             {
                 jwt.MapInboundClaims = false; // keep "sub" as "sub"
-                jwt.TokenValidationParameters = ValidationParameters(options.SigningKey);
+                jwt.TokenValidationParameters = ValidationParameters(signingKey);
                 jwt.TokenHandlers.Clear();
                 jwt.TokenHandlers.Add(new CachingTokenHandler(ClockSkew));
                 jwt.Events = new JwtBearerEvents

@@ -8,7 +8,17 @@ using Microsoft.IdentityModel.JsonWebTokens;
 
 namespace Messaging.Http;
 
-/// <summary>A token bucket per user on the send route: <c>SendsPerSecond</c> sustained, <c>SendBurst</c> at once.</summary>
+/// <summary>The send route's per-user token bucket; the node binds it from <c>Messaging:RateLimit</c>.</summary>
+public sealed record SendRateLimitOptions
+{
+    /// <summary>Sustained sends per second per user, on each node.</summary>
+    public int SendsPerSecond { get; init; } = 200;
+
+    /// <summary>Sends a user may make at once (the bucket's size).</summary>
+    public int Burst { get; init; } = 400;
+}
+
+/// <summary>A token bucket per user on the send route: <c>SendsPerSecond</c> sustained, <c>Burst</c> at once.</summary>
 public static class SendRateLimiting
 {
     public const string Policy = "sends-per-user";
@@ -28,7 +38,7 @@ public static class SendRateLimiting
         return (tokens * scale, TimeSpan.FromMilliseconds(milliseconds * scale));
     }
 
-    public static IServiceCollection AddSendRateLimiting(this IServiceCollection services, MessagingApiOptions options)
+    public static IServiceCollection AddSendRateLimiting(this IServiceCollection services, SendRateLimitOptions options)
     {
         var (perPeriod, period) = Refill(options.SendsPerSecond);
 
@@ -39,7 +49,7 @@ public static class SendRateLimiting
                 http.User.FindFirst(JwtRegisteredClaimNames.Sub)?.Value ?? "",
                 _ => new TokenBucketRateLimiterOptions
                 {
-                    TokenLimit = options.SendBurst,
+                    TokenLimit = options.Burst,
                     TokensPerPeriod = perPeriod,
                     ReplenishmentPeriod = period,
                     QueueLimit = 0,
@@ -52,7 +62,7 @@ public static class SendRateLimiting
                 var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
                 context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
                 await Problems.Of(StatusCodes.Status429TooManyRequests,
-                        $"more than {options.SendsPerSecond} sends per second (burst {options.SendBurst}) for this user; retry after {seconds} s",
+                        $"more than {options.SendsPerSecond} sends per second (burst {options.Burst}) for this user; retry after {seconds} s",
                         SendStatus.For(context.HttpContext, SendStatus.RateLimited))
                     .ExecuteAsync(context.HttpContext);
             };

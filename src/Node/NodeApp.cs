@@ -22,7 +22,7 @@ public static class NodeApp
         if (!UrlsConfigured(builder.Configuration))
             builder.WebHost.UseUrls(DefaultUrl);
 
-        builder.Services.AddMessagingHttp(settings.ToApiOptions(SigningKeys.Resolve(settings)));
+        builder.Services.AddMessagingHttp(settings.Http, settings.RateLimit, SigningKeys.Resolve(settings));
         builder.Services.AddMessagingMetrics();
         builder.Services.AddAkka(ActorSystemName, akka => akka
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
@@ -30,8 +30,7 @@ public static class NodeApp
             .WithMessagingCluster(settings.Cluster)
             .WithMessagingDiscovery(settings)
             .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
-            .WithMailboxShards(
-                settings.Mailbox.ToMailboxSettings(), settings.Cluster.ShardCount, settings.Mailbox.PassivateIdleAfter)
+            .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount)
             .AddStartup((system, _) =>
             {
                 // No seed nodes: this node is a cluster of one (it also picks its real port when Port is 0).
@@ -39,7 +38,7 @@ public static class NodeApp
                 if (settings.Cluster.SeedNodeList.Length == 0 && settings.Discovery.Method == DiscoveryMethod.Seeds)
                     Cluster.Get(system).Join(Cluster.Get(system).SelfAddress);
             }));
-        builder.Services.AddMessagingAdmin(settings.ToAdminOptions(AdminTokens.Resolve(settings)));
+        builder.Services.AddMessagingAdmin(settings);
 
         var app = builder.Build();
         app.StopWhenActorSystemTerminates();

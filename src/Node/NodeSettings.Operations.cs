@@ -1,5 +1,5 @@
 using System.Net;
-using Messaging.Http.Admin;
+using Messaging.Node.Admin;
 
 namespace Messaging.Node;
 
@@ -15,18 +15,8 @@ public enum DiscoveryMethod
 /// <summary>The operations sections: <c>Messaging:Admin</c> (admin HTTP surface) and <c>Messaging:Discovery</c>.</summary>
 public sealed partial class NodeSettings
 {
-    public AdminSettings Admin { get; set; } = new();
+    public AdminOptions Admin { get; set; } = new();
     public DiscoverySettings Discovery { get; set; } = new();
-
-    public sealed class AdminSettings
-    {
-        /// <summary>Interface of the admin and metrics listener: an IP, <c>localhost</c>, or <c>*</c> / <c>0.0.0.0</c> for all.</summary>
-        public string Hostname { get; set; } = "127.0.0.1";
-        public int Port { get; set; } = 9090;
-        /// <summary>Shared secret of the admin routes; generated into the data directory (file admin-token) when unset.</summary>
-        public string? Token { get; set; }
-        public TimeSpan OperationTimeout { get; set; } = TimeSpan.FromSeconds(10);
-    }
 
     public sealed class DiscoverySettings
     {
@@ -42,16 +32,14 @@ public sealed partial class NodeSettings
         public int RequiredContactPoints { get; set; } = 2;
     }
 
-    public const int MinimumAdminTokenLength = 16;
-
     private IEnumerable<string> ValidateOperations()
     {
         if (Admin.Hostname is not ("localhost" or "*") && !IPAddress.TryParse(Admin.Hostname, out _))
             yield return $"Messaging:Admin:Hostname must be an IP address, localhost or *, not '{Admin.Hostname}'";
         if (Admin.Port is < 0 or > 65535)
             yield return $"Messaging:Admin:Port must be 0-65535, not {Admin.Port}";
-        if (Admin.Token is { } token && token.Trim().Length < MinimumAdminTokenLength)
-            yield return $"Messaging:Admin:Token must be at least {MinimumAdminTokenLength} characters";
+        if (Admin.Token is { } token && token.Trim().Length < AdminTokens.MinimumLength)
+            yield return $"Messaging:Admin:Token must be at least {AdminTokens.MinimumLength} characters";
         if (Admin.OperationTimeout <= TimeSpan.Zero)
             yield return "Messaging:Admin:OperationTimeout must be positive";
         if (Discovery.Method == DiscoveryMethod.Kubernetes)
@@ -68,13 +56,4 @@ public sealed partial class NodeSettings
         if (Discovery.RequiredContactPoints < 1)
             yield return "Messaging:Discovery:RequiredContactPoints must be at least 1";
     }
-
-    public AdminOptions ToAdminOptions(string token) => new()
-    {
-        Hostname = Admin.Hostname,
-        Port = Admin.Port,
-        Token = token,
-        OperationTimeout = Admin.OperationTimeout,
-        ShardCount = Cluster.ShardCount,
-    };
 }

@@ -20,9 +20,9 @@ public sealed partial class NodeSettings
     public string DataDirectory { get; set; } = "./data";
     public PersistenceSettings Persistence { get; set; } = new();
     public ClusterSettings Cluster { get; set; } = new();
-    public MailboxConfig Mailbox { get; set; } = new();
-    public HttpSettings Http { get; set; } = new();
-    public RateLimitSettings RateLimit { get; set; } = new();
+    public MailboxSettings Mailbox { get; set; } = new();
+    public MessagingApiOptions Http { get; set; } = new();
+    public SendRateLimitOptions RateLimit { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
 
     public sealed class PersistenceSettings
@@ -58,37 +58,6 @@ public sealed partial class NodeSettings
             (SeedNodes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
 
-    public sealed class MailboxConfig
-    {
-        public TimeSpan DeliveryWait { get; set; } = TimeSpan.FromSeconds(2);
-        public int SnapshotEvery { get; set; } = 1000;
-        public TimeSpan PassivateIdleAfter { get; set; } = TimeSpan.FromMinutes(2);
-        public int RecentPerConversation { get; set; } = 50;
-        public int DedupWindow { get; set; } = 4096;
-        public int MaxPendingPerRecipient { get; set; } = new MailboxLimits().MaxPendingPerRecipient;
-
-        public MailboxSettings ToMailboxSettings() => new()
-        {
-            DeliveryWait = DeliveryWait,
-            SnapshotEvery = SnapshotEvery,
-            Limits = new MailboxLimits(
-                RecentPerConversation: RecentPerConversation, DedupWindow: DedupWindow,
-                MaxPendingPerRecipient: MaxPendingPerRecipient),
-        };
-    }
-
-    public sealed class HttpSettings
-    {
-        public TimeSpan AskTimeout { get; set; } = TimeSpan.FromSeconds(5);
-        public long MaxRequestBodyBytes { get; set; } = 1024 * 1024;
-    }
-
-    public sealed class RateLimitSettings
-    {
-        public int SendsPerSecond { get; set; } = 200;
-        public int Burst { get; set; } = 400;
-    }
-
     public sealed class AuthSettings
     {
         public string? SigningKey { get; set; }
@@ -101,14 +70,29 @@ public sealed partial class NodeSettings
         ? configured
         : $"Data Source={Path.Combine(DataDirectoryPath, "messaging.db")}";
 
-    /// <summary>Binds and validates; every problem names its configuration key.</summary>
+    /// <summary>
+    /// Binds and validates; every problem names its configuration key. A key under <c>Messaging</c> that is not one of
+    /// <see cref="Keys"/> is refused, so a misspelt setting does not silently keep its default.
+    /// </summary>
     public static NodeSettings Load(IConfiguration configuration)
     {
+        var section = configuration.GetSection(Section);
+        var unknown = section.AsEnumerable()
+            .Where(entry => entry.Value is not null && !Keys.Any(k => string.Equals(k.Key, entry.Key, StringComparison.OrdinalIgnoreCase)))
+            .Select(entry => $"{entry.Key} is not a setting (the settings are listed in the README)")
+            .ToList();
+        if (unknown.Count > 0)
+            throw new NodeConfigurationException("invalid configuration:" + string.Concat(unknown.Select(p => "\n  " + p)));
+
         NodeSettings settings;
         try
         {
-            settings = configuration.GetSection(Section).Get<NodeSettings>(o => o.ErrorOnUnknownConfiguration = true)
-                       ?? new NodeSettings();
+            settings = section.Get<NodeSettings>() ?? new NodeSettings();
+            // The limits' keys sit beside the other Messaging:Mailbox keys (MailboxState takes them on their own).
+            settings.Mailbox = settings.Mailbox with
+            {
+                Limits = section.GetSection(nameof(Mailbox)).Get<MailboxLimits>() ?? settings.Mailbox.Limits,
+            };
         }
         catch (InvalidOperationException ex)
         {
@@ -120,6 +104,7 @@ public sealed partial class NodeSettings
         return settings;
     }
 
+    /// <summary>One check per setting (or rule between settings); a new setting adds its own here.</summary>
     private IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(DataDirectory))
@@ -147,22 +132,40 @@ public sealed partial class NodeSettings
             if (!Address.TryParse(seed, out var address) || address.System != NodeApp.ActorSystemName || address.Port is null)
                 yield return $"Messaging:Cluster:SeedNodes: '{seed}' is not an address like akka.tcp://{NodeApp.ActorSystemName}@host:4053";
         }
+
         if (Mailbox.DeliveryWait < TimeSpan.Zero)
             yield return "Messaging:Mailbox:DeliveryWait must not be negative";
+        if (Mailbox.RedeliveryInterval <= TimeSpan.Zero)
+            yield return "Messaging:Mailbox:RedeliveryInterval must be positive";
+        if (Mailbox.ResendBatch < 1)
+            yield return "Messaging:Mailbox:ResendBatch must be at least 1";
+        if (Mailbox.ConfirmationBatch < 1)
+            yield return "Messaging:Mailbox:ConfirmationBatch must be at least 1";
+        if (Mailbox.ConfirmationFlushInterval <= TimeSpan.Zero)
+            yield return "Messaging:Mailbox:ConfirmationFlushInterval must be positive";
         if (Mailbox.SnapshotEvery < 1)
             yield return "Messaging:Mailbox:SnapshotEvery must be at least 1";
+        if (Mailbox.JournalReadTimeout <= TimeSpan.Zero)
+            yield return "Messaging:Mailbox:JournalReadTimeout must be positive";
         if (Mailbox.PassivateIdleAfter <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:PassivateIdleAfter must be positive";
-        if (Mailbox.RecentPerConversation < 1)
+        if (Mailbox.Limits.RecentPerConversation < 1)
             yield return "Messaging:Mailbox:RecentPerConversation must be at least 1";
-        if (Mailbox.DedupWindow < 1)
+        if (Mailbox.Limits.DedupWindow < 1)
             yield return "Messaging:Mailbox:DedupWindow must be at least 1";
-        if (Mailbox.MaxPendingPerRecipient < 1)
+        if (Mailbox.Limits.MaxPendingPerRecipient < 1)
             yield return "Messaging:Mailbox:MaxPendingPerRecipient must be at least 1";
+        if (Mailbox.Limits.MaxPendingCharsPerRecipient < MessagingApi.MaxMessageBytes)
+            yield return $"Messaging:Mailbox:MaxPendingCharsPerRecipient must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
+        if (Mailbox.Limits.SnippetLength < 1)
+            yield return "Messaging:Mailbox:SnippetLength must be at least 1";
+
         if (Http.AskTimeout <= Mailbox.DeliveryWait)
             yield return $"Messaging:Http:AskTimeout ({Http.AskTimeout}) must exceed Messaging:Mailbox:DeliveryWait ({Mailbox.DeliveryWait})";
         if (Http.MaxRequestBodyBytes < 128 * 1024)
             yield return "Messaging:Http:MaxRequestBodyBytes must be at least 131072 (a 64 KiB message must fit)";
+        if (Http.UnavailableRetryAfterSeconds < 1)
+            yield return "Messaging:Http:UnavailableRetryAfterSeconds must be at least 1";
         if (RateLimit.SendsPerSecond < 1)
             yield return "Messaging:RateLimit:SendsPerSecond must be at least 1";
         if (RateLimit.Burst < 1)
@@ -174,16 +177,6 @@ public sealed partial class NodeSettings
         foreach (var problem in ValidateOperations())
             yield return problem;
     }
-
-    public MessagingApiOptions ToApiOptions(byte[] signingKey) => new()
-    {
-        AskTimeout = Http.AskTimeout,
-        MaxRequestBodyBytes = Http.MaxRequestBodyBytes,
-        SendsPerSecond = RateLimit.SendsPerSecond,
-        SendBurst = RateLimit.Burst,
-        SigningKey = signingKey,
-        TokenLifetime = Auth.TokenLifetime,
-    };
 }
 
 public sealed class NodeConfigurationException(string message, Exception? inner = null) : Exception(message, inner);

@@ -3,7 +3,6 @@ using System.Diagnostics.Metrics;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Messaging.Actors;
-using Messaging.Http.Admin;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
@@ -15,7 +14,7 @@ public static class ObservabilityHosting
 {
     /// <summary>
     /// OpenTelemetry metrics of the "Messaging" meter (and ASP.NET Core's request metrics) for Prometheus, scraped at
-    /// /metrics on the admin port (<see cref="AdminServer"/>), plus the shard gauges.
+    /// /metrics on the admin port (the node's admin server), plus the shard gauges.
     /// </summary>
     public static IServiceCollection AddMessagingMetrics(this IServiceCollection services)
     {
@@ -25,15 +24,6 @@ public static class ObservabilityHosting
             .AddMeter(MessagingMetrics.MeterName, "Microsoft.AspNetCore.Hosting")
             .AddPrometheusExporter());
         services.AddHostedService<ShardGauges>();
-        return services;
-    }
-
-    /// <summary>The admin HTTP server on its own port; registered after Akka so it starts once the actor system is up.</summary>
-    public static IServiceCollection AddMessagingAdmin(this IServiceCollection services, AdminOptions options)
-    {
-        services.AddSingleton(options);
-        services.AddSingleton<AdminServer>();
-        services.AddHostedService(sp => sp.GetRequiredService<AdminServer>());
         return services;
     }
 }

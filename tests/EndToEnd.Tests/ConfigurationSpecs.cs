@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Text.RegularExpressions;
 using Messaging.Node;
 using Microsoft.Extensions.Configuration;
 
@@ -48,5 +50,77 @@ public sealed class ConfigurationSpecs
         var error = Assert.Throws<NodeConfigurationException>(() => NodeSettings.Load(configuration));
 
         Assert.Contains(key, error.Message);
+    }
+
+    private static NodeSettings Load(params (string Key, string Value)[] values) =>
+        NodeSettings.Load(new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)))
+            .Build());
+
+    /// <summary>The numbers and durations among the settings: each has a range, so each has a check.</summary>
+    public static TheoryData<string> NumericKeys() =>
+        [.. NodeSettings.Keys.Where(k => k.Type == typeof(int) || k.Type == typeof(long) || k.Type == typeof(TimeSpan)).Select(k => k.Key)];
+
+    private static string Text(object value) => value switch
+    {
+        TimeSpan time => time.ToString("c", CultureInfo.InvariantCulture),
+        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    [Theory]
+    [MemberData(nameof(NumericKeys))]
+    public void Should_bind_each_numeric_setting_from_its_key(string key)
+    {
+        var setting = NodeSettings.Keys.Single(k => k.Key == key);
+        // One more than the default: valid for every setting, and seen only if this key reached its property.
+        var changed = setting.Value switch
+        {
+            TimeSpan time => time + TimeSpan.FromSeconds(1),
+            int number => number + 1,
+            long number => (object)(number + 1),
+            var other => throw new InvalidOperationException($"{key}: {other}"),
+        };
+
+        var settings = Load((key, Text(changed)));
+
+        Assert.Equal(changed, settings.Describe().Single(k => k.Key == key).Value);
+        Assert.All(settings.Describe().Where(k => k.Key != key),
+            other => Assert.Equal(NodeSettings.Keys.Single(k => k.Key == other.Key).Value, other.Value));
+    }
+
+    [Theory]
+    [MemberData(nameof(NumericKeys))]
+    public void Should_refuse_a_negative_value_for_each_numeric_setting_naming_its_key(string key)
+    {
+        var type = NodeSettings.Keys.Single(k => k.Key == key).Type;
+
+        var error = Assert.Throws<NodeConfigurationException>(() => Load((key, type == typeof(TimeSpan) ? "-00:00:01" : "-1")));
+
+        Assert.Contains(key + " ", error.Message);
+    }
+
+    [Fact]
+    public void Should_refuse_a_key_that_is_not_a_setting()
+    {
+        var error = Assert.Throws<NodeConfigurationException>(() => Load(("Messaging:Mailbox:ResendBatchSize", "10")));
+        Assert.Contains("Messaging:Mailbox:ResendBatchSize is not a setting", error.Message);
+
+        // The clock and the limits' record are no keys: the limits sit beside the other mailbox keys.
+        Assert.Throws<NodeConfigurationException>(() => Load(("Messaging:Mailbox:Clock", "x")));
+        Assert.Throws<NodeConfigurationException>(() => Load(("Messaging:Mailbox:Limits:DedupWindow", "10")));
+    }
+
+    [Fact]
+    public void Should_list_every_setting_with_its_default_in_the_README()
+    {
+        var rows = File.ReadAllLines(Path.Combine(Repository.Root, "README.md"))
+            .Select(line => Regex.Match(line, @"^\| `(Messaging:[^`]+)` \| ([^|]+) \|"))
+            .Where(match => match.Success)
+            .ToDictionary(match => match.Groups[1].Value, match => match.Groups[2].Value.Trim());
+
+        Assert.Equal(NodeSettings.Keys.Select(k => k.Key).Order(), rows.Keys.Order());
+        Assert.All(NodeSettings.Keys.Where(k => k.Value is not null),
+            setting => Assert.Equal($"{setting.Key} `{Text(setting.Value!)}`", $"{setting.Key} {rows[setting.Key]}"));
     }
 }

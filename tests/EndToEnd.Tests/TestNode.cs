@@ -67,7 +67,7 @@ public sealed class TestNode : IAsyncDisposable
     public HttpClient Anonymous => _anonymous;
 
     /// <summary>The admin listener (its own port, picked by the OS).</summary>
-    public Uri AdminAddress => _app.Services.GetRequiredService<Messaging.Http.Admin.AdminServer>().Address!;
+    public Uri AdminAddress => _app.Services.GetRequiredService<Messaging.Node.Admin.AdminServer>().Address!;
 
     public IServiceProvider Services => _app.Services;
 

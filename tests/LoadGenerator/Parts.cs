@@ -99,7 +99,7 @@ public static class Parts
                 .WithRemoting("127.0.0.1", 0)
                 .WithClustering(new ClusterOptions())
                 .WithMessagingPersistence(provider, connectionString)
-                .WithMailboxShards(settings, 100, TimeSpan.FromHours(1))
+                .WithMailboxShards(settings with { PassivateIdleAfter = TimeSpan.FromHours(1) }, 100)
                 .AddStartup((system, _) => Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress));
             if (!string.IsNullOrWhiteSpace(hocon))
                 akka.AddHocon(hocon, HoconAddMode.Prepend);

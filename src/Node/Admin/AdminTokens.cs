@@ -8,6 +8,7 @@ namespace Messaging.Node.Admin;
 public static class AdminTokens
 {
     public const string FileName = "admin-token";
+    public const int MinimumLength = 16;
 
     public static string Resolve(NodeSettings settings) =>
         settings.Admin.Token is { Length: > 0 } configured ? configured.Trim() : ReadOrCreate(settings);
@@ -25,13 +26,10 @@ public static class AdminTokens
 
     private static string ReadOrCreate(NodeSettings settings)
     {
-        Directory.CreateDirectory(settings.DataDirectoryPath);
         var path = PathOf(settings);
-        if (!File.Exists(path))
-            SigningKeys.TryCreate(path);
-        var token = File.ReadAllText(path).Trim();
-        if (token.Length < NodeSettings.MinimumAdminTokenLength)
-            throw new NodeConfigurationException($"{path} holds fewer than {NodeSettings.MinimumAdminTokenLength} characters; delete it or set Messaging:Admin:Token");
+        var token = SecretFiles.ReadOrCreate(path);
+        if (token.Length < MinimumLength)
+            throw new NodeConfigurationException($"{path} holds fewer than {MinimumLength} characters; delete it or set Messaging:Admin:Token");
         return token;
     }
 }

@@ -1,5 +1,3 @@
-using Messaging.Http.Admin;
-
 namespace Messaging.Node.Admin;
 
 /// <summary>Plain aligned text for people; <c>--json</c> is the form for scripts.</summary>

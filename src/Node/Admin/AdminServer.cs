@@ -9,14 +9,17 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 
-namespace Messaging.Http.Admin;
+namespace Messaging.Node.Admin;
 
 /// <summary>
 /// A second, small Kestrel server for operators: /admin (admin token) and /metrics (Prometheus). It has its own
 /// pipeline, so nothing of the public API (JWT, rate limits) applies to it and none of its routes exist on the
 /// public port, whatever Host header a client sends. It shares the node's actor system and meter provider.
 /// </summary>
-public sealed class AdminServer(IServiceProvider services, AdminOptions options, ILoggerFactory loggerFactory) : IHostedService
+/// <param name="token">The admin token, configured or kept in the data directory (<see cref="AdminTokens"/>).</param>
+/// <param name="shardCount">The mailbox shard count, for <see cref="ClusterAdmin"/>.</param>
+public sealed class AdminServer(
+    IServiceProvider services, AdminOptions options, string token, int shardCount, ILoggerFactory loggerFactory) : IHostedService
 {
     private WebApplication? _app;
 
@@ -32,8 +35,7 @@ public sealed class AdminServer(IServiceProvider services, AdminOptions options,
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.AddSingleton(system);
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<ClusterAdmin>();
+        builder.Services.AddSingleton(new ClusterAdmin(system, options, shardCount));
         builder.Services.AddProblemDetails();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -52,7 +54,7 @@ public sealed class AdminServer(IServiceProvider services, AdminOptions options,
         });
 
         var app = builder.Build();
-        app.MapAdminApi();
+        app.MapAdminApi(token);
         // Scraped unauthenticated, as Prometheus expects; it carries counts, never ids or message text.
         app.MapPrometheusScrapingEndpoint("/metrics", meterProvider, configureBranchedPipeline: null, optionsName: null);
         app.MapGet("/", () => TypedResults.Text("messaging admin: /admin/... (admin token), /metrics\n"));

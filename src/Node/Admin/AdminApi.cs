@@ -1,12 +1,12 @@
 using System.Security.Cryptography;
 using System.Text;
 using Akka.Actor;
+using Messaging.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 
-namespace Messaging.Http.Admin;
+namespace Messaging.Node.Admin;
 
 /// <summary>
 /// The /admin routes the <c>admin</c> command talks to. Served only by <see cref="AdminServer"/>, on its own port,
@@ -14,9 +14,9 @@ namespace Messaging.Http.Admin;
 /// </summary>
 public static class AdminApi
 {
-    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder endpoints)
+    public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder endpoints, string token)
     {
-        var admin = endpoints.MapGroup("/admin").AddEndpointFilter(RequireAdminToken);
+        var admin = endpoints.MapGroup("/admin").AddEndpointFilter((context, next) => RequireAdminToken(context, next, token));
 
         admin.MapGet("/cluster", (ClusterAdmin cluster) => TypedResults.Ok(cluster.Show()));
         admin.MapPost("/cluster/leave", (ClusterAdmin cluster, string? address, CancellationToken ct) =>
@@ -56,10 +56,10 @@ public static class AdminApi
         }
     }
 
-    private static async ValueTask<object?> RequireAdminToken(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    private static async ValueTask<object?> RequireAdminToken(
+        EndpointFilterInvocationContext context, EndpointFilterDelegate next, string expected)
     {
         var http = context.HttpContext;
-        var expected = http.RequestServices.GetRequiredService<AdminOptions>().Token;
         var header = http.Request.Headers.Authorization.ToString();
         const string scheme = "Bearer ";
         var presented = header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase) ? header[scheme.Length..].Trim() : "";

@@ -6,7 +6,7 @@ using Messaging.Actors;
 using Messaging.Messages;
 using Microsoft.AspNetCore.Http;
 
-namespace Messaging.Http.Admin;
+namespace Messaging.Node.Admin;
 
 /// <summary>A failed admin operation: the HTTP status and a detail an operator can act on.</summary>
 public sealed class AdminProblem(int status, string detail) : Exception(detail)
@@ -18,7 +18,8 @@ public sealed class AdminProblem(int status, string detail) : Exception(detail)
 /// The jobs Petabridge.Cmd does for a cluster, done here against this node's own view: membership from
 /// <see cref="Cluster.State"/>, sharding from the real mailbox shard region (a proxy would answer empty).
 /// </summary>
-public sealed class ClusterAdmin(ActorSystem system, AdminOptions options)
+/// <param name="shardCount">The mailbox shard count (<c>Messaging:Cluster:ShardCount</c>), to say where a user's mailbox lives.</param>
+public sealed class ClusterAdmin(ActorSystem system, AdminOptions options, int shardCount)
 {
     private Cluster Cluster => Cluster.Get(system);
 
@@ -141,16 +142,16 @@ public sealed class ClusterAdmin(ActorSystem system, AdminOptions options)
                 r.Key.ToString(), r.Value.Stats.Count, r.Value.Stats.Values.Sum(),
                 [.. r.Value.Failed.Order(StringComparer.Ordinal)]))
             .ToList();
-        return new ShardingStatsView(MailboxHosting.TypeName, options.ShardCount,
+        return new ShardingStatsView(MailboxHosting.TypeName, shardCount,
             nodes.Sum(n => n.Shards), nodes.Sum(n => n.Entities), nodes);
     }
 
     public async Task<ShardView> ShardAsync(string shardId, CancellationToken cancellationToken)
     {
-        if (!int.TryParse(shardId, out var number) || number < 0 || number >= options.ShardCount
+        if (!int.TryParse(shardId, out var number) || number < 0 || number >= shardCount
             || number.ToString(System.Globalization.CultureInfo.InvariantCulture) != shardId)
             throw new AdminProblem(StatusCodes.Status404NotFound,
-                $"no shard '{shardId}': {MailboxHosting.TypeName} shard ids are 0 to {options.ShardCount - 1}");
+                $"no shard '{shardId}': {MailboxHosting.TypeName} shard ids are 0 to {shardCount - 1}");
         var node = await ShardHomeAsync(shardId, cancellationToken)
                    ?? throw new AdminProblem(StatusCodes.Status404NotFound,
                        $"shard {shardId} is not allocated to any node: none of its mailboxes is active");
@@ -163,7 +164,7 @@ public sealed class ClusterAdmin(ActorSystem system, AdminOptions options)
     {
         if (!Ids.IsValidUserId(userId))
             throw new AdminProblem(StatusCodes.Status400BadRequest, $"userId must be {Ids.UserIdRule}");
-        var shardId = new MailboxMessageExtractor(options.ShardCount).ShardId(userId, new GetMailboxStatus(userId));
+        var shardId = new MailboxMessageExtractor(shardCount).ShardId(userId, new GetMailboxStatus(userId));
         var home = await ShardHomeAsync(shardId, cancellationToken);
         var active = home is not null && (await ShardEntitiesAsync(home, shardId, cancellationToken))?.Contains(userId) == true;
         if (!readStatus)
@@ -263,12 +264,3 @@ public sealed record MailboxView(
     int? Conversations,
     int? PendingDeliveries,
     string Note);
-
-public sealed record AdminOptions
-{
-    public string Hostname { get; init; } = "127.0.0.1";
-    public int Port { get; init; } = 9090;
-    public required string Token { get; init; }
-    public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(10);
-    public int ShardCount { get; init; } = 100;
-}

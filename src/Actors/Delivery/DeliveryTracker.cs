@@ -1,0 +1,302 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Delivery;
+
+/// <summary>The timers the sender side of delivery asks its actor to run.</summary>
+public enum DeliveryTimer
+{
+    /// <summary>Periodic while sends wait for their recipient: answers those past their deadline.</summary>
+    DeliveryWait,
+
+    /// <summary>Periodic while any copy is unconfirmed: resends channels that made no progress for an interval.</summary>
+    Redelivery,
+
+    /// <summary>Once, after a confirmation that was not journaled at once: journals what is confirmed so far.</summary>
+    ConfirmationFlush,
+}
+
+/// <summary>The tracker after an input, and what to carry out.</summary>
+public readonly record struct DeliveryStep(DeliveryTracker Tracker, ImmutableArray<DeliveryEffect> Effects);
+
+/// <summary>
+/// The sender side of delivery that is not journaled: who waits for a write or for the recipient's confirmation,
+/// how far each recipient has confirmed in memory, when each channel last made progress, which timers run.
+/// Pure: every input returns the next tracker and the effects to carry out; time comes from the injected clock.
+/// The outbox itself (the copies and their numbers) is journaled state and comes in as
+/// <see cref="MailboxState.Outbound"/>: <c>durable</c> is what the journal has, <c>decided</c> includes writes in flight.
+/// A restart loses this tracker on purpose: recovery resends what the journal says is unconfirmed.
+/// </summary>
+public sealed record DeliveryTracker
+{
+    private readonly MailboxSettings _settings;
+
+    private DeliveryTracker(MailboxSettings settings) => _settings = settings;
+
+    public static DeliveryTracker Create(MailboxSettings settings) => new(settings);
+
+    /// <summary>Callers of a send whose write is in flight, by clientMessageId: a retry joins the first caller.</summary>
+    public ImmutableDictionary<string, ImmutableArray<IActorRef>> AwaitingWrite { get; private init; } =
+        ImmutableDictionary<string, ImmutableArray<IActorRef>>.Empty;
+
+    /// <summary>Durable sends waiting (up to DeliveryWait) for the recipient's confirmation, oldest first.</summary>
+    public ImmutableList<DeliveryWaiter> AwaitingDelivery { get; private init; } = ImmutableList<DeliveryWaiter>.Empty;
+
+    /// <summary>Highest channel seq each recipient has confirmed, known in memory before it is journaled.</summary>
+    public ImmutableDictionary<string, long> Confirmed { get; private init; } = ImmutableDictionary<string, long>.Empty;
+
+    public ImmutableDictionary<string, ChannelProgress> Progress { get; private init; } =
+        ImmutableDictionary<string, ChannelProgress>.Empty;
+
+    public ImmutableHashSet<DeliveryTimer> Timers { get; private init; } = ImmutableHashSet<DeliveryTimer>.Empty;
+
+    private DateTimeOffset Now => _settings.Clock.GetUtcNow();
+
+    public bool IsWriting(string clientMessageId) => AwaitingWrite.ContainsKey(clientMessageId);
+
+    // ---------------- inputs ----------------
+
+    /// <summary>A send's write is on its way to the journal; <paramref name="caller"/> waits for it.</summary>
+    public DeliveryTracker Writing(string clientMessageId, IActorRef caller) =>
+        this with
+        {
+            AwaitingWrite = AwaitingWrite.SetItem(clientMessageId,
+                AwaitingWrite.TryGetValue(clientMessageId, out var callers) ? callers.Add(caller) : [caller]),
+        };
+
+    /// <summary>Recovered from the journal: resend at once whatever is unconfirmed, then every interval.</summary>
+    public DeliveryStep Recovered(MailboxState durable)
+    {
+        if (durable.PendingDeliveries == 0)
+            return new(this, []);
+        return new(this with { Timers = Timers.Add(DeliveryTimer.Redelivery) },
+            [new DeliveryEffect.StartTimer(DeliveryTimer.Redelivery, TimeSpan.Zero, _settings.RedeliveryInterval)]);
+    }
+
+    /// <summary>
+    /// A send is durable: hand the copy on, and answer its callers when the recipient confirms it, or
+    /// <c>Accepted</c> after DeliveryWait (at once when the wait is zero or the mailbox is stopping).
+    /// </summary>
+    public DeliveryStep Sent(MessageSent sent, MailboxState durable, bool stopping)
+    {
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        var next = this with { AwaitingWrite = AwaitingWrite.Remove(sent.Message.ClientMessageId) };
+        var callers = AwaitingWrite.GetValueOrDefault(sent.Message.ClientMessageId, []);
+        var copy = new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message);
+        next = next.Deliver(copy, durable, effects);
+        var waiter = new DeliveryWaiter(copy.RecipientId, copy.ChannelSeq, sent.Message, callers, Now + _settings.DeliveryWait);
+        if (_settings.DeliveryWait <= TimeSpan.Zero || stopping)
+            effects.Add(waiter.Answer(SendOutcome.Accepted));
+        else
+        {
+            next = next with { AwaitingDelivery = next.AwaitingDelivery.Add(waiter) };
+            if (!next.Timers.Contains(DeliveryTimer.DeliveryWait))
+            {
+                var tick = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 10, _settings.DeliveryWait.Ticks / 20));
+                next = next with { Timers = next.Timers.Add(DeliveryTimer.DeliveryWait) };
+                effects.Add(new DeliveryEffect.StartTimer(DeliveryTimer.DeliveryWait, tick, tick));
+            }
+        }
+        return new(next, effects.DrainToImmutable());
+    }
+
+    /// <summary>A copy nobody waits for (one stored again after recovery) goes out and is redelivered like any other.</summary>
+    public DeliveryStep Restored(DeliverMessage copy, MailboxState durable)
+    {
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        var next = Deliver(copy, durable, effects);
+        return new(next, effects.DrainToImmutable());
+    }
+
+    /// <summary>The recipient has stored every copy up to <c>UpToSeq</c>.</summary>
+    public DeliveryStep Confirmation(ConfirmDelivery confirmation, MailboxState durable, MailboxState decided)
+    {
+        var recipient = confirmation.RecipientId;
+        var upTo = confirmation.UpToSeq;
+        if (upTo <= Confirmed.GetValueOrDefault(recipient))
+            return new(this, []);
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        var progress = ProgressOf(recipient) with { Since = Now };
+        var next = this with { Confirmed = Confirmed.SetItem(recipient, upTo) };
+        next = next with { Progress = next.Progress.SetItem(recipient, progress) };
+        // Catching up after a gap: once a resent batch is confirmed, send the next one without waiting for the timer.
+        if (progress.ResentUpTo > 0 && upTo >= progress.ResentUpTo)
+        {
+            next = next with { Progress = next.Progress.SetItem(recipient, progress with { ResentUpTo = 0 }) };
+            if (durable.Outbound.TryGetValue(recipient, out var channel) && channel.LastSeq > upTo)
+                next = next.ResendBatch(channel, effects);
+        }
+
+        var delivered = next.AwaitingDelivery.FindAll(w => w.RecipientId == recipient && w.ChannelSeq <= upTo);
+        foreach (var waiter in delivered)
+            effects.Add(waiter.Answer(SendOutcome.Sent));
+        if (!delivered.IsEmpty)
+            next = next with { AwaitingDelivery = next.AwaitingDelivery.RemoveAll(w => w.RecipientId == recipient && w.ChannelSeq <= upTo) };
+
+        if (decided.Outbound.TryGetValue(recipient, out var journaled) && upTo - journaled.ConfirmedSeq >= _settings.ConfirmationBatch)
+            next = next.PersistConfirmations(decided, effects);
+        else if (!next.Timers.Contains(DeliveryTimer.ConfirmationFlush))
+        {
+            next = next with { Timers = next.Timers.Add(DeliveryTimer.ConfirmationFlush) };
+            effects.Add(new DeliveryEffect.StartTimer(DeliveryTimer.ConfirmationFlush, _settings.ConfirmationFlushInterval, null));
+        }
+        return new(next, effects.DrainToImmutable());
+    }
+
+    /// <summary>A timer of this tracker fired.</summary>
+    public DeliveryStep Tick(DeliveryTimer timer, MailboxState durable, MailboxState decided)
+    {
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        var next = timer switch
+        {
+            DeliveryTimer.DeliveryWait => ExpireWaits(effects),
+            DeliveryTimer.Redelivery => Redeliver(durable, effects),
+            _ => (this with { Timers = Timers.Remove(DeliveryTimer.ConfirmationFlush) }).PersistConfirmations(decided, effects),
+        };
+        return new(next, effects.DrainToImmutable());
+    }
+
+    /// <summary>
+    /// The outbox's bound counts copies until their confirmation is journaled, which is batched. A send that would
+    /// pass the bound for a recipient that has confirmed more in memory journals those confirmations now (the decided
+    /// view drops the copies at once), rather than be refused for a backlog that is already delivered.
+    /// </summary>
+    public DeliveryStep BeforeSend(SendMessage send, MailboxState decided)
+    {
+        if (send.RecipientIds.Length != 1
+            || !Confirmed.TryGetValue(send.RecipientIds[0], out var confirmed)
+            || !decided.Outbound.TryGetValue(send.RecipientIds[0], out var channel)
+            || channel.ConfirmedSeq >= confirmed
+            || !channel.IsFullFor(send.Text, decided.Limits))
+            return new(this, []);
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        var next = PersistConfirmations(decided, effects);
+        return new(next, effects.DrainToImmutable());
+    }
+
+    /// <summary>The mailbox stops or moves: answer everyone waiting for delivery, and journal what is confirmed.</summary>
+    public DeliveryStep Stop(MailboxState decided)
+    {
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        foreach (var waiter in AwaitingDelivery)
+            effects.Add(waiter.Answer(SendOutcome.Accepted));
+        var next = (this with { AwaitingDelivery = [] }).PersistConfirmations(decided, effects);
+        return new(next, effects.DrainToImmutable());
+    }
+
+    /// <summary>
+    /// The journal failed or rejected a write, and the mailbox stops: sends whose write is in flight may not be
+    /// stored, so their callers hear <c>Unavailable</c> (a retry is safe); durable sends are <c>Accepted</c>.
+    /// </summary>
+    public DeliveryStep Failed(string reason)
+    {
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        var failure = SendResult.Failure(SendOutcome.Unavailable, reason);
+        foreach (var callers in AwaitingWrite.Values)
+            effects.Add(new DeliveryEffect.Reply(callers, failure));
+        foreach (var waiter in AwaitingDelivery)
+            effects.Add(waiter.Answer(SendOutcome.Accepted));
+        return new(this with { AwaitingWrite = AwaitingWrite.Clear(), AwaitingDelivery = [] }, effects.DrainToImmutable());
+    }
+
+    // ---------------- rules ----------------
+
+    private DeliveryTracker Deliver(DeliverMessage copy, MailboxState durable, ImmutableArray<DeliveryEffect>.Builder effects)
+    {
+        effects.Add(new DeliveryEffect.Send(copy));
+        var next = this;
+        // The redelivery clock of a channel starts when its oldest unconfirmed copy goes out, and restarts only
+        // when the recipient makes progress: a steady stream of new sends must not postpone resending a lost copy.
+        if (copy.ChannelSeq == ConfirmedSeq(copy.RecipientId, durable) + 1)
+            next = next with { Progress = Progress.SetItem(copy.RecipientId, ProgressOf(copy.RecipientId) with { Since = Now }) };
+        if (!next.Timers.Contains(DeliveryTimer.Redelivery))
+        {
+            next = next with { Timers = next.Timers.Add(DeliveryTimer.Redelivery) };
+            effects.Add(new DeliveryEffect.StartTimer(DeliveryTimer.Redelivery, _settings.RedeliveryInterval, _settings.RedeliveryInterval));
+        }
+        return next;
+    }
+
+    private DeliveryTracker ExpireWaits(ImmutableArray<DeliveryEffect>.Builder effects)
+    {
+        var now = Now;
+        var expired = 0;
+        while (expired < AwaitingDelivery.Count && AwaitingDelivery[expired].Deadline <= now)
+            effects.Add(AwaitingDelivery[expired++].Answer(SendOutcome.Accepted));
+        var next = this with { AwaitingDelivery = AwaitingDelivery.RemoveRange(0, expired) };
+        if (!next.AwaitingDelivery.IsEmpty)
+            return next;
+        effects.Add(new DeliveryEffect.CancelTimer(DeliveryTimer.DeliveryWait));
+        return next with { Timers = next.Timers.Remove(DeliveryTimer.DeliveryWait) };
+    }
+
+    private DeliveryTracker Redeliver(MailboxState durable, ImmutableArray<DeliveryEffect>.Builder effects)
+    {
+        var now = Now;
+        var next = this;
+        var anyPending = false;
+        foreach (var channel in durable.Outbound.Values)
+        {
+            if (channel.LastSeq <= ConfirmedSeq(channel.RecipientId, durable))
+                continue;
+            anyPending = true;
+            if (now - ProgressOf(channel.RecipientId).Since >= _settings.RedeliveryInterval)
+                next = next.ResendBatch(channel, effects);
+        }
+        if (anyPending)
+            return next;
+        effects.Add(new DeliveryEffect.CancelTimer(DeliveryTimer.Redelivery));
+        return next with { Timers = next.Timers.Remove(DeliveryTimer.Redelivery) };
+    }
+
+    /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
+    private DeliveryTracker ResendBatch(OutboundChannel channel, ImmutableArray<DeliveryEffect>.Builder effects)
+    {
+        var confirmed = Math.Max(channel.ConfirmedSeq, Confirmed.GetValueOrDefault(channel.RecipientId));
+        var progress = ProgressOf(channel.RecipientId);
+        foreach (var copy in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(_settings.ResendBatch))
+        {
+            effects.Add(new DeliveryEffect.Send(copy));
+            progress = progress with { ResentUpTo = copy.ChannelSeq };
+        }
+        return this with { Progress = Progress.SetItem(channel.RecipientId, progress with { Since = Now }) };
+    }
+
+    /// <summary>Journal what recipients confirmed, so a restart does not resend it (a resend would be harmless).</summary>
+    private DeliveryTracker PersistConfirmations(MailboxState decided, ImmutableArray<DeliveryEffect>.Builder effects)
+    {
+        var next = this;
+        if (Timers.Contains(DeliveryTimer.ConfirmationFlush))
+        {
+            effects.Add(new DeliveryEffect.CancelTimer(DeliveryTimer.ConfirmationFlush));
+            next = this with { Timers = Timers.Remove(DeliveryTimer.ConfirmationFlush) };
+        }
+        foreach (var (recipient, upTo) in Confirmed)
+        {
+            if (decided.Outbound.TryGetValue(recipient, out var channel) && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))
+                effects.Add(new DeliveryEffect.Persist(new DeliveriesConfirmed(recipient, Math.Min(upTo, channel.LastSeq))));
+        }
+        return next;
+    }
+
+    private long ConfirmedSeq(string recipientId, MailboxState durable) => Math.Max(
+        durable.Outbound.TryGetValue(recipientId, out var channel) ? channel.ConfirmedSeq : 0,
+        Confirmed.GetValueOrDefault(recipientId));
+
+    private ChannelProgress ProgressOf(string recipientId) => Progress.GetValueOrDefault(recipientId);
+}
+
+/// <summary>
+/// Redelivery progress of one outbound channel: when it last moved (a copy went out first in line, the recipient
+/// confirmed, or a batch was resent), and the last copy of the batch resent then, if any.
+/// </summary>
+public readonly record struct ChannelProgress(DateTimeOffset Since, long ResentUpTo);
+
+/// <summary>A durable send whose callers wait for the recipient's confirmation until <see cref="Deadline"/>.</summary>
+public sealed record DeliveryWaiter(
+    string RecipientId, long ChannelSeq, ChatMessage Message, ImmutableArray<IActorRef> Callers, DateTimeOffset Deadline)
+{
+    public DeliveryEffect.Reply Answer(SendOutcome outcome) =>
+        new(Callers, new SendResult(outcome, Message.MessageId, Message.ConversationId, Message.ServerTimestamp, ""));
+}

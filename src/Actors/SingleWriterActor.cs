@@ -1,0 +1,188 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Event;
+using Akka.Persistence;
+
+namespace Messaging.Actors;
+
+/// <summary>
+/// How an entity that is the only writer of its journal writes, whatever it keeps. Commands are decided against
+/// <see cref="Decided"/> (which already includes writes in flight, so PersistAsync can pipeline without reusing a
+/// seq or a stamp); reads and replies use <see cref="Durable"/>, which changes only once the journal has the write.
+/// Every incarnation's first write is preceded by its claim (<see cref="Claim"/>), which the journal takes only as
+/// its newest event, and after which it takes no other writer's events: the fence against a paused old incarnation.
+/// A failed or rejected write stops the incarnation (the next one recovers from the journal); so does a stop
+/// request, once every write in flight is durable.
+/// </summary>
+public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
+    where TState : class
+    where TEvent : class
+{
+    private int _inFlight;
+    // Journal position the next event will get. Akka assigns positions when the batch is flushed but advances
+    // LastSequenceNr only when a write is confirmed, so with writes in flight we count ourselves.
+    private long _nextJournalSeq = 1;
+    private int _eventsSinceSnapshot;
+    private bool _snapshotInProgress;
+    // This incarnation's claim is written (or on its way) ahead of its first event.
+    private bool _claimed;
+
+    protected SingleWriterActor(string persistenceId, TState empty)
+    {
+        PersistenceId = persistenceId;
+        Durable = Decided = empty;
+        Command<SaveSnapshotSuccess>(success =>
+        {
+            _snapshotInProgress = false;
+            DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
+        });
+        Command<SaveSnapshotFailure>(failure =>
+        {
+            _snapshotInProgress = false;
+            Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
+        });
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failure =>
+            Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId));
+    }
+
+    public override string PersistenceId { get; }
+
+    /// <summary>What the journal has. Recovery builds it; afterwards only durable writes change it.</summary>
+    protected TState Durable { get; set; }
+
+    /// <summary><see cref="Durable"/> plus the writes in flight: what commands are decided against.</summary>
+    protected TState Decided { get; private set; }
+
+    /// <summary>Stopping (asked to, or after a failed write): take no more commands that write.</summary>
+    protected bool Stopping { get; private set; }
+
+    /// <summary>The journal's writer uuid of the event being replayed (recovery hands events over without it).</summary>
+    protected string? ReplayedWriter { get; private set; }
+
+    protected long NextJournalSeq => _nextJournalSeq;
+
+    protected abstract int SnapshotEvery { get; }
+
+    /// <summary>The message the shard sends back to stop this entity after it asked to passivate.</summary>
+    protected abstract object StopMessage { get; }
+
+    protected abstract TState Apply(TState state, TEvent evt, long journalSeq);
+
+    /// <summary>This incarnation's claim to be the journal's only writer.</summary>
+    protected abstract TEvent Claim();
+
+    protected abstract object ToSnapshot(TState state);
+
+    /// <summary>Writes of this incarnation may not be durable and it stops: answer whoever waits.</summary>
+    protected abstract void WritesFailed(string reason);
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is ReplayedMessage replayed)
+            ReplayedWriter = replayed.Persistent.WriterGuid;
+        return base.AroundReceive(receive, message);
+    }
+
+    /// <summary>Call when recovery completes: writing starts after the journal's highest entry.</summary>
+    protected void RecoveryDone()
+    {
+        Decided = Durable;
+        _nextJournalSeq = LastSequenceNr + 1;
+    }
+
+    /// <summary>
+    /// The one place events are written: decided now, durable (and answered) only in <paramref name="onDurable"/>.
+    /// PersistAsync keeps order and lets the journal batch writes of many commands.
+    /// </summary>
+    protected void Write(TEvent evt, Action<TEvent> onDurable)
+    {
+        if (!_claimed)
+        {
+            // The fence: the journal takes the claim only as its newest event, and then no other writer's events.
+            // Pipelined with the event, so it costs one row in the same batch, once per incarnation that writes.
+            _claimed = true;
+            Append(Claim(), _ => { });
+        }
+        Append(evt, onDurable);
+    }
+
+    private void Append(TEvent evt, Action<TEvent> onDurable)
+    {
+        var journalSeq = _nextJournalSeq++;
+        Decided = Apply(Decided, evt, journalSeq);
+        _inFlight++;
+        var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        PersistAsync(evt, e =>
+        {
+            MessagingMetrics.RecordJournalWrite(startedAt);
+            _inFlight--;
+            if (LastSequenceNr != journalSeq)
+                Log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",
+                    PersistenceId, LastSequenceNr, journalSeq);
+            Durable = Apply(Durable, e, journalSeq);
+            _eventsSinceSnapshot++;
+            onDurable(e);
+            // In a handler LastSequenceNr is this event's position and Durable holds everything up to it,
+            // so the snapshot matches its sequence number even with later writes in flight.
+            if (_eventsSinceSnapshot >= SnapshotEvery && !_snapshotInProgress)
+            {
+                _snapshotInProgress = true;
+                _eventsSinceSnapshot = 0;
+                SaveSnapshot(ToSnapshot(Durable));
+            }
+            if (_inFlight == 0)
+                Settled();
+        });
+    }
+
+    /// <summary>No write in flight: the two views are equal, so share one (half the memory), or stop if asked to.</summary>
+    private void Settled()
+    {
+        Decided = Durable;
+        if (Stopping)
+            Context.Stop(Self);
+    }
+
+    /// <summary>Stop once every write in flight is durable (at once if none is).</summary>
+    protected void StopWhenSettled()
+    {
+        Stopping = true;
+        if (_inFlight == 0)
+            Context.Stop(Self);
+    }
+
+    /// <summary>
+    /// The journal has a hole above the newest claim that a previous incarnation's write still in flight could fill
+    /// (see <see cref="ReplayAudit"/>). Claim first (after which nobody else can write), then recover again, from
+    /// the journal as it is final below the claim. Commands wait for the claim and are then answered as for a move.
+    /// </summary>
+    protected void ClaimThenRecoverAgain(long gap)
+    {
+        Log.Info("Journal of {PersistenceId} is missing entry {Gap} above its newest claim: claiming, then recovering again",
+            PersistenceId, gap);
+        _claimed = Stopping = true;
+        _nextJournalSeq++;
+        Persist(Claim(), _ => Context.Parent.Tell(new Passivate(StopMessage)));
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        // Passivate first, so the shard buffers a retry sent after our answer for the next incarnation
+        // instead of handing it to this one, which Akka stops after a failed write.
+        Context.Parent.Tell(new Passivate(StopMessage));
+        WritesFailed($"the journal did not take the write: {cause.Message}");
+        base.OnPersistFailure(cause, @event, sequenceNr); // logs and stops; the next message recovers from the journal
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        _inFlight--; // its handler will never run (its journal position stays unused)
+        // Decided already counts the rejected event: take no more commands and start again from the journal.
+        // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
+        Stopping = true;
+        Context.Parent.Tell(new Passivate(StopMessage));
+        WritesFailed($"the journal rejected the write: {cause.Message}");
+        base.OnPersistRejected(cause, @event, sequenceNr);
+    }
+}
