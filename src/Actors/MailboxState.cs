@@ -369,7 +369,7 @@ public sealed partial record MailboxState(
 
     public MailboxSnapshot ToSnapshot() => new(
         LastStamp,
-        [.. ByStamp.Values.Reverse().Select(id => Conversations[id])],
+        [.. ByStamp.Values.Reverse().Select(id => Conversations[id].ToSnapshot())],
         [.. DedupOrder.Select(id => Record(id, Dedup[id]))],
         [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
         [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))]);
@@ -380,7 +380,7 @@ public sealed partial record MailboxState(
         var order = ImmutableQueue<string>.Empty;
         foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
             order = order.Enqueue(record.ClientMessageId);
-        var conversations = snapshot.Conversations.Select(ShareStrings).ToImmutableArray();
+        var conversations = snapshot.Conversations.Select(c => ShareStrings(ConversationState.FromSnapshot(c))).ToImmutableArray();
         var byId = conversations.ToDictionary(c => c.ConversationId, StringComparer.Ordinal);
         return state with
         {

@@ -36,10 +36,8 @@ public static class HttpHosting
             }
             catch (BadHttpRequestException ex) when (!http.Response.HasStarted)
             {
-                var sendStatus = MessagingApi.IsSendRequest(http.Request)
-                    ? ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? SendStatus.TooLarge : SendStatus.Invalid
-                    : null;
-                await Problems.Of(ex.StatusCode, ex.Message, sendStatus).ExecuteAsync(http);
+                var sendStatus = ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? SendStatus.TooLarge : SendStatus.Invalid;
+                await Problems.Of(ex.StatusCode, ex.Message, SendStatus.For(http, sendStatus)).ExecuteAsync(http);
             }
         });
         app.UseAuthentication();

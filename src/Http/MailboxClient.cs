@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Akka.Actor;
 using Akka.Hosting;
 using Messaging.Actors;
@@ -6,12 +7,43 @@ using Messaging.Messages;
 namespace Messaging.Http;
 
 /// <summary>
-/// The HTTP edge's only way into the cluster: an ask of the mailbox shard region with a deadline. A timeout or a
-/// cancelled request comes back as <see cref="EdgeUnavailable"/>, so no cluster trouble ever becomes a 500.
+/// The HTTP edge's only way into the cluster: an ask of the mailbox shard region with a deadline, answered with the
+/// reply the query expects or a <see cref="MailboxFailure"/>. A timeout, a cancelled request or an answer of another
+/// kind is a failure too, so no cluster trouble ever becomes a 500.
 /// </summary>
 public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, MessagingApiOptions options)
 {
-    public async Task<object> AskAsync(IMailboxCommand command, CancellationToken cancellationToken)
+    /// <summary>A stored (or already stored) send; the mailbox's refusals are failures.</summary>
+    public async Task<MailboxAnswer<SendResult>> SendAsync(SendMessage command, CancellationToken cancellationToken) =>
+        await AskAsync(command, cancellationToken) switch
+        {
+            SendResult { Outcome: SendOutcome.Sent or SendOutcome.Accepted or SendOutcome.Duplicate } ok => ok,
+            SendResult { Outcome: SendOutcome.Conflict } conflict => new MailboxFailure.Conflict(conflict.Detail),
+            SendResult { Outcome: SendOutcome.Invalid } rejected => new MailboxFailure.Invalid(rejected.Detail),
+            SendResult { Outcome: SendOutcome.Unavailable } refused =>
+                new MailboxFailure.Unavailable(UnavailableReason.MailboxRefused, refused.Detail),
+            var other => Unexpected(other),
+        };
+
+    public async Task<MailboxAnswer<ConversationsPage>> ConversationsAsync(
+        GetConversations query, CancellationToken cancellationToken) =>
+        await AskAsync(query, cancellationToken) switch
+        {
+            ConversationsPage page => page,
+            var other => Unexpected(other),
+        };
+
+    public async Task<MailboxAnswer<ThreadPage>> ThreadAsync(GetThread query, CancellationToken cancellationToken) =>
+        await AskAsync(query, cancellationToken) switch
+        {
+            ThreadPage page => page,
+            ConversationNotFound => new MailboxFailure.NotFound(
+                $"conversation '{query.ConversationId}' is not in {query.UserId}'s mailbox"),
+            var other => Unexpected(other),
+        };
+
+    /// <summary>The mailbox's reply, or the failure the ask itself ended in.</summary>
+    private async Task<object> AskAsync(IMailboxCommand command, CancellationToken cancellationToken)
     {
         try
         {
@@ -20,15 +52,50 @@ public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, Messagin
         }
         catch (AskTimeoutException)
         {
-            return new EdgeUnavailable(UnavailableReason.AskTimeout,
+            return new MailboxFailure.Unavailable(UnavailableReason.AskTimeout,
                 $"the mailbox did not answer within {options.AskTimeout.TotalSeconds:0.###} s");
         }
         catch (OperationCanceledException)
         {
-            return new EdgeUnavailable(UnavailableReason.Cancelled, "the request was cancelled before the mailbox answered");
+            return new MailboxFailure.Unavailable(UnavailableReason.Cancelled,
+                "the request was cancelled before the mailbox answered");
         }
     }
+
+    /// <summary>Whatever no query expects: the mailbox could not answer, the ask failed, or it answered something else.</summary>
+    private static MailboxFailure Unexpected(object reply) => reply switch
+    {
+        MailboxFailure failure => failure,
+        MailboxUnavailable unavailable => new MailboxFailure.Unavailable(UnavailableReason.MailboxUnavailable, unavailable.Reason),
+        _ => new MailboxFailure.Unavailable(UnavailableReason.Unexpected,
+            $"unexpected answer from the mailbox: {reply.GetType().Name}"),
+    };
 }
 
-/// <summary>The edge gave up on the mailbox (timeout, cancelled request); <see cref="Reason"/> tags the 503 metric.</summary>
-public sealed record EdgeUnavailable(string Reason, string Detail);
+/// <summary>The reply a mailbox query expects, or why the edge has none (<see cref="Problems.For"/> answers that).</summary>
+public readonly record struct MailboxAnswer<T>(T? Reply, MailboxFailure? Failure) where T : class
+{
+    [MemberNotNullWhen(true, nameof(Reply))]
+    [MemberNotNullWhen(false, nameof(Failure))]
+    public bool Answered => Reply is not null;
+
+    public static implicit operator MailboxAnswer<T>(T reply) => new(reply, null);
+
+    public static implicit operator MailboxAnswer<T>(MailboxFailure failure) => new(null, failure);
+}
+
+/// <summary>Why a mailbox query has no answer the client can have; each case is one kind of problem details.</summary>
+public abstract record MailboxFailure(string Detail)
+{
+    /// <summary>The mailbox refused a send whose clientMessageId was used for another message (409).</summary>
+    public sealed record Conflict(string Detail) : MailboxFailure(Detail);
+
+    /// <summary>The mailbox refused the command as invalid (400).</summary>
+    public sealed record Invalid(string Detail) : MailboxFailure(Detail);
+
+    /// <summary>The mailbox has no such conversation (404).</summary>
+    public sealed record NotFound(string Detail) : MailboxFailure(Detail);
+
+    /// <summary>No answer now, the client may retry (503); <see cref="Reason"/> tags the 503 metric.</summary>
+    public sealed record Unavailable(string Reason, string Detail) : MailboxFailure(Detail);
+}

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
@@ -14,8 +13,6 @@ namespace Messaging.Http;
 /// <summary>The /v1 routes of API.md: send, list conversations, read a thread.</summary>
 public static class MessagingApi
 {
-    public const string SendRoute = "/v1/messages";
-
     /// <summary>Message text must be under 64 KiB of UTF-8.</summary>
     public const int MaxMessageBytes = 65_535;
 
@@ -26,6 +23,7 @@ public static class MessagingApi
         v1.MapPost("/messages", SendMessage)
             .WithName("sendMessage")
             .WithSummary("Send a 1:1 message (idempotent per clientMessageId)")
+            .WithMetadata(SendRoute.Metadata)
             .RequireRateLimiting(SendRateLimiting.Policy)
             .Accepts<SendMessageRequest>("application/json")
             .ProducesProblem(StatusCodes.Status400BadRequest)
@@ -56,9 +54,6 @@ public static class MessagingApi
         return endpoints;
     }
 
-    internal static bool IsSendRequest(HttpRequest request) =>
-        HttpMethods.IsPost(request.Method) && request.Path.Equals(SendRoute, StringComparison.OrdinalIgnoreCase);
-
     // ---------------- POST /v1/messages ----------------
 
     private static async Task<Results<Ok<SendMessageResponse>, ProblemHttpResult>> SendMessage(
@@ -87,22 +82,11 @@ public static class MessagingApi
             return invalid;
 
         var command = new SendMessage(userId, [request.RecipientIds![0]!], request.Message!, request.ClientMessageId!);
-        return await mailboxes.AskAsync(command, cancellationToken) switch
-        {
-            SendResult { Outcome: SendOutcome.Sent or SendOutcome.Accepted or SendOutcome.Duplicate } ok =>
-                TypedResults.Ok(new SendMessageResponse(ok.Outcome.ToString(), ok.MessageId, ok.ConversationId, ok.ServerTimestamp)),
-            SendResult { Outcome: SendOutcome.Conflict } conflict =>
-                Problems.Send(StatusCodes.Status409Conflict, SendStatus.Conflict, conflict.Detail),
-            SendResult { Outcome: SendOutcome.Invalid } rejected =>
-                Problems.Send(StatusCodes.Status400BadRequest, SendStatus.Invalid, rejected.Detail),
-            SendResult { Outcome: SendOutcome.Unavailable } unavailable =>
-                Unavailable(http, options, unavailable.Detail, UnavailableReason.MailboxRefused, SendStatus.Unavailable),
-            MailboxUnavailable unavailable =>
-                Unavailable(http, options, unavailable.Reason, UnavailableReason.MailboxUnavailable, SendStatus.Unavailable),
-            EdgeUnavailable unavailable => Unavailable(http, options, unavailable.Detail, unavailable.Reason, SendStatus.Unavailable),
-            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}",
-                UnavailableReason.Unexpected, SendStatus.Unavailable),
-        };
+        var answer = await mailboxes.SendAsync(command, cancellationToken);
+        if (!answer.Answered)
+            return Problems.For(answer.Failure, http, options);
+        var ok = answer.Reply;
+        return TypedResults.Ok(new SendMessageResponse(ok.Outcome.ToString(), ok.MessageId, ok.ConversationId, ok.ServerTimestamp));
     }
 
     /// <summary>
@@ -165,7 +149,7 @@ public static class MessagingApi
         if (request.RecipientIds.Count == 0)
             return Invalid("recipientIds must name exactly one recipient");
         if (!Ids.IsValidUserId(request.RecipientIds[0]))
-            return Invalid("recipientIds[0] must be 1-64 characters of [A-Za-z0-9._-]");
+            return Invalid($"recipientIds[0] must be {Ids.UserIdRule}");
         if (request.RecipientIds[0] == userId)
             return Invalid("the recipient must not be the sender");
         if (request.Message is null)
@@ -199,17 +183,15 @@ public static class MessagingApi
         if (count is < 1 or > 100)
             return Problems.Of(StatusCodes.Status400BadRequest, "count must be between 1 and 100");
 
-        var query = new GetConversations(userId, offset ?? 0, count ?? 20, lastUpdatedTimestamp ?? 0);
-        return await mailboxes.AskAsync(query, cancellationToken) switch
-        {
-            ConversationsPage page => TypedResults.Ok(new ConversationListResponse(
-                [.. page.Conversations.Select(c => new ConversationDto(
-                    c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp))],
-                page.HasChanges)),
-            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason, UnavailableReason.MailboxUnavailable),
-            EdgeUnavailable unavailable => Unavailable(http, options, unavailable.Detail, unavailable.Reason),
-            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}", UnavailableReason.Unexpected),
-        };
+        var answer = await mailboxes.ConversationsAsync(
+            new GetConversations(userId, offset ?? 0, count ?? 20, lastUpdatedTimestamp ?? 0), cancellationToken);
+        if (!answer.Answered)
+            return Problems.For(answer.Failure, http, options);
+        var page = answer.Reply;
+        return TypedResults.Ok(new ConversationListResponse(
+            [.. page.Conversations.Select(c => new ConversationDto(
+                c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp))],
+            page.HasChanges));
     }
 
     // ---------------- GET /v1/users/{userId}/conversations/{conversationId}/messages ----------------
@@ -230,35 +212,23 @@ public static class MessagingApi
         if (beforeSeq < 0 || afterSeq < 0)
             return Problems.Of(StatusCodes.Status400BadRequest, "beforeSeq and afterSeq must be >= 0");
 
-        var query = new GetThread(userId, conversationId, offset ?? 0, count ?? 50, beforeSeq, afterSeq);
-        return await mailboxes.AskAsync(query, cancellationToken) switch
-        {
-            ThreadPage page => TypedResults.Ok(new ThreadMessagesResponse(
-                [.. page.Messages.Select(m => new ThreadMessageDto(
-                    m.Message.MessageId, m.Message.ConversationId, m.Seq, m.Message.SenderId, m.Message.RecipientIds,
-                    m.Message.Text, m.Message.ClientMessageId, m.Message.ServerTimestamp))])),
-            ConversationNotFound => Problems.Of(StatusCodes.Status404NotFound,
-                $"conversation '{conversationId}' is not in {userId}'s mailbox"),
-            MailboxUnavailable unavailable => Unavailable(http, options, unavailable.Reason, UnavailableReason.MailboxUnavailable),
-            EdgeUnavailable unavailable => Unavailable(http, options, unavailable.Detail, unavailable.Reason),
-            var other => Unavailable(http, options, $"unexpected answer from the mailbox: {other.GetType().Name}", UnavailableReason.Unexpected),
-        };
+        var answer = await mailboxes.ThreadAsync(
+            new GetThread(userId, conversationId, offset ?? 0, count ?? 50, beforeSeq, afterSeq), cancellationToken);
+        if (!answer.Answered)
+            return Problems.For(answer.Failure, http, options);
+        var page = answer.Reply;
+        return TypedResults.Ok(new ThreadMessagesResponse(
+            [.. page.Messages.Select(m => new ThreadMessageDto(
+                m.Message.MessageId, m.Message.ConversationId, m.Seq, m.Message.SenderId, m.Message.RecipientIds,
+                m.Message.Text, m.Message.ClientMessageId, m.Message.ServerTimestamp))]));
     }
 
     private static ProblemHttpResult? CheckUser(string userId, ClaimsPrincipal principal)
     {
         if (!Ids.IsValidUserId(userId))
-            return Problems.Of(StatusCodes.Status400BadRequest, "userId must be 1-64 characters of [A-Za-z0-9._-]");
+            return Problems.Of(StatusCodes.Status400BadRequest, $"userId must be {Ids.UserIdRule}");
         if (userId != principal.UserId())
             return Problems.Of(StatusCodes.Status403Forbidden, "a token may only read its own user's mailbox");
         return null;
-    }
-
-    private static ProblemHttpResult Unavailable(
-        HttpContext http, MessagingApiOptions options, string detail, string reason, string? sendStatus = null)
-    {
-        HttpMetrics.RecordUnavailable(reason);
-        http.Response.Headers.RetryAfter = options.UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-        return Problems.Of(StatusCodes.Status503ServiceUnavailable, $"the cluster cannot answer now: {detail}", sendStatus);
     }
 }

@@ -44,8 +44,8 @@ public static class MessagingAuth
                         var detail = context.AuthenticateFailure is null
                             ? "a bearer token is required"
                             : "the bearer token is not valid (signature, expiry, issuer or audience)";
-                        var sendStatus = MessagingApi.IsSendRequest(http.Request) ? SendStatus.Unauthorized : null;
-                        await Problems.Of(StatusCodes.Status401Unauthorized, detail, sendStatus).ExecuteAsync(http);
+                        await Problems.Of(StatusCodes.Status401Unauthorized, detail, SendStatus.For(http, SendStatus.Unauthorized))
+                            .ExecuteAsync(http);
                     },
                 };
             });
@@ -84,7 +84,7 @@ public sealed class TokenIssuer(byte[] signingKey, TimeSpan lifetime, TimeProvid
     public string Issue(string userId)
     {
         if (!Ids.IsValidUserId(userId))
-            throw new ArgumentException($"'{userId}' is not a valid user id (1-64 of [A-Za-z0-9._-])", nameof(userId));
+            throw new ArgumentException($"'{userId}' is not a valid user id ({Ids.UserIdRule})", nameof(userId));
         var now = _clock.GetUtcNow().UtcDateTime;
         return _handler.CreateToken(new SecurityTokenDescriptor
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -13,6 +14,23 @@ public static class SendStatus
     public const string TooLarge = "TooLarge";
     public const string RateLimited = "RateLimited";
     public const string Unavailable = "Unavailable";
+
+    /// <summary>
+    /// <paramref name="status"/> when the request is a send (its endpoint carries <see cref="SendRoute"/>), else
+    /// null: the one rule for failures answered before or around the handler (bad request, 401, 429, 503).
+    /// </summary>
+    public static string? For(HttpContext http, string status) =>
+        http.GetEndpoint()?.Metadata.GetMetadata<SendRoute>() is null ? null : status;
+}
+
+/// <summary>Endpoint metadata of the send route: its failures carry <c>sendStatus</c>, whoever answers them.</summary>
+public sealed class SendRoute
+{
+    public static readonly SendRoute Metadata = new();
+
+    private SendRoute()
+    {
+    }
 }
 
 /// <summary>RFC 9457 problem details for every failure; on the send path they carry <c>sendStatus</c>.</summary>
@@ -27,6 +45,27 @@ public static class Problems
     }
 
     public static ProblemHttpResult Send(int status, string sendStatus, string detail) => Of(status, detail, sendStatus);
+
+    /// <summary>A mailbox query's failure as the client sees it; a 503 also says when to retry and is counted by reason.</summary>
+    public static ProblemHttpResult For(MailboxFailure failure, HttpContext http, MessagingApiOptions options)
+    {
+        switch (failure)
+        {
+            case MailboxFailure.Conflict:
+                return Of(StatusCodes.Status409Conflict, failure.Detail, SendStatus.For(http, SendStatus.Conflict));
+            case MailboxFailure.Invalid:
+                return Of(StatusCodes.Status400BadRequest, failure.Detail, SendStatus.For(http, SendStatus.Invalid));
+            case MailboxFailure.NotFound:
+                return Of(StatusCodes.Status404NotFound, failure.Detail);
+            case MailboxFailure.Unavailable unavailable:
+                HttpMetrics.RecordUnavailable(unavailable.Reason);
+                http.Response.Headers.RetryAfter = options.UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                return Of(StatusCodes.Status503ServiceUnavailable, $"the cluster cannot answer now: {failure.Detail}",
+                    SendStatus.For(http, SendStatus.Unavailable));
+            default:
+                throw new ArgumentOutOfRangeException(nameof(failure), failure, "a mailbox failure without a problem");
+        }
+    }
 
     public static string TitleOf(int status) => status switch
     {

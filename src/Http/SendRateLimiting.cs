@@ -61,8 +61,9 @@ public static class SendRateLimiting
                 var retryAfter = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : period;
                 var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
                 context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-                await Problems.Send(StatusCodes.Status429TooManyRequests, SendStatus.RateLimited,
-                        $"more than {options.SendsPerSecond} sends per second (burst {options.Burst}) for this user; retry after {seconds} s")
+                await Problems.Of(StatusCodes.Status429TooManyRequests,
+                        $"more than {options.SendsPerSecond} sends per second (burst {options.Burst}) for this user; retry after {seconds} s",
+                        SendStatus.For(context.HttpContext, SendStatus.RateLimited))
                     .ExecuteAsync(context.HttpContext);
             };
         });

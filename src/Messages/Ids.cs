@@ -15,8 +15,12 @@ public static partial class Ids
     public static string ConversationFor(string a, string b) =>
         string.CompareOrdinal(a, b) <= 0 ? $"dm~{a}~{b}" : $"dm~{b}~{a}";
 
+    /// <summary>The user-id rule (<see cref="UserIdRule"/>): every check of a user id is this one.</summary>
     public static bool IsValidUserId(string? value) =>
         value is { Length: > 0 and <= MaxUserIdLength } && UserIdPattern().IsMatch(value);
+
+    /// <summary><see cref="IsValidUserId"/> in words, for every answer that refuses a user id.</summary>
+    public static readonly string UserIdRule = $"1-{MaxUserIdLength} characters of {UserIdCharacters}";
 
     public static bool IsValidClientMessageId(string? value) =>
         value is { Length: > 0 and <= MaxClientMessageIdLength } && ClientMessageIdPattern().IsMatch(value);
@@ -51,7 +55,9 @@ public static partial class Ids
     }
 
     // \z, not $: in .NET `$` also matches before a final newline, so "bob\n" would pass as a different user than "bob".
-    [GeneratedRegex(@"^[A-Za-z0-9._-]+\z")]
+    private const string UserIdCharacters = "[A-Za-z0-9._-]";
+
+    [GeneratedRegex("^" + UserIdCharacters + @"+\z")]
     private static partial Regex UserIdPattern();
 
     [GeneratedRegex(@"^[A-Za-z0-9._:-]+\z")]

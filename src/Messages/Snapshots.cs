@@ -2,12 +2,12 @@ using System.Collections.Immutable;
 
 namespace Messaging.Messages;
 
-/// <summary>One conversation as a mailbox holds it: the index entry plus a bounded window of recent messages.</summary>
+/// <summary>One conversation as a snapshot keeps it: the index entry plus the window of recent messages.</summary>
 /// <param name="Anchors">
 /// <c>Anchors[k]</c> is the journal sequence number of the newest message whose seq is a multiple of 2^k
 /// (<c>Anchors[0]</c> is the newest message). Entry points into the journal skip list; log2(LastSeq)+1 longs.
 /// </param>
-public sealed record ConversationState(
+public sealed record ConversationSnapshot(
     string ConversationId,
     ImmutableArray<string> ParticipantIds,
     string Snippet,
@@ -33,7 +33,7 @@ public sealed record InboundSnapshot(string SenderId, long LastSeq);
 /// <summary>A mailbox's whole state; taken every N events so recovery replays at most N events.</summary>
 public sealed record MailboxSnapshot(
     long LastStamp,
-    ImmutableArray<ConversationState> Conversations,
+    ImmutableArray<ConversationSnapshot> Conversations,
     ImmutableArray<SentRecord> Dedup,
     ImmutableArray<OutboundSnapshot> Outbound,
     ImmutableArray<InboundSnapshot> Inbound) : IMessagingProtocol;

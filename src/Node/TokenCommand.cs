@@ -31,7 +31,7 @@ public static class TokenCommand
         }
         if (userIds.FirstOrDefault(id => !Ids.IsValidUserId(id)) is { } bad)
         {
-            error.WriteLine($"'{bad}' is not a valid user id (1-64 characters of [A-Za-z0-9._-])");
+            error.WriteLine($"'{bad}' is not a valid user id ({Ids.UserIdRule})");
             return 2;
         }
 

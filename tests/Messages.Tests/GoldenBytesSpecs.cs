@@ -39,7 +39,7 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         ["StaleWritesResolved"] = new StaleWritesResolved(7),
         ["MailboxSnapshot"] = new MailboxSnapshot(
             11,
-            [new ConversationState("dm~alice~bob", ["alice", "bob"], "hi", 11, 2, [2, 2], [new StoredMessage(2, Message)])],
+            [new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 11, 2, [2, 2], [new StoredMessage(2, Message)])],
             [new SentRecord("c1", "1a-a", "dm~alice~bob", "bob", 1, 12345)],
             [new OutboundSnapshot("bob", 3, [new DeliverMessage("bob", 3, Message)])],
             [new InboundSnapshot("carol", 4)]),

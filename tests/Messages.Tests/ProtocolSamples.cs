@@ -16,7 +16,7 @@ public static class ProtocolSamples
     private static readonly ChatMessage Reply = new(
         Ids.MessageId(Bob, 1_764_000_000_456), Conversation, Bob, [Alice], "ok", "c-2", 1_764_000_000_456);
 
-    private static readonly ConversationState ConversationState = new(
+    private static readonly ConversationSnapshot ConversationSnapshot = new(
         Conversation, [Alice, Bob], "Grüße 👋🏽", 1_764_000_000_456, 6, [6, 4, 4], [new StoredMessage(5, Message), new StoredMessage(6, Reply)]);
 
     public static readonly IReadOnlyDictionary<string, IMessagingProtocol> All = new Dictionary<string, IMessagingProtocol>
@@ -59,7 +59,7 @@ public static class ProtocolSamples
         ["StaleWritesResolved"] = new StaleWritesResolved(123_456),
         ["MailboxSnapshot"] = new MailboxSnapshot(
             1_764_000_000_999,
-            [ConversationState, ConversationState with { ConversationId = "dm~alice~carol", Anchors = [], Recent = [] }],
+            [ConversationSnapshot, ConversationSnapshot with { ConversationId = "dm~alice~carol", Anchors = [], Recent = [] }],
             [
                 new SentRecord("client:0001", Message.MessageId, Conversation, Bob, Message.ServerTimestamp, ulong.MaxValue),
                 new SentRecord("c-2", "x", Conversation, Bob, 3, Ids.TextHash(Unicode)),

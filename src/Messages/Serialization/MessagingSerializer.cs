@@ -361,9 +361,9 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ToImmutable(s.Outbound, static o => FromProto(o)),
         ToImmutable(s.Inbound, static i => new InboundSnapshot(i.SenderId, i.LastSeq)));
 
-    private static P.ConversationState ToProto(ConversationState c)
+    private static P.ConversationSnapshot ToProto(ConversationSnapshot c)
     {
-        var proto = new P.ConversationState
+        var proto = new P.ConversationSnapshot
         {
             ConversationId = c.ConversationId,
             Snippet = c.Snippet,
@@ -381,7 +381,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         return proto;
     }
 
-    private static ConversationState FromProto(P.ConversationState c) => new(
+    private static ConversationSnapshot FromProto(P.ConversationSnapshot c) => new(
         c.ConversationId,
         ToImmutable(c.ParticipantIds),
         c.Snippet,

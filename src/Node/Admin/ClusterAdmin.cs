@@ -163,7 +163,7 @@ public sealed class ClusterAdmin(ActorSystem system, AdminOptions options, int s
     public async Task<MailboxView> MailboxAsync(string userId, bool readStatus, CancellationToken cancellationToken)
     {
         if (!Ids.IsValidUserId(userId))
-            throw new AdminProblem(StatusCodes.Status400BadRequest, "userId must be 1-64 characters of [A-Za-z0-9._-]");
+            throw new AdminProblem(StatusCodes.Status400BadRequest, $"userId must be {Ids.UserIdRule}");
         var shardId = new MailboxMessageExtractor(shardCount).ShardId(userId, new GetMailboxStatus(userId));
         var home = await ShardHomeAsync(shardId, cancellationToken);
         var active = home is not null && (await ShardEntitiesAsync(home, shardId, cancellationToken))?.Contains(userId) == true;

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 
-namespace Messaging.Http;
+namespace Messaging.Node;
 
 public static class ObservabilityHosting
 {
