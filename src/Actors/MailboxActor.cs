@@ -109,7 +109,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             return;
         }
         Run(_delivery.BeforeSend(cmd, Decided));
-        switch (Decided.DecideSend(cmd, Now, NextJournalSeq))
+        switch (Decided.DecideSend(cmd, Now))
         {
             case SendDecision.Reply reply:
                 Sender.Tell(reply.Result);

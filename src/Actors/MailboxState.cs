@@ -84,8 +84,7 @@ public sealed partial record MailboxState(
 
     // ---------------- decisions ----------------
 
-    /// <param name="journalSeq">The journal sequence number the event will get if stored.</param>
-    public SendDecision DecideSend(SendMessage cmd, long now, long journalSeq)
+    public SendDecision DecideSend(SendMessage cmd, long now)
     {
         if (cmd.SenderId != UserId)
             return Fail(SendOutcome.Invalid, "the command was routed to another user's mailbox");

@@ -60,8 +60,6 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     /// <summary>The journal's writer uuid of the event being replayed (recovery hands events over without it).</summary>
     protected string? ReplayedWriter { get; private set; }
 
-    protected long NextJournalSeq => _nextJournalSeq;
-
     protected abstract int SnapshotEvery { get; }
 
     /// <summary>The message the shard sends back to stop this entity after it asked to passivate.</summary>

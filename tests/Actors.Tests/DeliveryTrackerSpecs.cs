@@ -298,7 +298,7 @@ public sealed class DeliveryTrackerSpecs
             var clientId = $"c{++_sends}";
             var caller = new Caller($"caller-{clientId}");
             var cmd = new SendMessage("alice", [to], text, clientId);
-            var decision = Assert.IsType<SendDecision.Store>(Durable.DecideSend(cmd, Clock.GetUtcNow().ToUnixTimeMilliseconds(), _journalSeq + 1));
+            var decision = Assert.IsType<SendDecision.Store>(Durable.DecideSend(cmd, Clock.GetUtcNow().ToUnixTimeMilliseconds()));
             Tracker = Tracker.Writing(clientId, caller);
             Tracker = beforeDurable?.Invoke(Tracker) ?? Tracker;
             Durable = Durable.Apply(decision.Event, ++_journalSeq);

@@ -15,7 +15,7 @@ public sealed class MailboxStateSpecs
     /// <summary>Decide and apply a send, giving it the next journal sequence number.</summary>
     private static (MailboxState State, MessageSent Event) Sent(MailboxState state, SendMessage cmd, long now, ref long journalSeq)
     {
-        var decision = Assert.IsType<SendDecision.Store>(state.DecideSend(cmd, now, journalSeq + 1));
+        var decision = Assert.IsType<SendDecision.Store>(state.DecideSend(cmd, now));
         journalSeq++;
         return (state.Apply(decision.Event, journalSeq), decision.Event);
     }
@@ -94,7 +94,7 @@ public sealed class MailboxStateSpecs
         long j = 0;
         var (state, first) = Sent(Alice(), Send("bob", "hi", "c1"), T0, ref j);
 
-        var again = Assert.IsType<SendDecision.Duplicate>(state.DecideSend(Send("bob", "hi", "c1"), T0 + 100, j + 1));
+        var again = Assert.IsType<SendDecision.Duplicate>(state.DecideSend(Send("bob", "hi", "c1"), T0 + 100));
 
         Assert.Equal(first.Message.MessageId, again.Original.MessageId);
         Assert.Equal(first.Message.ServerTimestamp, again.Original.ServerTimestamp);
@@ -109,7 +109,7 @@ public sealed class MailboxStateSpecs
         long j = 0;
         var (state, _) = Sent(Alice(), Send("bob", "hi", "c1"), T0, ref j);
 
-        var reply = Assert.IsType<SendDecision.Reply>(state.DecideSend(Send(recipient, text, "c1"), T0 + 1, j + 1));
+        var reply = Assert.IsType<SendDecision.Reply>(state.DecideSend(Send(recipient, text, "c1"), T0 + 1));
 
         Assert.Equal(SendOutcome.Conflict, reply.Result.Outcome);
     }
@@ -119,10 +119,10 @@ public sealed class MailboxStateSpecs
     {
         // The actor decides against the state that already includes writes in flight.
         var state = Alice();
-        var decision = Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "hi", "c1"), T0, 1));
+        var decision = Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "hi", "c1"), T0));
         var decided = state.Apply(decision.Event, 1);
 
-        var retry = decided.DecideSend(Send("bob", "hi", "c1"), T0 + 1, 2);
+        var retry = decided.DecideSend(Send("bob", "hi", "c1"), T0 + 1);
 
         Assert.Equal(decision.Event.Message.MessageId, Assert.IsType<SendDecision.Duplicate>(retry).Original.MessageId);
     }
@@ -132,7 +132,7 @@ public sealed class MailboxStateSpecs
     [InlineData("bob", "", "empty")]
     public void Should_refuse_invalid_sends(string to, string text, string _)
     {
-        var reply = Assert.IsType<SendDecision.Reply>(Alice().DecideSend(Send(to, text, "c1"), T0, 1));
+        var reply = Assert.IsType<SendDecision.Reply>(Alice().DecideSend(Send(to, text, "c1"), T0));
         Assert.Equal(SendOutcome.Invalid, reply.Result.Outcome);
     }
 
@@ -140,7 +140,7 @@ public sealed class MailboxStateSpecs
     public void Should_refuse_more_than_one_recipient()
     {
         var reply = Assert.IsType<SendDecision.Reply>(
-            Alice().DecideSend(new SendMessage("alice", ["bob", "carol"], "hi", "c1"), T0, 1));
+            Alice().DecideSend(new SendMessage("alice", ["bob", "carol"], "hi", "c1"), T0));
         Assert.Equal(SendOutcome.Invalid, reply.Result.Outcome);
     }
 
@@ -156,9 +156,9 @@ public sealed class MailboxStateSpecs
         state = MailboxState.FromSnapshot("alice", limits, state.ToSnapshot());
 
         Assert.Equal(4096, state.Dedup.Count);
-        Assert.IsType<SendDecision.Duplicate>(state.DecideSend(Send("bob", "m4", "c4"), T0 + 9999, j + 1));
-        Assert.IsType<SendDecision.Duplicate>(state.DecideSend(Send("bob", "m4099", "c4099"), T0 + 9999, j + 1));
-        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 9999, j + 1));
+        Assert.IsType<SendDecision.Duplicate>(state.DecideSend(Send("bob", "m4", "c4"), T0 + 9999));
+        Assert.IsType<SendDecision.Duplicate>(state.DecideSend(Send("bob", "m4099", "c4099"), T0 + 9999));
+        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 9999));
     }
 
     [Fact]
@@ -294,15 +294,15 @@ public sealed class MailboxStateSpecs
         for (var i = 0; i < 3; i++)
             (state, _) = Sent(state, Send("bob", $"m{i}", $"c{i}"), T0 + i, ref j);
 
-        var full = Assert.IsType<SendDecision.Reply>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 5, j + 1));
+        var full = Assert.IsType<SendDecision.Reply>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 5));
         Assert.Equal(SendOutcome.Unavailable, full.Result.Outcome);
-        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("carol", "m3", "c3"), T0 + 5, j + 1));
+        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("carol", "m3", "c3"), T0 + 5));
         var tooBig = Assert.IsType<SendDecision.Reply>(
-            state.Apply(new DeliveriesConfirmed("bob", 3), ++j).DecideSend(Send("bob", new string('x', 1_001), "c4"), T0 + 6, j + 1));
+            state.Apply(new DeliveriesConfirmed("bob", 3), ++j).DecideSend(Send("bob", new string('x', 1_001), "c4"), T0 + 6));
         Assert.Equal(SendOutcome.Unavailable, tooBig.Result.Outcome);
 
         state = state.Apply(new DeliveriesConfirmed("bob", 2), ++j);
-        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 7, j + 1));
+        Assert.IsType<SendDecision.Store>(state.DecideSend(Send("bob", "m3", "c3"), T0 + 7));
     }
 
     [Fact]

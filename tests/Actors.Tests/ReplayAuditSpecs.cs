@@ -15,7 +15,7 @@ public sealed class ReplayAuditSpecs
     private static MailboxState Empty => MailboxState.Empty("alice", new MailboxLimits());
 
     private static MessageSent Decide(MailboxState state, string to, string clientId, long now = T0) =>
-        Assert.IsType<SendDecision.Store>(state.DecideSend(new SendMessage("alice", [to], $"text {clientId}", clientId), now, 0)).Event;
+        Assert.IsType<SendDecision.Store>(state.DecideSend(new SendMessage("alice", [to], $"text {clientId}", clientId), now)).Event;
 
     /// <summary>Feeds events to an audit as recovery would, applying what it lets through.</summary>
     private sealed class Replay

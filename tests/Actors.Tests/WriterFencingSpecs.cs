@@ -47,7 +47,7 @@ public sealed class WriterFencingSpecs(ITestOutputHelper output)
     }
 
     private MessageSent Decide(MailboxState state, string text, long now) =>
-        Assert.IsType<SendDecision.Store>(state.DecideSend(new SendMessage(Alice, [Bob], text, $"cid-{text}"), now, 0)).Event;
+        Assert.IsType<SendDecision.Store>(state.DecideSend(new SendMessage(Alice, [Bob], text, $"cid-{text}"), now)).Event;
 
     [Fact]
     public async Task Should_claim_the_journal_before_the_first_write_of_each_incarnation()

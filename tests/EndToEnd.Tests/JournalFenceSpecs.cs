@@ -159,7 +159,7 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
         var empty = MailboxState.Empty(alice, new MailboxLimits());
         MessageSent Decide(MailboxState state, string text, long now) => Assert.IsType<SendDecision.Store>(
-            state.DecideSend(new SendMessage(alice, [bob], text, $"cid-{text}"), now, 0)).Event;
+            state.DecideSend(new SendMessage(alice, [bob], text, $"cid-{text}"), now)).Event;
         var t0 = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 60_000;
         var m1 = Decide(empty, "m1", t0);
         var m2 = Decide(empty.Apply(m1, 1), "m2", t0 + 10);

@@ -466,7 +466,7 @@ public sealed class HistoryGenerator(string user, string[] contacts, MailboxLimi
             IMailboxEvent evt;
             if (sent)
             {
-                var decision = state.DecideSend(new SendMessage(user, [contact], text, $"{user}-{i}"), now++, seq + 1);
+                var decision = state.DecideSend(new SendMessage(user, [contact], text, $"{user}-{i}"), now++);
                 evt = ((SendDecision.Store)decision).Event;
             }
             else
