@@ -21,7 +21,7 @@ public static class SecretFiles
     /// <summary>Written under a temporary name and moved into place, so two processes starting at once agree on one secret.</summary>
     private static void TryCreate(string path)
     {
-        var text = Base64Url(RandomNumberGenerator.GetBytes(64));
+        var text = System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(64));
         var temporary = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows())
@@ -40,7 +40,4 @@ public static class SecretFiles
             File.Delete(temporary); // another process made it first: use theirs
         }
     }
-
-    private static string Base64Url(byte[] bytes) =>
-        Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 }
