@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using Messaging.Cluster.Tests.Harness;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Messaging.Cluster.Tests;
 
@@ -19,6 +18,8 @@ public sealed class AdminCommandSpecs(ITestOutputHelper output)
     {
         public JsonElement Json => JsonDocument.Parse(Out).RootElement.Clone();
     }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task Should_show_and_steer_a_three_node_cluster_with_every_admin_command()
@@ -74,8 +75,8 @@ public sealed class AdminCommandSpecs(ITestOutputHelper output)
                 var request = Api.Authorized(HttpMethod.Post, new Uri(node.HttpUri, "/v1/messages"),
                     Api.Token(cluster.SigningKey, users[i]),
                     new { recipientIds = new[] { users[(i + 1) % users.Length] }, message = $"hello {i}", clientMessageId = $"ring-{i}" });
-                using var response = await http.SendAsync(request);
-                Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+                using var response = await http.SendAsync(request, Ct);
+                Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync(Ct));
             }
         }
 

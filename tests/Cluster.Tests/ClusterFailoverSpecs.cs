@@ -1,6 +1,5 @@
 using Messaging.Cluster.Tests.Harness;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Messaging.Cluster.Tests;
 

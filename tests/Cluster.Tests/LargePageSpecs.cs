@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using Messaging.Cluster.Tests.Harness;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Messaging.Cluster.Tests;
 
@@ -13,6 +12,8 @@ namespace Messaging.Cluster.Tests;
 /// </summary>
 public sealed class LargePageSpecs(ITestOutputHelper output)
 {
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     [Fact]
     public async Task Should_serve_a_page_of_large_messages_through_any_node()
     {
@@ -30,8 +31,8 @@ public sealed class LargePageSpecs(ITestOutputHelper output)
             using var request = Api.Authorized(HttpMethod.Post, new Uri(node.HttpUri, "/v1/messages"),
                 Api.Token(cluster.SigningKey, alice),
                 new SendRequest(alice, [bob], $"{i:D3}{text}", $"big-{i}"));
-            using var response = await http.SendAsync(request);
-            Assert.True(response.StatusCode == HttpStatusCode.OK, $"send {i}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            using var response = await http.SendAsync(request, Ct);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"send {i}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
         }
 
         foreach (var node in cluster.Nodes)

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Messaging.Cluster.Tests.Harness;
 using Npgsql;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace Messaging.Cluster.Tests;
 
@@ -20,6 +19,8 @@ public sealed class PausedNodeSpecs(ITestOutputHelper output)
     private const int Paused = 2;
     private const int Waiting = 12;
     private static readonly TimeSpan Within = TimeSpan.FromSeconds(90);
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
     public async Task Should_refuse_every_write_a_paused_node_makes_after_its_mailbox_moved_and_lose_nothing_acknowledged()
@@ -86,7 +87,7 @@ public sealed class PausedNodeSpecs(ITestOutputHelper output)
         // The resumed node's old incarnation did try to write, and the journal refused it: its next sequence number
         // is the new writer's claim (the unique key refuses it), any later one the fence refuses (JournalFenceSpecs
         // covers that row by row). Whatever it did acknowledge must be in the thread below.
-        var pausedLog = await File.ReadAllTextAsync(paused.StdoutPath) + await File.ReadAllTextAsync(paused.StderrPath);
+        var pausedLog = await File.ReadAllTextAsync(paused.StdoutPath, Ct) + await File.ReadAllTextAsync(paused.StderrPath, Ct);
         Assert.Matches($@"Failed to persist event type \[Messaging\.Messages\.MessageSent\][^\n]*persistenceId \[mailbox-{user}\]", pausedLog);
         Assert.Matches("journal_uq|writer fence: event", pausedLog);
 

@@ -6,6 +6,8 @@ namespace Messaging.Cluster.Tests;
 
 public sealed class PostgresServerSpecs
 {
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     [Fact]
     public async Task Should_start_a_throwaway_server_survive_an_immediate_restart_and_clean_up()
     {
@@ -17,7 +19,7 @@ public sealed class PostgresServerSpecs
             await ExecuteAsync(server, "INSERT INTO t VALUES (1, 'before restart')");
 
             await using var held = new NpgsqlConnection(server.ConnectionString);
-            await held.OpenAsync();
+            await held.OpenAsync(Ct);
 
             await server.RestartAsync();
 
@@ -25,7 +27,7 @@ public sealed class PostgresServerSpecs
             await Assert.ThrowsAnyAsync<Exception>(async () =>
             {
                 await using var command = new NpgsqlCommand("SELECT 1", held);
-                await command.ExecuteScalarAsync();
+                await command.ExecuteScalarAsync(Ct);
             });
             Assert.Equal("before restart", await ScalarAsync(server, "SELECT v FROM t WHERE id = 1"));
             Assert.Equal(server.Database, await ScalarAsync(server, "SELECT current_database()"));

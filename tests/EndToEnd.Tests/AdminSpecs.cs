@@ -10,15 +10,17 @@ public sealed class AdminNodeFixture : IAsyncLifetime
 {
     public TestNode Node { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Node = await TestNode.StartAsync();
+    public async ValueTask InitializeAsync() => Node = await TestNode.StartAsync();
 
-    public async Task DisposeAsync() => await Node.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Node.DisposeAsync();
 }
 
 /// <summary>Every admin route and CLI path against one in-process node (the three-node run is in Cluster.Tests).</summary>
 public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNodeFixture>
 {
     private TestNode Node => fixture.Node;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     private async Task<(int Exit, string Out, string Err)> Admin(params string[] args)
     {
@@ -171,9 +173,9 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
         Assert.Contains("no admin token", noToken.ToString());
 
         using var anonymous = new HttpClient { BaseAddress = Node.AdminAddress };
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/admin/cluster")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/admin/cluster", Ct)).StatusCode);
         anonymous.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "x");
-        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsync("/admin/cluster/down-unreachable", null)).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsync("/admin/cluster/down-unreachable", null, Ct)).StatusCode);
     }
 
     [Fact]
@@ -183,7 +185,7 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
         Assert.True(File.Exists(file));
         if (!OperatingSystem.IsWindows())
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
-        var (exit, _, _) = await Admin("cluster", "show", "--token", (await File.ReadAllTextAsync(file)).Trim());
+        var (exit, _, _) = await Admin("cluster", "show", "--token", (await File.ReadAllTextAsync(file, Ct)).Trim());
         Assert.Equal(0, exit);
     }
 
@@ -210,14 +212,14 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
     [Fact]
     public async Task Should_serve_admin_routes_and_metrics_only_on_the_admin_port()
     {
-        var token = (await File.ReadAllTextAsync(Path.Combine(Node.DataDirectory, AdminTokens.FileName))).Trim();
+        var token = (await File.ReadAllTextAsync(Path.Combine(Node.DataDirectory, AdminTokens.FileName), Ct)).Trim();
         var onPublic = Node.ClientWithToken(token);
-        Assert.Equal(HttpStatusCode.NotFound, (await onPublic.GetAsync("/admin/cluster")).StatusCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await onPublic.GetAsync("/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await onPublic.GetAsync("/admin/cluster", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await onPublic.GetAsync("/metrics", Ct)).StatusCode);
         // A Host header naming the admin port changes nothing: routing is by listener, not by Host.
         var spoofed = new HttpRequestMessage(HttpMethod.Get, "/admin/cluster");
         spoofed.Headers.Host = $"127.0.0.1:{Node.AdminAddress.Port}";
-        Assert.Equal(HttpStatusCode.NotFound, (await onPublic.SendAsync(spoofed)).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await onPublic.SendAsync(spoofed, Ct)).StatusCode);
         Assert.NotEqual(Node.BaseAddress.Port, Node.AdminAddress.Port);
     }
 }

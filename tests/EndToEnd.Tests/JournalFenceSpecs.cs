@@ -13,7 +13,7 @@ public sealed class FencedJournalFixture : IAsyncLifetime
     public TestNode Node { get; private set; } = null!;
     public string ConnectionString { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         var args = await SharedPostgres.NodeArgumentsAsync();
         ConnectionString = args.Single(a => a.StartsWith("--Messaging:Persistence:ConnectionString=", StringComparison.Ordinal))
@@ -21,7 +21,7 @@ public sealed class FencedJournalFixture : IAsyncLifetime
         Node = await TestNode.StartAsync(args);
     }
 
-    public async Task DisposeAsync() => await Node.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Node.DisposeAsync();
 }
 
 /// <summary>
@@ -35,6 +35,8 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
     private const string NewNode = "new-node-journal-uuid";
     private readonly string _mailbox = $"mailbox-fence-{Guid.NewGuid():N}";
 
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     [Fact]
     public async Task Should_be_installed_by_a_node_on_PostgreSQL_and_fence_the_mailboxes_it_writes()
     {
@@ -45,11 +47,11 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         await using var command = new NpgsqlCommand(
             $"SELECT writer_uuid FROM {JournalFence.WriterTable} WHERE persistence_id = @p", connection);
         command.Parameters.AddWithValue("p", $"mailbox-{user}");
-        Assert.NotNull(await command.ExecuteScalarAsync());
+        Assert.NotNull(await command.ExecuteScalarAsync(Ct));
         await using var sameUuid = new NpgsqlCommand(
             $"SELECT count(DISTINCT writer_uuid) FROM journal WHERE persistence_id = @p", connection);
         sameUuid.Parameters.AddWithValue("p", $"mailbox-{user}");
-        Assert.Equal(1L, await sameUuid.ExecuteScalarAsync());
+        Assert.Equal(1L, await sameUuid.ExecuteScalarAsync(Ct));
         Assert.False(await JournalFence.InstallIfMissingAsync(NpgsqlDataSource.Create(fixture.ConnectionString)));
     }
 
@@ -89,7 +91,7 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         // The old node has a write open in a transaction (frozen mid-write) when the new node claims.
         await using var frozen = await OpenAsync();
         await InsertAsync(frozen, 1, OldNode, claim: true);
-        await using var transaction = await frozen.BeginTransactionAsync();
+        await using var transaction = await frozen.BeginTransactionAsync(Ct);
         await InsertAsync(frozen, 2, OldNode, transaction: transaction);
 
         await using var successor = await OpenAsync();
@@ -97,7 +99,7 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         await WaitUntilWaitingOnAdvisoryLockAsync();
         Assert.False(claim.IsCompleted);
 
-        await transaction.CommitAsync(); // the write in flight lands below the claim
+        await transaction.CommitAsync(Ct); // the write in flight lands below the claim
         await claim;
 
         var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertAsync(frozen, 4, OldNode));
@@ -112,13 +114,13 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         // (it saw 1) and claimed at 2.
         await using var frozen = await OpenAsync();
         await InsertAsync(frozen, 1, OldNode, claim: true);
-        await using var transaction = await frozen.BeginTransactionAsync();
+        await using var transaction = await frozen.BeginTransactionAsync(Ct);
         await InsertAsync(frozen, 3, OldNode, transaction: transaction);
 
         await using var successor = await OpenAsync();
         var claim = InsertAsync(successor, 2, NewNode, claim: true);
         await WaitUntilWaitingOnAdvisoryLockAsync();
-        await transaction.CommitAsync();
+        await transaction.CommitAsync(Ct);
 
         var refused = await Assert.ThrowsAsync<PostgresException>(() => claim);
         Assert.Equal("MF001", refused.SqlState);
@@ -130,7 +132,7 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
     {
         await using var frozen = await OpenAsync();
         await InsertAsync(frozen, 1, OldNode, claim: true);
-        await using var transaction = await frozen.BeginTransactionAsync(); // began before the claim, writes after
+        await using var transaction = await frozen.BeginTransactionAsync(Ct); // began before the claim, writes after
 
         await using var successor = await OpenAsync();
         await InsertAsync(successor, 2, NewNode, claim: true);

@@ -8,6 +8,8 @@ public sealed class KubernetesManifestSpecs
     private static readonly string Root = FindRoot();
     private static string K8s => Path.Combine(Root, "k8s");
 
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     [Fact]
     public async Task Should_validate_the_manifests_in_k8s()
     {
@@ -27,9 +29,9 @@ public sealed class KubernetesManifestSpecs
         var copy = Directory.CreateTempSubdirectory("messaging-k8s-").FullName;
         foreach (var manifest in Directory.GetFiles(K8s, "*.yaml"))
             File.Copy(manifest, Path.Combine(copy, Path.GetFileName(manifest)));
-        var text = await File.ReadAllTextAsync(Path.Combine(copy, file));
+        var text = await File.ReadAllTextAsync(Path.Combine(copy, file), Ct);
         Assert.Contains(good, text);
-        await File.WriteAllTextAsync(Path.Combine(copy, file), text.Replace(good, bad));
+        await File.WriteAllTextAsync(Path.Combine(copy, file), text.Replace(good, bad), Ct);
 
         var (exit, output) = await Validate(copy);
 

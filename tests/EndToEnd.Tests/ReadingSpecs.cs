@@ -12,6 +12,8 @@ public abstract class ReadingSpecs(TestNode node)
 {
     private readonly TestNode _node = node;
 
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     [Fact]
     public async Task Should_page_conversations_newest_first()
     {
@@ -162,7 +164,7 @@ public abstract class ReadingSpecs(TestNode node)
     {
         var alice = Users.Unique("alice");
 
-        var response = await _node.ClientFor(alice).GetAsync($"/v1/users/{alice}{path}");
+        var response = await _node.ClientFor(alice).GetAsync($"/v1/users/{alice}{path}", Ct);
 
         await response.AssertProblem(HttpStatusCode.BadRequest);
     }

@@ -14,6 +14,8 @@ public abstract class SendMessageSpecs(TestNode node)
 {
     private readonly TestNode _node = node;
 
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
     [Fact]
     public async Task Should_store_a_sent_message_in_both_mailboxes()
     {
@@ -190,7 +192,7 @@ public abstract class SendMessageSpecs(TestNode node)
     {
         using var tcp = new System.Net.Sockets.TcpClient();
         var stream = await StartRawSendAsync(tcp, Users.Unique("alice"), "Content-Length: 10485760");
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("{\"message\":\"" + new string('x', 1000)));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("{\"message\":\"" + new string('x', 1000)), Ct);
 
         // Only the head and 1 KB of a 10 MB body were sent: an answer proves the server did not wait for the rest.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -213,7 +215,7 @@ public abstract class SendMessageSpecs(TestNode node)
         // connection and could lose the answer). The body never ends: only the limit can end the request.
         var body = new StringBuilder("{\"message\":\"").Append('x', 1024 * 1024 + 16 * 1024).ToString();
         var chunked = Encoding.ASCII.GetBytes($"{body.Length:x}\r\n{body}\r\n");
-        await stream.WriteAsync(chunked);
+        await stream.WriteAsync(chunked, Ct);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var response = await ReadResponse(stream, timeout.Token);
@@ -277,10 +279,10 @@ public abstract class SendMessageSpecs(TestNode node)
     [Fact]
     public async Task Should_serve_health_and_an_OpenAPI_document_without_a_token()
     {
-        Assert.Equal(HttpStatusCode.OK, (await _node.Anonymous.GetAsync("/healthz/live")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await _node.Anonymous.GetAsync("/healthz/ready")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _node.Anonymous.GetAsync("/healthz/live", Ct)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await _node.Anonymous.GetAsync("/healthz/ready", Ct)).StatusCode);
 
-        var document = await _node.Anonymous.GetAsync("/openapi/v1.json").Ok();
+        var document = await _node.Anonymous.GetAsync("/openapi/v1.json", Ct).Ok();
 
         var operations = document.GetProperty("paths").EnumerateObject()
             .SelectMany(p => p.Value.EnumerateObject())

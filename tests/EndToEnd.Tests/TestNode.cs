@@ -91,9 +91,9 @@ public sealed class NodeFixture : IAsyncLifetime
     public TestNode Node { get; private set; } = null!;
 
     // A small in-memory window, so thread pages deeper than 4 messages are read back from the journal.
-    public async Task InitializeAsync() => Node = await TestNode.StartAsync("--Messaging:Mailbox:RecentPerConversation=4");
+    public async ValueTask InitializeAsync() => Node = await TestNode.StartAsync("--Messaging:Mailbox:RecentPerConversation=4");
 
-    public async Task DisposeAsync() => await Node.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Node.DisposeAsync();
 }
 
 /// <summary>A node with the default settings (every page of a short thread is served from memory).</summary>
@@ -101,9 +101,9 @@ public sealed class DefaultNodeFixture : IAsyncLifetime
 {
     public TestNode Node { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Node = await TestNode.StartAsync();
+    public async ValueTask InitializeAsync() => Node = await TestNode.StartAsync();
 
-    public async Task DisposeAsync() => await Node.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Node.DisposeAsync();
 }
 
 /// <summary>The same node as <see cref="NodeFixture"/>, journaling to PostgreSQL.</summary>
@@ -111,10 +111,10 @@ public sealed class PostgresNodeFixture : IAsyncLifetime
 {
     public TestNode Node { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Node = await TestNode.StartAsync(
+    public async ValueTask InitializeAsync() => Node = await TestNode.StartAsync(
         [.. await SharedPostgres.NodeArgumentsAsync(), "--Messaging:Mailbox:RecentPerConversation=4"]);
 
-    public async Task DisposeAsync() => await Node.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Node.DisposeAsync();
 }
 
 /// <summary>The same node as <see cref="DefaultNodeFixture"/>, journaling to PostgreSQL.</summary>
@@ -122,9 +122,9 @@ public sealed class DefaultPostgresNodeFixture : IAsyncLifetime
 {
     public TestNode Node { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Node = await TestNode.StartAsync(await SharedPostgres.NodeArgumentsAsync());
+    public async ValueTask InitializeAsync() => Node = await TestNode.StartAsync(await SharedPostgres.NodeArgumentsAsync());
 
-    public async Task DisposeAsync() => await Node.DisposeAsync();
+    public async ValueTask DisposeAsync() => await Node.DisposeAsync();
 }
 
 /// <summary>One throwaway PostgreSQL server for the whole test run (started on first use), one database per node.</summary>

@@ -9,7 +9,7 @@ public sealed class OwnPostgresNodeFixture : IAsyncLifetime
     public PostgresServer Postgres { get; private set; } = null!;
     public TestNode Node { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         Postgres = await PostgresServer.StartAsync();
         Node = await TestNode.StartAsync(
@@ -20,7 +20,7 @@ public sealed class OwnPostgresNodeFixture : IAsyncLifetime
             "--Messaging:Mailbox:MaxPendingPerRecipient=2");
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await Node.DisposeAsync();
         await Postgres.DisposeAsync();

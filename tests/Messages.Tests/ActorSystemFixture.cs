@@ -13,7 +13,7 @@ public sealed class ActorSystemFixture : IAsyncLifetime
 
     public ActorSystem System { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _host = new HostBuilder()
             .ConfigureServices(services => services.AddAkka("messages-tests", builder => builder.WithMessagingSerialization()))
@@ -22,7 +22,7 @@ public sealed class ActorSystemFixture : IAsyncLifetime
         System = _host.Services.GetRequiredService<ActorSystem>();
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         if (_host is null)
             return;
