@@ -54,15 +54,18 @@ public static partial class Ids
         return BinaryPrimitives.ReadUInt64LittleEndian(digest);
     }
 
-    // \z, not $: in .NET `$` also matches before a final newline, so "bob\n" would pass as a different user than "bob".
-    private const string UserIdCharacters = "[A-Za-z0-9._-]";
+    // The character classes are public so the OpenAPI document states the very rules these checks apply.
+    public const string UserIdCharacters = "[A-Za-z0-9._-]";
+    public const string ClientMessageIdCharacters = "[A-Za-z0-9._:-]";
+    public const string ConversationIdCharacters = "[A-Za-z0-9._~-]";
 
+    // \z, not $: in .NET `$` also matches before a final newline, so "bob\n" would pass as a different user than "bob".
     [GeneratedRegex("^" + UserIdCharacters + @"+\z")]
     private static partial Regex UserIdPattern();
 
-    [GeneratedRegex(@"^[A-Za-z0-9._:-]+\z")]
+    [GeneratedRegex("^" + ClientMessageIdCharacters + @"+\z")]
     private static partial Regex ClientMessageIdPattern();
 
-    [GeneratedRegex(@"^[A-Za-z0-9._~-]+\z")]
+    [GeneratedRegex("^" + ConversationIdCharacters + @"+\z")]
     private static partial Regex ConversationIdPattern();
 }
