@@ -12,6 +12,8 @@ namespace Messaging.Http;
 /// <summary>/healthz/live: the process answers. /healthz/ready: an Up cluster member whose journal answers.</summary>
 public static class MessagingHealth
 {
+    public const string LivePath = "/healthz/live";
+    public const string ReadyPath = "/healthz/ready";
     private const string Ready = "ready";
 
     public static IServiceCollection AddMessagingHealthChecks(this IServiceCollection services)
@@ -24,8 +26,8 @@ public static class MessagingHealth
 
     public static IEndpointRouteBuilder MapMessagingHealth(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapHealthChecks("/healthz/live", new HealthCheckOptions { Predicate = _ => false });
-        endpoints.MapHealthChecks("/healthz/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(Ready) });
+        endpoints.MapHealthChecks(LivePath, new HealthCheckOptions { Predicate = _ => false });
+        endpoints.MapHealthChecks(ReadyPath, new HealthCheckOptions { Predicate = c => c.Tags.Contains(Ready) });
         return endpoints;
     }
 }

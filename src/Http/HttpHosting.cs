@@ -1,3 +1,4 @@
+using Messaging.Http.OpenApi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Json;
@@ -22,7 +23,7 @@ public static class HttpHosting
         services.AddMessagingAuthentication(signingKey);
         services.AddSendRateLimiting(rateLimit);
         services.AddMessagingHealthChecks();
-        services.AddOpenApi("v1");
+        services.AddMessagingOpenApi();
         return services;
     }
 
@@ -50,7 +51,7 @@ public static class HttpHosting
     {
         endpoints.MapMessagingApi();
         endpoints.MapMessagingHealth();
-        endpoints.MapOpenApi();
+        endpoints.MapMessagingOpenApi();
         return endpoints;
     }
 }

@@ -1,6 +1,9 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
+using Messaging.Http.OpenApi;
 using Messaging.Messages;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -16,9 +19,20 @@ public static class MessagingApi
     /// <summary>Message text must be under 64 KiB of UTF-8.</summary>
     public const int MaxMessageBytes = 65_535;
 
+    public const string Tag = "messaging";
+
+    public const int DefaultConversationCount = 20;
+    public const int MaxConversationCount = 100;
+    public const int DefaultThreadCount = 50;
+    public const int MaxThreadCount = 200;
+
+    private const string Int64Max = "9223372036854775807";
+    private const string Unauthenticated = "no token, bad signature, expired, wrong issuer or audience";
+    private const string Unavailable = "the cluster cannot answer now";
+
     public static IEndpointRouteBuilder MapMessagingApi(this IEndpointRouteBuilder endpoints)
     {
-        var v1 = endpoints.MapGroup("/v1").RequireAuthorization().WithTags("messaging");
+        var v1 = endpoints.MapGroup("/v1").RequireAuthorization().WithTags(Tag);
 
         v1.MapPost("/messages", SendMessage)
             .WithName("sendMessage")
@@ -26,30 +40,47 @@ public static class MessagingApi
             .WithMetadata(SendRoute.Metadata)
             .RequireRateLimiting(SendRateLimiting.Policy)
             .Accepts<SendMessageRequest>("application/json")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status409Conflict)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .DescribeSuccess(
+                "The message is stored: sendStatus Sent (durable in the sender's and the recipient's mailbox), Accepted " +
+                "(durable in the sender's; the recipient's copy is guaranteed to follow) or Duplicate (this clientMessageId " +
+                "was already sent with the same recipient and text: the original's ids, nothing stored twice).",
+                ApiExamples.SendRequest,
+                ("sent", ApiExamples.Sent), ("accepted", ApiExamples.Accepted), ("duplicate", ApiExamples.Duplicate))
+            .ProducesFailure(StatusCodes.Status400BadRequest,
+                "malformed JSON, unknown members, missing or malformed fields, empty text, bad ids, wrong recipient count",
+                SendStatus.Invalid)
+            .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated, SendStatus.Unauthorized)
+            .ProducesFailure(StatusCodes.Status403Forbidden, "senderId is not the token's user", SendStatus.Forbidden)
+            .ProducesFailure(StatusCodes.Status409Conflict,
+                "the clientMessageId was already used by this sender with other recipients or other text", SendStatus.Conflict)
+            .ProducesFailure(StatusCodes.Status413PayloadTooLarge,
+                "the text is 64 KiB or more of UTF-8, or the body is far larger (refused without being read whole)",
+                SendStatus.TooLarge)
+            .ProducesFailure(StatusCodes.Status429TooManyRequests, "this user's send rate is exceeded", SendStatus.RateLimited)
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable,
+                "the cluster cannot take the write now; retrying with the same clientMessageId is safe", SendStatus.Unavailable);
 
         v1.MapGet("/users/{userId}/conversations", FetchConversation)
             .WithName("fetchConversation")
             .WithSummary("A user's conversations changed after lastUpdatedTimestamp, newest first")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .DescribeSuccess(
+                "The page of conversations; isDBupdate false (and no conversations) when nothing changed since lastUpdatedTimestamp.",
+                null, ("changes", ApiExamples.Conversations), ("current", ApiExamples.NoChanges))
+            .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId, or offset or count out of range or not a number")
+            .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
+            .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);
 
         v1.MapGet("/users/{userId}/conversations/{conversationId}/messages", GetThreadMessages)
             .WithName("getThreadMessages")
             .WithSummary("A page of one conversation, oldest first")
-            .ProducesProblem(StatusCodes.Status400BadRequest)
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status404NotFound)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .DescribeSuccess("The page of messages, oldest first.", null, ("page", ApiExamples.Thread))
+            .ProducesFailure(StatusCodes.Status400BadRequest,
+                "a malformed userId or conversationId, or offset, count, beforeSeq or afterSeq out of range or not a number")
+            .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
+            .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
+            .ProducesFailure(StatusCodes.Status404NotFound, "this user has no such conversation")
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);
 
         return endpoints;
     }
@@ -172,19 +203,23 @@ public static class MessagingApi
     // ---------------- GET /v1/users/{userId}/conversations ----------------
 
     private static async Task<Results<Ok<ConversationListResponse>, ProblemHttpResult>> FetchConversation(
-        string userId, HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options,
-        CancellationToken cancellationToken,
-        int? offset = null, int? count = null, long? lastUpdatedTimestamp = null)
+        [Id(IdKind.User)] string userId, HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes,
+        MessagingApiOptions options, CancellationToken cancellationToken,
+        [Range(0, int.MaxValue), DefaultValue(0), Description("Conversations to skip, after the lastUpdatedTimestamp filter.")]
+        int? offset = null,
+        [Range(1, MaxConversationCount), DefaultValue(DefaultConversationCount)] int? count = null,
+        [DefaultValue(0L), Description("Only conversations stamped after this (the largest stamp the client has seen).")]
+        long? lastUpdatedTimestamp = null)
     {
         if (CheckUser(userId, principal) is { } problem)
             return problem;
         if (offset < 0)
             return Problems.Of(StatusCodes.Status400BadRequest, "offset must be >= 0");
-        if (count is < 1 or > 100)
-            return Problems.Of(StatusCodes.Status400BadRequest, "count must be between 1 and 100");
+        if (count is < 1 or > MaxConversationCount)
+            return Problems.Of(StatusCodes.Status400BadRequest, $"count must be between 1 and {MaxConversationCount}");
 
         var answer = await mailboxes.ConversationsAsync(
-            new GetConversations(userId, offset ?? 0, count ?? 20, lastUpdatedTimestamp ?? 0), cancellationToken);
+            new GetConversations(userId, offset ?? 0, count ?? DefaultConversationCount, lastUpdatedTimestamp ?? 0), cancellationToken);
         if (!answer.Answered)
             return Problems.For(answer.Failure, http, options);
         var page = answer.Reply;
@@ -197,9 +232,15 @@ public static class MessagingApi
     // ---------------- GET /v1/users/{userId}/conversations/{conversationId}/messages ----------------
 
     private static async Task<Results<Ok<ThreadMessagesResponse>, ProblemHttpResult>> GetThreadMessages(
-        string userId, string conversationId, HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes,
-        MessagingApiOptions options, CancellationToken cancellationToken,
-        int? offset = null, int? count = null, long? beforeSeq = null, long? afterSeq = null)
+        [Id(IdKind.User)] string userId, [Id(IdKind.Conversation)] string conversationId, HttpContext http,
+        ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options, CancellationToken cancellationToken,
+        [Range(0, int.MaxValue), DefaultValue(0), Description("Messages to skip, counted back from the newest.")]
+        int? offset = null,
+        [Range(1, MaxThreadCount), DefaultValue(DefaultThreadCount)] int? count = null,
+        [Range(typeof(long), "0", Int64Max), Description("Only messages with a smaller seq (before offset and count apply).")]
+        long? beforeSeq = null,
+        [Range(typeof(long), "0", Int64Max), Description("Only messages with a larger seq: what is new after the last one read.")]
+        long? afterSeq = null)
     {
         if (CheckUser(userId, principal) is { } problem)
             return problem;
@@ -207,13 +248,13 @@ public static class MessagingApi
             return Problems.Of(StatusCodes.Status400BadRequest, "conversationId is not a valid conversation id");
         if (offset < 0)
             return Problems.Of(StatusCodes.Status400BadRequest, "offset must be >= 0");
-        if (count is < 1 or > 200)
-            return Problems.Of(StatusCodes.Status400BadRequest, "count must be between 1 and 200");
+        if (count is < 1 or > MaxThreadCount)
+            return Problems.Of(StatusCodes.Status400BadRequest, $"count must be between 1 and {MaxThreadCount}");
         if (beforeSeq < 0 || afterSeq < 0)
             return Problems.Of(StatusCodes.Status400BadRequest, "beforeSeq and afterSeq must be >= 0");
 
         var answer = await mailboxes.ThreadAsync(
-            new GetThread(userId, conversationId, offset ?? 0, count ?? 50, beforeSeq, afterSeq), cancellationToken);
+            new GetThread(userId, conversationId, offset ?? 0, count ?? DefaultThreadCount, beforeSeq, afterSeq), cancellationToken);
         if (!answer.Answered)
             return Problems.For(answer.Failure, http, options);
         var page = answer.Reply;
