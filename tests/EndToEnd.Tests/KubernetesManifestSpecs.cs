@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Messaging.EndToEnd.Tests;
 
 /// <summary>k8s/validate.sh (Kubernetes schemas and the deployment's rules) passes on k8s/ and fails on broken copies.</summary>
@@ -39,18 +37,9 @@ public sealed class KubernetesManifestSpecs
         Assert.Contains(expected, output);
     }
 
-    private static async Task<(int Exit, string Output)> Validate(string directory)
-    {
-        var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(K8s, "validate.sh"));
-        start.ArgumentList.Add(directory);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(3)); // the first run installs npm packages
-        await process.WaitForExitAsync(deadline.Token);
-        return (process.ExitCode, await stdout + await stderr);
-    }
+    // The first run installs npm packages.
+    private static Task<(int Exit, string Output)> Validate(string directory) =>
+        Command.ExitAndOutputAsync("bash", [Path.Combine(K8s, "validate.sh"), directory], TimeSpan.FromMinutes(3));
 
     private static string FindRoot()
     {

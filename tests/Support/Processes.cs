@@ -51,12 +51,24 @@ public static class Command
 {
     public static async Task<string> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
     {
+        var (exit, output) = await ExitAndOutputAsync(file, args, timeout);
+        if (exit != 0)
+            throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited with {exit}:\n{output}");
+        return output;
+    }
+
+    /// <summary>Runs a command to completion and returns its exit code and its stdout followed by its stderr.</summary>
+    public static async Task<(int Exit, string Output)> ExitAndOutputAsync(string file, IEnumerable<string> args,
+        TimeSpan timeout, string? workingDirectory = null)
+    {
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (workingDirectory is not null)
+            psi.WorkingDirectory = workingDirectory;
         foreach (var arg in args)
             psi.ArgumentList.Add(arg);
         using var process = Process.Start(psi) ?? throw new InvalidOperationException($"could not start {file}");
@@ -72,10 +84,6 @@ public static class Command
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"{file} {string.Join(' ', psi.ArgumentList)} did not finish within {timeout}");
         }
-        var output = await stdout + await stderr;
-        if (process.ExitCode != 0)
-            throw new InvalidOperationException(
-                $"{file} {string.Join(' ', psi.ArgumentList)} exited with {process.ExitCode}:\n{output}");
-        return output;
+        return (process.ExitCode, await stdout + await stderr);
     }
 }
