@@ -18,11 +18,11 @@ public sealed class ClientSpecs(ClientNode node)
         var first = new SendMessageRequest { RecipientIds = [bob], Message = "hi bob 1", ClientMessageId = Guid.NewGuid().ToString() };
         var sent = await client.V1.Messages.PostAsync(first, cancellationToken: Ct);
         Assert.NotNull(sent);
-        Assert.Contains(sent.SendStatus, new[] { "Sent", "Accepted" });
+        Assert.Contains(sent.SendStatus, new SendMessageResponse_sendStatus?[] { SendMessageResponse_sendStatus.Sent, SendMessageResponse_sendStatus.Accepted });
 
         var retried = await client.V1.Messages.PostAsync(first, cancellationToken: Ct);
         Assert.NotNull(retried);
-        Assert.Equal("Duplicate", retried.SendStatus);
+        Assert.Equal(SendMessageResponse_sendStatus.Duplicate, retried.SendStatus);
         Assert.Equal((sent.MessageId, sent.ConversationId, sent.ServerTimestamp),
             (retried.MessageId, retried.ConversationId, retried.ServerTimestamp));
 
@@ -63,10 +63,10 @@ public sealed class ClientSpecs(ClientNode node)
         await client.V1.Messages.PostAsync(
             new SendMessageRequest { RecipientIds = [bob], Message = "first text", ClientMessageId = clientMessageId }, cancellationToken: Ct);
 
-        var problem = await Assert.ThrowsAsync<ProblemDetails>(() => client.V1.Messages.PostAsync(
+        var problem = await Assert.ThrowsAsync<SendProblemDetails>(() => client.V1.Messages.PostAsync(
             new SendMessageRequest { RecipientIds = [bob], Message = "other text", ClientMessageId = clientMessageId }, cancellationToken: Ct));
 
-        AssertProblem(problem, 409, "Conflict");
+        AssertProblem(problem, 409, SendProblemDetails_sendStatus.Conflict);
     }
 
     [Fact]
@@ -78,19 +78,32 @@ public sealed class ClientSpecs(ClientNode node)
         var text = new string('x', 65_535) + "é"; // 65,537 UTF-8 bytes
         Assert.True(Encoding.UTF8.GetByteCount(text) > 65_535);
 
-        var problem = await Assert.ThrowsAsync<ProblemDetails>(() => client.V1.Messages.PostAsync(
+        var problem = await Assert.ThrowsAsync<SendProblemDetails>(() => client.V1.Messages.PostAsync(
             new SendMessageRequest { RecipientIds = [bob], Message = text, ClientMessageId = Guid.NewGuid().ToString() }, cancellationToken: Ct));
 
-        AssertProblem(problem, 413, "TooLarge");
+        AssertProblem(problem, 413, SendProblemDetails_sendStatus.TooLarge);
     }
 
-    private static void AssertProblem(ProblemDetails problem, int status, string sendStatus)
+    [Fact]
+    public async Task Should_get_a_404_as_a_typed_error_for_an_unknown_conversation()
+    {
+        var alice = Users.Unique("alice");
+        var (client, adapter) = node.ClientFor(alice);
+        using var _ = adapter;
+
+        var problem = await Assert.ThrowsAsync<ProblemDetails>(() =>
+            client.V1.Users[alice].Conversations["dm~nobody~else"].Messages.GetAsync(cancellationToken: Ct));
+
+        Assert.Equal((404, 404), (problem.ResponseStatusCode, problem.Status));
+        Assert.Contains("dm~nobody~else", problem.Detail);
+    }
+
+    private static void AssertProblem(SendProblemDetails problem, int status, SendProblemDetails_sendStatus sendStatus)
     {
         Assert.Equal(status, problem.ResponseStatusCode);
         Assert.Equal(status, problem.Status);
         Assert.False(string.IsNullOrEmpty(problem.Title));
         Assert.False(string.IsNullOrEmpty(problem.Detail));
-        // Today's document does not declare sendStatus on problem details, so Kiota keeps it with the undeclared members.
-        Assert.Equal(sendStatus, problem.AdditionalData["sendStatus"]);
+        Assert.Equal(sendStatus, problem.SendStatus);
     }
 }

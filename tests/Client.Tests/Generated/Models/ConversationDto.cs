@@ -22,9 +22,9 @@ namespace Messaging.Client.Models
 #else
         public string ConversationId { get; set; }
 #endif
-        /// <summary>The lastUpdatedTimestamp property</summary>
+        /// <summary>Stamped by this user&apos;s mailbox at every change; strictly increasing within the mailbox.</summary>
         public long? LastUpdatedTimestamp { get; set; }
-        /// <summary>The participantIds property</summary>
+        /// <summary>Sorted.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public List<string>? ParticipantIds { get; set; }
@@ -32,7 +32,7 @@ namespace Messaging.Client.Models
 #else
         public List<string> ParticipantIds { get; set; }
 #endif
-        /// <summary>The snippet property</summary>
+        /// <summary>The start of the latest message.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? Snippet { get; set; }

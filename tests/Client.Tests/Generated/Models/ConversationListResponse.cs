@@ -14,7 +14,7 @@ namespace Messaging.Client.Models
     {
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>The conversations property</summary>
+        /// <summary>Conversations changed after the query&apos;s lastUpdatedTimestamp, newest first.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public List<global::Messaging.Client.Models.ConversationDto>? Conversations { get; set; }
@@ -22,7 +22,7 @@ namespace Messaging.Client.Models
 #else
         public List<global::Messaging.Client.Models.ConversationDto> Conversations { get; set; }
 #endif
-        /// <summary>The isDBupdate property</summary>
+        /// <summary>False: nothing changed after lastUpdatedTimestamp and conversations is empty.</summary>
         public bool? IsDBupdate { get; set; }
         /// <summary>
         /// Instantiates a new <see cref="global::Messaging.Client.Models.ConversationListResponse"/> and sets the default values.

@@ -9,12 +9,10 @@ namespace Messaging.Client.Models
 {
     [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
     #pragma warning disable CS1591
-    public partial class SendMessageRequest : IAdditionalDataHolder, IParsable
+    public partial class SendMessageRequest : IParsable
     #pragma warning restore CS1591
     {
-        /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
-        public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>The clientMessageId property</summary>
+        /// <summary>Made by the client (a UUID or ULID), unique per sender: a retry with the same one is answered Duplicate.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? ClientMessageId { get; set; }
@@ -22,7 +20,7 @@ namespace Messaging.Client.Models
 #else
         public string ClientMessageId { get; set; }
 #endif
-        /// <summary>The message property</summary>
+        /// <summary>Plain text, not empty, at most 65,535 bytes of UTF-8 (more is 413).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? Message { get; set; }
@@ -30,7 +28,7 @@ namespace Messaging.Client.Models
 #else
         public string Message { get; set; }
 #endif
-        /// <summary>The recipientIds property</summary>
+        /// <summary>Exactly one user id, not the sender.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public List<string>? RecipientIds { get; set; }
@@ -38,7 +36,7 @@ namespace Messaging.Client.Models
 #else
         public List<string> RecipientIds { get; set; }
 #endif
-        /// <summary>The senderId property</summary>
+        /// <summary>Optional; when present it must be the token&apos;s user (else 403).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? SenderId { get; set; }
@@ -46,13 +44,6 @@ namespace Messaging.Client.Models
 #else
         public string SenderId { get; set; }
 #endif
-        /// <summary>
-        /// Instantiates a new <see cref="global::Messaging.Client.Models.SendMessageRequest"/> and sets the default values.
-        /// </summary>
-        public SendMessageRequest()
-        {
-            AdditionalData = new Dictionary<string, object>();
-        }
         /// <summary>
         /// Creates a new instance of the appropriate class based on discriminator value
         /// </summary>
@@ -88,7 +79,6 @@ namespace Messaging.Client.Models
             writer.WriteStringValue("message", Message);
             writer.WriteCollectionOfPrimitiveValues<string>("recipientIds", RecipientIds);
             writer.WriteStringValue("senderId", SenderId);
-            writer.WriteAdditionalData(AdditionalData);
         }
     }
 }

@@ -30,15 +30,9 @@ namespace Messaging.Client.Models
 #else
         public string MessageId { get; set; }
 #endif
-        /// <summary>The sendStatus property</summary>
-#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
-#nullable enable
-        public string? SendStatus { get; set; }
-#nullable restore
-#else
-        public string SendStatus { get; set; }
-#endif
-        /// <summary>The serverTimestamp property</summary>
+        /// <summary>Sent: durable in both mailboxes. Accepted: durable in the sender&apos;s, the recipient&apos;s copy will follow. Duplicate: this clientMessageId was already sent; the ids and timestamp are the original&apos;s.</summary>
+        public global::Messaging.Client.Models.SendMessageResponse_sendStatus? SendStatus { get; set; }
+        /// <summary>Unix epoch milliseconds, assigned by the sender&apos;s mailbox.</summary>
         public long? ServerTimestamp { get; set; }
         /// <summary>
         /// Instantiates a new <see cref="global::Messaging.Client.Models.SendMessageResponse"/> and sets the default values.
@@ -67,7 +61,7 @@ namespace Messaging.Client.Models
             {
                 { "conversationId", n => { ConversationId = n.GetStringValue(); } },
                 { "messageId", n => { MessageId = n.GetStringValue(); } },
-                { "sendStatus", n => { SendStatus = n.GetStringValue(); } },
+                { "sendStatus", n => { SendStatus = n.GetEnumValue<global::Messaging.Client.Models.SendMessageResponse_sendStatus>(); } },
                 { "serverTimestamp", n => { ServerTimestamp = n.GetLongValue(); } },
             };
         }
@@ -80,7 +74,7 @@ namespace Messaging.Client.Models
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteStringValue("conversationId", ConversationId);
             writer.WriteStringValue("messageId", MessageId);
-            writer.WriteStringValue("sendStatus", SendStatus);
+            writer.WriteEnumValue<global::Messaging.Client.Models.SendMessageResponse_sendStatus>("sendStatus", SendStatus);
             writer.WriteLongValue("serverTimestamp", ServerTimestamp);
             writer.WriteAdditionalData(AdditionalData);
         }

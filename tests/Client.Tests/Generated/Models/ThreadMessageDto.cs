@@ -62,9 +62,9 @@ namespace Messaging.Client.Models
 #else
         public string SenderId { get; set; }
 #endif
-        /// <summary>The seq property</summary>
+        /// <summary>1, 2, 3, ... without gaps in this user&apos;s copy of the conversation.</summary>
         public long? Seq { get; set; }
-        /// <summary>The serverTimestamp property</summary>
+        /// <summary>When the sender&apos;s mailbox accepted the message: the same in every copy.</summary>
         public long? ServerTimestamp { get; set; }
         /// <summary>
         /// Instantiates a new <see cref="global::Messaging.Client.Models.ThreadMessageDto"/> and sets the default values.

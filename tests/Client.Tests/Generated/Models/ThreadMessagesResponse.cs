@@ -14,7 +14,7 @@ namespace Messaging.Client.Models
     {
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>The messages property</summary>
+        /// <summary>Oldest first.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public List<global::Messaging.Client.Models.ThreadMessageDto>? Messages { get; set; }

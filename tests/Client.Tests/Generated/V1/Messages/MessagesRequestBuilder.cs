@@ -40,13 +40,13 @@ namespace Messaging.Client.V1.Messages
         /// <param name="body">The request body</param>
         /// <param name="cancellationToken">Cancellation token to use when cancelling requests</param>
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
-        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
-        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
-        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
-        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 409 status code</exception>
-        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 413 status code</exception>
-        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
-        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 400 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 409 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 413 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 429 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public async Task<global::Messaging.Client.Models.SendMessageResponse?> PostAsync(global::Messaging.Client.Models.SendMessageRequest body, Action<RequestConfiguration<DefaultQueryParameters>>? requestConfiguration = default, CancellationToken cancellationToken = default)
@@ -60,13 +60,13 @@ namespace Messaging.Client.V1.Messages
             var requestInfo = ToPostRequestInformation(body, requestConfiguration);
             var errorMapping = new Dictionary<string, ParsableFactory<IParsable>>
             {
-                { "400", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "401", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "403", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "409", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "413", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "429", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
-                { "503", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "400", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
+                { "401", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
+                { "403", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
+                { "409", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
+                { "413", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
+                { "503", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Messaging.Client.Models.SendMessageResponse>(requestInfo, global::Messaging.Client.Models.SendMessageResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }

@@ -113,14 +113,12 @@ namespace Messaging.Client.V1.Users.Item.Conversations
             [QueryParameter("count")]
             public int? Count { get; set; }
             #pragma warning restore CS1591
-            #pragma warning disable CS1591
+            /// <summary>Only conversations stamped after this (the largest stamp the client has seen).</summary>
             [QueryParameter("lastUpdatedTimestamp")]
             public long? LastUpdatedTimestamp { get; set; }
-            #pragma warning restore CS1591
-            #pragma warning disable CS1591
+            /// <summary>Conversations to skip, after the lastUpdatedTimestamp filter.</summary>
             [QueryParameter("offset")]
             public int? Offset { get; set; }
-            #pragma warning restore CS1591
         }
     }
 }

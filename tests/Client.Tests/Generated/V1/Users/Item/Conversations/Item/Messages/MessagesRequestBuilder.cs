@@ -98,22 +98,19 @@ namespace Messaging.Client.V1.Users.Item.Conversations.Item.Messages
         [global::System.CodeDom.Compiler.GeneratedCode("Kiota", "1.0.0")]
         public partial class MessagesRequestBuilderGetQueryParameters 
         {
-            #pragma warning disable CS1591
+            /// <summary>Only messages with a larger seq: what is new after the last one read.</summary>
             [QueryParameter("afterSeq")]
             public long? AfterSeq { get; set; }
-            #pragma warning restore CS1591
-            #pragma warning disable CS1591
+            /// <summary>Only messages with a smaller seq (before offset and count apply).</summary>
             [QueryParameter("beforeSeq")]
             public long? BeforeSeq { get; set; }
-            #pragma warning restore CS1591
             #pragma warning disable CS1591
             [QueryParameter("count")]
             public int? Count { get; set; }
             #pragma warning restore CS1591
-            #pragma warning disable CS1591
+            /// <summary>Messages to skip, counted back from the newest.</summary>
             [QueryParameter("offset")]
             public int? Offset { get; set; }
-            #pragma warning restore CS1591
         }
     }
 }
