@@ -125,7 +125,14 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
     [Fact]
     public async Task Should_list_the_mailbox_region_on_this_node()
     {
-        var regions = await AdminJson("sharding", "regions");
+        // The region registers with the coordinator on its own time after the node is ready: until then the
+        // (accurate) answer lists no node, so wait for the registration rather than race it.
+        JsonElement regions = default;
+        await Eventually.AssertAsync(async () =>
+        {
+            regions = await AdminJson("sharding", "regions");
+            return regions.EnumerateArray().Any(r => r.GetProperty("nodes").GetArrayLength() > 0);
+        }, TimeSpan.FromSeconds(20), () => $"no region lists a node: {regions}");
         var region = Assert.Single(regions.EnumerateArray());
         Assert.Equal("mailbox", region.GetProperty("typeName").GetString());
         Assert.Equal((await AdminJson("cluster", "show")).GetProperty("self").GetString(),
