@@ -82,13 +82,26 @@ for (const { where, object } of objects) {
   }
   if (object.kind === "Service" && object.spec?.clusterIP === "None")
     rule(object.spec.publishNotReadyAddresses === true, where, "the headless Service needs publishNotReadyAddresses: true");
+  if (object.kind === "NetworkPolicy") {
+    // Remoting and management carry no token: only this app's pods may reach them; the admin port (metrics) only
+    // from a named scraper, never from everyone; the API port stays open.
+    const ingress = object.spec?.ingress ?? [];
+    const openTo = port => ingress.filter(r => !r.ports || r.ports.some(p => p.port === port));
+    const onlyOwnPods = port => openTo(port).length > 0 && openTo(port).every(r => (r.from ?? []).length > 0
+      && r.from.every(f => f.podSelector?.matchLabels?.["app.kubernetes.io/name"] === "messaging" && !f.namespaceSelector && !f.ipBlock));
+    rule((object.spec?.policyTypes ?? []).includes("Ingress"), where, "the NetworkPolicy must govern Ingress");
+    for (const port of ["remoting", "management"])
+      rule(onlyOwnPods(port), where, `port ${port} must be open only to this app's pods`);
+    rule(openTo("admin").every(r => (r.from ?? []).length > 0), where, "port admin (metrics without a token) must not be open to everyone");
+    rule(openTo("http").some(r => !r.from), where, "port http (the public API) must stay open");
+  }
   if (object.kind === "Role")
     rule(object.rules?.some(r => r.resources?.includes("pods") && ["get", "watch", "list"].every(v => r.verbs?.includes(v))),
       where, "the Role must allow get, watch and list on pods");
 }
 const kinds = new Set(objects.map(o => o.object.kind));
 if (inputs.length > 0 && problems.length === 0)
-  for (const needed of ["ServiceAccount", "Role", "RoleBinding", "Service", "PodDisruptionBudget"])
+  for (const needed of ["ServiceAccount", "Role", "RoleBinding", "Service", "PodDisruptionBudget", "NetworkPolicy"])
     if (!kinds.has(needed) && kinds.has("Deployment")) problems.push(`missing a ${needed}`);
 
 for (const p of problems) console.error(p);

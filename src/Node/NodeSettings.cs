@@ -104,6 +104,9 @@ public sealed partial class NodeSettings
         return settings;
     }
 
+    /// <summary>What k8s/secret.example.yaml puts in every secret it shows; a node refuses to start with it.</summary>
+    public const string Placeholder = "change-me";
+
     /// <summary>One check per setting (or rule between settings); a new setting adds its own here.</summary>
     private IEnumerable<string> Validate()
     {
@@ -174,6 +177,17 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Auth:SigningKey must be at least {MessagingAuth.MinimumKeyBytes} bytes of UTF-8";
         if (Auth.TokenLifetime <= TimeSpan.Zero)
             yield return "Messaging:Auth:TokenLifetime must be positive";
+        foreach (var (secretKey, value) in new[]
+                 {
+                     ("Messaging:Auth:SigningKey", Auth.SigningKey),
+                     ("Messaging:Admin:Token", Admin.Token),
+                     ("Messaging:Persistence:ConnectionString", Persistence.ConnectionString),
+                 })
+        {
+            if (value?.Contains(Placeholder, StringComparison.OrdinalIgnoreCase) == true)
+                yield return $"{secretKey} still holds the placeholder '{Placeholder}' of k8s/secret.example.yaml: " +
+                    "create the Secret with real values (the command is in that file)";
+        }
         foreach (var problem in ValidateOperations())
             yield return problem;
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Messaging.Node;
+using Messaging.Testing;
 using Microsoft.Extensions.Configuration;
 
 namespace Messaging.EndToEnd.Tests;
@@ -50,6 +51,31 @@ public sealed class ConfigurationSpecs
         var error = Assert.Throws<NodeConfigurationException>(() => NodeSettings.Load(configuration));
 
         Assert.Contains(key, error.Message);
+    }
+
+    /// <summary>The example Secret's values pass every length rule, so they would start a cluster anyone can forge tokens for.</summary>
+    [Theory]
+    [InlineData("jwt-signing-key", "Messaging:Auth:SigningKey")]
+    [InlineData("admin-token", "Messaging:Admin:Token")]
+    [InlineData("postgres-connection", "Messaging:Persistence:ConnectionString")]
+    public void Should_refuse_to_start_with_a_placeholder_of_the_example_secret(string secretKey, string key)
+    {
+        var example = File.ReadAllLines(Path.Combine(Repository.Root, "k8s", "secret.example.yaml"));
+        var value = example.Select(line => line.Trim()).Single(line => line.StartsWith(secretKey + ":"))
+            [(secretKey.Length + 1)..].Trim().Trim('"');
+
+        var settings = new Dictionary<string, string>
+        {
+            ["Messaging:Persistence:Provider"] = "PostgreSql",
+            ["Messaging:Persistence:ConnectionString"] = "Host=db;Username=messaging;Password=s3cret",
+            [key] = value,
+        };
+
+        var error = Assert.Throws<NodeConfigurationException>(() =>
+            Load([.. settings.Select(s => (s.Key, s.Value))]));
+
+        Assert.Contains($"{key} still holds the placeholder", error.Message);
+        Assert.DoesNotContain("still holds", error.Message.Replace($"{key} still holds", ""));
     }
 
     private static NodeSettings Load(params (string Key, string Value)[] values) =>

@@ -21,6 +21,9 @@ public sealed class KubernetesManifestSpecs
     [InlineData("deployment.yaml", "maxUnavailable: 0", "maxUnavailable: 1", "maxUnavailable must be 0")]
     [InlineData("deployment.yaml", "terminationGracePeriodSeconds: 60", "terminationGracePeriodSeconds: 20", "terminationGracePeriodSeconds must exceed")]
     [InlineData("services.yaml", "publishNotReadyAddresses: true", "publishNotReadyAddresses: false", "publishNotReadyAddresses")]
+    [InlineData("networkpolicy.yaml", "- podSelector:\n            matchLabels:\n              app.kubernetes.io/name: messaging",
+        "- ipBlock:\n            cidr: 0.0.0.0/0", "port remoting must be open only to this app's pods")]
+    [InlineData("networkpolicy.yaml", "policyTypes:\n    - Ingress", "policyTypes:\n    - Egress", "must govern Ingress")]
     [InlineData("rbac.yaml", "verbs: [\"get\", \"watch\", \"list\"]", "verbs: [\"get\"]", "get, watch and list on pods")]
     public async Task Should_reject_a_broken_manifest(string file, string good, string bad, string expected)
     {
