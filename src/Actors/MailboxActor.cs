@@ -18,6 +18,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
     private DeliveryTracker _delivery;
+    // Allocated once: Run is on every send's path.
+    private readonly Action<DeliveriesConfirmed> _persistConfirmed;
     // Only while recovering: what the replay learns about the journal's writers.
     private ReplayAudit? _audit = new();
 
@@ -28,6 +30,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         _settings = settings;
         _mailboxes = mailboxes;
         _delivery = DeliveryTracker.Create(settings);
+        _persistConfirmed = confirmed => Write(confirmed, _ => { });
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -175,7 +178,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private void Run(DeliveryStep step)
     {
         _delivery = step.Tracker;
-        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, confirmed => Write(confirmed, _ => { }));
+        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed);
     }
 
     /// <summary>

@@ -81,8 +81,7 @@ public sealed partial class NodeSettings
             .Where(entry => entry.Value is not null && !Keys.Any(k => string.Equals(k.Key, entry.Key, StringComparison.OrdinalIgnoreCase)))
             .Select(entry => $"{entry.Key} is not a setting (the settings are listed in the README)")
             .ToList();
-        if (unknown.Count > 0)
-            throw new NodeConfigurationException("invalid configuration:" + string.Concat(unknown.Select(p => "\n  " + p)));
+        ThrowIfAny(unknown);
 
         NodeSettings settings;
         try
@@ -98,10 +97,14 @@ public sealed partial class NodeSettings
         {
             throw new NodeConfigurationException($"invalid configuration: {ex.Message}", ex);
         }
-        var problems = settings.Validate().ToList();
+        ThrowIfAny([.. settings.Validate()]);
+        return settings;
+    }
+
+    private static void ThrowIfAny(IReadOnlyList<string> problems)
+    {
         if (problems.Count > 0)
             throw new NodeConfigurationException("invalid configuration:" + string.Concat(problems.Select(p => "\n  " + p)));
-        return settings;
     }
 
     /// <summary>What k8s/secret.example.yaml puts in every secret it shows; a node refuses to start with it.</summary>

@@ -128,11 +128,12 @@ public sealed record DeliveryTracker
                 next = next.ResendBatch(channel, effects);
         }
 
-        var delivered = next.AwaitingDelivery.FindAll(w => w.RecipientId == recipient && w.ChannelSeq <= upTo);
+        Predicate<DeliveryWaiter> covered = w => w.RecipientId == recipient && w.ChannelSeq <= upTo;
+        var delivered = next.AwaitingDelivery.FindAll(covered);
         foreach (var waiter in delivered)
             effects.Add(waiter.Answer(SendOutcome.Sent));
         if (!delivered.IsEmpty)
-            next = next with { AwaitingDelivery = next.AwaitingDelivery.RemoveAll(w => w.RecipientId == recipient && w.ChannelSeq <= upTo) };
+            next = next with { AwaitingDelivery = next.AwaitingDelivery.RemoveAll(covered) };
 
         if (decided.Outbound.TryGetValue(recipient, out var journaled) && upTo - journaled.ConfirmedSeq >= _settings.ConfirmationBatch)
             next = next.PersistConfirmations(decided, effects);
@@ -253,7 +254,7 @@ public sealed record DeliveryTracker
     /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
     private DeliveryTracker ResendBatch(OutboundChannel channel, ImmutableArray<DeliveryEffect>.Builder effects)
     {
-        var confirmed = Math.Max(channel.ConfirmedSeq, Confirmed.GetValueOrDefault(channel.RecipientId));
+        var confirmed = ConfirmedSeq(channel);
         var progress = ProgressOf(channel.RecipientId);
         foreach (var copy in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(_settings.ResendBatch))
         {
@@ -280,9 +281,12 @@ public sealed record DeliveryTracker
         return next;
     }
 
-    private long ConfirmedSeq(string recipientId, MailboxState durable) => Math.Max(
-        durable.Outbound.TryGetValue(recipientId, out var channel) ? channel.ConfirmedSeq : 0,
-        Confirmed.GetValueOrDefault(recipientId));
+    /// <summary>How far a recipient has confirmed: journaled (in <paramref name="durable"/>) or known in memory.</summary>
+    private long ConfirmedSeq(string recipientId, MailboxState durable) =>
+        durable.Outbound.TryGetValue(recipientId, out var channel) ? ConfirmedSeq(channel) : Confirmed.GetValueOrDefault(recipientId);
+
+    private long ConfirmedSeq(OutboundChannel channel) =>
+        Math.Max(channel.ConfirmedSeq, Confirmed.GetValueOrDefault(channel.RecipientId));
 
     private ChannelProgress ProgressOf(string recipientId) => Progress.GetValueOrDefault(recipientId);
 }
