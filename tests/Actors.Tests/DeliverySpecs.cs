@@ -52,6 +52,8 @@ public sealed class DeliverySpecs(ITestOutputHelper output)
             Assert.Equal((bob, (long)seq, $"m{seq}"), (copy.RecipientId, copy.ChannelSeq, copy.Message.Text));
         }
 
+        // That nothing is resent after this confirmation is DeliveryTrackerSpecs' rule, on a fake clock: here it
+        // would cost a wait of a few redelivery intervals.
         alice.Tell(new ConfirmDelivery($"alice-{_run}", bob, 3));
 
         for (var i = 0; i < 3; i++)

@@ -282,7 +282,7 @@ public sealed class DeliveryTrackerSpecs
 
         public Sender(MailboxSettings? settings = null)
         {
-            Settings = (settings ?? new MailboxSettings { RedeliveryInterval = Interval }) with { Clock = Clock };
+            Settings = (settings ?? new MailboxSettings()) with { Clock = Clock, RedeliveryInterval = Interval };
             Durable = MailboxState.Empty("alice", Settings.Limits);
             Tracker = DeliveryTracker.Create(Settings);
         }

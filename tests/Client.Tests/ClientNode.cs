@@ -66,9 +66,3 @@ public sealed class ClientNode : IAsyncLifetime
             CancellationToken cancellationToken = default) => Task.FromResult(token);
     }
 }
-
-public static class Users
-{
-    /// <summary>A user id no other spec uses.</summary>
-    public static string Unique(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 13)];
-}

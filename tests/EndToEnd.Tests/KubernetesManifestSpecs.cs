@@ -3,7 +3,7 @@ namespace Messaging.EndToEnd.Tests;
 /// <summary>k8s/validate.sh (Kubernetes schemas and the deployment's rules) passes on k8s/ and fails on broken copies.</summary>
 public sealed class KubernetesManifestSpecs
 {
-    private static readonly string Root = FindRoot();
+    private static readonly string Root = Repository.Root;
     private static string K8s => Path.Combine(Root, "k8s");
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
@@ -43,12 +43,4 @@ public sealed class KubernetesManifestSpecs
     // The first run installs npm packages.
     private static Task<(int Exit, string Output)> Validate(string directory) =>
         Command.ExitAndOutputAsync("bash", [Path.Combine(K8s, "validate.sh"), directory], TimeSpan.FromMinutes(3));
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Messaging.sln")))
-                return dir.FullName;
-        throw new InvalidOperationException("Messaging.sln not found above " + AppContext.BaseDirectory);
-    }
 }

@@ -150,12 +150,6 @@ public static class SharedPostgres
     }
 }
 
-public static class Users
-{
-    /// <summary>A user id no other spec uses, so specs sharing a node never see each other's messages.</summary>
-    public static string Unique(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 13)];
-}
-
 /// <summary>The API as a client sees it: JSON in, JSON or problem details out.</summary>
 public static class Api
 {

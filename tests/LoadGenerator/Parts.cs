@@ -107,8 +107,8 @@ public static class Parts
         var host = builder.Build();
         await host.StartAsync();
         var cluster = Akka.Cluster.Cluster.Get(host.Services.GetRequiredService<ActorSystem>());
-        await Eventually.TryAsync(() => Task.FromResult(cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up),
-            TimeSpan.FromSeconds(30));
+        await Eventually.AssertAsync(() => Task.FromResult(cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up),
+            TimeSpan.FromSeconds(30), "the in-process node did not join its one-node cluster within 30 s");
         return host;
     }
 

@@ -49,7 +49,6 @@ public sealed class LoadClient : IAsyncDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly ConcurrentQueue<AckedSend> _acks = new();
     private readonly ConcurrentQueue<string> _problems = new();
-    private readonly ConcurrentDictionary<string, int> _lastAttempted = new();
     private readonly ConcurrentQueue<(string SenderId, string ClientMessageId)> _aborted = new();
     private readonly Stopwatch _clock = new();
     private readonly object _gapGate = new();
@@ -78,8 +77,6 @@ public sealed class LoadClient : IAsyncDisposable
     public LoadOptions Options => _options;
     public IReadOnlyCollection<AckedSend> Acks => _acks;
     public long AcknowledgedCount => _acks.Count;
-    /// <summary>The highest index each user has attempted.</summary>
-    public IReadOnlyDictionary<string, int> LastAttempted => _lastAttempted;
     /// <summary>Sends still unacknowledged when the drain deadline passed: their fate is unknown (stored or not).</summary>
     public IReadOnlyCollection<(string SenderId, string ClientMessageId)> Aborted => _aborted;
 
@@ -144,7 +141,6 @@ public sealed class LoadClient : IAsyncDisposable
         {
             var recipient = contacts[(index - 1) % contacts.Count];
             var request = new SendRequest(sender, [recipient], $"{sender} to {recipient} #{index}", $"{_options.RunId}-{sender}-{index}");
-            _lastAttempted[sender] = index;
             var acked = await SendUntilAcknowledgedAsync(user, index, token, request);
             if (!acked)
             {

@@ -37,10 +37,10 @@ public sealed class Verifier(Func<IReadOnlyList<Uri>> endpoints, string signingK
             var violations = Check(load, acks, copies, out var onlyRecipientCopiesMissing);
             var listViolations = CheckLists(lists, copies);
             violations.AddRange(listViolations);
-            if (listViolations.Count > 0 && violations.Count > listViolations.Count)
-                onlyRecipientCopiesMissing = false; // other violations too: report now
-            else if (listViolations.Count > 0 && violations.Count == listViolations.Count)
-                onlyRecipientCopiesMissing = true; // a copy landing between a list and its threads: read again
+            // A copy landing between a list and its threads makes both disagree for a moment: read again when the
+            // threads lack only recipient copies (or nothing), whatever the lists say.
+            if (listViolations.Count > 0 && violations.Count == listViolations.Count)
+                onlyRecipientCopiesMissing = true;
             if (readFailures.Count > 0)
             {
                 violations.InsertRange(0, readFailures);
