@@ -4,13 +4,17 @@ using Messaging.Messages;
 namespace Messaging.Actors;
 
 /// <summary>
-/// One conversation as a live mailbox holds it: the index entry plus a bounded window of recent messages. Free to
-/// change shape; what a snapshot keeps of it is <see cref="ConversationSnapshot"/>.
+/// One conversation as a live mailbox holds it: the index entry, the owner's markers and the others' receipts, and a
+/// bounded window of recent messages. Free to change shape; what a snapshot keeps of it is
+/// <see cref="ConversationSnapshot"/>.
 /// </summary>
 /// <param name="Anchors">
 /// <c>Anchors[k]</c> is the journal sequence number of the newest message whose seq is a multiple of 2^k
 /// (<c>Anchors[0]</c> is the newest message). Entry points into the journal skip list; log2(LastSeq)+1 longs.
 /// </param>
+/// <param name="Tally">Messages from others in the whole copy, and the newest one's timestamp.</param>
+/// <param name="Delivered">The tally at <paramref name="DeliveredUpToSeq"/>.</param>
+/// <param name="Read">The tally at <paramref name="ReadUpToSeq"/>.</param>
 public sealed record ConversationState(
     string ConversationId,
     ImmutableArray<string> ParticipantIds,
@@ -18,11 +22,48 @@ public sealed record ConversationState(
     long LastUpdatedTimestamp,
     long LastSeq,
     ImmutableArray<long> Anchors,
-    ImmutableArray<StoredMessage> Recent)
+    ImmutableArray<StoredMessage> Recent,
+    string Kind = ConversationSummary.DirectKind,
+    string? Name = null,
+    long DeliveredUpToSeq = 0,
+    long ReadUpToSeq = 0,
+    Tally Tally = default,
+    Tally Delivered = default,
+    Tally Read = default,
+    ImmutableArray<ParticipantReceipt> Receipts = default)
 {
+    /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
+    public ImmutableArray<ParticipantReceipt> Receipts { get; init; } = Receipts.IsDefault ? [] : Receipts;
+
+    public long UnreadCount => Tally.FromOthers - Read.FromOthers;
+
     public ConversationSnapshot ToSnapshot() =>
-        new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, Recent);
+        new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, Recent,
+            Kind, Name, DeliveredUpToSeq, ReadUpToSeq, Tally, Delivered, Read, Receipts);
 
     public static ConversationState FromSnapshot(ConversationSnapshot c) =>
-        new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.LastSeq, c.Anchors, c.Recent);
+        new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.LastSeq, c.Anchors, c.Recent,
+            c.Kind, c.Name, c.DeliveredUpToSeq, c.ReadUpToSeq, c.Tally ?? default, c.Delivered, c.Read,
+            c.Receipts);
+
+    /// <summary>What the list and live events show of it.</summary>
+    public ConversationSummary ToSummary() =>
+        new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, Kind, Name, LastSeq, ReadUpToSeq, UnreadCount,
+            Receipts);
+
+    /// <summary>The tally at <paramref name="seq"/> if this copy knows it without reading the journal.</summary>
+    public Tally? TallyAt(long seq)
+    {
+        if (seq <= 0)
+            return default(Tally);
+        if (seq >= LastSeq)
+            return Tally;
+        if (seq == DeliveredUpToSeq)
+            return Delivered;
+        if (seq == ReadUpToSeq)
+            return Read;
+        if (Recent.Length > 0 && seq >= Recent[0].Seq)
+            return Recent[(int)(seq - Recent[0].Seq)].Tally;
+        return null;
+    }
 }

@@ -22,6 +22,14 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private readonly Action<DeliveriesConfirmed> _persistConfirmed;
     // Only while recovering: what the replay learns about the journal's writers.
     private ReplayAudit? _audit = new();
+    // Live event streams of this user (on any node), watched: true once caught up, from then on every change is pushed.
+    private readonly Dictionary<IActorRef, bool> _streams = [];
+
+    /// <summary>Conversations per catch-up page of a live stream (it asks for the next page from the last one's stamp).</summary>
+    public const int CatchUpPage = 100;
+
+    /// <summary>How long a typing notice lasts (API.md: 5 seconds).</summary>
+    public static readonly TimeSpan TypingLasts = TimeSpan.FromSeconds(5);
 
     public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
         : base(PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits))
@@ -59,6 +67,23 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
         Command<SendMessage>(HandleSend);
         Command<DeliverMessage>(HandleDelivery);
+        Command<DeliverReceipt>(HandleDelivery);
+        Command<MarkReceipts>(cmd => HandleReceipts(cmd, Sender, null));
+        Command<TallyRead>(read => HandleReceipts(read.Command, read.ReplyTo, seq =>
+            seq != read.Seq ? null
+            : read.Reply is ThreadPage { Messages: [var message] } ? message.Tally ?? default(Tally)
+            : null));
+        Command<Subscribe>(HandleSubscribe);
+        Command<Terminated>(terminated => _streams.Remove(terminated.ActorRef));
+        Command<SendTyping>(HandleTyping);
+        Command<TypingNotice>(notice =>
+        {
+            foreach (var (stream, live) in _streams)
+            {
+                if (live)
+                    stream.Tell(notice);
+            }
+        });
         Command<ConfirmDelivery>(confirmation => Run(_delivery.Confirmation(confirmation, Durable, Decided)));
         Command<DeliveryTimer>(timer => Run(_delivery.Tick(timer, Durable, Decided)));
         Command<GetConversations>(query => Sender.Tell(Durable.ListConversations(query)));
@@ -104,6 +129,112 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     protected override void WritesFailed(string reason) => Run(_delivery.Failed(reason));
 
+    /// <summary>Every durable change of a conversation goes to the streams that are caught up, in journal order.</summary>
+    protected override void Written(IMailboxEvent evt)
+    {
+        if (_streams.Count == 0 || Durable.ChangeFor(evt) is not { } change)
+            return;
+        LiveChanges? push = null;
+        foreach (var (stream, live) in _streams)
+        {
+            if (live)
+                stream.Tell(push ??= new LiveChanges([change], CaughtUp: true, Durable.LastStamp));
+        }
+    }
+
+    /// <summary>
+    /// A stream asks for what changed after its last id. A new one is counted against the per-user limit and
+    /// watched; it gets a page of catch-up, and once a page is the last it is live (pushed every change from then
+    /// on, with nothing between the page and the first push: this actor does one thing at a time). A live stream
+    /// asking again is its heartbeat: everything after its id is already on its way to it.
+    /// </summary>
+    private void HandleSubscribe(Subscribe subscribe)
+    {
+        var stream = Sender;
+        if (!_streams.TryGetValue(stream, out var live))
+        {
+            if (_streams.Count >= _settings.MaxStreamsPerUser)
+            {
+                stream.Tell(new SubscriptionRefused(
+                    $"{_userId} already has {_streams.Count} live event streams open (the limit is {_settings.MaxStreamsPerUser})"));
+                return;
+            }
+            Context.Watch(stream);
+        }
+        if (live)
+        {
+            stream.Tell(new LiveChanges([], CaughtUp: true, Durable.LastStamp));
+            return;
+        }
+        var page = Durable.ChangesAfter(subscribe.AfterStamp, CatchUpPage);
+        _streams[stream] = page.CaughtUp;
+        stream.Tell(page);
+    }
+
+    /// <summary>
+    /// Move the owner's markers: stored like a message (the receipt's copy rides the channel to the other
+    /// participant), answered with the conversation once durable. A marker before the in-memory window has its
+    /// tally read from the journal first, then the command is decided again.
+    /// </summary>
+    private void HandleReceipts(MarkReceipts cmd, IActorRef replyTo, Func<long, Tally?>? known)
+    {
+        if (Stopping)
+        {
+            replyTo.Tell(new MailboxUnavailable("the mailbox is moving or restarting; retry"));
+            return;
+        }
+        switch (Decided.DecideReceipts(cmd, Now, known))
+        {
+            case ReceiptDecision.NotFound:
+                replyTo.Tell(new ConversationNotFound(cmd.ConversationId));
+                break;
+            case ReceiptDecision.Refused refused:
+                replyTo.Tell(new ReceiptRefused(refused.Detail));
+                break;
+            case ReceiptDecision.Full full:
+                replyTo.Tell(new MailboxUnavailable(full.Detail));
+                break;
+            case ReceiptDecision.Unchanged:
+                // Decided may hold the markers thanks to a write still in flight: answer once that is durable.
+                DeferAsync(cmd, _ => replyTo.Tell(new ConversationAnswer(Durable.Conversations[cmd.ConversationId].ToSummary())));
+                break;
+            case ReceiptDecision.ReadTally read:
+                var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
+                Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, read.Plan, Self, _settings.JournalReadTimeout,
+                    reply => new TallyRead(cmd, replyTo, read.Seq, reply)));
+                break;
+            case ReceiptDecision.Store store:
+                Write(store.Event, evt =>
+                {
+                    var marked = (ReceiptsMarked)evt;
+                    replyTo.Tell(new ConversationAnswer(Durable.Conversations[marked.ConversationId].ToSummary()));
+                    if (Durable.CopyOf(marked) is { } copy)
+                        Run(_delivery.Restored(copy, Durable));
+                });
+                break;
+        }
+    }
+
+    /// <summary>The tally of one message read from the journal for a receipt (<see cref="Reply"/> is the page or the failure).</summary>
+    private sealed record TallyRead(MarkReceipts Command, IActorRef ReplyTo, long Seq, object Reply);
+
+    /// <summary>Typing goes to the other participants' mailboxes, which pass it to their live streams. Never stored.</summary>
+    private void HandleTyping(SendTyping typing)
+    {
+        if (!Durable.Conversations.TryGetValue(typing.ConversationId, out var conversation))
+        {
+            Sender.Tell(new ConversationNotFound(typing.ConversationId));
+            return;
+        }
+        var until = Now + (long)TypingLasts.TotalMilliseconds;
+        foreach (var other in conversation.ParticipantIds)
+        {
+            if (other != _userId)
+                _mailboxes.Tell(new TypingNotice(other, conversation.ConversationId, _userId, until));
+        }
+        Sender.Tell(new TypingSent(until));
+    }
+
     private void HandleSend(SendMessage cmd)
     {
         if (Stopping)
@@ -132,11 +263,11 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     }
 
     /// <summary>A copy from another mailbox: store it if it is next in line, and confirm what is durable.</summary>
-    private void HandleDelivery(DeliverMessage delivery)
+    private void HandleDelivery(IChannelCopy delivery)
     {
         if (Stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
-        var sender = delivery.Message.SenderId;
+        var sender = delivery.SenderId;
         var decision = Decided.DecideDelivery(delivery, Now);
         switch (decision)
         {
@@ -149,13 +280,24 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                     _mailboxes.Tell(new ConfirmDelivery(sender, _userId, durable));
                 break;
             case DeliveryDecision.Store store:
-                Write(store.Event, evt => Confirm((MessageReceived)evt));
+                Write(store.Event, Confirm);
                 break;
         }
     }
 
-    private void Confirm(MessageReceived received) =>
-        _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
+    /// <summary>A copy from another mailbox is durable here: its sender may stop resending it.</summary>
+    private void Confirm(IMailboxEvent stored)
+    {
+        switch (stored)
+        {
+            case MessageReceived received:
+                _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
+                break;
+            case ReceiptReceived receipt:
+                _mailboxes.Tell(new ConfirmDelivery(receipt.FromUserId, _userId, receipt.ChannelSeq));
+                break;
+        }
+    }
 
     private void HandleThread(GetThread query)
     {
@@ -198,8 +340,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             {
                 if (e is MessageSent sent)
                     Run(_delivery.Restored(new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message), Durable));
-                else if (e is MessageReceived received)
-                    Confirm(received);
+                else if (e is ReceiptsMarked marked && Durable.CopyOf(marked) is { } copy)
+                    Run(_delivery.Restored(copy, Durable));
+                else
+                    Confirm(e);
             });
         }
         Write(new StaleWritesResolved(stale[^1].Seq), _ => { });

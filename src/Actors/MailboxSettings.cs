@@ -40,6 +40,9 @@ public sealed record MailboxSettings
     /// <summary>A mailbox idle this long leaves memory (it passivates, draining its writes first).</summary>
     public TimeSpan PassivateIdleAfter { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>Live event streams one user may hold open at once (devices, tabs), on whichever nodes; beyond it 429.</summary>
+    public int MaxStreamsPerUser { get; init; } = 10;
+
     /// <summary>Time for the mailbox's clocks; tests put a fake one here. Not configuration.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 }

@@ -35,7 +35,27 @@ public abstract record DeliveryDecision
     /// <summary>An earlier copy from this sender is missing; drop this one, the sender resends in order.</summary>
     public sealed record OutOfOrder(long Expected) : DeliveryDecision;
 
-    public sealed record Store(MessageReceived Event) : DeliveryDecision;
+    /// <summary>A <see cref="MessageReceived"/> or a <see cref="ReceiptReceived"/>.</summary>
+    public sealed record Store(IMailboxEvent Event) : DeliveryDecision;
+}
+
+public abstract record ReceiptDecision
+{
+    public sealed record NotFound : ReceiptDecision;
+
+    /// <summary>400: nothing stored.</summary>
+    public sealed record Refused(string Detail) : ReceiptDecision;
+
+    /// <summary>The markers are already there (or past it): answer the conversation as it is.</summary>
+    public sealed record Unchanged(ConversationSummary Conversation) : ReceiptDecision;
+
+    /// <summary>A marker lands before the in-memory window: read the tally of <see cref="Seq"/> from the journal, then decide again.</summary>
+    public sealed record ReadTally(ThreadPlan.FromJournal Plan, long Seq) : ReceiptDecision;
+
+    /// <summary>The receipt's copy would pass the outbox's bound for the other participant: 503, retry later.</summary>
+    public sealed record Full(string Detail) : ReceiptDecision;
+
+    public sealed record Store(ReceiptsMarked Event) : ReceiptDecision;
 }
 
 public abstract record ThreadPlan
@@ -45,7 +65,9 @@ public abstract record ThreadPlan
     public sealed record InMemory(ThreadPage Page) : ThreadPlan;
 
     /// <summary>The page lies before the in-memory window: messages <see cref="FromSeq"/>..<see cref="ToSeq"/> are read from the journal.</summary>
-    public sealed record FromJournal(string ConversationId, long FromSeq, long ToSeq, long LastSeq, ImmutableArray<long> Anchors)
+    public sealed record FromJournal(
+        string ConversationId, long FromSeq, long ToSeq, long LastSeq, ImmutableArray<long> Anchors,
+        ImmutableArray<ParticipantReceipt> Receipts = default)
         : ThreadPlan;
 }
 
@@ -121,23 +143,79 @@ public sealed partial record MailboxState(
         var seq = (conversation?.LastSeq ?? 0) + 1;
         var stamp = NextStamp(now);
         var message = new ChatMessage(Ids.MessageId(UserId, stamp), conversationId, UserId, [recipient], text, clientMessageId, stamp);
-        return new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1);
+        return new MessageSent(message, seq, LinksFor(conversation, seq), channel.LastSeq + 1, conversation?.Tally ?? default);
     }
 
-    public DeliveryDecision DecideDelivery(DeliverMessage delivery, long now)
+    public DeliveryDecision DecideDelivery(IChannelCopy copy, long now)
     {
-        var sender = delivery.Message.SenderId;
-        var last = Inbound.GetValueOrDefault(sender);
-        if (delivery.ChannelSeq <= last)
+        var last = Inbound.GetValueOrDefault(copy.SenderId);
+        if (copy.ChannelSeq <= last)
             return new DeliveryDecision.AlreadyStored(last);
-        if (delivery.ChannelSeq != last + 1)
+        if (copy.ChannelSeq != last + 1)
             return new DeliveryDecision.OutOfOrder(last + 1);
 
-        var conversation = Conversations.GetValueOrDefault(delivery.Message.ConversationId);
-        var seq = (conversation?.LastSeq ?? 0) + 1;
-        return new DeliveryDecision.Store(new MessageReceived(
-            delivery.Message, seq, NextStamp(now), LinksFor(conversation, seq), delivery.ChannelSeq));
+        switch (copy)
+        {
+            case DeliverMessage delivery:
+                var conversation = Conversations.GetValueOrDefault(delivery.Message.ConversationId);
+                var seq = (conversation?.LastSeq ?? 0) + 1;
+                return new DeliveryDecision.Store(new MessageReceived(
+                    delivery.Message, seq, NextStamp(now), LinksFor(conversation, seq), delivery.ChannelSeq,
+                    (conversation?.Tally ?? default).After(delivery.Message, UserId)));
+            case DeliverReceipt receipt:
+                return new DeliveryDecision.Store(new ReceiptReceived(
+                    receipt.ConversationId, receipt.SenderId, receipt.Receipt, NextStamp(now), receipt.ChannelSeq));
+            default:
+                throw new ArgumentException($"unknown channel copy {copy.GetType().Name}", nameof(copy));
+        }
     }
+
+    /// <summary>
+    /// Move the owner's markers. A marker whose tally is not in memory (before the window of recent messages) is
+    /// read from the journal first: <paramref name="known"/> then holds it, and the command is decided again.
+    /// </summary>
+    public ReceiptDecision DecideReceipts(MarkReceipts cmd, long now, Func<long, Tally?>? known = null)
+    {
+        if (!Conversations.TryGetValue(cmd.ConversationId, out var conversation))
+            return new ReceiptDecision.NotFound();
+        if (cmd.DeliveredUpToSeq is null && cmd.ReadUpToSeq is null)
+            return new ReceiptDecision.Refused("give deliveredUpToSeq, readUpToSeq or both");
+        if (cmd.DeliveredUpToSeq < 0 || cmd.ReadUpToSeq < 0)
+            return new ReceiptDecision.Refused("deliveredUpToSeq and readUpToSeq must be >= 0");
+        if (cmd.DeliveredUpToSeq > conversation.LastSeq || cmd.ReadUpToSeq > conversation.LastSeq)
+            return new ReceiptDecision.Refused(
+                $"a marker above the conversation's lastSeq ({conversation.LastSeq}): only stored messages can be delivered or read");
+
+        // Read implies delivered; markers only move forward.
+        var read = Math.Max(conversation.ReadUpToSeq, cmd.ReadUpToSeq ?? 0);
+        var delivered = Math.Max(Math.Max(conversation.DeliveredUpToSeq, cmd.DeliveredUpToSeq ?? 0), read);
+        if (read == conversation.ReadUpToSeq && delivered == conversation.DeliveredUpToSeq)
+            return new ReceiptDecision.Unchanged(conversation.ToSummary());
+
+        Tally? TallyAt(long seq) => conversation.TallyAt(seq) ?? known?.Invoke(seq);
+        if (TallyAt(delivered) is not { } deliveredTally)
+            return ReadTally(conversation, delivered);
+        if (TallyAt(read) is not { } readTally)
+            return ReadTally(conversation, read);
+
+        var other = conversation.ParticipantIds.FirstOrDefault(p => p != UserId) ?? "";
+        var receipt = Receipt.Of(deliveredTally.LastFromOthersAt, readTally.LastFromOthersAt);
+        var before = Receipt.Of(conversation.Delivered.LastFromOthersAt, conversation.Read.LastFromOthersAt);
+        var channelSeq = 0L;
+        if (other.Length > 0 && receipt.Merge(before) != before)
+        {
+            var channel = Outbound.GetValueOrDefault(other) ?? OutboundChannel.Empty(other);
+            if (channel.PendingCount >= Limits.MaxPendingPerRecipient)
+                return new ReceiptDecision.Full(
+                    $"{channel.PendingCount} copies to '{other}' are still awaiting delivery; retry later");
+            channelSeq = channel.LastSeq + 1;
+        }
+        return new ReceiptDecision.Store(new ReceiptsMarked(
+            conversation.ConversationId, delivered, read, deliveredTally, readTally, NextStamp(now), other, channelSeq));
+    }
+
+    private static ReceiptDecision.ReadTally ReadTally(ConversationState conversation, long seq) =>
+        new(new ThreadPlan.FromJournal(conversation.ConversationId, seq, seq, conversation.LastSeq, conversation.Anchors), seq);
 
     /// <summary>
     /// Whether <paramref name="evt"/> was decided on this very state: the next message of its conversation and
@@ -152,6 +230,9 @@ public sealed partial record MailboxState(
         MessageReceived r => NextSeqOf(r.Message.ConversationId) == r.Seq
             && Inbound.GetValueOrDefault(r.Message.SenderId) + 1 == r.ChannelSeq
             && r.Stamp > LastStamp,
+        ReceiptReceived r => Inbound.GetValueOrDefault(r.FromUserId) + 1 == r.ChannelSeq && r.Stamp > LastStamp,
+        ReceiptsMarked m => m.Stamp > LastStamp
+            && (m.ChannelSeq == 0 || (Outbound.GetValueOrDefault(m.OtherId)?.LastSeq ?? 0) + 1 == m.ChannelSeq),
         _ => true,
     };
 
@@ -175,6 +256,15 @@ public sealed partial record MailboxState(
             case MessageReceived received:
                 return DecideDelivery(new DeliverMessage(UserId, received.ChannelSeq, received.Message), now)
                     is DeliveryDecision.Store store ? store.Event : null;
+            case ReceiptReceived receipt:
+                return DecideDelivery(new DeliverReceipt(UserId, receipt.ChannelSeq, receipt.FromUserId, receipt.ConversationId, receipt.Receipt), now)
+                    is DeliveryDecision.Store stored ? stored.Event : null;
+            // Its tallies are in the event: the markers are decided again without reading the journal.
+            case ReceiptsMarked marked:
+                var again = new MarkReceipts(UserId, marked.ConversationId, marked.DeliveredUpToSeq, marked.ReadUpToSeq);
+                Tally? Known(long seq) =>
+                    seq == marked.ReadUpToSeq ? marked.Read : seq == marked.DeliveredUpToSeq ? marked.Delivered : null;
+                return DecideReceipts(again, now, Known) is ReceiptDecision.Store mark ? mark.Event : null;
             default:
                 return null;
         }
@@ -201,6 +291,8 @@ public sealed partial record MailboxState(
         MessageSent sent => ApplySent(sent, journalSeq),
         MessageReceived received => ApplyReceived(received, journalSeq),
         DeliveriesConfirmed confirmed => ApplyConfirmed(confirmed),
+        ReceiptsMarked marked => ApplyMarked(marked),
+        ReceiptReceived receipt => ApplyReceipt(receipt),
         WriterClaimed or StaleWritesResolved => this, // about the journal's writers, not the user's data
         _ => throw new ArgumentException($"unknown mailbox event {evt.GetType().Name}", nameof(evt)),
     };
@@ -238,6 +330,65 @@ public sealed partial record MailboxState(
         return next with { Inbound = next.Inbound.SetItem(sender, received.ChannelSeq) };
     }
 
+    private MailboxState ApplyMarked(ReceiptsMarked marked)
+    {
+        if (!Conversations.TryGetValue(marked.ConversationId, out var conversation))
+            return this;
+        var next = Restamp(conversation with
+        {
+            DeliveredUpToSeq = Math.Max(conversation.DeliveredUpToSeq, marked.DeliveredUpToSeq),
+            ReadUpToSeq = Math.Max(conversation.ReadUpToSeq, marked.ReadUpToSeq),
+            Delivered = Later(conversation.Delivered, marked.Delivered),
+            Read = Later(conversation.Read, marked.Read),
+        }, marked.Stamp);
+        if (marked.ChannelSeq == 0)
+            return next;
+        var channel = next.Outbound.GetValueOrDefault(marked.OtherId) ?? OutboundChannel.Empty(marked.OtherId);
+        return next with { Outbound = next.Outbound.SetItem(marked.OtherId, channel.Enqueue(CopyOf(marked)!)) };
+    }
+
+    /// <summary>The receipt copy a <see cref="ReceiptsMarked"/> queued for the other participant, if any.</summary>
+    public DeliverReceipt? CopyOf(ReceiptsMarked marked) => marked.ChannelSeq == 0
+        ? null
+        : new DeliverReceipt(marked.OtherId, marked.ChannelSeq, UserId, marked.ConversationId,
+            Receipt.Of(marked.Delivered.LastFromOthersAt, marked.Read.LastFromOthersAt));
+
+    /// <summary>Markers never move back, and neither does what they stand for.</summary>
+    private static Tally Later(Tally a, Tally b) =>
+        new(Math.Max(a.FromOthers, b.FromOthers), Math.Max(a.LastFromOthersAt, b.LastFromOthersAt));
+
+    private MailboxState ApplyReceipt(ReceiptReceived receipt)
+    {
+        var next = this with { Inbound = Inbound.SetItem(receipt.FromUserId, receipt.ChannelSeq) };
+        if (!Conversations.TryGetValue(receipt.ConversationId, out var conversation))
+            return next with { LastStamp = Math.Max(LastStamp, receipt.Stamp) };
+        var receipts = conversation.Receipts.IsDefault ? [] : conversation.Receipts;
+        var index = -1;
+        for (var i = 0; i < receipts.Length && index < 0; i++)
+        {
+            if (receipts[i].UserId == receipt.FromUserId)
+                index = i;
+        }
+        var merged = index < 0 ? receipt.Receipt : receipts[index].Receipt.Merge(receipt.Receipt);
+        var user = conversation.ParticipantIds.FirstOrDefault(p => p == receipt.FromUserId) ?? receipt.FromUserId;
+        receipts = index < 0
+            ? receipts.Add(new ParticipantReceipt(user, merged))
+            : receipts.SetItem(index, new ParticipantReceipt(user, merged));
+        return next.Restamp(conversation with { Receipts = receipts }, receipt.Stamp);
+    }
+
+    /// <summary>The conversation changed at <paramref name="stamp"/>: it moves to the top of the list.</summary>
+    private MailboxState Restamp(ConversationState conversation, long stamp)
+    {
+        var byStamp = ByStamp.Remove(conversation.LastUpdatedTimestamp).SetItem(stamp, conversation.ConversationId);
+        return this with
+        {
+            LastStamp = Math.Max(LastStamp, stamp),
+            Conversations = Conversations.SetItem(conversation.ConversationId, conversation with { LastUpdatedTimestamp = stamp }),
+            ByStamp = byStamp,
+        };
+    }
+
     private MailboxState ApplyConfirmed(DeliveriesConfirmed confirmed)
     {
         if (!Outbound.TryGetValue(confirmed.RecipientId, out var channel))
@@ -262,14 +413,25 @@ public sealed partial record MailboxState(
                 : message.RecipientIds,
         };
 
+        var tally = (existing?.Tally ?? default).After(compact, UserId);
+        var stored = new StoredMessage(seq, compact, tally);
         var recent = existing?.Recent ?? [];
         recent = recent.Length >= Limits.RecentPerConversation
-            ? recent.RemoveRange(0, recent.Length - Limits.RecentPerConversation + 1).Add(new StoredMessage(seq, compact))
-            : recent.Add(new StoredMessage(seq, compact));
+            ? recent.RemoveRange(0, recent.Length - Limits.RecentPerConversation + 1).Add(stored)
+            : recent.Add(stored);
 
-        var conversation = new ConversationState(
-            compact.ConversationId, participants, Snippet(message.Text), stamp, seq,
-            UpdateAnchors(existing?.Anchors ?? [], seq, journalSeq), recent);
+        var conversation = existing is null
+            ? new ConversationState(compact.ConversationId, participants, Snippet(message.Text), stamp, seq,
+                UpdateAnchors([], seq, journalSeq), recent, Tally: tally, Receipts: [])
+            : existing with
+            {
+                Snippet = Snippet(message.Text),
+                LastUpdatedTimestamp = stamp,
+                LastSeq = seq,
+                Anchors = UpdateAnchors(existing.Anchors, seq, journalSeq),
+                Recent = recent,
+                Tally = tally,
+            };
 
         var byStamp = ByStamp;
         if (existing is not null)
@@ -333,14 +495,45 @@ public sealed partial record MailboxState(
         var page = changed
             .Skip(query.Offset)
             .Take(query.Count)
-            .Select(e => Summary(Conversations[e.Value]))
+            .Select(e => Conversations[e.Value].ToSummary())
             .ToImmutableArray();
         var hasChanges = !ByStamp.IsEmpty && ByStamp.Keys.First() > query.AfterTimestamp;
         return new ConversationsPage(page, hasChanges);
     }
 
-    public static ConversationSummary Summary(ConversationState c) =>
-        new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp);
+    /// <summary>
+    /// Live events: each conversation changed after <paramref name="afterStamp"/>, oldest change first, as it is now,
+    /// at most <paramref name="max"/> (then <c>CaughtUp</c> is false and the caller asks again from the last stamp).
+    /// </summary>
+    public LiveChanges ChangesAfter(long afterStamp, int max)
+    {
+        // ByStamp is newest first: walk the changed ones, then turn them around.
+        var changed = ByStamp.TakeWhile(e => e.Key > afterStamp).Select(e => e.Value).ToList();
+        changed.Reverse();
+        var page = changed.Take(max)
+            .Select(id => new ConversationChange(Conversations[id].ToSummary(), []))
+            .ToImmutableArray();
+        return new LiveChanges(page, changed.Count <= max, LastStamp);
+    }
+
+    /// <summary>The live event for a durable event of this state (null: not a change of a conversation).</summary>
+    public ConversationChange? ChangeFor(IMailboxEvent evt)
+    {
+        var (id, message) = evt switch
+        {
+            MessageSent s => (s.Message.ConversationId, (StoredMessage?)null),
+            MessageReceived r => (r.Message.ConversationId, null),
+            ReceiptsMarked m => (m.ConversationId, null),
+            ReceiptReceived r => (r.ConversationId, null),
+            _ => (null, null),
+        };
+        if (id is null || !Conversations.TryGetValue(id, out var conversation))
+            return null;
+        ImmutableArray<StoredMessage> messages = evt is MessageSent or MessageReceived && conversation.Recent.Length > 0
+            ? [conversation.Recent[^1]]
+            : [];
+        return new ConversationChange(conversation.ToSummary(), messages);
+    }
 
     public ThreadPlan PlanThread(GetThread query)
     {
@@ -352,16 +545,17 @@ public sealed partial record MailboxState(
         var high = Math.Min(conversation.LastSeq, (query.BeforeSeq ?? long.MaxValue) - 1) - query.Offset;
         var from = Math.Max(low, high - query.Count + 1);
         if (high < from || query.Count <= 0)
-            return new ThreadPlan.InMemory(new ThreadPage([]));
+            return new ThreadPlan.InMemory(new ThreadPage([], conversation.Receipts));
 
         var recent = conversation.Recent;
         if (recent.Length > 0 && from >= recent[0].Seq)
         {
             var start = (int)(from - recent[0].Seq);
             var length = (int)(high - from + 1);
-            return new ThreadPlan.InMemory(new ThreadPage(recent.Slice(start, length)));
+            return new ThreadPlan.InMemory(new ThreadPage(recent.Slice(start, length), conversation.Receipts));
         }
-        return new ThreadPlan.FromJournal(conversation.ConversationId, from, high, conversation.LastSeq, conversation.Anchors);
+        return new ThreadPlan.FromJournal(
+            conversation.ConversationId, from, high, conversation.LastSeq, conversation.Anchors, conversation.Receipts);
     }
 
     // ---------------- snapshots ----------------
@@ -379,7 +573,9 @@ public sealed partial record MailboxState(
         var order = ImmutableQueue<string>.Empty;
         foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
             order = order.Enqueue(record.ClientMessageId);
-        var conversations = snapshot.Conversations.Select(c => ShareStrings(ConversationState.FromSnapshot(c))).ToImmutableArray();
+        var conversations = snapshot.Conversations
+            .Select(c => ShareStrings(WithTallies(userId, ConversationState.FromSnapshot(c), c.Tally is null, snapshot)))
+            .ToImmutableArray();
         var byId = conversations.ToDictionary(c => c.ConversationId, StringComparer.Ordinal);
         return state with
         {
@@ -409,6 +605,26 @@ public sealed partial record MailboxState(
 /// </summary>
 public sealed partial record MailboxState
 {
+    /// <summary>
+    /// A snapshot taken before v1.1 has no tallies: in a 1:1 copy the messages from the other participant are exactly
+    /// what their channel delivered (it carried nothing else then), and the window's tallies follow from that.
+    /// </summary>
+    private static ConversationState WithTallies(string userId, ConversationState c, bool missing, MailboxSnapshot snapshot)
+    {
+        if (!missing)
+            return c;
+        var other = c.ParticipantIds.FirstOrDefault(p => p != userId);
+        var total = snapshot.Inbound.FirstOrDefault(i => i.SenderId == other)?.LastSeq ?? 0;
+        var inWindow = c.Recent.Count(m => m.Message.SenderId != userId);
+        var tally = new Tally(Math.Max(0, total - inWindow), 0);
+        var recent = c.Recent.Select(m =>
+        {
+            tally = tally.After(m.Message, userId);
+            return m with { Tally = tally };
+        }).ToImmutableArray();
+        return c with { Recent = recent, Tally = tally with { FromOthers = total } };
+    }
+
     private static ConversationState ShareStrings(ConversationState c)
     {
         if (c.Recent.IsDefaultOrEmpty)
@@ -446,12 +662,12 @@ public readonly record struct SentEntry(string RecipientId, long ServerTimestamp
 /// and by text size (<see cref="MailboxLimits"/>): past either, new sends to that recipient are refused with 503.
 /// </summary>
 public sealed record OutboundChannel(
-    string RecipientId, long LastSeq, ImmutableQueue<DeliverMessage> Pending, int PendingCount, long PendingChars)
+    string RecipientId, long LastSeq, ImmutableQueue<IChannelCopy> Pending, int PendingCount, long PendingChars)
 {
-    public static OutboundChannel Empty(string recipientId) => new(recipientId, 0, ImmutableQueue<DeliverMessage>.Empty, 0, 0);
+    public static OutboundChannel Empty(string recipientId) => new(recipientId, 0, ImmutableQueue<IChannelCopy>.Empty, 0, 0);
 
-    public static OutboundChannel Restore(string recipientId, long lastSeq, IReadOnlyCollection<DeliverMessage> pending) =>
-        new(recipientId, lastSeq, ImmutableQueue.CreateRange(pending), pending.Count, pending.Sum(d => (long)d.Message.Text.Length));
+    public static OutboundChannel Restore(string recipientId, long lastSeq, IReadOnlyCollection<IChannelCopy> pending) =>
+        new(recipientId, lastSeq, ImmutableQueue.CreateRange(pending), pending.Count, pending.Sum(d => (long)d.TextLength));
 
     public long ConfirmedSeq => LastSeq - PendingCount;
 
@@ -459,12 +675,12 @@ public sealed record OutboundChannel(
     public bool IsFullFor(string text, MailboxLimits limits) =>
         PendingCount >= limits.MaxPendingPerRecipient || PendingChars + text.Length > limits.MaxPendingCharsPerRecipient;
 
-    public OutboundChannel Enqueue(DeliverMessage delivery) => this with
+    public OutboundChannel Enqueue(IChannelCopy copy) => this with
     {
-        LastSeq = delivery.ChannelSeq,
-        Pending = Pending.Enqueue(delivery),
+        LastSeq = copy.ChannelSeq,
+        Pending = Pending.Enqueue(copy),
         PendingCount = PendingCount + 1,
-        PendingChars = PendingChars + delivery.Message.Text.Length,
+        PendingChars = PendingChars + copy.TextLength,
     };
 
     public OutboundChannel ConfirmUpTo(long upToSeq)
@@ -476,7 +692,7 @@ public sealed record OutboundChannel(
         {
             pending = pending.Dequeue(out var confirmed);
             count--;
-            chars -= confirmed.Message.Text.Length;
+            chars -= confirmed.TextLength;
         }
         return this with { Pending = pending, PendingCount = count, PendingChars = chars };
     }

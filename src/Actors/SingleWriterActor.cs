@@ -72,6 +72,11 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
 
     protected abstract object ToSnapshot(TState state);
 
+    /// <summary>An event of this incarnation is durable and in <see cref="Durable"/> (after its own callback).</summary>
+    protected virtual void Written(TEvent evt)
+    {
+    }
+
     /// <summary>Writes of this incarnation may not be durable and it stops: answer whoever waits.</summary>
     protected abstract void WritesFailed(string reason);
 
@@ -121,6 +126,7 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
             Durable = Apply(Durable, e, journalSeq);
             _eventsSinceSnapshot++;
             onDurable(e);
+            Written(e);
             // In a handler LastSequenceNr is this event's position and Durable holds everything up to it,
             // so the snapshot matches its sequence number even with later writes in flight.
             if (_eventsSinceSnapshot >= SnapshotEvery && !_snapshotInProgress)

@@ -19,6 +19,7 @@ public sealed class ThreadPageReader : ReceiveActor
     private readonly IActorRef _journal;
     private readonly ThreadPlan.FromJournal _plan;
     private readonly IActorRef _replyTo;
+    private readonly Func<object, object> _wrap;
     private readonly List<IPersistentRepresentation> _batch = [];
     private Action<List<IPersistentRepresentation>>? _onBatch;
 
@@ -28,15 +29,21 @@ public sealed class ThreadPageReader : ReceiveActor
     private long _target;
     private long _highJournalSeq;
 
-    public static Props Props(string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan timeout) =>
-        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, timeout));
+    /// <param name="wrap">What <paramref name="replyTo"/> gets for the page (or the failure): the page itself by default.</param>
+    public static Props Props(
+        string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan timeout,
+        Func<object, object>? wrap = null) =>
+        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, timeout, wrap));
 
-    public ThreadPageReader(string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan timeout)
+    public ThreadPageReader(
+        string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan timeout,
+        Func<object, object>? wrap = null)
     {
         _persistenceId = persistenceId;
         _journal = journal;
         _plan = plan;
         _replyTo = replyTo;
+        _wrap = wrap ?? (reply => reply);
         Context.SetReceiveTimeout(timeout);
 
         Receive<ReplayedMessage>(m => _batch.Add(m.Persistent));
@@ -124,8 +131,8 @@ public sealed class ThreadPageReader : ReceiveActor
         {
             (StoredMessage Message, ThreadLinks Links)? entry = byJournalSeq.GetValueOrDefault(journalSeq) switch
             {
-                MessageSent s when s.Message.ConversationId == _plan.ConversationId && s.Seq == seq => (new StoredMessage(s.Seq, s.Message), s.Links),
-                MessageReceived r when r.Message.ConversationId == _plan.ConversationId && r.Seq == seq => (new StoredMessage(r.Seq, r.Message), r.Links),
+                MessageSent s when s.Message.ConversationId == _plan.ConversationId && s.Seq == seq => (new StoredMessage(s.Seq, s.Message, s.Tally), s.Links),
+                MessageReceived r when r.Message.ConversationId == _plan.ConversationId && r.Seq == seq => (new StoredMessage(r.Seq, r.Message, r.Tally), r.Links),
                 _ => null,
             };
             if (entry is not { } found)
@@ -136,7 +143,7 @@ public sealed class ThreadPageReader : ReceiveActor
             page[seq - _plan.FromSeq] = found.Message;
             journalSeq = found.Links.Previous;
         }
-        _replyTo.Tell(new ThreadPage([.. page]));
+        _replyTo.Tell(_wrap(new ThreadPage([.. page], _plan.Receipts.IsDefault ? [] : _plan.Receipts)));
         Context.Stop(Self);
     }
 
@@ -150,7 +157,7 @@ public sealed class ThreadPageReader : ReceiveActor
     private void Fail(string reason)
     {
         _log.Warning("Thread page of {PersistenceId} not read: {Reason}", _persistenceId, reason);
-        _replyTo.Tell(new MailboxUnavailable(reason));
+        _replyTo.Tell(_wrap(new MailboxUnavailable(reason)));
         Context.Stop(Self);
     }
 }

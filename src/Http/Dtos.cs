@@ -37,7 +37,41 @@ public sealed record ConversationDto(
     [property: Id(IdKind.User), Description("Sorted.")] IReadOnlyList<string> ParticipantIds,
     [property: Description("The start of the latest message.")] string Snippet,
     [property: Description("Stamped by this user's mailbox at every change; strictly increasing within the mailbox.")]
-    long LastUpdatedTimestamp);
+    long LastUpdatedTimestamp,
+    [property: AllowedValues(ConversationSummary.DirectKind, ConversationSummary.GroupKind)] string Kind,
+    [property: Description("The group's name; null for direct conversations.")] string? Name,
+    [property: Description("The seq of the newest message in this user's copy (0 when there is none yet).")] long LastSeq,
+    [property: Description("This user's own read marker in their copy.")] long ReadUpToSeq,
+    [property: Description("Messages from others with a seq above readUpToSeq.")] long UnreadCount,
+    [property: Description("One entry per other participant: this user's messages stamped at or below deliveredUpTo / " +
+                           "readUpTo have been delivered to / read by them (0 = none yet).")]
+    IReadOnlyDictionary<string, ReceiptDto> Receipts);
+
+public sealed record ReceiptDto(
+    [property: Description("serverTimestamp of this user's newest message delivered to the participant (0 = none).")] long DeliveredUpTo,
+    [property: Description("serverTimestamp of this user's newest message read by the participant (0 = none).")] long ReadUpTo);
+
+/// <summary>Body of POST .../receipts (nullable: a missing marker is not moved).</summary>
+[EdgeValidated]
+public sealed record ReceiptsRequest(
+    [property: Range(typeof(long), "0", "9223372036854775807"),
+               Description("Mark this user's copy delivered up to this seq (at most the conversation's lastSeq).")]
+    long? DeliveredUpToSeq,
+    [property: Range(typeof(long), "0", "9223372036854775807"),
+               Description("Mark this user's copy read up to this seq (implies delivered; at most lastSeq).")]
+    long? ReadUpToSeq);
+
+/// <summary>The data of a live <c>conversation</c> event.</summary>
+public sealed record ConversationEventDto(
+    ConversationDto Conversation,
+    [property: Description("The messages stored by this change, as thread pages show them (may be empty).")]
+    IReadOnlyList<ThreadMessageDto> Messages);
+
+/// <summary>The data of a live <c>typing</c> event.</summary>
+public sealed record TypingEventDto(
+    [property: Id(IdKind.Conversation)] string ConversationId,
+    [property: Id(IdKind.User)] string UserId,
+    [property: Description("Unix epoch milliseconds until which the user counts as typing.")] long Until);
 
 public sealed record ConversationListResponse(
     [property: Description("Conversations changed after the query's lastUpdatedTimestamp, newest first.")]
@@ -53,7 +87,10 @@ public sealed record ThreadMessageDto(
     [property: Id(IdKind.User)] IReadOnlyList<string> RecipientIds,
     string Message,
     [property: Id(IdKind.ClientMessage)] string ClientMessageId,
-    [property: Description("When the sender's mailbox accepted the message: the same in every copy.")] long ServerTimestamp);
+    [property: Description("When the sender's mailbox accepted the message: the same in every copy.")] long ServerTimestamp,
+    [property: AllowedValues("sent", "delivered", "read"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
+               Description("Only on this user's own messages: delivered / read by every other participant it was sent to.")]
+    string? Status = null);
 
 public sealed record ThreadMessagesResponse(
     [property: Description("Oldest first.")] IReadOnlyList<ThreadMessageDto> Messages);
@@ -70,4 +107,33 @@ public sealed record ThreadMessagesResponse(
 [JsonSerializable(typeof(SendMessageResponse))]
 [JsonSerializable(typeof(ConversationListResponse))]
 [JsonSerializable(typeof(ThreadMessagesResponse))]
+[JsonSerializable(typeof(ReceiptsRequest))]
+[JsonSerializable(typeof(ConversationDto))]
+[JsonSerializable(typeof(ConversationEventDto))]
+[JsonSerializable(typeof(TypingEventDto))]
 public sealed partial class MessagingJsonContext : JsonSerializerContext;
+
+/// <summary>How the mailbox's records look in the API (the list, thread pages, live events).</summary>
+public static class Views
+{
+    public static ConversationDto Conversation(ConversationSummary c) => new(
+        c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.Kind, c.Name, c.LastSeq, c.ReadUpToSeq,
+        c.UnreadCount,
+        c.Receipts.IsDefaultOrEmpty
+            ? Empty
+            : c.Receipts.ToDictionary(r => r.UserId, r => new ReceiptDto(r.Receipt.DeliveredUpTo, r.Receipt.ReadUpTo), StringComparer.Ordinal));
+
+    private static readonly IReadOnlyDictionary<string, ReceiptDto> Empty = new Dictionary<string, ReceiptDto>();
+
+    /// <param name="ownerId">Whose copy this is: their own messages carry a status.</param>
+    public static ThreadMessageDto Message(StoredMessage m, string ownerId, System.Collections.Immutable.ImmutableArray<ParticipantReceipt> receipts) => new(
+        m.Message.MessageId, m.Message.ConversationId, m.Seq, m.Message.SenderId, m.Message.RecipientIds,
+        m.Message.Text, m.Message.ClientMessageId, m.Message.ServerTimestamp,
+        Receipts.StatusOf(m.Message, ownerId, receipts) switch
+        {
+            MessageStatus.Read => "read",
+            MessageStatus.Delivered => "delivered",
+            MessageStatus.Sent => "sent",
+            _ => null,
+        });
+}

@@ -32,6 +32,13 @@ public static class HttpMetrics
         SendDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds, tag);
     }
 
+    public static readonly UpDownCounter<long> LiveStreams = MessagingMetrics.Meter.CreateUpDownCounter<long>(
+        "messaging.live.streams", unit: "{stream}", description: "Live event streams open on this node");
+
+    internal static void LiveStreamOpened() => LiveStreams.Add(1);
+
+    internal static void LiveStreamClosed() => LiveStreams.Add(-1);
+
     internal static void RecordRateLimited() =>
         Sends.Add(1, new KeyValuePair<string, object?>("outcome", SendStatus.RateLimited));
 

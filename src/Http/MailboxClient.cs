@@ -42,6 +42,25 @@ public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, Messagin
             var other => Unexpected(other),
         };
 
+    public async Task<MailboxAnswer<ConversationAnswer>> MarkReceiptsAsync(MarkReceipts command, CancellationToken cancellationToken) =>
+        await AskAsync(command, cancellationToken) switch
+        {
+            ConversationAnswer answer => answer,
+            ReceiptRefused refused => new MailboxFailure.Invalid(refused.Detail),
+            ConversationNotFound => new MailboxFailure.NotFound(
+                $"conversation '{command.ConversationId}' is not in {command.UserId}'s mailbox"),
+            var other => Unexpected(other),
+        };
+
+    public async Task<MailboxAnswer<TypingSent>> TypingAsync(SendTyping command, CancellationToken cancellationToken) =>
+        await AskAsync(command, cancellationToken) switch
+        {
+            TypingSent sent => sent,
+            ConversationNotFound => new MailboxFailure.NotFound(
+                $"conversation '{command.ConversationId}' is not in {command.UserId}'s mailbox"),
+            var other => Unexpected(other),
+        };
+
     /// <summary>The mailbox's reply, or the failure the ask itself ended in.</summary>
     private async Task<object> AskAsync(IMailboxCommand command, CancellationToken cancellationToken)
     {

@@ -82,7 +82,104 @@ public static class MessagingApi
             .ProducesFailure(StatusCodes.Status404NotFound, "this user has no such conversation")
             .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);
 
+        v1.MapPost("/users/{userId}/conversations/{conversationId}/receipts", PostReceipts)
+            .WithName("postReceipts")
+            .WithSummary("Move this user's delivered / read markers in a conversation (idempotent; markers only move forward)")
+            .Accepts<ReceiptsRequest>("application/json")
+            .DescribeSuccess(
+                "The conversation after the receipt, durable in this user's mailbox; the other participants' copies " +
+                "follow over the guaranteed channel. A marker at or below the current one changes nothing and still answers 200.",
+                ApiExamples.ReceiptsRequest, ("updated", ApiExamples.ConversationAfterReceipt))
+            .ProducesFailure(StatusCodes.Status400BadRequest,
+                "malformed JSON, unknown members, no marker, a negative marker or one above the conversation's lastSeq")
+            .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
+            .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
+            .ProducesFailure(StatusCodes.Status404NotFound, "this user has no such conversation")
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable + "; retrying is safe");
+
+        v1.MapPost("/users/{userId}/conversations/{conversationId}/typing", PostTyping)
+            .WithName("postTyping")
+            .WithSummary("Tell the other participants' open live streams that this user is typing (5 s, never stored)")
+            .RequireRateLimiting(SendRateLimiting.TypingPolicy)
+            .Produces(StatusCodes.Status204NoContent)
+            .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId or conversationId")
+            .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
+            .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
+            .ProducesFailure(StatusCodes.Status404NotFound, "this user has no such conversation")
+            .ProducesFailure(StatusCodes.Status429TooManyRequests, "this user's typing rate is exceeded")
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);
+
         return endpoints;
+    }
+
+    // ---------------- POST /v1/users/{userId}/conversations/{conversationId}/receipts ----------------
+
+    private static async Task<Results<Ok<ConversationDto>, ProblemHttpResult>> PostReceipts(
+        [Id(IdKind.User)] string userId, [Id(IdKind.Conversation)] string conversationId, HttpContext http,
+        ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options, CancellationToken cancellationToken)
+    {
+        if (CheckUser(userId, principal, "a token may only move its own user's markers") is { } problem)
+            return problem;
+        if (!Ids.IsValidConversationId(conversationId))
+            return Problems.Of(StatusCodes.Status400BadRequest, "conversationId is not a valid conversation id");
+        var (request, invalid) = await ReadBody(http, options, MessagingJsonContext.Default.ReceiptsRequest,
+            "deliveredUpToSeq and readUpToSeq", cancellationToken);
+        if (invalid is not null)
+            return invalid;
+        if (request!.DeliveredUpToSeq is null && request.ReadUpToSeq is null)
+            return Problems.Of(StatusCodes.Status400BadRequest, "give deliveredUpToSeq, readUpToSeq or both");
+        if (request.DeliveredUpToSeq < 0 || request.ReadUpToSeq < 0)
+            return Problems.Of(StatusCodes.Status400BadRequest, "deliveredUpToSeq and readUpToSeq must be >= 0");
+
+        var answer = await mailboxes.MarkReceiptsAsync(
+            new MarkReceipts(userId, conversationId, request.DeliveredUpToSeq, request.ReadUpToSeq), cancellationToken);
+        if (!answer.Answered)
+            return Problems.For(answer.Failure, http, options);
+        return TypedResults.Ok(Views.Conversation(answer.Reply.Conversation));
+    }
+
+    // ---------------- POST /v1/users/{userId}/conversations/{conversationId}/typing ----------------
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> PostTyping(
+        [Id(IdKind.User)] string userId, [Id(IdKind.Conversation)] string conversationId, HttpContext http,
+        ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options, CancellationToken cancellationToken)
+    {
+        if (CheckUser(userId, principal, "a token may only type as its own user") is { } problem)
+            return problem;
+        if (!Ids.IsValidConversationId(conversationId))
+            return Problems.Of(StatusCodes.Status400BadRequest, "conversationId is not a valid conversation id");
+        var answer = await mailboxes.TypingAsync(new SendTyping(userId, conversationId), cancellationToken);
+        if (!answer.Answered)
+            return Problems.For(answer.Failure, http, options);
+        return TypedResults.NoContent();
+    }
+
+    /// <summary>A small JSON body, with the contract's 400 for malformed JSON and unknown members.</summary>
+    private static async Task<(T?, ProblemHttpResult?)> ReadBody<T>(
+        HttpContext http, MessagingApiOptions options, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type,
+        string allowed, CancellationToken cancellationToken) where T : class
+    {
+        if (http.Request.ContentLength > options.MaxRequestBodyBytes)
+        {
+            http.Response.Headers.Connection = "close";
+            return (null, Problems.Of(StatusCodes.Status413PayloadTooLarge,
+                $"the request body is larger than {options.MaxRequestBodyBytes} bytes"));
+        }
+        try
+        {
+            var body = await JsonSerializer.DeserializeAsync(http.Request.Body, type, cancellationToken);
+            return body is null
+                ? (null, Problems.Of(StatusCodes.Status400BadRequest, "the request body must be a JSON object"))
+                : (body, null);
+        }
+        catch (JsonException ex)
+        {
+            var where = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "" : $" at {ex.Path}";
+            var detail = ex.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal)
+                ? $"unknown member{where}: only {allowed} are allowed"
+                : $"malformed JSON body{where}: a JSON object with {allowed} is expected";
+            return (null, Problems.Of(StatusCodes.Status400BadRequest, detail));
+        }
     }
 
     // ---------------- POST /v1/messages ----------------
@@ -224,8 +321,7 @@ public static class MessagingApi
             return Problems.For(answer.Failure, http, options);
         var page = answer.Reply;
         return TypedResults.Ok(new ConversationListResponse(
-            [.. page.Conversations.Select(c => new ConversationDto(
-                c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp))],
+            [.. page.Conversations.Select(Views.Conversation)],
             page.HasChanges));
     }
 
@@ -259,17 +355,16 @@ public static class MessagingApi
             return Problems.For(answer.Failure, http, options);
         var page = answer.Reply;
         return TypedResults.Ok(new ThreadMessagesResponse(
-            [.. page.Messages.Select(m => new ThreadMessageDto(
-                m.Message.MessageId, m.Message.ConversationId, m.Seq, m.Message.SenderId, m.Message.RecipientIds,
-                m.Message.Text, m.Message.ClientMessageId, m.Message.ServerTimestamp))]));
+            [.. page.Messages.Select(m => Views.Message(m, userId, page.Receipts))]));
     }
 
-    private static ProblemHttpResult? CheckUser(string userId, ClaimsPrincipal principal)
+    internal static ProblemHttpResult? CheckUser(
+        string userId, ClaimsPrincipal principal, string forbidden = "a token may only read its own user's mailbox")
     {
         if (!Ids.IsValidUserId(userId))
             return Problems.Of(StatusCodes.Status400BadRequest, $"userId must be {Ids.UserIdRule}");
         if (userId != principal.UserId())
-            return Problems.Of(StatusCodes.Status403Forbidden, "a token may only read its own user's mailbox");
+            return Problems.Of(StatusCodes.Status403Forbidden, forbidden);
         return null;
     }
 }

@@ -28,6 +28,18 @@ public static class MessagingAuth
                 jwt.TokenHandlers.Add(new CachingTokenHandler(ClockSkew));
                 jwt.Events = new JwtBearerEvents
                 {
+                    // Browsers' EventSource cannot set headers: the live events route (only) takes ?access_token=.
+                    OnMessageReceived = context =>
+                    {
+                        var http = context.HttpContext;
+                        if (context.Token is null
+                            && !http.Request.Headers.ContainsKey("Authorization")
+                            && http.GetEndpoint()?.Metadata.GetMetadata<LiveEventsRoute>() is not null
+                            && http.Request.Query.TryGetValue(LiveEvents.AccessTokenParameter, out var token)
+                            && token.Count == 1)
+                            context.Token = token[0];
+                        return Task.CompletedTask;
+                    },
                     OnTokenValidated = context =>
                     {
                         if (!Ids.IsValidUserId(context.Principal?.FindFirstValue(JwtRegisteredClaimNames.Sub)))

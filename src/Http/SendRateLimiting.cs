@@ -23,6 +23,9 @@ public static class SendRateLimiting
 {
     public const string Policy = "sends-per-user";
 
+    /// <summary>Typing notices: a bucket of their own per user, sized like the send bucket.</summary>
+    public const string TypingPolicy = "typing-per-user";
+
     /// <summary>
     /// Tokens per refill and the refill period that give exactly <paramref name="sendsPerSecond"/>: refilled in small
     /// steps (10 ms or more) rather than once a second, so a second's allowance does not arrive at once, and never
@@ -45,16 +48,19 @@ public static class SendRateLimiting
         return services.AddRateLimiter(limiter =>
         {
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            limiter.AddPolicy(Policy, http => RateLimitPartition.GetTokenBucketLimiter(
-                http.User.FindFirst(JwtRegisteredClaimNames.Sub)?.Value ?? "",
-                _ => new TokenBucketRateLimiterOptions
-                {
-                    TokenLimit = options.Burst,
-                    TokensPerPeriod = perPeriod,
-                    ReplenishmentPeriod = period,
-                    QueueLimit = 0,
-                    AutoReplenishment = true,
-                }));
+            foreach (var policy in new[] { Policy, TypingPolicy })
+            {
+                limiter.AddPolicy(policy, http => RateLimitPartition.GetTokenBucketLimiter(
+                    http.User.FindFirst(JwtRegisteredClaimNames.Sub)?.Value ?? "",
+                    _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = options.Burst,
+                        TokensPerPeriod = perPeriod,
+                        ReplenishmentPeriod = period,
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    }));
+            }
             limiter.OnRejected = async (context, _) =>
             {
                 HttpMetrics.RecordRateLimited();
@@ -62,7 +68,7 @@ public static class SendRateLimiting
                 var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
                 context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
                 await Problems.Of(StatusCodes.Status429TooManyRequests,
-                        $"more than {options.SendsPerSecond} sends per second (burst {options.Burst}) for this user; retry after {seconds} s",
+                        $"more than {options.SendsPerSecond} {(context.HttpContext.Request.Path.Value?.EndsWith("/typing", StringComparison.Ordinal) == true ? "typing notices" : "sends")} per second (burst {options.Burst}) for this user; retry after {seconds} s",
                         SendStatus.For(context.HttpContext, SendStatus.RateLimited))
                     .ExecuteAsync(context.HttpContext);
             };

@@ -24,13 +24,34 @@ public sealed record ChatMessage(
 }
 
 /// <summary>A message at its place in one user's copy of a conversation.</summary>
-public sealed record StoredMessage(long Seq, ChatMessage Message);
+/// <param name="Tally">The messages from others at or below this seq; null when read from an event written before
+/// v1.1 (a live mailbox always knows it).</param>
+public sealed record StoredMessage(long Seq, ChatMessage Message, Tally? Tally = null);
 
+/// <summary>A conversation as the user's list (and live events) show it.</summary>
+/// <param name="Kind"><see cref="DirectKind"/> or <c>group</c>.</param>
+/// <param name="LastSeq">The seq of the newest message of this user's copy.</param>
+/// <param name="ReadUpToSeq">This user's own read marker.</param>
+/// <param name="UnreadCount">Messages from others above <paramref name="ReadUpToSeq"/>.</param>
+/// <param name="Receipts">One per other participant: how far they have got with this user's messages.</param>
 public sealed record ConversationSummary(
     string ConversationId,
     ImmutableArray<string> ParticipantIds,
     string Snippet,
-    long LastUpdatedTimestamp);
+    long LastUpdatedTimestamp,
+    string Kind = ConversationSummary.DirectKind,
+    string? Name = null,
+    long LastSeq = 0,
+    long ReadUpToSeq = 0,
+    long UnreadCount = 0,
+    ImmutableArray<ParticipantReceipt> Receipts = default)
+{
+    /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
+    public ImmutableArray<ParticipantReceipt> Receipts { get; init; } = Receipts.IsDefault ? [] : Receipts;
+
+    public const string DirectKind = "direct";
+    public const string GroupKind = "group";
+}
 
 // ---- commands (HTTP edge -> mailbox) ----
 
@@ -70,14 +91,59 @@ public sealed record GetMailboxStatus(string UserId) : IMailboxCommand
 // ---- delivery between mailboxes ----
 
 /// <summary>
-/// The recipient's copy, handed on by the sender's mailbox. <see cref="ChannelSeq"/> numbers the messages of one
+/// What one mailbox hands to another over their delivery channel. <see cref="ChannelSeq"/> numbers the copies of one
 /// sender to one recipient 1, 2, 3...; the recipient stores only the next one in line, so delivery is ordered and
-/// stored once however often it is resent.
+/// stored once however often a copy is resent.
 /// </summary>
-public sealed record DeliverMessage(string RecipientId, long ChannelSeq, ChatMessage Message) : IMailboxCommand
+public interface IChannelCopy : IMailboxCommand
+{
+    string RecipientId { get; }
+
+    long ChannelSeq { get; }
+
+    /// <summary>The mailbox whose channel this is (the one that resends until confirmed).</summary>
+    string SenderId { get; }
+
+    /// <summary>Characters of text this copy holds (the outbox's size bound counts them).</summary>
+    int TextLength { get; }
+}
+
+/// <summary>The recipient's copy of a message, handed on by the sender's mailbox.</summary>
+public sealed record DeliverMessage(string RecipientId, long ChannelSeq, ChatMessage Message) : IChannelCopy
 {
     public string MailboxId => RecipientId;
+
+    public string SenderId => Message.SenderId;
+
+    public int TextLength => Message.Text.Length;
 }
+
+/// <summary>
+/// A receipt for the recipient's messages in <see cref="ConversationId"/>, handed on by the reader's mailbox over the
+/// same channel as messages (so it is ordered after the messages it covers, and never lost).
+/// </summary>
+public sealed record DeliverReceipt(string RecipientId, long ChannelSeq, string SenderId, string ConversationId, Receipt Receipt)
+    : IChannelCopy
+{
+    public string MailboxId => RecipientId;
+
+    public int TextLength => 0;
+}
+
+/// <summary>
+/// Move this user's own delivered / read markers in a conversation (seqs of their copy). Markers only move forward;
+/// read implies delivered. Answered with the conversation (<see cref="ConversationSummary"/>) once durable.
+/// </summary>
+public sealed record MarkReceipts(string UserId, string ConversationId, long? DeliveredUpToSeq, long? ReadUpToSeq) : IMailboxCommand
+{
+    public string MailboxId => UserId;
+}
+
+/// <summary>The conversation as it is after a command that changed it (or found it already so).</summary>
+public sealed record ConversationAnswer(ConversationSummary Conversation) : IMessagingProtocol;
+
+/// <summary>A receipt that cannot be taken as asked (above lastSeq, negative): nothing is stored.</summary>
+public sealed record ReceiptRefused(string Detail) : IMessagingProtocol;
 
 /// <summary>The recipient has durably stored everything from the sender up to <see cref="UpToSeq"/>.</summary>
 public sealed record ConfirmDelivery(string SenderId, string RecipientId, long UpToSeq) : IMailboxCommand
@@ -116,7 +182,13 @@ public sealed record SendResult(
 public sealed record ConversationsPage(ImmutableArray<ConversationSummary> Conversations, bool HasChanges)
     : IMessagingProtocol;
 
-public sealed record ThreadPage(ImmutableArray<StoredMessage> Messages) : IMessagingProtocol;
+/// <param name="Receipts">The conversation's receipts, so the owner's messages show their status.</param>
+public sealed record ThreadPage(ImmutableArray<StoredMessage> Messages, ImmutableArray<ParticipantReceipt> Receipts = default)
+    : IMessagingProtocol
+{
+    /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
+    public ImmutableArray<ParticipantReceipt> Receipts { get; init; } = Receipts.IsDefault ? [] : Receipts;
+}
 
 public sealed record ConversationNotFound(string ConversationId) : IMessagingProtocol;
 
@@ -144,11 +216,14 @@ public sealed record ThreadLinks(long Previous, long Skip)
 }
 
 /// <summary>The sender's copy is stored and the recipient's copy queued for delivery (one atomic event).</summary>
+/// <param name="Tally">The messages from others at or below <paramref name="Seq"/>, for readers of the journal
+/// (a read marker deep in history); null in events written before v1.1. Replay computes it again.</param>
 public sealed record MessageSent(
     ChatMessage Message,
     long Seq,
     ThreadLinks Links,
-    long ChannelSeq) : IMailboxEvent;
+    long ChannelSeq,
+    Tally? Tally = null) : IMailboxEvent;
 
 /// <summary>A recipient's copy is stored; <see cref="ChannelSeq"/> is the sender's number for it.</summary>
 public sealed record MessageReceived(
@@ -156,6 +231,30 @@ public sealed record MessageReceived(
     long Seq,
     long Stamp,
     ThreadLinks Links,
+    long ChannelSeq,
+    Tally? Tally = null) : IMailboxEvent;
+
+/// <summary>
+/// This user moved their own markers in a conversation (one atomic event): the markers and what they stand for, the
+/// conversation's new stamp, and, when the senders' receipt moved, its copy queued on the channel to
+/// <paramref name="OtherId"/> as number <paramref name="ChannelSeq"/> (0: no copy).
+/// </summary>
+public sealed record ReceiptsMarked(
+    string ConversationId,
+    long DeliveredUpToSeq,
+    long ReadUpToSeq,
+    Tally Delivered,
+    Tally Read,
+    long Stamp,
+    string OtherId,
+    long ChannelSeq) : IMailboxEvent;
+
+/// <summary>Another participant's receipt for this user's messages is stored (the channel's copy number <paramref name="ChannelSeq"/>).</summary>
+public sealed record ReceiptReceived(
+    string ConversationId,
+    string FromUserId,
+    Receipt Receipt,
+    long Stamp,
     long ChannelSeq) : IMailboxEvent;
 
 /// <summary>The recipient confirmed everything up to <see cref="UpToSeq"/>; those copies leave the outbox.</summary>

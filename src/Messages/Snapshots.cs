@@ -7,6 +7,9 @@ namespace Messaging.Messages;
 /// <c>Anchors[k]</c> is the journal sequence number of the newest message whose seq is a multiple of 2^k
 /// (<c>Anchors[0]</c> is the newest message). Entry points into the journal skip list; log2(LastSeq)+1 longs.
 /// </param>
+/// <param name="Tally">Messages from others in the whole copy; null in a snapshot taken before v1.1.</param>
+/// <param name="Delivered">What <paramref name="DeliveredUpToSeq"/> stands for (see <see cref="Messaging.Messages.Tally"/>).</param>
+/// <param name="Read">What <paramref name="ReadUpToSeq"/> stands for.</param>
 public sealed record ConversationSnapshot(
     string ConversationId,
     ImmutableArray<string> ParticipantIds,
@@ -14,7 +17,19 @@ public sealed record ConversationSnapshot(
     long LastUpdatedTimestamp,
     long LastSeq,
     ImmutableArray<long> Anchors,
-    ImmutableArray<StoredMessage> Recent);
+    ImmutableArray<StoredMessage> Recent,
+    string Kind = ConversationSummary.DirectKind,
+    string? Name = null,
+    long DeliveredUpToSeq = 0,
+    long ReadUpToSeq = 0,
+    Tally? Tally = null,
+    Tally Delivered = default,
+    Tally Read = default,
+    ImmutableArray<ParticipantReceipt> Receipts = default)
+{
+    /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
+    public ImmutableArray<ParticipantReceipt> Receipts { get; init; } = Receipts.IsDefault ? [] : Receipts;
+}
 
 /// <summary>What the dedup window remembers of one send.</summary>
 public sealed record SentRecord(
@@ -25,8 +40,8 @@ public sealed record SentRecord(
     long ServerTimestamp,
     ulong TextHash);
 
-/// <summary>Copies handed to one recipient and not yet confirmed, oldest first.</summary>
-public sealed record OutboundSnapshot(string RecipientId, long LastSeq, ImmutableArray<DeliverMessage> Pending);
+/// <summary>Copies handed to one recipient and not yet confirmed, oldest first (messages and receipts).</summary>
+public sealed record OutboundSnapshot(string RecipientId, long LastSeq, ImmutableArray<IChannelCopy> Pending);
 
 public sealed record InboundSnapshot(string SenderId, long LastSeq);
 

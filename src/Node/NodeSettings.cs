@@ -172,6 +172,12 @@ public sealed partial class NodeSettings
             yield return "Messaging:Http:MaxRequestBodyBytes must be at least 131072 (a 64 KiB message must fit)";
         if (Http.UnavailableRetryAfterSeconds < 1)
             yield return "Messaging:Http:UnavailableRetryAfterSeconds must be at least 1";
+        if (Http.LiveKeepAlive <= TimeSpan.Zero || Http.LiveKeepAlive > TimeSpan.FromSeconds(15))
+            yield return "Messaging:Http:LiveKeepAlive must be positive and at most 00:00:15 (API.md: a keep-alive at least every 15 s)";
+        if (Http.LiveStreamBuffer < 1)
+            yield return "Messaging:Http:LiveStreamBuffer must be at least 1";
+        if (Mailbox.MaxStreamsPerUser < 1)
+            yield return "Messaging:Mailbox:MaxStreamsPerUser must be at least 1";
         if (RateLimit.SendsPerSecond < 1)
             yield return "Messaging:RateLimit:SendsPerSecond must be at least 1";
         if (RateLimit.Burst < 1)

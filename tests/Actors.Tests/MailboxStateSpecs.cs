@@ -66,7 +66,7 @@ public sealed class MailboxStateSpecs
         Assert.Equal(["Bob", "alice"], mine.ParticipantIds); // ordinal sort
         Assert.Equal(mine.ParticipantIds, theirs.ParticipantIds);
         Assert.Equal(T0 + 3, theirs.LastUpdatedTimestamp); // stamped by bob's own mailbox
-        Assert.Equal(T0, received.Event.Message.ServerTimestamp); // the sender's acceptance time, in every copy
+        Assert.Equal(T0, ((MessageReceived)received.Event).Message.ServerTimestamp); // the sender's acceptance time, in every copy
     }
 
     [Fact]
@@ -174,7 +174,7 @@ public sealed class MailboxStateSpecs
         var second = Assert.IsType<DeliveryDecision.Store>(bob.DecideDelivery(new DeliverMessage("bob", 2, Msg(2)), T0));
         bob = bob.Apply(second.Event, 2);
 
-        Assert.Equal([1L, 2L], [first.Event.Seq, second.Event.Seq]);
+        Assert.Equal([1L, 2L], [((MessageReceived)first.Event).Seq, ((MessageReceived)second.Event).Seq]);
         Assert.Equal(2, bob.Inbound["alice"]);
     }
 

@@ -28,6 +28,28 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             "6c6963657e626f622203626f622801313930000000000000223c0a03626f6210031a330a03626f6210031a2a0a0431612d61120c646d" +
             "7e616c6963657e626f621a05616c6963652203626f622a0268693202633138012a090a056361726f6c1004"
         },
+        // v1.1 (live events, receipts): added 2026-11-30.
+        {
+            "MessageSent, v1.1", "MSt",
+            "0a2a0a0431612d61120c646d7e616c6963657e626f621a05616c6963652203626f622a02686932026331380110051a04080110022003" +
+            "2a0408011009"
+        },
+        {
+            "ReceiptsMarked", "RMk",
+            "0a0c646d7e616c6963657e626f62100318022204080210072a0408011006300c3a03626f624004"
+        },
+        {
+            "ReceiptReceived", "RRc",
+            "0a0c646d7e616c6963657e626f621203626f6218052004280d3002"
+        },
+        {
+            "MailboxSnapshot, v1.1", "MSn",
+            "080d127d0a0c646d7e616c6963657e626f621205616c6963651203626f621a026869200d2802320202023a340802122a0a0431612d61" +
+            "120c646d7e616c6963657e626f621a05616c6963652203626f622a0268693202633138011a0408011009500258016204080110096a04" +
+            "080110097204080110097a090a03626f6210051804225e0a03626f6210041a330a03626f6210031a2a0a0431612d61120c646d7e616c" +
+            "6963657e626f621a05616c6963652203626f622a02686932026331380122200a03626f6210041a05616c696365220c646d7e616c6963" +
+            "657e626f62280930092a070a03626f621002"
+        },
     };
 
     private static readonly Dictionary<string, object> Values = new()
@@ -43,6 +65,17 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             [new SentRecord("c1", "1a-a", "dm~alice~bob", "bob", 1, 12345)],
             [new OutboundSnapshot("bob", 3, [new DeliverMessage("bob", 3, Message)])],
             [new InboundSnapshot("carol", 4)]),
+        ["MessageSent, v1.1"] = new MessageSent(Message, 5, new ThreadLinks(1, 2), 3, new Tally(1, 9)),
+        ["ReceiptsMarked"] = new ReceiptsMarked("dm~alice~bob", 3, 2, new Tally(2, 7), new Tally(1, 6), 12, "bob", 4),
+        ["ReceiptReceived"] = new ReceiptReceived("dm~alice~bob", "bob", new Receipt(5, 4), 13, 2),
+        ["MailboxSnapshot, v1.1"] = new MailboxSnapshot(
+            13,
+            [new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 13, 2, [2, 2], [new StoredMessage(2, Message, new Tally(1, 9))],
+                DeliveredUpToSeq: 2, ReadUpToSeq: 1, Tally: new Tally(1, 9), Delivered: new Tally(1, 9), Read: new Tally(1, 9),
+                Receipts: [new ParticipantReceipt("bob", new Receipt(5, 4))])],
+            [],
+            [new OutboundSnapshot("bob", 4, [new DeliverMessage("bob", 3, Message), new DeliverReceipt("bob", 4, "alice", "dm~alice~bob", new Receipt(9, 9))])],
+            [new InboundSnapshot("bob", 2)]),
     };
 
     [Theory]

@@ -71,6 +71,57 @@ public static class ProtocolSamples
             ],
             [new InboundSnapshot(Bob, 7), new InboundSnapshot("carol", 0)]),
         ["MailboxSnapshot, empty"] = new MailboxSnapshot(0, [], [], [], []),
+        ["MailboxSnapshot, v1.1"] = new MailboxSnapshot(
+            1_764_000_001_000,
+            [
+                ConversationSnapshot with
+                {
+                    Recent = [new StoredMessage(5, Message, new Tally(3, 1_764_000_000_100)), new StoredMessage(6, Reply, new Tally(4, Reply.ServerTimestamp))],
+                    DeliveredUpToSeq = 6, ReadUpToSeq = 5, Tally = new Tally(4, Reply.ServerTimestamp),
+                    Delivered = new Tally(4, Reply.ServerTimestamp), Read = new Tally(3, 1_764_000_000_100),
+                    Receipts = [new ParticipantReceipt(Bob, new Receipt(Message.ServerTimestamp, 1_764_000_000_000))],
+                },
+                ConversationSnapshot with { ConversationId = "grp~x", Kind = ConversationSummary.GroupKind, Name = "Family 👪", Tally = new Tally(0, 0) },
+            ],
+            [],
+            [
+                new OutboundSnapshot(Bob, 44,
+                [
+                    new DeliverMessage(Bob, 42, Message),
+                    new DeliverReceipt(Bob, 43, Alice, Conversation, new Receipt(1_764_000_000_456, 1_764_000_000_456)),
+                    new DeliverMessage(Bob, 44, Message),
+                ]),
+            ],
+            [new InboundSnapshot(Bob, 7)]),
+        ["DeliverReceipt"] = new DeliverReceipt(Alice, 8, Bob, Conversation, new Receipt(1_764_000_000_123, 1_764_000_000_100)),
+        ["MarkReceipts, both"] = new MarkReceipts(Alice, Conversation, 6, 5),
+        ["MarkReceipts, read only"] = new MarkReceipts(Alice, Conversation, null, 0),
+        ["MarkReceipts, delivered only"] = new MarkReceipts(Alice, Conversation, 3, null),
+        ["ReceiptRefused"] = new ReceiptRefused("above lastSeq (6)"),
+        ["ConversationAnswer"] = new ConversationAnswer(new ConversationSummary(
+            Conversation, [Alice, Bob], "ok", 1_764_000_000_999, ConversationSummary.DirectKind, null, 6, 5, 1,
+            [new ParticipantReceipt(Bob, new Receipt(1_764_000_000_123, 0))])),
+        ["ConversationAnswer, group"] = new ConversationAnswer(new ConversationSummary(
+            "grp~x", [Alice, Bob, "carol"], "", 9, ConversationSummary.GroupKind, "", 0, 0, 0)),
+        ["Subscribe"] = new Subscribe(Alice, 1_764_000_000_999),
+        ["Subscribe, live"] = new Subscribe(Alice, long.MaxValue),
+        ["LiveChanges"] = new LiveChanges(
+            [
+                new ConversationChange(new ConversationSummary(Conversation, [Alice, Bob], "ok", 1_764_000_000_999, LastSeq: 6),
+                    [new StoredMessage(6, Reply, new Tally(4, Reply.ServerTimestamp))]),
+                new ConversationChange(new ConversationSummary("dm~alice~carol", [Alice, "carol"], "", 1_764_000_001_000), []),
+            ],
+            false, 1_764_000_001_000),
+        ["LiveChanges, empty"] = new LiveChanges([], true),
+        ["SubscriptionRefused"] = new SubscriptionRefused("10 streams"),
+        ["SendTyping"] = new SendTyping(Alice, Conversation),
+        ["TypingSent"] = new TypingSent(1_764_000_005_000),
+        ["TypingNotice"] = new TypingNotice(Bob, Conversation, Alice, 1_764_000_005_000),
+        ["MessageSent, v1.1"] = new MessageSent(Message, 5, new ThreadLinks(11, 8), 42, new Tally(2, 1_764_000_000_000)),
+        ["MessageReceived, v1.1"] = new MessageReceived(Reply, 6, 1_764_000_000_999, new ThreadLinks(12, 0), 7, new Tally(3, Reply.ServerTimestamp)),
+        ["ReceiptsMarked"] = new ReceiptsMarked(Conversation, 6, 5, new Tally(4, 9), new Tally(3, 8), 1_764_000_001_001, Bob, 45),
+        ["ReceiptsMarked, no copy"] = new ReceiptsMarked(Conversation, 2, 0, new Tally(0, 0), new Tally(0, 0), 3, Bob, 0),
+        ["ReceiptReceived"] = new ReceiptReceived(Conversation, Bob, new Receipt(1_764_000_000_123, 1_764_000_000_100), 1_764_000_001_002, 8),
     };
 
     public static TheoryData<string> Names()

@@ -10,7 +10,7 @@ public abstract record DeliveryEffect
     private DeliveryEffect() { }
 
     /// <summary>Hand a copy to the recipient's mailbox.</summary>
-    public sealed record Send(DeliverMessage Copy) : DeliveryEffect;
+    public sealed record Send(IChannelCopy Copy) : DeliveryEffect;
 
     /// <summary>Answer the callers of one send.</summary>
     public sealed record Reply(ImmutableArray<IActorRef> Callers, SendResult Result) : DeliveryEffect;

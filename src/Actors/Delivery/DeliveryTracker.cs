@@ -101,8 +101,11 @@ public sealed record DeliveryTracker
         return new(next, effects.DrainToImmutable());
     }
 
-    /// <summary>A copy nobody waits for (one stored again after recovery) goes out and is redelivered like any other.</summary>
-    public DeliveryStep Restored(DeliverMessage copy, MailboxState durable)
+    /// <summary>
+    /// A copy nobody waits for (a receipt, or a message stored again after recovery) goes out and is redelivered
+    /// like any other.
+    /// </summary>
+    public DeliveryStep Restored(IChannelCopy copy, MailboxState durable)
     {
         var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
         var next = Deliver(copy, durable, effects);
@@ -203,7 +206,7 @@ public sealed record DeliveryTracker
 
     // ---------------- rules ----------------
 
-    private DeliveryTracker Deliver(DeliverMessage copy, MailboxState durable, ImmutableArray<DeliveryEffect>.Builder effects)
+    private DeliveryTracker Deliver(IChannelCopy copy, MailboxState durable, ImmutableArray<DeliveryEffect>.Builder effects)
     {
         effects.Add(new DeliveryEffect.Send(copy));
         var next = this;

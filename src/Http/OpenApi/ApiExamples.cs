@@ -18,11 +18,19 @@ internal static class ApiExamples
     public static readonly SendMessageResponse Accepted = Sent with { SendStatus = nameof(SendOutcome.Accepted) };
     public static readonly SendMessageResponse Duplicate = Sent with { SendStatus = nameof(SendOutcome.Duplicate) };
 
-    public static readonly ConversationListResponse Conversations = new(
-        [new ConversationDto(Conversation, [Alice, Bob], "hi bob", SentAt + 141)], IsDBupdate: true);
+    private static readonly ConversationDto AliceAndBob = new(
+        Conversation, [Alice, Bob], "hi bob", SentAt + 141, ConversationSummary.DirectKind, null, LastSeq: 42, ReadUpToSeq: 40,
+        UnreadCount: 2, new Dictionary<string, ReceiptDto> { [Bob] = new(SentAt, SentAt - 10_000) });
+
+    public static readonly ConversationListResponse Conversations = new([AliceAndBob], IsDBupdate: true);
+
+    public static readonly ReceiptsRequest ReceiptsRequest = new(null, 42);
+
+    public static readonly ConversationDto ConversationAfterReceipt =
+        AliceAndBob with { LastUpdatedTimestamp = SentAt + 2_000, ReadUpToSeq = 42, UnreadCount = 0 };
 
     public static readonly ConversationListResponse NoChanges = new([], IsDBupdate: false);
 
     public static readonly ThreadMessagesResponse Thread = new(
-        [new ThreadMessageDto(MessageId, Conversation, 1, Alice, [Bob], "hi bob", ClientMessageId, SentAt)]);
+        [new ThreadMessageDto(MessageId, Conversation, 1, Alice, [Bob], "hi bob", ClientMessageId, SentAt, "delivered")]);
 }

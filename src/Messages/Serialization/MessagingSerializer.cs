@@ -31,6 +31,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string DeliverMessageManifest = "DM";
     internal const string ConfirmDeliveryManifest = "CD";
     internal const string StopMailboxManifest = "Stp";
+    internal const string DeliverReceiptManifest = "DR";
+    internal const string MarkReceiptsManifest = "MRk";
+    internal const string SubscribeManifest = "Sub";
+    internal const string SendTypingManifest = "STy";
+    internal const string TypingNoticeManifest = "TN";
 
     // replies
     internal const string SendResultManifest = "SR";
@@ -39,6 +44,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string ConversationNotFoundManifest = "CNF";
     internal const string MailboxUnavailableManifest = "MU";
     internal const string MailboxStatusManifest = "MS";
+    internal const string ReceiptRefusedManifest = "RRf";
+    internal const string ConversationAnswerManifest = "CA";
+    internal const string LiveChangesManifest = "LC";
+    internal const string SubscriptionRefusedManifest = "SRf";
+    internal const string TypingSentManifest = "TS";
 
     // events and snapshots: journal history, never change these
     internal const string MessageSentManifest = "MSt";
@@ -48,6 +58,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     public const string WriterClaimedManifest = "WCl";
     internal const string StaleWritesResolvedManifest = "SWR";
     internal const string MailboxSnapshotManifest = "MSn";
+    internal const string ReceiptsMarkedManifest = "RMk";
+    internal const string ReceiptReceivedManifest = "RRc";
 
     public MessagingSerializer(ExtendedActorSystem system) : base(system)
     {
@@ -77,6 +89,18 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         MailboxUnavailable => MailboxUnavailableManifest,
         MailboxStatus => MailboxStatusManifest,
         MailboxSnapshot => MailboxSnapshotManifest,
+        DeliverReceipt => DeliverReceiptManifest,
+        MarkReceipts => MarkReceiptsManifest,
+        Subscribe => SubscribeManifest,
+        SendTyping => SendTypingManifest,
+        TypingNotice => TypingNoticeManifest,
+        ReceiptRefused => ReceiptRefusedManifest,
+        ConversationAnswer => ConversationAnswerManifest,
+        LiveChanges => LiveChangesManifest,
+        SubscriptionRefused => SubscriptionRefusedManifest,
+        TypingSent => TypingSentManifest,
+        ReceiptsMarked => ReceiptsMarkedManifest,
+        ReceiptReceived => ReceiptReceivedManifest,
         _ => throw Unsupported(o),
     };
 
@@ -101,6 +125,21 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         MailboxUnavailable m => new P.MailboxUnavailable { Reason = m.Reason }.ToByteArray(),
         MailboxStatus m => ToProto(m).ToByteArray(),
         MailboxSnapshot m => ToProto(m).ToByteArray(),
+        DeliverReceipt m => ToProto(m).ToByteArray(),
+        MarkReceipts m => ToProto(m).ToByteArray(),
+        Subscribe m => new P.Subscribe { UserId = m.UserId, AfterStamp = m.AfterStamp }.ToByteArray(),
+        SendTyping m => new P.SendTyping { UserId = m.UserId, ConversationId = m.ConversationId }.ToByteArray(),
+        TypingNotice m => new P.TypingNotice
+        {
+            RecipientId = m.RecipientId, ConversationId = m.ConversationId, FromUserId = m.FromUserId, Until = m.Until,
+        }.ToByteArray(),
+        ReceiptRefused m => new P.ReceiptRefused { Detail = m.Detail }.ToByteArray(),
+        ConversationAnswer m => ToProto(m.Conversation).ToByteArray(),
+        LiveChanges m => ToProto(m).ToByteArray(),
+        SubscriptionRefused m => new P.SubscriptionRefused { Reason = m.Reason }.ToByteArray(),
+        TypingSent m => new P.TypingSent { Until = m.Until }.ToByteArray(),
+        ReceiptsMarked m => ToProto(m).ToByteArray(),
+        ReceiptReceived m => ToProto(m).ToByteArray(),
         _ => throw Unsupported(obj),
     };
 
@@ -126,6 +165,18 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         MailboxUnavailableManifest => new MailboxUnavailable(P.MailboxUnavailable.Parser.ParseFrom(bytes).Reason),
         MailboxStatusManifest => FromProto(P.MailboxStatus.Parser.ParseFrom(bytes)),
         MailboxSnapshotManifest => FromProto(P.MailboxSnapshot.Parser.ParseFrom(bytes)),
+        DeliverReceiptManifest => FromProto(P.DeliverReceipt.Parser.ParseFrom(bytes)),
+        MarkReceiptsManifest => FromProto(P.MarkReceipts.Parser.ParseFrom(bytes)),
+        SubscribeManifest => FromProto(P.Subscribe.Parser.ParseFrom(bytes)),
+        SendTypingManifest => FromProto(P.SendTyping.Parser.ParseFrom(bytes)),
+        TypingNoticeManifest => FromProto(P.TypingNotice.Parser.ParseFrom(bytes)),
+        ReceiptRefusedManifest => new ReceiptRefused(P.ReceiptRefused.Parser.ParseFrom(bytes).Detail),
+        ConversationAnswerManifest => new ConversationAnswer(FromProto(P.ConversationSummary.Parser.ParseFrom(bytes))),
+        LiveChangesManifest => FromProto(P.LiveChanges.Parser.ParseFrom(bytes)),
+        SubscriptionRefusedManifest => new SubscriptionRefused(P.SubscriptionRefused.Parser.ParseFrom(bytes).Reason),
+        TypingSentManifest => new TypingSent(P.TypingSent.Parser.ParseFrom(bytes).Until),
+        ReceiptsMarkedManifest => FromProto(P.ReceiptsMarked.Parser.ParseFrom(bytes)),
+        ReceiptReceivedManifest => FromProto(P.ReceiptReceived.Parser.ParseFrom(bytes)),
         _ => throw new SerializationException(
             $"{nameof(MessagingSerializer)} (id {SerializerId}) has no type for manifest '{manifest}'. Bytes written " +
             "by a newer version, or a manifest that was changed: manifests of stored events must never change."),
@@ -161,10 +212,32 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             m.ServerTimestamp);
     }
 
-    private static P.StoredMessage ToProto(StoredMessage m) => new() { Seq = m.Seq, Message = ToProto(m.Message) };
+    private static P.StoredMessage ToProto(StoredMessage m) =>
+        new() { Seq = m.Seq, Message = ToProto(m.Message), Tally = ToProto(m.Tally) };
 
     private static StoredMessage FromProto(P.StoredMessage m) =>
-        new(m.Seq, FromProto(m.Message, nameof(StoredMessage)));
+        new(m.Seq, FromProto(m.Message, nameof(StoredMessage)), FromProto(m.Tally));
+
+    private static P.Tally? ToProto(Tally? t) =>
+        t is { } tally ? new P.Tally { FromOthers = tally.FromOthers, LastFromOthersAt = tally.LastFromOthersAt } : null;
+
+    private static Tally? FromProto(P.Tally? t) => t is null ? null : new Tally(t.FromOthers, t.LastFromOthersAt);
+
+    private static void AddReceipts(RepeatedField<P.ParticipantReceipt> target, ImmutableArray<ParticipantReceipt> source)
+    {
+        if (source.IsDefaultOrEmpty)
+            return;
+        foreach (var r in source)
+        {
+            target.Add(new P.ParticipantReceipt
+            {
+                UserId = r.UserId, DeliveredUpTo = r.Receipt.DeliveredUpTo, ReadUpTo = r.Receipt.ReadUpTo,
+            });
+        }
+    }
+
+    private static ImmutableArray<ParticipantReceipt> ToReceipts(RepeatedField<P.ParticipantReceipt> source) =>
+        ToImmutable(source, static r => new ParticipantReceipt(r.UserId, new Receipt(r.DeliveredUpTo, r.ReadUpTo)));
 
     private static P.ConversationSummary ToProto(ConversationSummary c)
     {
@@ -173,13 +246,22 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             ConversationId = c.ConversationId,
             Snippet = c.Snippet,
             LastUpdatedTimestamp = c.LastUpdatedTimestamp,
+            Kind = c.Kind == ConversationSummary.DirectKind ? "" : c.Kind,
+            LastSeq = c.LastSeq,
+            ReadUpToSeq = c.ReadUpToSeq,
+            UnreadCount = c.UnreadCount,
         };
+        if (c.Name is { } name)
+            proto.Name = name;
         AddStrings(proto.ParticipantIds, c.ParticipantIds);
+        AddReceipts(proto.Receipts, c.Receipts);
         return proto;
     }
 
-    private static ConversationSummary FromProto(P.ConversationSummary c) =>
-        new(c.ConversationId, ToImmutable(c.ParticipantIds), c.Snippet, c.LastUpdatedTimestamp);
+    private static ConversationSummary FromProto(P.ConversationSummary c) => new(
+        c.ConversationId, ToImmutable(c.ParticipantIds), c.Snippet, c.LastUpdatedTimestamp,
+        c.Kind.Length == 0 ? ConversationSummary.DirectKind : c.Kind, c.HasName ? c.Name : null,
+        c.LastSeq, c.ReadUpToSeq, c.UnreadCount, ToReceipts(c.Receipts));
 
     private static P.ThreadLinks ToProto(ThreadLinks l) => new() { Previous = l.Previous, Skip = l.Skip };
 
@@ -233,6 +315,38 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     private static DeliverMessage FromProto(P.DeliverMessage d) =>
         new(d.RecipientId, d.ChannelSeq, FromProto(d.Message, nameof(DeliverMessage)));
 
+    private static P.DeliverReceipt ToProto(DeliverReceipt d) => new()
+    {
+        RecipientId = d.RecipientId,
+        ChannelSeq = d.ChannelSeq,
+        SenderId = d.SenderId,
+        ConversationId = d.ConversationId,
+        DeliveredUpTo = d.Receipt.DeliveredUpTo,
+        ReadUpTo = d.Receipt.ReadUpTo,
+    };
+
+    private static DeliverReceipt FromProto(P.DeliverReceipt d) => new(
+        d.RecipientId, d.ChannelSeq, d.SenderId, d.ConversationId, new Receipt(d.DeliveredUpTo, d.ReadUpTo));
+
+    private static P.MarkReceipts ToProto(MarkReceipts m)
+    {
+        var proto = new P.MarkReceipts { UserId = m.UserId, ConversationId = m.ConversationId };
+        if (m.DeliveredUpToSeq is { } delivered)
+            proto.DeliveredUpToSeq = delivered;
+        if (m.ReadUpToSeq is { } read)
+            proto.ReadUpToSeq = read;
+        return proto;
+    }
+
+    private static MarkReceipts FromProto(P.MarkReceipts m) => new(
+        m.UserId, m.ConversationId, m.HasDeliveredUpToSeq ? m.DeliveredUpToSeq : null, m.HasReadUpToSeq ? m.ReadUpToSeq : null);
+
+    private static Subscribe FromProto(P.Subscribe m) => new(m.UserId, m.AfterStamp);
+
+    private static SendTyping FromProto(P.SendTyping m) => new(m.UserId, m.ConversationId);
+
+    private static TypingNotice FromProto(P.TypingNotice m) => new(m.RecipientId, m.ConversationId, m.FromUserId, m.Until);
+
     private static P.ConfirmDelivery ToProto(ConfirmDelivery c) => new()
     {
         SenderId = c.SenderId, RecipientId = c.RecipientId, UpToSeq = c.UpToSeq,
@@ -274,11 +388,36 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     {
         var proto = new P.ThreadPage();
         AddStored(proto.Messages, page.Messages);
+        AddReceipts(proto.Receipts, page.Receipts);
         return proto;
     }
 
     private static ThreadPage FromProto(P.ThreadPage page) =>
-        new(ToImmutable(page.Messages, static m => FromProto(m)));
+        new(ToImmutable(page.Messages, static m => FromProto(m)), ToReceipts(page.Receipts));
+
+    private static P.LiveChanges ToProto(LiveChanges live)
+    {
+        var proto = new P.LiveChanges { CaughtUp = live.CaughtUp, UpTo = live.UpTo };
+        if (!live.Changes.IsDefaultOrEmpty)
+        {
+            foreach (var change in live.Changes)
+            {
+                var c = new P.ConversationChange { Conversation = ToProto(change.Conversation) };
+                AddStored(c.Messages, change.Messages);
+                proto.Changes.Add(c);
+            }
+        }
+        return proto;
+    }
+
+    private static LiveChanges FromProto(P.LiveChanges live) => new(
+        ToImmutable(live.Changes, static c => new ConversationChange(
+            c.Conversation is null
+                ? throw new SerializationException("ConversationChange has no conversation")
+                : FromProto(c.Conversation),
+            ToImmutable(c.Messages, static m => FromProto(m)))),
+        live.CaughtUp,
+        live.UpTo);
 
     private static P.MailboxStatus ToProto(MailboxStatus s) => new()
     {
@@ -297,11 +436,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
 
     private static P.MessageSent ToProto(MessageSent e) => new()
     {
-        Message = ToProto(e.Message), Seq = e.Seq, Links = ToProto(e.Links), ChannelSeq = e.ChannelSeq,
+        Message = ToProto(e.Message), Seq = e.Seq, Links = ToProto(e.Links), ChannelSeq = e.ChannelSeq, Tally = ToProto(e.Tally),
     };
 
     private static MessageSent FromProto(P.MessageSent e) =>
-        new(FromProto(e.Message, nameof(MessageSent)), e.Seq, FromProto(e.Links), e.ChannelSeq);
+        new(FromProto(e.Message, nameof(MessageSent)), e.Seq, FromProto(e.Links), e.ChannelSeq, FromProto(e.Tally));
 
     private static P.MessageReceived ToProto(MessageReceived e) => new()
     {
@@ -310,10 +449,40 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         Stamp = e.Stamp,
         Links = ToProto(e.Links),
         ChannelSeq = e.ChannelSeq,
+        Tally = ToProto(e.Tally),
     };
 
     private static MessageReceived FromProto(P.MessageReceived e) => new(
-        FromProto(e.Message, nameof(MessageReceived)), e.Seq, e.Stamp, FromProto(e.Links), e.ChannelSeq);
+        FromProto(e.Message, nameof(MessageReceived)), e.Seq, e.Stamp, FromProto(e.Links), e.ChannelSeq, FromProto(e.Tally));
+
+    private static P.ReceiptsMarked ToProto(ReceiptsMarked e) => new()
+    {
+        ConversationId = e.ConversationId,
+        DeliveredUpToSeq = e.DeliveredUpToSeq,
+        ReadUpToSeq = e.ReadUpToSeq,
+        Delivered = ToProto(e.Delivered),
+        Read = ToProto(e.Read),
+        Stamp = e.Stamp,
+        OtherId = e.OtherId,
+        ChannelSeq = e.ChannelSeq,
+    };
+
+    private static ReceiptsMarked FromProto(P.ReceiptsMarked e) => new(
+        e.ConversationId, e.DeliveredUpToSeq, e.ReadUpToSeq, FromProto(e.Delivered) ?? default, FromProto(e.Read) ?? default,
+        e.Stamp, e.OtherId, e.ChannelSeq);
+
+    private static P.ReceiptReceived ToProto(ReceiptReceived e) => new()
+    {
+        ConversationId = e.ConversationId,
+        FromUserId = e.FromUserId,
+        DeliveredUpTo = e.Receipt.DeliveredUpTo,
+        ReadUpTo = e.Receipt.ReadUpTo,
+        Stamp = e.Stamp,
+        ChannelSeq = e.ChannelSeq,
+    };
+
+    private static ReceiptReceived FromProto(P.ReceiptReceived e) =>
+        new(e.ConversationId, e.FromUserId, new Receipt(e.DeliveredUpTo, e.ReadUpTo), e.Stamp, e.ChannelSeq);
 
     private static P.DeliveriesConfirmed ToProto(DeliveriesConfirmed e) =>
         new() { RecipientId = e.RecipientId, UpToSeq = e.UpToSeq };
@@ -369,7 +538,17 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             Snippet = c.Snippet,
             LastUpdatedTimestamp = c.LastUpdatedTimestamp,
             LastSeq = c.LastSeq,
+            Kind = c.Kind == ConversationSummary.DirectKind ? "" : c.Kind,
+            DeliveredUpToSeq = c.DeliveredUpToSeq,
+            ReadUpToSeq = c.ReadUpToSeq,
+            Tally = ToProto(c.Tally),
+            // Absent when zero, so a snapshot without receipts is the bytes it was before v1.1 (plus its tally).
+            Delivered = c.Delivered == default ? null : ToProto(c.Delivered),
+            Read = c.Read == default ? null : ToProto(c.Read),
         };
+        if (c.Name is { } name)
+            proto.Name = name;
+        AddReceipts(proto.Receipts, c.Receipts);
         AddStrings(proto.ParticipantIds, c.ParticipantIds);
         if (!c.Anchors.IsDefaultOrEmpty)
         {
@@ -388,7 +567,15 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         c.LastUpdatedTimestamp,
         c.LastSeq,
         ToImmutable(c.Anchors, static a => a),
-        ToImmutable(c.Recent, static m => FromProto(m)));
+        ToImmutable(c.Recent, static m => FromProto(m)),
+        c.Kind.Length == 0 ? ConversationSummary.DirectKind : c.Kind,
+        c.HasName ? c.Name : null,
+        c.DeliveredUpToSeq,
+        c.ReadUpToSeq,
+        FromProto(c.Tally),
+        FromProto(c.Delivered) ?? default,
+        FromProto(c.Read) ?? default,
+        ToReceipts(c.Receipts));
 
     private static P.SentRecord ToProto(SentRecord r) => new()
     {
@@ -409,14 +596,30 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         if (!o.Pending.IsDefaultOrEmpty)
         {
             proto.Pending.Capacity = o.Pending.Length;
-            foreach (var d in o.Pending)
-                proto.Pending.Add(ToProto(d));
+            foreach (var copy in o.Pending)
+            {
+                if (copy is DeliverMessage d)
+                    proto.Pending.Add(ToProto(d));
+                else if (copy is DeliverReceipt r)
+                    proto.PendingReceipts.Add(ToProto(r));
+                else
+                    throw Unsupported(copy);
+            }
         }
         return proto;
     }
 
-    private static OutboundSnapshot FromProto(P.OutboundSnapshot o) =>
-        new(o.RecipientId, o.LastSeq, ToImmutable(o.Pending, static d => FromProto(d)));
+    /// <summary>Messages and receipts share the channel's numbers: one queue again, in channel order.</summary>
+    private static OutboundSnapshot FromProto(P.OutboundSnapshot o)
+    {
+        if (o.PendingReceipts.Count == 0)
+            return new(o.RecipientId, o.LastSeq, ToImmutable(o.Pending, static d => (IChannelCopy)FromProto(d)));
+        var copies = o.Pending.Select(d => (IChannelCopy)FromProto(d))
+            .Concat(o.PendingReceipts.Select(r => (IChannelCopy)FromProto(r)))
+            .OrderBy(c => c.ChannelSeq)
+            .ToImmutableArray();
+        return new(o.RecipientId, o.LastSeq, copies);
+    }
 
     // ---------------- collections ----------------
     // A default ImmutableArray is written as empty and read back as ImmutableArray.Empty: protobuf has no "absent"

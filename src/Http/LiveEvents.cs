@@ -1,0 +1,308 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Security.Claims;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Hosting;
+using Messaging.Actors;
+using Messaging.Http.OpenApi;
+using Messaging.Messages;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+
+namespace Messaging.Http;
+
+/// <summary>
+/// GET /v1/users/{userId}/events: Server-Sent Events of one user's mailbox, on whichever node the client reached.
+/// The request's <see cref="EventStream"/> actor follows the mailbox through the shard region; this handler only
+/// writes what the actor hands it, and a keep-alive comment when there is nothing to write.
+/// </summary>
+public static class LiveEvents
+{
+    public const string Route = "/v1/users/{userId}/events";
+
+    /// <summary>The query parameter a browser's EventSource uses for the token (this route only).</summary>
+    public const string AccessTokenParameter = "access_token";
+
+    private static readonly byte[] KeepAlive = Encoding.UTF8.GetBytes(": keep-alive\n\n");
+
+    public static IEndpointRouteBuilder MapLiveEvents(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet(Route, Stream)
+            .RequireAuthorization()
+            .WithTags(MessagingApi.Tag)
+            .WithName("getEvents")
+            .WithSummary("Live events of a user's mailbox (Server-Sent Events), resumable with Last-Event-ID")
+            .WithMetadata(new LiveEventsRoute())
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId, or a Last-Event-ID / lastEventId that is not a stamp")
+            .ProducesFailure(StatusCodes.Status401Unauthorized, "no token (header or access_token), bad signature, expired, wrong issuer or audience")
+            .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
+            .ProducesFailure(StatusCodes.Status429TooManyRequests, "this user already has the configured number of live streams open")
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, "the user's mailbox cannot answer now; reconnect later");
+        return endpoints;
+    }
+
+    private static async Task<IResult?> Stream(
+        [Id(IdKind.User)] string userId, HttpContext http, ClaimsPrincipal principal, ActorSystem system,
+        IRequiredActor<MailboxRegion> region, MessagingApiOptions options,
+        [FromHeader(Name = "Last-Event-ID"), Description("The id of the last event the client processed: resume after it.")]
+        string? lastEventIdHeader = null,
+        [Description("Last-Event-ID as a query parameter, for clients that cannot set headers.")]
+        string? lastEventId = null)
+    {
+        if (MessagingApi.CheckUser(userId, principal) is { } problem)
+            return problem;
+        var resumeFrom = lastEventIdHeader ?? lastEventId;
+        long after = 0;
+        if (resumeFrom is not null && (!long.TryParse(resumeFrom, NumberStyles.None, CultureInfo.InvariantCulture, out after)))
+            return Problems.Of(StatusCodes.Status400BadRequest, "Last-Event-ID (or lastEventId) must be the id of an event: a number >= 0");
+        // Without an id the stream starts live: everything up to now counts as seen.
+        var live = resumeFrom is null;
+
+        var events = Channel.CreateBounded<object>(new BoundedChannelOptions(options.LiveStreamBuffer)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: the stream cuts a client that does not read
+        });
+        var started = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var mailboxes = await region.GetAsync(http.RequestAborted);
+        var stream = system.ActorOf(EventStream.Props(userId, live ? long.MaxValue : after, mailboxes, events.Writer, started, options));
+        try
+        {
+            var first = await started.Task;
+            switch (first)
+            {
+                case SubscriptionRefused refused:
+                    return Problems.Of(StatusCodes.Status429TooManyRequests, refused.Reason);
+                case MailboxUnavailable unavailable:
+                    http.Response.Headers.RetryAfter = options.UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+                    return Problems.Of(StatusCodes.Status503ServiceUnavailable, $"the cluster cannot answer now: {unavailable.Reason}");
+            }
+
+            http.Response.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            http.Response.Headers["X-Accel-Buffering"] = "no"; // a proxy must not hold events back
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+            HttpMetrics.LiveStreamOpened();
+            try
+            {
+                await Pump(http, events.Reader, options, userId);
+            }
+            finally
+            {
+                HttpMetrics.LiveStreamClosed();
+            }
+            return null;
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            return null; // the client went away
+        }
+        finally
+        {
+            system.Stop(stream);
+        }
+    }
+
+    /// <summary>Write what the stream actor hands over, a keep-alive when idle, and end when it completes the channel.</summary>
+    private static async Task Pump(HttpContext http, ChannelReader<object> events, MessagingApiOptions options, string userId)
+    {
+        var body = http.Response.Body;
+        var aborted = http.RequestAborted;
+        while (true)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+            idle.CancelAfter(options.LiveKeepAlive);
+            bool more;
+            try
+            {
+                more = await events.WaitToReadAsync(idle.Token);
+            }
+            catch (OperationCanceledException) when (!aborted.IsCancellationRequested)
+            {
+                await body.WriteAsync(KeepAlive, aborted);
+                await body.FlushAsync(aborted);
+                continue;
+            }
+            if (!more)
+                return; // the stream actor closed it: the client reconnects with its last id
+            while (events.TryRead(out var item))
+                await body.WriteAsync(Format(item, userId), aborted);
+            await body.FlushAsync(aborted);
+        }
+    }
+
+    /// <summary>One event in the text/event-stream format (JSON has no raw newlines, so data is one line).</summary>
+    internal static byte[] Format(object item, string userId)
+    {
+        var text = item switch
+        {
+            ConversationChange change =>
+                $"event: conversation\nid: {change.Conversation.LastUpdatedTimestamp.ToString(CultureInfo.InvariantCulture)}\ndata: " +
+                JsonSerializer.Serialize(new ConversationEventDto(
+                    Views.Conversation(change.Conversation),
+                    [.. change.Messages.Select(m => Views.Message(m, userId, change.Conversation.Receipts))]),
+                    MessagingJsonContext.Default.ConversationEventDto) + "\n\n",
+            TypingNotice typing =>
+                "event: typing\ndata: " +
+                JsonSerializer.Serialize(new TypingEventDto(typing.ConversationId, typing.FromUserId, typing.Until),
+                    MessagingJsonContext.Default.TypingEventDto) + "\n\n",
+            _ => throw new ArgumentException($"not an event: {item.GetType().Name}", nameof(item)),
+        };
+        return Encoding.UTF8.GetBytes(text);
+    }
+}
+
+/// <summary>Marks the live events route (its token may come as access_token; the OpenAPI document describes it).</summary>
+public sealed class LiveEventsRoute;
+
+/// <summary>
+/// One open live stream: follows the user's mailbox wherever it lives. It asks the mailbox (through the shard
+/// region) for everything after the last event it handed on, page by page, until the mailbox registers it and
+/// pushes each change. It watches the mailbox: when that stops (moved, passivated, its node died) it asks again at
+/// once, from its own last id, and so reaches the next incarnation with nothing missed. It asks again every
+/// keep-alive interval as a heartbeat; a mailbox that does not answer within the interval closes the stream (the
+/// client reconnects), so a stream is fed or closed, never silently stale. A client that does not read fills the
+/// bounded channel, and the stream is closed rather than buffered.
+/// </summary>
+public sealed class EventStream : ReceiveActor, IWithTimers
+{
+    private readonly string _userId;
+    private readonly IActorRef _mailboxes;
+    private readonly ChannelWriter<object> _out;
+    private readonly TaskCompletionSource<object> _started;
+    private readonly MessagingApiOptions _options;
+    private long _last;
+    private IActorRef? _mailbox;
+    private bool _awaiting;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private sealed record Heartbeat
+    {
+        public static readonly Heartbeat Instance = new();
+    }
+
+    private sealed record FirstAnswerDue
+    {
+        public static readonly FirstAnswerDue Instance = new();
+    }
+
+    /// <param name="after">The last id the client processed; <see cref="long.MaxValue"/>: start live.</param>
+    /// <param name="started">Completed with the first answer (<see cref="LiveChanges"/>), or why there is none
+    /// (<see cref="SubscriptionRefused"/>, <see cref="MailboxUnavailable"/>).</param>
+    public static Props Props(
+        string userId, long after, IActorRef mailboxes, ChannelWriter<object> output, TaskCompletionSource<object> started,
+        MessagingApiOptions options) =>
+        Akka.Actor.Props.Create(() => new EventStream(userId, after, mailboxes, output, started, options));
+
+    public EventStream(
+        string userId, long after, IActorRef mailboxes, ChannelWriter<object> output, TaskCompletionSource<object> started,
+        MessagingApiOptions options)
+    {
+        _userId = userId;
+        _mailboxes = mailboxes;
+        _out = output;
+        _started = started;
+        _options = options;
+        _last = after;
+
+        Receive<LiveChanges>(HandleChanges);
+        Receive<TypingNotice>(typing => Emit(typing));
+        Receive<SubscriptionRefused>(refused =>
+        {
+            _started.TrySetResult(refused);
+            Close();
+        });
+        Receive<Terminated>(terminated =>
+        {
+            if (!terminated.ActorRef.Equals(_mailbox))
+                return;
+            _mailbox = null;
+            Ask(); // the next incarnation, from our own last id
+        });
+        Receive<Heartbeat>(_ =>
+        {
+            if (_awaiting)
+                Close(); // a whole interval without an answer: let the client reconnect
+            else
+                Ask();
+        });
+        Receive<FirstAnswerDue>(_ =>
+        {
+            _started.TrySetResult(new MailboxUnavailable($"the mailbox of {_userId} did not answer within {_options.AskTimeout.TotalSeconds:0.###} s"));
+            Close();
+        });
+    }
+
+    protected override void PreStart()
+    {
+        Ask();
+        Timers.StartSingleTimer(FirstAnswerDue.Instance, FirstAnswerDue.Instance, _options.AskTimeout);
+        Timers.StartPeriodicTimer(Heartbeat.Instance, Heartbeat.Instance, _options.LiveKeepAlive);
+    }
+
+    protected override void PostStop()
+    {
+        _started.TrySetResult(new MailboxUnavailable("the stream stopped"));
+        _out.TryComplete();
+    }
+
+    private void Ask()
+    {
+        _awaiting = true;
+        // Starting live (_last is long.MaxValue until the first answer): nothing is after it, so the first page is
+        // empty and registers the stream, and its UpTo says where the stream starts.
+        _mailboxes.Tell(new Subscribe(_userId, _last), Self);
+    }
+
+    private void HandleChanges(LiveChanges changes)
+    {
+        _awaiting = false;
+        if (!Sender.Equals(_mailbox))
+        {
+            if (_mailbox is not null)
+                Context.Unwatch(_mailbox);
+            _mailbox = Sender;
+            Context.Watch(_mailbox);
+        }
+        if (_started.TrySetResult(changes))
+            Timers.Cancel(FirstAnswerDue.Instance);
+        if (_last == long.MaxValue)
+            _last = changes.UpTo; // started live: everything up to the mailbox's answer counts as seen
+        foreach (var change in changes.Changes)
+        {
+            // Ids strictly increase along a stream: what is not after the last one was handed on already.
+            if (change.Conversation.LastUpdatedTimestamp <= _last)
+                continue;
+            if (!Emit(change))
+                return;
+            _last = change.Conversation.LastUpdatedTimestamp;
+        }
+        if (!changes.CaughtUp)
+            Ask();
+    }
+
+    private bool Emit(object item)
+    {
+        if (_out.TryWrite(item))
+            return true;
+        Context.GetLogger().Info("Live stream of {UserId} closed: the client read fewer than {Buffer} buffered events", _userId, _options.LiveStreamBuffer);
+        Close();
+        return false;
+    }
+
+    private void Close()
+    {
+        _out.TryComplete();
+        Context.Stop(Self);
+    }
+}
