@@ -19,7 +19,7 @@ public sealed record MessagingApiOptions
     /// A live stream gets a keep-alive comment after this long without an event (API.md: at least every 15 s), and
     /// asks its mailbox again at this interval as a heartbeat; a mailbox silent for a whole interval closes it.
     /// </summary>
-    public TimeSpan LiveKeepAlive { get; init; } = TimeSpan.FromSeconds(15);
+    public TimeSpan LiveKeepAlive { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Events a live stream holds for a client that is not reading; one more and the stream is closed.</summary>
     public int LiveStreamBuffer { get; init; } = 256;
