@@ -53,7 +53,12 @@ public sealed class Scenario : IAsyncDisposable
     public TestCluster Cluster { get; private set; } = null!;
     public LoadClient Load { get; private set; } = null!;
 
-    public static async Task<Scenario> StartAsync(string name, Action<string> output, ClusterOptions cluster)
+    /// <summary>Live-event clients of some users, when the scenario has them.</summary>
+    public LiveWatchers? Live { get; private set; }
+
+    /// <param name="liveUsers">How many of the load's users hold a live event stream throughout.</param>
+    /// <param name="streamSlot">The node those streams are held on while it serves.</param>
+    public static async Task<Scenario> StartAsync(string name, Action<string> output, ClusterOptions cluster, int liveUsers = 0, int streamSlot = 0)
     {
         var scenario = new Scenario(name, Paths.NewRunDirectory(name), output);
         try
@@ -63,6 +68,19 @@ public sealed class Scenario : IAsyncDisposable
             scenario.Log($"PostgreSQL on port {scenario.Postgres.Port}");
             scenario.Cluster = await TestCluster.StartAsync(scenario.Postgres, scenario.Directory, scenario.Log, cluster);
             scenario.Load = new LoadClient(() => scenario.Cluster.ServingEndpoints, scenario.Cluster.SigningKey);
+            if (liveUsers > 0)
+            {
+                var nodes = scenario.Cluster;
+                scenario.Live = new LiveWatchers(scenario.Load.UserIds.Take(liveUsers).ToList(), () => nodes.ServingEndpoints,
+                    () =>
+                    {
+                        var preferred = nodes.Nodes[streamSlot].HttpUri;
+                        return nodes.ServingEndpoints.Contains(preferred) ? preferred : null;
+                    },
+                    nodes.SigningKey, scenario.Log);
+                scenario.Live.Start();
+                scenario.Log($"{liveUsers} live clients streaming from slot {streamSlot}");
+            }
             scenario.Load.Start();
             scenario.Log($"load started: {scenario.Load.Options.Users} users, {scenario.Load.Options.ContactsPerUser} contacts each");
             return scenario;
@@ -113,6 +131,16 @@ public sealed class Scenario : IAsyncDisposable
         Log($"load stopped: {report}");
         var verifier = new Verifier(() => Cluster.ServingEndpoints, Cluster.SigningKey, Log);
         var result = await verifier.VerifyAsync(Load, deliveryWithin: TimeSpan.FromSeconds(60));
+        if (Live is not null)
+        {
+            Log($"live: {Live.Report()}");
+            var live = await Live.CheckAsync(result.Copies, TimeSpan.FromSeconds(30));
+            if (live.Count > 0)
+                result = result with { Ok = false, Violations = [.. result.Violations, .. live] };
+            Log(live.Count == 0
+                ? $"live: every change reached each of {Live.Users.Count} live clients as an event or in a catch-up; no id, marker or receipt moved back"
+                : $"live: {live.Count} violation(s)");
+        }
         Log($"verifier: {result}");
 
         var summary = string.Join('\n',
@@ -150,6 +178,8 @@ public sealed class Scenario : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Live is not null)
+            await Live.DisposeAsync();
         if (Load is not null)
             await Load.DisposeAsync();
         if (Cluster is not null)
