@@ -49,6 +49,28 @@ public sealed class MetricsSpecs(DefaultNodeFixture fixture) : IClassFixture<Def
         }
     }
 
+    [Fact]
+    public async Task Should_count_the_live_streams_open_on_the_node()
+    {
+        var users = Enumerable.Range(0, 3).Select(i => Users.Unique($"live{i}")).ToArray();
+        var streams = new List<SseClient>();
+        try
+        {
+            foreach (var user in users)
+                streams.Add(await SseClient.ConnectAsync(Node.ClientFor(user), user, cancellationToken: TestContext.Current.CancellationToken));
+            Assert.All(streams, s => Assert.Equal(System.Net.HttpStatusCode.OK, s.Status));
+
+            // Process-wide meter: other specs' streams only add to ours.
+            await Eventually.AssertAsync(async () => Value(await Scrape(), "messaging_live_streams") >= users.Length,
+                TimeSpan.FromSeconds(10), $"messaging_live_streams below the {users.Length} streams open");
+        }
+        finally
+        {
+            foreach (var stream in streams)
+                await stream.DisposeAsync();
+        }
+    }
+
     private static List<string> Missing(string before, string now, string self, int sends, int duplicates, int mailboxes)
     {
         var missing = new List<string>();

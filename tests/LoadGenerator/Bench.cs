@@ -56,17 +56,7 @@ public static class Bench
         };
         await baseline.StartAsync(ReadyWithin);
 
-        var env = new Dictionary<string, string>(RuntimeSettings)
-        {
-            ["Messaging__Persistence__Provider"] = "PostgreSql",
-            ["Messaging__Persistence__ConnectionString"] = pg.ConnectionStringFor("messaging"),
-            ["Messaging__Auth__SigningKey"] = key,
-            ["Messaging__DataDirectory"] = Path.Combine(runDir, "node-data"),
-            ["Messaging__Cluster__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
-            ["Messaging__Cluster__Hostname"] = "127.0.0.1",
-            ["Messaging__Admin__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture), // 9090 may be taken
-            ["Logging__LogLevel__Default"] = "Warning",
-        };
+        var env = NodeEnvironment(pg, key, runDir);
         foreach (var pair in (nodeEnv ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
             env[pair[..pair.IndexOf('=')]] = pair[(pair.IndexOf('=') + 1)..];
         Console.WriteLine($"starting the node ({Repository.NodeDll}) ...");
@@ -129,6 +119,19 @@ public static class Bench
             TryDelete(runDir);
         return 0;
     }
+
+    /// <summary>How both benchmarks run the node: on the throwaway PostgreSQL, on free ports, quiet logs.</summary>
+    internal static Dictionary<string, string> NodeEnvironment(PostgresServer pg, string key, string runDir) => new(RuntimeSettings)
+    {
+        ["Messaging__Persistence__Provider"] = "PostgreSql",
+        ["Messaging__Persistence__ConnectionString"] = pg.ConnectionStringFor("messaging"),
+        ["Messaging__Auth__SigningKey"] = key,
+        ["Messaging__DataDirectory"] = Path.Combine(runDir, "node-data"),
+        ["Messaging__Cluster__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
+        ["Messaging__Cluster__Hostname"] = "127.0.0.1",
+        ["Messaging__Admin__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture), // 9090 may be taken
+        ["Logging__LogLevel__Default"] = "Warning",
+    };
 
     public static async Task<int> LoadAsync(Args a)
     {

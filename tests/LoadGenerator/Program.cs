@@ -7,6 +7,7 @@ using Messaging.LoadGenerator;
 // Messaging benchmark: see docs/benchmarks.md.
 //   bench            throwaway PostgreSQL + node (Release) + baseline, both loads back to back, table with the ratio
 //   load             one load against a running server (--url, --key, optionally --pid)
+//   live             throwaway PostgreSQL + node (Release): open SSE streams, memory per stream, ack->event latency at half peak
 //   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process)
 //   baseline-server  the plain Npgsql service (started by bench)
 try
@@ -16,6 +17,7 @@ try
         ["bench", .. var rest] => await Bench.RunAsync(new Args(rest)),
         ["load", .. var rest] => await Bench.LoadAsync(new Args(rest)),
         ["parts", .. var rest] => await Parts.RunAsync(new Args(rest)),
+        ["live", .. var rest] => await LiveBench.RunAsync(new Args(rest)),
         ["baseline-server", .. var rest] => await BaselineServer(new Args(rest)),
         _ => Usage(),
     };
@@ -43,6 +45,8 @@ static int Usage()
                  [--duration 20] [--rounds 3] [--pg-fsync on|off] [--json out.json] [--keep-dir]
           load   --url http://host:port --key SIGNING_KEY [--pid PID] [--rate OPS_PER_S | --concurrency C]
                  [--users] [--contacts] [--retry] [--read] [--warmup] [--duration] [--label] [--json]
+          live   [--streams 10000] [--senders 1000] [--concurrency 64] [--peak 15] [--rounds 3] [--warmup 5]
+                 [--duration 20] [--json out.json]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
         """);

@@ -92,23 +92,36 @@ public sealed class LiveWatchers : IAsyncDisposable
                     await Delay(300);
                     continue;
                 }
+                var comments = 0;
+                var silentSince = DateTime.UtcNow;
                 while (!_stop.IsCancellationRequested)
                 {
                     SseEvent evt;
                     try
                     {
-                        evt = await stream.NextAsync(TimeSpan.FromSeconds(30));
+                        evt = await stream.NextAsync(TimeSpan.FromSeconds(5));
                     }
                     catch (TimeoutException)
                     {
-                        lock (_watchers)
-                            watcher.Violations.Add($"{watcher.User}: a stream on {endpoint} gave nothing, not even its end, for 30 s");
-                        break;
+                        // No event: fine while keep-alives come (at least every 15 s, API.md); silent for 25 s is not.
+                        if (stream.Comments != comments)
+                        {
+                            comments = stream.Comments;
+                            silentSince = DateTime.UtcNow;
+                        }
+                        else if (DateTime.UtcNow - silentSince > TimeSpan.FromSeconds(25))
+                        {
+                            lock (_watchers)
+                                watcher.Violations.Add($"{watcher.User}: a stream on {endpoint} gave no event, keep-alive or end for 25 s");
+                            break;
+                        }
+                        continue;
                     }
                     catch (InvalidOperationException)
                     {
                         break; // the stream ended: reconnect with the last id
                     }
+                    silentSince = DateTime.UtcNow;
                     if (evt.Type == "conversation")
                         await HandleAsync(watcher, evt, http);
                 }
