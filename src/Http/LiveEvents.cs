@@ -49,7 +49,7 @@ public static class LiveEvents
         return endpoints;
     }
 
-    private static async Task<IResult?> Stream(
+    private static async Task<IResult> Stream(
         [Id(IdKind.User)] string userId, HttpContext http, ClaimsPrincipal principal, ActorSystem system,
         IRequiredActor<MailboxRegion> region, MessagingApiOptions options,
         [FromHeader(Name = "Last-Event-ID"), Description("The id of the last event the client processed: resume after it.")]
@@ -100,11 +100,11 @@ public static class LiveEvents
             {
                 HttpMetrics.LiveStreamClosed();
             }
-            return null;
+            return Results.Empty; // the response is written: the stream ended, the client reconnects with its last id
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            return null; // the client went away
+            return Results.Empty; // the client went away
         }
         finally
         {
