@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Messaging.Client.Models;
 using Microsoft.Kiota.Abstractions;
+using Microsoft.Kiota.Abstractions.Serialization;
 
 namespace Messaging.Client.Tests;
 
@@ -131,11 +132,14 @@ public sealed class ClientSpecs(ClientNode node)
         Assert.Equal((1L, 1L, 0L), (read.LastSeq, read.ReadUpToSeq, read.UnreadCount));
         Assert.Equal(ConversationDto_kind.Direct, read.Kind);
         Assert.Null(read.Name);
-        // alice's copy follows: her message shows as read.
+        // alice's copy follows: her message shows as read, and her receipts (a map Kiota leaves untyped) say so.
         await Eventually.AssertAsync(async () =>
                 (await aliceClient.V1.Users[alice].Conversations[sent.ConversationId].Messages.GetAsync(cancellationToken: Ct))?
                 .Messages?.SingleOrDefault() is { Seq: 1, Status: ThreadMessageDto_status.Read },
             Soon, "alice's message read");
+        var mine = Assert.Single((await aliceClient.V1.Users[alice].Conversations.GetAsync(cancellationToken: Ct))!.Conversations!);
+        var receipt = Assert.IsType<UntypedObject>(mine.Receipts!.AdditionalData[bob]).GetValue();
+        Assert.Equal(sent.ServerTimestamp, Assert.IsType<UntypedLong>(receipt["readUpTo"]).GetValue());
     }
 
     [Fact]
