@@ -51,8 +51,8 @@ public sealed record ReceiptDto(
     [property: Description("serverTimestamp of this user's newest message delivered to the participant (0 = none).")] long DeliveredUpTo,
     [property: Description("serverTimestamp of this user's newest message read by the participant (0 = none).")] long ReadUpTo);
 
-/// <summary>Body of POST .../receipts (nullable: a missing marker is not moved).</summary>
-[EdgeValidated]
+/// <summary>Body of POST .../receipts (nullable: a missing marker is not moved; one of the two is needed).</summary>
+[EdgeValidated(MinProperties = 1)]
 public sealed record ReceiptsRequest(
     [property: Range(typeof(long), "0", "9223372036854775807"),
                Description("Mark this user's copy delivered up to this seq (at most the conversation's lastSeq).")]

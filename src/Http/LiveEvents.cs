@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Security.Claims;
 using System.Text;
@@ -30,7 +31,15 @@ public static class LiveEvents
     /// <summary>The query parameter a browser's EventSource uses for the token (this route only).</summary>
     public const string AccessTokenParameter = "access_token";
 
-    private static readonly byte[] KeepAlive = Encoding.UTF8.GetBytes(": keep-alive\n\n");
+    public const string EventStreamContentType = "text/event-stream";
+
+    /// <summary>The comment written when nothing else was for <see cref="MessagingApiOptions.LiveKeepAlive"/>.</summary>
+    internal const string KeepAliveComment = ": keep-alive\n\n";
+
+    private static readonly byte[] KeepAlive = Encoding.UTF8.GetBytes(KeepAliveComment);
+
+    /// <summary>Last-Event-ID and lastEventId: an event id, a stamp (digits only, a long).</summary>
+    private const string EventIdPattern = "^[0-9]{1,19}$";
 
     public static IEndpointRouteBuilder MapLiveEvents(this IEndpointRouteBuilder endpoints)
     {
@@ -40,11 +49,31 @@ public static class LiveEvents
             .WithName("getEvents")
             .WithSummary("Live events of a user's mailbox (Server-Sent Events), resumable with Last-Event-ID")
             .WithMetadata(new LiveEventsRoute())
-            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
+            .Produces<string>(StatusCodes.Status200OK, EventStreamContentType)
+            .DescribeSuccess(
+                "The stream, open until the client or the server closes it; the client " +
+                "then reconnects with the id of the last event it processed. It carries:\n\n" +
+                "- `event: conversation`, `id: <stamp>`, `data: {\"conversation\": ConversationDto, \"messages\": " +
+                "[ThreadMessageDto, ...]}` whenever a conversation changes in this user's mailbox (a message stored, a " +
+                "receipt). `id` is the conversation's new `lastUpdatedTimestamp`, so ids strictly increase along a stream; " +
+                "`messages` holds the messages this change stored, as thread pages show them (it may be empty, e.g. for " +
+                "a receipt).\n" +
+                "- `event: typing`, no id, `data: {\"conversationId\": \"...\", \"userId\": \"...\", \"until\": <ms>}`: " +
+                "another participant is typing until `until` (Unix epoch milliseconds). Never stored, best effort.\n" +
+                "- `: keep-alive`, a comment line, at least every 15 s while nothing else is sent.\n\n" +
+                "Resuming: with `Last-Event-ID` (header, or the query parameter `lastEventId`) the stream first sends one " +
+                "`conversation` event for every conversation changed after that id, oldest change first, with the current " +
+                "conversation (its `messages` may be empty: read what is missing with `messages?afterSeq=` up to `lastSeq`), then " +
+                "goes live. Without it, the stream starts live. A client that always reconnects with the id of the last " +
+                "event it processed never misses a change; a stream the server can no longer feed is closed, never left silent.",
+                null, ("stream", ApiExamples.LiveStream))
             .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId, or a Last-Event-ID / lastEventId that is not a stamp")
             .ProducesFailure(StatusCodes.Status401Unauthorized, "no token (header or access_token), bad signature, expired, wrong issuer or audience")
             .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
-            .ProducesFailure(StatusCodes.Status429TooManyRequests, "this user already has the configured number of live streams open")
+            .ProducesFailure(StatusCodes.Status429TooManyRequests,
+                "this user already has Messaging:Mailbox:MaxStreamsPerUser live streams open (default 10), on all nodes " +
+                "together; close one first",
+                retryAfter: false)
             .ProducesFailure(StatusCodes.Status503ServiceUnavailable, "the user's mailbox cannot answer now; reconnect later");
         return endpoints;
     }
@@ -52,9 +81,12 @@ public static class LiveEvents
     private static async Task<IResult> Stream(
         [Id(IdKind.User)] string userId, HttpContext http, ClaimsPrincipal principal, ActorSystem system,
         IRequiredActor<MailboxRegion> region, MessagingApiOptions options,
-        [FromHeader(Name = "Last-Event-ID"), Description("The id of the last event the client processed: resume after it.")]
+        [FromHeader(Name = "Last-Event-ID"), RegularExpression(EventIdPattern),
+         Description("The id of the last event the client processed: the stream first sends every conversation changed " +
+                     "after it, then goes live. Without it (and without lastEventId) the stream starts live.")]
         string? lastEventIdHeader = null,
-        [Description("Last-Event-ID as a query parameter, for clients that cannot set headers.")]
+        [RegularExpression(EventIdPattern),
+         Description("Last-Event-ID as a query parameter, for clients that cannot set headers; the header wins when both are given.")]
         string? lastEventId = null)
     {
         if (MessagingApi.CheckUser(userId, principal) is { } problem)
@@ -87,7 +119,7 @@ public static class LiveEvents
                     return Problems.Of(StatusCodes.Status503ServiceUnavailable, $"the cluster cannot answer now: {unavailable.Reason}");
             }
 
-            http.Response.ContentType = "text/event-stream";
+            http.Response.ContentType = EventStreamContentType;
             http.Response.Headers.CacheControl = "no-cache";
             http.Response.Headers["X-Accel-Buffering"] = "no"; // a proxy must not hold events back
             await http.Response.Body.FlushAsync(http.RequestAborted);
@@ -145,20 +177,23 @@ public static class LiveEvents
     {
         var text = item switch
         {
-            ConversationChange change =>
-                $"event: conversation\nid: {change.Conversation.LastUpdatedTimestamp.ToString(CultureInfo.InvariantCulture)}\ndata: " +
-                JsonSerializer.Serialize(new ConversationEventDto(
-                    Views.Conversation(change.Conversation),
-                    [.. change.Messages.Select(m => Views.Message(m, userId, change.Conversation.Receipts))]),
-                    MessagingJsonContext.Default.ConversationEventDto) + "\n\n",
-            TypingNotice typing =>
-                "event: typing\ndata: " +
-                JsonSerializer.Serialize(new TypingEventDto(typing.ConversationId, typing.FromUserId, typing.Until),
-                    MessagingJsonContext.Default.TypingEventDto) + "\n\n",
+            ConversationChange change => Event(new ConversationEventDto(
+                Views.Conversation(change.Conversation),
+                [.. change.Messages.Select(m => Views.Message(m, userId, change.Conversation.Receipts))])),
+            TypingNotice typing => Event(new TypingEventDto(typing.ConversationId, typing.FromUserId, typing.Until)),
             _ => throw new ArgumentException($"not an event: {item.GetType().Name}", nameof(item)),
         };
         return Encoding.UTF8.GetBytes(text);
     }
+
+    /// <summary>A <c>conversation</c> event, its id the conversation's <c>lastUpdatedTimestamp</c>.</summary>
+    internal static string Event(ConversationEventDto change) =>
+        $"event: conversation\nid: {change.Conversation.LastUpdatedTimestamp.ToString(CultureInfo.InvariantCulture)}\ndata: " +
+        JsonSerializer.Serialize(change, MessagingJsonContext.Default.ConversationEventDto) + "\n\n";
+
+    /// <summary>A <c>typing</c> event (no id: it is not a change to resume after).</summary>
+    internal static string Event(TypingEventDto typing) =>
+        "event: typing\ndata: " + JsonSerializer.Serialize(typing, MessagingJsonContext.Default.TypingEventDto) + "\n\n";
 }
 
 /// <summary>Marks the live events route (its token may come as access_token; the OpenAPI document describes it).</summary>

@@ -13,7 +13,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace Messaging.Http;
 
-/// <summary>The /v1 routes of API.md: send, list conversations, read a thread.</summary>
+/// <summary>The /v1 routes of API.md: send, list conversations, read a thread, receipts, typing (live events: <see cref="LiveEvents"/>).</summary>
 public static class MessagingApi
 {
     /// <summary>Message text must be under 64 KiB of UTF-8.</summary>
@@ -102,6 +102,10 @@ public static class MessagingApi
             .WithSummary("Tell the other participants' open live streams that this user is typing (5 s, never stored)")
             .RequireRateLimiting(SendRateLimiting.TypingPolicy)
             .Produces(StatusCodes.Status204NoContent)
+            .DescribeSuccess(
+                "Passed on: the other participants' open live streams get a typing event lasting 5 s. Best effort and " +
+                "never stored, so nobody listening is no failure.",
+                null)
             .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId or conversationId")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
             .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")

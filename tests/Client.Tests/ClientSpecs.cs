@@ -1,11 +1,19 @@
+using System.Net;
 using System.Text;
 using Messaging.Client.Models;
+using Microsoft.Kiota.Abstractions;
+using Microsoft.Kiota.Abstractions.Serialization;
 
 namespace Messaging.Client.Tests;
 
-/// <summary>The API through the generated client alone: sends, retries, the conversation list, thread pages, typed errors.</summary>
+/// <summary>
+/// The API through the generated client alone: sends, retries, the conversation list, thread pages, receipts, typing,
+/// typed errors.
+/// </summary>
 public sealed class ClientSpecs(ClientNode node)
 {
+    private static readonly TimeSpan Soon = TimeSpan.FromSeconds(10);
+
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -96,6 +104,60 @@ public sealed class ClientSpecs(ClientNode node)
 
         Assert.Equal((404, 404), (problem.ResponseStatusCode, problem.Status));
         Assert.Contains("dm~nobody~else", problem.Detail);
+    }
+
+    [Fact]
+    public async Task Should_post_a_read_receipt_and_get_the_conversation_back()
+    {
+        string alice = Users.Unique("alice"), bob = Users.Unique("bob");
+        var (aliceClient, aliceAdapter) = node.ClientFor(alice);
+        var (bobClient, bobAdapter) = node.ClientFor(bob);
+        using var _ = aliceAdapter;
+        using var __ = bobAdapter;
+        var sent = await aliceClient.V1.Messages.PostAsync(
+            new SendMessageRequest { RecipientIds = [bob], Message = "hi bob", ClientMessageId = Guid.NewGuid().ToString() },
+            cancellationToken: Ct);
+        Assert.NotNull(sent);
+        // Sent: bob's copy is stored; Accepted: it is guaranteed and follows.
+        await Eventually.AssertAsync(async () =>
+                (await bobClient.V1.Users[bob].Conversations.GetAsync(cancellationToken: Ct))?.Conversations?
+                .SingleOrDefault(c => c.ConversationId == sent.ConversationId) is { LastSeq: 1, UnreadCount: 1 },
+            Soon, "bob's copy of the message, unread");
+
+        var read = await bobClient.V1.Users[bob].Conversations[sent.ConversationId].Receipts.PostAsync(
+            new ReceiptsRequest { ReadUpToSeq = 1 }, cancellationToken: Ct);
+
+        Assert.NotNull(read);
+        Assert.Equal(sent.ConversationId, read.ConversationId);
+        Assert.Equal((1L, 1L, 0L), (read.LastSeq, read.ReadUpToSeq, read.UnreadCount));
+        Assert.Equal(ConversationDto_kind.Direct, read.Kind);
+        Assert.Null(read.Name);
+        // alice's copy follows: her message shows as read, and her receipts (a map Kiota leaves untyped) say so.
+        await Eventually.AssertAsync(async () =>
+                (await aliceClient.V1.Users[alice].Conversations[sent.ConversationId].Messages.GetAsync(cancellationToken: Ct))?
+                .Messages?.SingleOrDefault() is { Seq: 1, Status: ThreadMessageDto_status.Read },
+            Soon, "alice's message read");
+        var mine = Assert.Single((await aliceClient.V1.Users[alice].Conversations.GetAsync(cancellationToken: Ct))!.Conversations!);
+        var receipt = Assert.IsType<UntypedObject>(mine.Receipts!.AdditionalData[bob]).GetValue();
+        Assert.Equal(sent.ServerTimestamp, Assert.IsType<UntypedLong>(receipt["readUpTo"]).GetValue());
+    }
+
+    [Fact]
+    public async Task Should_post_typing_and_get_a_204()
+    {
+        string alice = Users.Unique("alice"), bob = Users.Unique("bob");
+        var (client, adapter) = node.ClientFor(alice);
+        using var _ = adapter;
+        var sent = await client.V1.Messages.PostAsync(
+            new SendMessageRequest { RecipientIds = [bob], Message = "hi bob", ClientMessageId = Guid.NewGuid().ToString() },
+            cancellationToken: Ct);
+        var response = new NativeResponseHandler();
+
+        await client.V1.Users[alice].Conversations[sent!.ConversationId].Typing.PostAsync(
+            r => r.Options.Add(new ResponseHandlerOption { ResponseHandler = response }), Ct);
+
+        using var answer = Assert.IsType<HttpResponseMessage>(response.Value);
+        Assert.Equal(HttpStatusCode.NoContent, answer.StatusCode);
     }
 
     private static void AssertProblem(SendProblemDetails problem, int status, SendProblemDetails_sendStatus sendStatus)

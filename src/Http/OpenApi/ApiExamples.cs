@@ -33,4 +33,28 @@ internal static class ApiExamples
 
     public static readonly ThreadMessagesResponse Thread = new(
         [new ThreadMessageDto(MessageId, Conversation, 1, Alice, [Bob], "hi bob", ClientMessageId, SentAt, "delivered")]);
+
+    private const long RepliedAt = SentAt + 4_000;
+
+    /// <summary>
+    /// alice's live stream, as the wire carries it: bob reads her message (a receipt, no messages), types, a
+    /// keep-alive while he does, then his reply is stored in her mailbox (with the message, unread).
+    /// </summary>
+    public static readonly string LiveStream = string.Concat(
+        LiveEvents.Event(new ConversationEventDto(
+            AliceAndBob with
+            {
+                LastUpdatedTimestamp = SentAt + 1_850, LastSeq = 1, ReadUpToSeq = 0, UnreadCount = 0,
+                Receipts = new Dictionary<string, ReceiptDto> { [Bob] = new(SentAt, SentAt) },
+            },
+            [])),
+        LiveEvents.Event(new TypingEventDto(Conversation, Bob, Until: SentAt + 2_000 + 5_000)),
+        LiveEvents.KeepAliveComment,
+        LiveEvents.Event(new ConversationEventDto(
+            AliceAndBob with
+            {
+                Snippet = "hi alice", LastUpdatedTimestamp = RepliedAt + 97, LastSeq = 2, ReadUpToSeq = 0, UnreadCount = 1,
+                Receipts = new Dictionary<string, ReceiptDto> { [Bob] = new(SentAt, SentAt) },
+            },
+            [new ThreadMessageDto(Ids.MessageId(Bob, RepliedAt), Conversation, 2, Bob, [Alice], "hi alice", "9b2e41d0-0001", RepliedAt)])));
 }

@@ -6,11 +6,14 @@ namespace Messaging.Http.OpenApi;
 
 /// <summary>
 /// The Bearer JWT scheme of <see cref="MessagingAuth"/>, required by exactly the operations whose endpoints require
-/// authorization (every /v1 route), so health and the document itself stay open in the description as they are.
+/// authorization (every /v1 route), so health and the document itself stay open in the description as they are. The
+/// live events route (<see cref="LiveEventsRoute"/>) also takes the same JWT as the query parameter
+/// <c>access_token</c>: a second scheme, offered there only, as an alternative to the header.
 /// </summary>
 internal sealed class BearerSecurity : IOpenApiDocumentTransformer, IOpenApiOperationTransformer
 {
     public const string SchemeId = "Bearer";
+    public const string QuerySchemeId = "AccessTokenQuery";
 
     public Task TransformAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
     {
@@ -25,6 +28,15 @@ internal sealed class BearerSecurity : IOpenApiDocumentTransformer, IOpenApiOper
                 "`sub` = the user id the request acts for, `exp` required. `dotnet run --project src/Node -- token <userId>` " +
                 "mints one with the node's key.",
         };
+        document.Components.SecuritySchemes[QuerySchemeId] = new OpenApiSecurityScheme
+        {
+            Type = SecuritySchemeType.ApiKey,
+            In = ParameterLocation.Query,
+            Name = LiveEvents.AccessTokenParameter,
+            Description = $"The same JWT as the query parameter `{LiveEvents.AccessTokenParameter}`, because browsers' " +
+                $"EventSource cannot set headers. Accepted on `GET {LiveEvents.Route}` only, and only when the request has " +
+                "no `Authorization` header.",
+        };
         return Task.CompletedTask;
     }
 
@@ -38,6 +50,8 @@ internal sealed class BearerSecurity : IOpenApiDocumentTransformer, IOpenApiOper
         [
             new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(SchemeId, context.Document)] = [] },
         ];
+        if (metadata.OfType<LiveEventsRoute>().Any()) // either one: two requirements, not two schemes in one
+            operation.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(QuerySchemeId, context.Document)] = [] });
         if (operation.Responses?.TryGetValue("401", out var unauthorized) == true && unauthorized is OpenApiResponse response)
         {
             response.Headers ??= new Dictionary<string, IOpenApiHeader>();

@@ -44,4 +44,8 @@ public sealed class IdAttribute(IdKind kind) : Attribute
 /// optional, and none is nullable.
 /// </summary>
 [AttributeUsage(AttributeTargets.Class)]
-public sealed class EdgeValidatedAttribute : Attribute;
+public sealed class EdgeValidatedAttribute : Attribute
+{
+    /// <summary>At least this many of the properties must be given (the edge answers 400 otherwise); 0: no minimum.</summary>
+    public int MinProperties { get; set; }
+}

@@ -2,6 +2,8 @@ using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Reflection;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Mvc.Infrastructure;
 using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
@@ -10,8 +12,8 @@ namespace Messaging.Http.OpenApi;
 
 /// <summary>
 /// Says in each schema what the code enforces and the framework cannot see: integers are JSON numbers, ids have their
-/// patterns, a string its allowed values, a parameter its default, and an
-/// <see cref="EdgeValidatedAttribute"/> body its real required set and no unknown members.
+/// patterns, a string its allowed values, a parameter its default, a member left out when null is not nullable, and an
+/// <see cref="EdgeValidatedAttribute"/> body its real required set, its minimum of members and no unknown members.
 /// </summary>
 internal sealed class ContractSchemaTransformer : IOpenApiSchemaTransformer
 {
@@ -35,15 +37,25 @@ internal sealed class ContractSchemaTransformer : IOpenApiSchemaTransformer
 
         if (context.JsonPropertyInfo is { DeclaringType: var declaring } && IsEdgeValidated(declaring) && schema.Type is { } nullable)
             schema.Type = nullable & ~JsonSchemaType.Null;
-        if (context.JsonPropertyInfo is null && IsEdgeValidated(context.JsonTypeInfo.Type))
+        if (context.JsonPropertyInfo is { } omitted && IsLeftOutWhenNull(omitted) && schema.Type is { } optional)
+            schema.Type = optional & ~JsonSchemaType.Null; // never null on the wire: absent instead (and not required)
+        if (context.JsonPropertyInfo is null && EdgeValidation(context.JsonTypeInfo.Type) is { } edge)
         {
             schema.AdditionalPropertiesAllowed = false; // unknown members are a 400
             schema.Required = new HashSet<string>(context.JsonTypeInfo.Properties
                 .Where(property => property.AttributeProvider?.IsDefined(typeof(RequiredAttribute), inherit: false) == true)
                 .Select(property => property.Name));
+            if (edge.MinProperties > 0)
+                schema.MinProperties = edge.MinProperties;
         }
         return Task.CompletedTask;
     }
+
+    /// <summary>A property the API's serializer leaves out when it is null (<c>[JsonIgnore(WhenWritingNull)]</c>).</summary>
+    private static bool IsLeftOutWhenNull(JsonPropertyInfo property) =>
+        property.AttributeProvider?.GetCustomAttributes(typeof(JsonIgnoreAttribute), inherit: false)
+            .OfType<JsonIgnoreAttribute>()
+            .Any(ignore => ignore.Condition is JsonIgnoreCondition.WhenWritingNull or JsonIgnoreCondition.WhenWritingDefault) == true;
 
     /// <summary>
     /// The web defaults read numbers from strings too, so the framework describes every integer as "integer or numeric
@@ -67,7 +79,9 @@ internal sealed class ContractSchemaTransformer : IOpenApiSchemaTransformer
         schema.MaxLength = id.MaxLength;
     }
 
-    private static bool IsEdgeValidated(Type? type) => type?.IsDefined(typeof(EdgeValidatedAttribute), inherit: false) == true;
+    private static bool IsEdgeValidated(Type? type) => EdgeValidation(type) is not null;
+
+    private static EdgeValidatedAttribute? EdgeValidation(Type? type) => type?.GetCustomAttribute<EdgeValidatedAttribute>(inherit: false);
 
     private static Attribute[] AttributesOf(OpenApiSchemaTransformerContext context)
     {

@@ -18,8 +18,11 @@ internal sealed class DocumentDescription : IOpenApiDocumentTransformer
         {
             Title = "Messaging API",
             Version = OpenApiHosting.DocumentName,
-            Description = "1:1 messaging: send a message (idempotent per clientMessageId), list a user's conversations, " +
-                "page through a thread. Every /v1 route needs a Bearer JWT whose `sub` is the user the request acts for. " +
+            Description = "1:1 messaging: send a message (idempotent per clientMessageId), list a user's conversations " +
+                "(with unread counts and receipts), page through a thread, move the delivered / read markers, say that the " +
+                "user is typing, and follow a user's mailbox live (Server-Sent Events, resumable with Last-Event-ID). " +
+                "Every /v1 route needs a Bearer JWT whose `sub` is the user the request acts for (the live events route " +
+                "also takes it as the query parameter `access_token`). " +
                 "Errors are RFC 9457 problem details; on the send route they carry `sendStatus`. " +
                 "Timestamps are Unix epoch milliseconds assigned by the server.",
         };
@@ -30,7 +33,7 @@ internal sealed class DocumentDescription : IOpenApiDocumentTransformer
 
         document.Tags ??= new HashSet<OpenApiTag>();
         foreach (var tag in document.Tags.Where(tag => tag.Name == MessagingApi.Tag))
-            tag.Description = "Send messages and read conversations; every route needs a Bearer JWT.";
+            tag.Description = "Send messages, read conversations, receipts, typing and live events; every route needs a Bearer JWT.";
         document.Tags.Add(new OpenApiTag { Name = HealthTag, Description = "Probes for orchestrators, and this document." });
         document.Paths ??= [];
         document.Paths[MessagingHealth.LivePath] = HealthCheck(document, "getLiveness",

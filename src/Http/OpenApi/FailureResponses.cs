@@ -9,7 +9,8 @@ namespace Messaging.Http.OpenApi;
 
 /// <summary>Endpoint metadata: the endpoint answers <paramref name="StatusCode"/> as problem details <paramref name="When"/>.</summary>
 /// <param name="SendStatus">The body's <c>sendStatus</c> on the send route, else null.</param>
-public sealed record FailureResponse(int StatusCode, string When, string? SendStatus = null);
+/// <param name="RetryAfter">A 429 or 503 that carries <c>Retry-After</c> (waiting helps); false for one that does not.</param>
+public sealed record FailureResponse(int StatusCode, string When, string? SendStatus = null, bool RetryAfter = true);
 
 public static class FailureResponses
 {
@@ -17,8 +18,9 @@ public static class FailureResponses
     public const string SendProblemSchema = "SendProblemDetails";
 
     /// <summary><c>ProducesProblem</c> that also says when, and with which <c>sendStatus</c>, for the document.</summary>
-    public static RouteHandlerBuilder ProducesFailure(this RouteHandlerBuilder builder, int statusCode, string when, string? sendStatus = null) =>
-        builder.ProducesProblem(statusCode).WithMetadata(new FailureResponse(statusCode, when, sendStatus));
+    public static RouteHandlerBuilder ProducesFailure(
+        this RouteHandlerBuilder builder, int statusCode, string when, string? sendStatus = null, bool retryAfter = true) =>
+        builder.ProducesProblem(statusCode).WithMetadata(new FailureResponse(statusCode, when, sendStatus, retryAfter));
 
     /// <summary>Every value a failed send's <c>sendStatus</c> can take: the constants of <see cref="Http.SendStatus"/>.</summary>
     public static IReadOnlyList<string> SendStatuses { get; } =
@@ -32,7 +34,8 @@ public static class FailureResponses
 /// <summary>
 /// Points each failure at the problem details schema it is answered with (with <c>sendStatus</c> on the send route),
 /// says when it happens, and declares <c>Retry-After</c> on 429 and 503: every one of those this server answers sets
-/// it (<see cref="SendRateLimiting"/>, <see cref="Problems.For"/>).
+/// it (<see cref="SendRateLimiting"/>, <see cref="Problems.For"/>), except a failure whose metadata says it does not
+/// (the live events route's limit on open streams: waiting does not help, closing one does).
 /// </summary>
 internal sealed class FailureResponseTransformer : IOpenApiOperationTransformer, IOpenApiDocumentTransformer
 {
@@ -55,7 +58,7 @@ internal sealed class FailureResponseTransformer : IOpenApiOperationTransformer,
                     Example = Example(failure),
                 },
             };
-            if (failure.StatusCode is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable)
+            if (failure.RetryAfter && failure.StatusCode is StatusCodes.Status429TooManyRequests or StatusCodes.Status503ServiceUnavailable)
             {
                 response.Headers ??= new Dictionary<string, IOpenApiHeader>();
                 response.Headers["Retry-After"] = new OpenApiHeader

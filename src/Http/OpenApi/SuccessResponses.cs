@@ -7,8 +7,9 @@ using Microsoft.OpenApi;
 namespace Messaging.Http.OpenApi;
 
 /// <summary>
-/// Endpoint metadata: what the 200 answer means, and DTO instances shown as the request example and as the 200's
-/// examples (named by what they show).
+/// Endpoint metadata: what the success answer (the operation's 2xx: 200, or 204 without a body) means, and DTO
+/// instances shown as the request example and as its examples (named by what they show; a string is shown as it is,
+/// for a body that is not JSON).
 /// </summary>
 public sealed record SuccessResponse(string Description, object? RequestExample, IReadOnlyDictionary<string, object> Examples);
 
@@ -36,7 +37,8 @@ internal sealed class SuccessResponseTransformer : IOpenApiOperationTransformer
             foreach (var media in requestContent.Values)
                 media.Example = WithoutNulls(Serialize(request));
         }
-        if (operation.Responses?.TryGetValue("200", out var found) == true && found is OpenApiResponse ok)
+        var successes = operation.Responses?.Where(response => response.Key.StartsWith('2')).OrderBy(response => response.Key, StringComparer.Ordinal);
+        if (successes?.Select(response => response.Value).FirstOrDefault() is OpenApiResponse ok)
         {
             ok.Description = success.Description;
             foreach (var media in ok.Content?.Values ?? [])

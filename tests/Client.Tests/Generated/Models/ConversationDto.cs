@@ -22,8 +22,20 @@ namespace Messaging.Client.Models
 #else
         public string ConversationId { get; set; }
 #endif
+        /// <summary>The kind property</summary>
+        public global::Messaging.Client.Models.ConversationDto_kind? Kind { get; set; }
+        /// <summary>The seq of the newest message in this user&apos;s copy (0 when there is none yet).</summary>
+        public long? LastSeq { get; set; }
         /// <summary>Stamped by this user&apos;s mailbox at every change; strictly increasing within the mailbox.</summary>
         public long? LastUpdatedTimestamp { get; set; }
+        /// <summary>The group&apos;s name; null for direct conversations.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? Name { get; set; }
+#nullable restore
+#else
+        public string Name { get; set; }
+#endif
         /// <summary>Sorted.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -31,6 +43,16 @@ namespace Messaging.Client.Models
 #nullable restore
 #else
         public List<string> ParticipantIds { get; set; }
+#endif
+        /// <summary>This user&apos;s own read marker in their copy.</summary>
+        public long? ReadUpToSeq { get; set; }
+        /// <summary>One entry per other participant: this user&apos;s messages stamped at or below deliveredUpTo / readUpTo have been delivered to / read by them (0 = none yet).</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public global::Messaging.Client.Models.ConversationDto_receipts? Receipts { get; set; }
+#nullable restore
+#else
+        public global::Messaging.Client.Models.ConversationDto_receipts Receipts { get; set; }
 #endif
         /// <summary>The start of the latest message.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
@@ -40,6 +62,8 @@ namespace Messaging.Client.Models
 #else
         public string Snippet { get; set; }
 #endif
+        /// <summary>Messages from others with a seq above readUpToSeq.</summary>
+        public long? UnreadCount { get; set; }
         /// <summary>
         /// Instantiates a new <see cref="global::Messaging.Client.Models.ConversationDto"/> and sets the default values.
         /// </summary>
@@ -66,9 +90,15 @@ namespace Messaging.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "conversationId", n => { ConversationId = n.GetStringValue(); } },
+                { "kind", n => { Kind = n.GetEnumValue<global::Messaging.Client.Models.ConversationDto_kind>(); } },
+                { "lastSeq", n => { LastSeq = n.GetLongValue(); } },
                 { "lastUpdatedTimestamp", n => { LastUpdatedTimestamp = n.GetLongValue(); } },
+                { "name", n => { Name = n.GetStringValue(); } },
                 { "participantIds", n => { ParticipantIds = n.GetCollectionOfPrimitiveValues<string>()?.AsList(); } },
+                { "readUpToSeq", n => { ReadUpToSeq = n.GetLongValue(); } },
+                { "receipts", n => { Receipts = n.GetObjectValue<global::Messaging.Client.Models.ConversationDto_receipts>(global::Messaging.Client.Models.ConversationDto_receipts.CreateFromDiscriminatorValue); } },
                 { "snippet", n => { Snippet = n.GetStringValue(); } },
+                { "unreadCount", n => { UnreadCount = n.GetLongValue(); } },
             };
         }
         /// <summary>
@@ -79,9 +109,15 @@ namespace Messaging.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteStringValue("conversationId", ConversationId);
+            writer.WriteEnumValue<global::Messaging.Client.Models.ConversationDto_kind>("kind", Kind);
+            writer.WriteLongValue("lastSeq", LastSeq);
             writer.WriteLongValue("lastUpdatedTimestamp", LastUpdatedTimestamp);
+            writer.WriteStringValue("name", Name);
             writer.WriteCollectionOfPrimitiveValues<string>("participantIds", ParticipantIds);
+            writer.WriteLongValue("readUpToSeq", ReadUpToSeq);
+            writer.WriteObjectValue<global::Messaging.Client.Models.ConversationDto_receipts>("receipts", Receipts);
             writer.WriteStringValue("snippet", Snippet);
+            writer.WriteLongValue("unreadCount", UnreadCount);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

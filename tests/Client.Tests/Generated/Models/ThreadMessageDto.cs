@@ -66,6 +66,8 @@ namespace Messaging.Client.Models
         public long? Seq { get; set; }
         /// <summary>When the sender&apos;s mailbox accepted the message: the same in every copy.</summary>
         public long? ServerTimestamp { get; set; }
+        /// <summary>Only on this user&apos;s own messages: delivered / read by every other participant it was sent to.</summary>
+        public global::Messaging.Client.Models.ThreadMessageDto_status? Status { get; set; }
         /// <summary>
         /// Instantiates a new <see cref="global::Messaging.Client.Models.ThreadMessageDto"/> and sets the default values.
         /// </summary>
@@ -99,6 +101,7 @@ namespace Messaging.Client.Models
                 { "senderId", n => { SenderId = n.GetStringValue(); } },
                 { "seq", n => { Seq = n.GetLongValue(); } },
                 { "serverTimestamp", n => { ServerTimestamp = n.GetLongValue(); } },
+                { "status", n => { Status = n.GetEnumValue<global::Messaging.Client.Models.ThreadMessageDto_status>(); } },
             };
         }
         /// <summary>
@@ -116,6 +119,7 @@ namespace Messaging.Client.Models
             writer.WriteStringValue("senderId", SenderId);
             writer.WriteLongValue("seq", Seq);
             writer.WriteLongValue("serverTimestamp", ServerTimestamp);
+            writer.WriteEnumValue<global::Messaging.Client.Models.ThreadMessageDto_status>("status", Status);
             writer.WriteAdditionalData(AdditionalData);
         }
     }
