@@ -4,6 +4,7 @@ using Akka.Event;
 using Akka.Persistence;
 using Messaging.Actors.Delivery;
 using Messaging.Messages;
+using KnownTallies = System.Collections.Immutable.ImmutableDictionary<long, Messaging.Messages.Tally>;
 
 namespace Messaging.Actors;
 
@@ -68,11 +69,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         Command<SendMessage>(HandleSend);
         Command<DeliverMessage>(HandleDelivery);
         Command<DeliverReceipt>(HandleDelivery);
-        Command<MarkReceipts>(cmd => HandleReceipts(cmd, Sender, null));
-        Command<TallyRead>(read => HandleReceipts(read.Command, read.ReplyTo, seq =>
-            seq != read.Seq ? null
-            : read.Reply is ThreadPage { Messages: [var message] } ? message.Tally ?? default(Tally)
-            : null));
+        Command<MarkReceipts>(cmd => HandleReceipts(cmd, Sender, KnownTallies.Empty));
+        Command<TallyRead>(read =>
+        {
+            // An event written before v1.1 has no tally: the marker moves, its counts stay where they were (0 never
+            // lowers them). A failed read answers the caller, who may retry; it is not tried again here.
+            if (read.Reply is not ThreadPage { Messages: [var message] })
+                read.ReplyTo.Tell(read.Reply as MailboxUnavailable ?? new MailboxUnavailable("the marker's message was not read"));
+            else
+                HandleReceipts(read.Command, read.ReplyTo, read.Known.SetItem(read.Seq, message.Tally ?? default));
+        });
         Command<Subscribe>(HandleSubscribe);
         Command<Terminated>(terminated => _streams.Remove(terminated.ActorRef));
         Command<SendTyping>(HandleTyping);
@@ -176,14 +182,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// participant), answered with the conversation once durable. A marker before the in-memory window has its
     /// tally read from the journal first, then the command is decided again.
     /// </summary>
-    private void HandleReceipts(MarkReceipts cmd, IActorRef replyTo, Func<long, Tally?>? known)
+    /// <param name="known">Tallies read from the journal for this command so far (a command has two markers at most,
+    /// so at most two reads).</param>
+    private void HandleReceipts(MarkReceipts cmd, IActorRef replyTo, KnownTallies known)
     {
         if (Stopping)
         {
             replyTo.Tell(new MailboxUnavailable("the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (Decided.DecideReceipts(cmd, Now, known))
+        switch (Decided.DecideReceipts(cmd, Now, seq => known.TryGetValue(seq, out var tally) ? tally : null))
         {
             case ReceiptDecision.NotFound:
                 replyTo.Tell(new ConversationNotFound(cmd.ConversationId));
@@ -201,7 +209,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case ReceiptDecision.ReadTally read:
                 var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
                 Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, read.Plan, Self, _settings.JournalReadTimeout,
-                    reply => new TallyRead(cmd, replyTo, read.Seq, reply)));
+                    reply => new TallyRead(cmd, replyTo, read.Seq, known, reply)));
                 break;
             case ReceiptDecision.Store store:
                 Write(store.Event, evt =>
@@ -216,7 +224,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     }
 
     /// <summary>The tally of one message read from the journal for a receipt (<see cref="Reply"/> is the page or the failure).</summary>
-    private sealed record TallyRead(MarkReceipts Command, IActorRef ReplyTo, long Seq, object Reply);
+    private sealed record TallyRead(MarkReceipts Command, IActorRef ReplyTo, long Seq, KnownTallies Known, object Reply);
 
     /// <summary>Typing goes to the other participants' mailboxes, which pass it to their live streams. Never stored.</summary>
     private void HandleTyping(SendTyping typing)

@@ -166,8 +166,9 @@ public static class MessagingApi
         if (http.Request.ContentLength > options.MaxRequestBodyBytes)
         {
             http.Response.Headers.Connection = "close";
-            return (null, Problems.Of(StatusCodes.Status413PayloadTooLarge,
-                $"the request body is larger than {options.MaxRequestBodyBytes} bytes"));
+            // 400, not 413: API.md gives these routes no 413, and no valid body comes near the limit.
+            return (null, Problems.Of(StatusCodes.Status400BadRequest,
+                $"the request body is larger than {options.MaxRequestBodyBytes} bytes; a receipt is a small JSON object"));
         }
         try
         {

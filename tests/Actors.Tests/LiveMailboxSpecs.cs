@@ -12,6 +12,7 @@ public sealed class LiveMailboxSpecs(ITestOutputHelper output)
         DeliveryWait = TimeSpan.FromSeconds(3),
         RedeliveryInterval = TimeSpan.FromMilliseconds(200),
         MaxStreamsPerUser = 2,
+        Limits = new MailboxLimits(RecentPerConversation: 3),
     })
 {
     private string Alice => $"alice-{Run}";
@@ -49,6 +50,21 @@ public sealed class LiveMailboxSpecs(ITestOutputHelper output)
         var page = Assert.IsType<ThreadPage>(await Region.Ask<object>(new GetThread(Alice, Conversation, 0, 10, null, null), Ask, Ct));
         Assert.Equal([MessageStatus.Read, MessageStatus.Read, MessageStatus.Sent],
             page.Messages.Select(m => Receipts.StatusOf(m.Message, Alice, page.Receipts)!.Value));
+    }
+
+    [Fact]
+    public async Task Should_read_both_markers_from_the_journal_when_both_lie_before_the_window()
+    {
+        var sent = new List<SendResult>();
+        for (var i = 0; i < 8; i++)
+            sent.Add(await SendAsync(Alice, Bob, $"m{i}")); // bob's window holds seqs 6..8
+
+        var answer = await Region.Ask<ConversationAnswer>(new MarkReceipts(Bob, Conversation, 4, 2), Ask, Ct);
+
+        Assert.Equal((8L, 2L, 6L), (answer.Conversation.LastSeq, answer.Conversation.ReadUpToSeq, answer.Conversation.UnreadCount));
+        await AwaitAssertAsync(async () =>
+            Assert.Equal(new Receipt(sent[3].ServerTimestamp, sent[1].ServerTimestamp),
+                Assert.Single((await ConversationOf(Alice)).Receipts).Receipt), Ask, cancellationToken: Ct);
     }
 
     [Fact]
