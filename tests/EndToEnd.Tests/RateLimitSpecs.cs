@@ -47,4 +47,32 @@ public sealed class RateLimitSpecs
         // Another user's bucket is untouched.
         await node.ClientFor(carol).Send(bob, "hi").Ok();
     }
+
+    [Fact]
+    public async Task Should_rate_limit_typing_in_a_bucket_of_its_own()
+    {
+        await using var node = await TestNode.StartAsync("--Messaging:RateLimit:SendsPerSecond=1", "--Messaging:RateLimit:Burst=2");
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var client = node.ClientFor(alice);
+        await client.Send(bob, "hi").Ok(); // one of the two sends in the bucket
+        var conversation = Messaging.Messages.Ids.ConversationFor(alice, bob);
+
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 5 && limited is null; i++)
+        {
+            var response = await client.PostAsync($"/v1/users/{alice}/conversations/{conversation}/typing", null, TestContext.Current.CancellationToken);
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                limited = response;
+        }
+
+        Assert.NotNull(limited);
+        Assert.True(statuses.Count(s => s == HttpStatusCode.NoContent) >= 2, string.Join(",", statuses));
+        Assert.NotNull(limited.Headers.RetryAfter?.Delta);
+        var problem = await limited.AssertProblem(HttpStatusCode.TooManyRequests);
+        Assert.Contains("typing", problem.GetProperty("detail").GetString());
+        Assert.False(problem.TryGetProperty("sendStatus", out _)); // not the send route
+        await client.Send(bob, "typing did not use up my sends").Ok();
+    }
 }
