@@ -46,10 +46,21 @@ public sealed record ConversationState(
             c.Kind, c.Name, c.DeliveredUpToSeq, c.ReadUpToSeq, c.Tally ?? default, c.Delivered, c.Read,
             c.Receipts);
 
-    /// <summary>What the list and live events show of it.</summary>
-    public ConversationSummary ToSummary() =>
-        new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, Kind, Name, LastSeq, ReadUpToSeq, UnreadCount,
-            Receipts);
+    /// <summary>
+    /// What the list and live events show of it, as <paramref name="ownerId"/>'s copy: a receipt for every other
+    /// participant, (0, 0) until theirs arrives (API.md: one entry per other participant).
+    /// </summary>
+    public ConversationSummary ToSummary(string ownerId)
+    {
+        var receipts = Receipts;
+        foreach (var participant in ParticipantIds)
+        {
+            if (participant != ownerId && !receipts.Any(r => r.UserId == participant))
+                receipts = receipts.Add(new ParticipantReceipt(participant, default));
+        }
+        return new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, Kind, Name, LastSeq, ReadUpToSeq, UnreadCount,
+            receipts);
+    }
 
     /// <summary>The tally at <paramref name="seq"/> if this copy knows it without reading the journal.</summary>
     public Tally? TallyAt(long seq)

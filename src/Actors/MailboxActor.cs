@@ -203,19 +203,38 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 replyTo.Tell(new MailboxUnavailable(full.Detail));
                 break;
             case ReceiptDecision.Unchanged:
-                // Decided may hold the markers thanks to a write still in flight: answer once that is durable.
-                DeferAsync(cmd, _ => replyTo.Tell(new ConversationAnswer(Durable.Conversations[cmd.ConversationId].ToSummary())));
+                // Decided may hold the markers thanks to a write still in flight: answer once that is durable, and
+                // only if it became durable (a rejected write runs this too, and stored nothing).
+                DeferAsync(cmd, _ =>
+                {
+                    var durable = Durable.Conversations.GetValueOrDefault(cmd.ConversationId);
+                    replyTo.Tell(durable is not null
+                        && durable.ReadUpToSeq >= (cmd.ReadUpToSeq ?? 0)
+                        && durable.DeliveredUpToSeq >= Math.Max(cmd.DeliveredUpToSeq ?? 0, cmd.ReadUpToSeq ?? 0)
+                            ? new ConversationAnswer(durable.ToSummary(_userId))
+                            : new MailboxUnavailable("the receipt's write did not complete; retry"));
+                });
                 break;
             case ReceiptDecision.ReadTally read:
-                var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
-                Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, read.Plan, Self, _settings.JournalReadTimeout,
-                    reply => new TallyRead(cmd, replyTo, read.Seq, known, reply)));
+                // Read through the durable view's skip list: the decided one may point at writes still in flight.
+                var conversation = Durable.Conversations.GetValueOrDefault(cmd.ConversationId);
+                if (conversation?.TallyAt(read.Seq) is { } inMemory)
+                    HandleReceipts(cmd, replyTo, known.SetItem(read.Seq, inMemory));
+                else if (conversation is null || read.Seq > conversation.LastSeq)
+                    replyTo.Tell(new MailboxUnavailable("the marked message is still being written; retry"));
+                else
+                {
+                    var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
+                    var plan = new ThreadPlan.FromJournal(conversation.ConversationId, read.Seq, read.Seq, conversation.LastSeq, conversation.Anchors);
+                    Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, plan, Self, _settings.JournalReadTimeout,
+                        reply => new TallyRead(cmd, replyTo, read.Seq, known, reply)));
+                }
                 break;
             case ReceiptDecision.Store store:
                 Write(store.Event, evt =>
                 {
                     var marked = (ReceiptsMarked)evt;
-                    replyTo.Tell(new ConversationAnswer(Durable.Conversations[marked.ConversationId].ToSummary()));
+                    replyTo.Tell(new ConversationAnswer(Durable.Conversations[marked.ConversationId].ToSummary(_userId)));
                     if (Durable.CopyOf(marked) is { } copy)
                         Run(_delivery.Restored(copy, Durable));
                 });

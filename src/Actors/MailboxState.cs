@@ -190,7 +190,7 @@ public sealed partial record MailboxState(
         var read = Math.Max(conversation.ReadUpToSeq, cmd.ReadUpToSeq ?? 0);
         var delivered = Math.Max(Math.Max(conversation.DeliveredUpToSeq, cmd.DeliveredUpToSeq ?? 0), read);
         if (read == conversation.ReadUpToSeq && delivered == conversation.DeliveredUpToSeq)
-            return new ReceiptDecision.Unchanged(conversation.ToSummary());
+            return new ReceiptDecision.Unchanged(conversation.ToSummary(UserId));
 
         Tally? TallyAt(long seq) => conversation.TallyAt(seq) ?? known?.Invoke(seq);
         if (TallyAt(delivered) is not { } deliveredTally)
@@ -495,7 +495,7 @@ public sealed partial record MailboxState(
         var page = changed
             .Skip(query.Offset)
             .Take(query.Count)
-            .Select(e => Conversations[e.Value].ToSummary())
+            .Select(e => Conversations[e.Value].ToSummary(UserId))
             .ToImmutableArray();
         var hasChanges = !ByStamp.IsEmpty && ByStamp.Keys.First() > query.AfterTimestamp;
         return new ConversationsPage(page, hasChanges);
@@ -511,7 +511,7 @@ public sealed partial record MailboxState(
         var changed = ByStamp.TakeWhile(e => e.Key > afterStamp).Select(e => e.Value).ToList();
         changed.Reverse();
         var page = changed.Take(max)
-            .Select(id => new ConversationChange(Conversations[id].ToSummary(), []))
+            .Select(id => new ConversationChange(Conversations[id].ToSummary(UserId), []))
             .ToImmutableArray();
         return new LiveChanges(page, changed.Count <= max, LastStamp);
     }
@@ -532,7 +532,7 @@ public sealed partial record MailboxState(
         ImmutableArray<StoredMessage> messages = evt is MessageSent or MessageReceived && conversation.Recent.Length > 0
             ? [conversation.Recent[^1]]
             : [];
-        return new ConversationChange(conversation.ToSummary(), messages);
+        return new ConversationChange(conversation.ToSummary(UserId), messages);
     }
 
     public ThreadPlan PlanThread(GetThread query)

@@ -98,15 +98,10 @@ public static class LiveEvents
         // Without an id the stream starts live: everything up to now counts as seen.
         var live = resumeFrom is null;
 
-        var events = Channel.CreateBounded<object>(new BoundedChannelOptions(options.LiveStreamBuffer)
-        {
-            SingleReader = true,
-            SingleWriter = true,
-            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: the stream cuts a client that does not read
-        });
+        var buffer = new StreamBuffer(options);
         var started = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);
         var mailboxes = await region.GetAsync(http.RequestAborted);
-        var stream = system.ActorOf(EventStream.Props(userId, live ? long.MaxValue : after, mailboxes, events.Writer, started, options));
+        var stream = system.ActorOf(EventStream.Props(userId, live ? long.MaxValue : after, mailboxes, buffer, started, options));
         try
         {
             var first = await started.Task;
@@ -126,7 +121,7 @@ public static class LiveEvents
             HttpMetrics.LiveStreamOpened();
             try
             {
-                await Pump(http, events.Reader, options, userId);
+                await Pump(http, buffer, options);
             }
             finally
             {
@@ -145,8 +140,9 @@ public static class LiveEvents
     }
 
     /// <summary>Write what the stream actor hands over, a keep-alive when idle, and end when it completes the channel.</summary>
-    private static async Task Pump(HttpContext http, ChannelReader<object> events, MessagingApiOptions options, string userId)
+    private static async Task Pump(HttpContext http, StreamBuffer buffer, MessagingApiOptions options)
     {
+        var events = buffer.Reader;
         var body = http.Response.Body;
         var aborted = http.RequestAborted;
         while (true)
@@ -166,8 +162,11 @@ public static class LiveEvents
             }
             if (!more)
                 return; // the stream actor closed it: the client reconnects with its last id
-            while (events.TryRead(out var item))
-                await body.WriteAsync(Format(item, userId), aborted);
+            while (events.TryRead(out var frame))
+            {
+                await body.WriteAsync(frame, aborted);
+                buffer.Written(frame.Length);
+            }
             await body.FlushAsync(aborted);
         }
     }
@@ -194,6 +193,50 @@ public static class LiveEvents
     /// <summary>A <c>typing</c> event (no id: it is not a change to resume after).</summary>
     internal static string Event(TypingEventDto typing) =>
         "event: typing\ndata: " + JsonSerializer.Serialize(typing, MessagingJsonContext.Default.TypingEventDto) + "\n\n";
+
+    /// <summary>An id-only block: browsers' EventSource takes it as the last event id without dispatching an event.</summary>
+    internal static byte[] IdOnly(long id) => Encoding.UTF8.GetBytes($"id: {id.ToString(CultureInfo.InvariantCulture)}\n\n");
+}
+
+/// <summary>
+/// The frames between a stream actor and its HTTP response, bounded by count (<c>LiveStreamBuffer</c>) and by bytes
+/// (<c>LiveStreamBufferBytes</c>): what a client that does not read can make the node hold.
+/// </summary>
+public sealed class StreamBuffer(MessagingApiOptions options)
+{
+    private readonly Channel<byte[]> _frames = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(options.LiveStreamBuffer)
+    {
+        SingleReader = true,
+        SingleWriter = true,
+        FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: the stream cuts a client that does not read
+    });
+
+    private long _bytes;
+
+    public ChannelReader<byte[]> Reader => _frames.Reader;
+
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    public int Count => _frames.Reader.Count;
+
+    /// <summary>Whether <paramref name="frames"/> more frames of <paramref name="bytes"/> in all would still fit.</summary>
+    public bool HasRoomFor(int frames, long bytes) =>
+        Count + frames <= options.LiveStreamBuffer && Bytes + bytes <= options.LiveStreamBufferBytes;
+
+    /// <summary>Queue a frame; false when the buffer is full (one frame always fits into an empty buffer).</summary>
+    public bool TryWrite(byte[] frame)
+    {
+        if (Bytes > 0 && Bytes + frame.Length > options.LiveStreamBufferBytes)
+            return false;
+        if (!_frames.Writer.TryWrite(frame))
+            return false;
+        Interlocked.Add(ref _bytes, frame.Length);
+        return true;
+    }
+
+    public void Written(int bytes) => Interlocked.Add(ref _bytes, -bytes);
+
+    public void Complete() => _frames.Writer.TryComplete();
 }
 
 /// <summary>Marks the live events route (its token may come as access_token; the OpenAPI document describes it).</summary>
@@ -212,12 +255,13 @@ public sealed class EventStream : ReceiveActor, IWithTimers
 {
     private readonly string _userId;
     private readonly IActorRef _mailboxes;
-    private readonly ChannelWriter<object> _out;
+    private readonly StreamBuffer _out;
     private readonly TaskCompletionSource<object> _started;
     private readonly MessagingApiOptions _options;
     private long _last;
     private IActorRef? _mailbox;
     private bool _awaiting;
+    private DateTime _askedAt;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -231,16 +275,22 @@ public sealed class EventStream : ReceiveActor, IWithTimers
         public static readonly FirstAnswerDue Instance = new();
     }
 
+    /// <summary>Catching up, the next page waits for room in the buffer (a slow client is paced, not cut off).</summary>
+    private sealed record NextPage
+    {
+        public static readonly NextPage Instance = new();
+    }
+
     /// <param name="after">The last id the client processed; <see cref="long.MaxValue"/>: start live.</param>
     /// <param name="started">Completed with the first answer (<see cref="LiveChanges"/>), or why there is none
     /// (<see cref="SubscriptionRefused"/>, <see cref="MailboxUnavailable"/>).</param>
     public static Props Props(
-        string userId, long after, IActorRef mailboxes, ChannelWriter<object> output, TaskCompletionSource<object> started,
+        string userId, long after, IActorRef mailboxes, StreamBuffer output, TaskCompletionSource<object> started,
         MessagingApiOptions options) =>
         Akka.Actor.Props.Create(() => new EventStream(userId, after, mailboxes, output, started, options));
 
     public EventStream(
-        string userId, long after, IActorRef mailboxes, ChannelWriter<object> output, TaskCompletionSource<object> started,
+        string userId, long after, IActorRef mailboxes, StreamBuffer output, TaskCompletionSource<object> started,
         MessagingApiOptions options)
     {
         _userId = userId;
@@ -266,11 +316,12 @@ public sealed class EventStream : ReceiveActor, IWithTimers
         });
         Receive<Heartbeat>(_ =>
         {
-            if (_awaiting)
-                Close(); // a whole interval without an answer: let the client reconnect
-            else
+            if (!_awaiting)
                 Ask();
+            else if (DateTime.UtcNow - _askedAt >= _options.LiveKeepAlive)
+                Close(); // a whole interval without an answer: let the client reconnect
         });
+        Receive<NextPage>(_ => AskForNextPage());
         Receive<FirstAnswerDue>(_ =>
         {
             _started.TrySetResult(new MailboxUnavailable($"the mailbox of {_userId} did not answer within {_options.AskTimeout.TotalSeconds:0.###} s"));
@@ -288,12 +339,13 @@ public sealed class EventStream : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         _started.TrySetResult(new MailboxUnavailable("the stream stopped"));
-        _out.TryComplete();
+        _out.Complete();
     }
 
     private void Ask()
     {
         _awaiting = true;
+        _askedAt = DateTime.UtcNow;
         // Starting live (_last is long.MaxValue until the first answer): nothing is after it, so the first page is
         // empty and registers the stream, and its UpTo says where the stream starts.
         _mailboxes.Tell(new Subscribe(_userId, _last), Self);
@@ -312,7 +364,16 @@ public sealed class EventStream : ReceiveActor, IWithTimers
         if (_started.TrySetResult(changes))
             Timers.Cancel(FirstAnswerDue.Instance);
         if (_last == long.MaxValue)
-            _last = changes.UpTo; // started live: everything up to the mailbox's answer counts as seen
+        {
+            // Started live: everything up to the mailbox's answer counts as seen. Say so to the client at once, so
+            // an EventSource that reconnects before the first change resumes from here rather than starting live again.
+            _last = changes.UpTo;
+            if (!_out.TryWrite(LiveEvents.IdOnly(_last)))
+            {
+                Close();
+                return;
+            }
+        }
         foreach (var change in changes.Changes)
         {
             // Ids strictly increase along a stream: what is not after the last one was handed on already.
@@ -323,21 +384,31 @@ public sealed class EventStream : ReceiveActor, IWithTimers
             _last = change.Conversation.LastUpdatedTimestamp;
         }
         if (!changes.CaughtUp)
+            AskForNextPage();
+    }
+
+    /// <summary>The next catch-up page once a whole page fits in the buffer (catch-up events carry no messages).</summary>
+    private void AskForNextPage()
+    {
+        if (_out.HasRoomFor(MailboxActor.CatchUpPage, MailboxActor.CatchUpPage * 4096L))
             Ask();
+        else
+            Timers.StartSingleTimer(NextPage.Instance, NextPage.Instance, TimeSpan.FromMilliseconds(50));
     }
 
     private bool Emit(object item)
     {
-        if (_out.TryWrite(item))
+        if (_out.TryWrite(LiveEvents.Format(item, _userId)))
             return true;
-        Context.GetLogger().Info("Live stream of {UserId} closed: the client read fewer than {Buffer} buffered events", _userId, _options.LiveStreamBuffer);
+        Context.GetLogger().Info("Live stream of {UserId} closed: the client did not read {Events} events ({Bytes} bytes) buffered for it",
+            _userId, _out.Count, _out.Bytes);
         Close();
         return false;
     }
 
     private void Close()
     {
-        _out.TryComplete();
+        _out.Complete();
         Context.Stop(Self);
     }
 }

@@ -23,4 +23,10 @@ public sealed record MessagingApiOptions
 
     /// <summary>Events a live stream holds for a client that is not reading; one more and the stream is closed.</summary>
     public int LiveStreamBuffer { get; init; } = 256;
+
+    /// <summary>
+    /// The same bound in bytes of the events as sent (a message of 64 KiB can take ~390 KB as escaped JSON): what one
+    /// stream of a client that does not read can make the node hold.
+    /// </summary>
+    public long LiveStreamBufferBytes { get; init; } = 1024 * 1024;
 }

@@ -174,8 +174,10 @@ public sealed partial class NodeSettings
             yield return "Messaging:Http:UnavailableRetryAfterSeconds must be at least 1";
         if (Http.LiveKeepAlive <= TimeSpan.Zero || Http.LiveKeepAlive > TimeSpan.FromSeconds(15))
             yield return "Messaging:Http:LiveKeepAlive must be positive and at most 00:00:15 (API.md: a keep-alive at least every 15 s)";
-        if (Http.LiveStreamBuffer < 1)
-            yield return "Messaging:Http:LiveStreamBuffer must be at least 1";
+        if (Http.LiveStreamBuffer < MailboxActor.CatchUpPage + 1)
+            yield return $"Messaging:Http:LiveStreamBuffer must be at least {MailboxActor.CatchUpPage + 1} (a catch-up page of {MailboxActor.CatchUpPage} must fit)";
+        if (Http.LiveStreamBufferBytes < 512 * 1024)
+            yield return "Messaging:Http:LiveStreamBufferBytes must be at least 524288 (the largest message as an event must fit)";
         if (Mailbox.MaxStreamsPerUser < 1)
             yield return "Messaging:Mailbox:MaxStreamsPerUser must be at least 1";
         if (RateLimit.SendsPerSecond < 1)

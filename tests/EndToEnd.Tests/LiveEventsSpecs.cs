@@ -128,8 +128,11 @@ public sealed class LiveEventsSpecs(LiveNodeFixture fixture) : IClassFixture<Liv
         var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
         await _node.ClientFor(alice).Send(bob, "before the stream").Ok();
 
+        var before = (await _node.ClientFor(bob).Conversations(bob).Ok()).GetProperty("conversations")[0].GetProperty("lastUpdatedTimestamp").GetInt64();
         await using var stream = await SseClient.ConnectAsync(_node.ClientFor(bob), bob, cancellationToken: Ct);
         await Eventually.AssertAsync(() => Task.FromResult(stream.Comments >= 2), Soon, "two keep-alive comments (1 s apart)");
+        // Before any event the stream said where it starts, so a reconnect at once would resume, not start live again.
+        Assert.Equal(before, stream.LastEventId);
         await _node.ClientFor(alice).Send(bob, "after").Ok();
 
         var evt = await stream.NextAsync(Soon, "the live message");
@@ -306,7 +309,8 @@ public sealed class LiveEventsSpecs(LiveNodeFixture fixture) : IClassFixture<Liv
 
         Assert.Equal(before, (await bobClient.Conversations(bob).Ok()).GetRawText());
         var aliceSide = (await _node.ClientFor(alice).Conversations(alice).Ok()).GetProperty("conversations")[0];
-        Assert.Empty(aliceSide.GetProperty("receipts").EnumerateObject());
+        var none = Assert.Single(aliceSide.GetProperty("receipts").EnumerateObject()); // one entry per other participant
+        Assert.Equal((bob, 0L, 0L), (none.Name, none.Value.GetProperty("deliveredUpTo").GetInt64(), none.Value.GetProperty("readUpTo").GetInt64()));
     }
 
     // ---------------- typing ----------------
@@ -330,6 +334,7 @@ public sealed class LiveEventsSpecs(LiveNodeFixture fixture) : IClassFixture<Liv
         Assert.Equal(conversationId, evt.Data.GetProperty("conversationId").GetString());
         Assert.InRange(evt.Data.GetProperty("until").GetInt64(), now + 4_000, now + 15_000);
         Assert.Empty(await aliceStream.DrainAsync(TimeSpan.FromSeconds(1))); // not to the typist's own streams
+        Assert.False(aliceStream.Ended.IsCompleted, "the typist's own stream must still be open (else the line above proves nothing)");
         var list = (await _node.ClientFor(bob).Conversations(bob).Ok()).GetProperty("conversations")[0];
         Assert.Equal(1, list.GetProperty("lastSeq").GetInt64()); // never stored
 

@@ -20,6 +20,7 @@ public sealed class SseClient : IAsyncDisposable
     private readonly Channel<SseEvent> _events = Channel.CreateUnbounded<SseEvent>();
     private readonly Task _reading;
     private int _comments;
+    private long _lastEventId = -1;
 
     private SseClient(HttpResponseMessage response)
     {
@@ -28,6 +29,9 @@ public sealed class SseClient : IAsyncDisposable
     }
 
     public HttpStatusCode Status => _response.StatusCode;
+
+    /// <summary>The last id the server gave, in an event or an id-only block, as EventSource keeps it (null: none yet).</summary>
+    public long? LastEventId => Interlocked.Read(ref _lastEventId) is var id and >= 0 ? id : null;
 
     /// <summary>Comment lines (keep-alives) seen so far.</summary>
     public int Comments => Volatile.Read(ref _comments);
@@ -127,7 +131,10 @@ public sealed class SseClient : IAsyncDisposable
                 else if (line.StartsWith("event: ", StringComparison.Ordinal))
                     type = line[7..];
                 else if (line.StartsWith("id: ", StringComparison.Ordinal))
+                {
                     id = line[4..];
+                    Interlocked.Exchange(ref _lastEventId, long.Parse(id, System.Globalization.CultureInfo.InvariantCulture));
+                }
                 else if (line.StartsWith("data: ", StringComparison.Ordinal))
                     data.Add(line[6..]);
             }
