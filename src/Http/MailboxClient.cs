@@ -37,8 +37,7 @@ public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, Messagin
         await AskAsync(query, cancellationToken) switch
         {
             ThreadPage page => page,
-            ConversationNotFound => new MailboxFailure.NotFound(
-                $"conversation '{query.ConversationId}' is not in {query.UserId}'s mailbox"),
+            ConversationNotFound => NotFound(query.UserId, query.ConversationId),
             var other => Unexpected(other),
         };
 
@@ -47,8 +46,7 @@ public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, Messagin
         {
             ConversationAnswer answer => answer,
             ReceiptRefused refused => new MailboxFailure.Invalid(refused.Detail),
-            ConversationNotFound => new MailboxFailure.NotFound(
-                $"conversation '{command.ConversationId}' is not in {command.UserId}'s mailbox"),
+            ConversationNotFound => NotFound(command.UserId, command.ConversationId),
             var other => Unexpected(other),
         };
 
@@ -56,10 +54,12 @@ public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, Messagin
         await AskAsync(command, cancellationToken) switch
         {
             TypingSent sent => sent,
-            ConversationNotFound => new MailboxFailure.NotFound(
-                $"conversation '{command.ConversationId}' is not in {command.UserId}'s mailbox"),
+            ConversationNotFound => NotFound(command.UserId, command.ConversationId),
             var other => Unexpected(other),
         };
+
+    private static MailboxFailure.NotFound NotFound(string userId, string conversationId) =>
+        new($"conversation '{conversationId}' is not in {userId}'s mailbox");
 
     /// <summary>The mailbox's reply, or the failure the ask itself ended in.</summary>
     private async Task<object> AskAsync(IMailboxCommand command, CancellationToken cancellationToken)

@@ -122,10 +122,8 @@ public static class MessagingApi
         [Id(IdKind.User)] string userId, [Id(IdKind.Conversation)] string conversationId, HttpContext http,
         ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options, CancellationToken cancellationToken)
     {
-        if (CheckUser(userId, principal, "a token may only move its own user's markers") is { } problem)
+        if (CheckConversation(userId, conversationId, principal, "a token may only move its own user's markers") is { } problem)
             return problem;
-        if (!Ids.IsValidConversationId(conversationId))
-            return Problems.Of(StatusCodes.Status400BadRequest, "conversationId is not a valid conversation id");
         var (request, invalid) = await ReadBody(http, options, MessagingJsonContext.Default.ReceiptsRequest,
             "deliveredUpToSeq and readUpToSeq", cancellationToken);
         if (invalid is not null)
@@ -148,10 +146,8 @@ public static class MessagingApi
         [Id(IdKind.User)] string userId, [Id(IdKind.Conversation)] string conversationId, HttpContext http,
         ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options, CancellationToken cancellationToken)
     {
-        if (CheckUser(userId, principal, "a token may only type as its own user") is { } problem)
+        if (CheckConversation(userId, conversationId, principal, "a token may only type as its own user") is { } problem)
             return problem;
-        if (!Ids.IsValidConversationId(conversationId))
-            return Problems.Of(StatusCodes.Status400BadRequest, "conversationId is not a valid conversation id");
         var answer = await mailboxes.TypingAsync(new SendTyping(userId, conversationId), cancellationToken);
         if (!answer.Answered)
             return Problems.For(answer.Failure, http, options);
@@ -362,6 +358,13 @@ public static class MessagingApi
         return TypedResults.Ok(new ThreadMessagesResponse(
             [.. page.Messages.Select(m => Views.Message(m, userId, page.Receipts))]));
     }
+
+    /// <summary><see cref="CheckUser"/>, and a well-formed conversation id.</summary>
+    private static ProblemHttpResult? CheckConversation(string userId, string conversationId, ClaimsPrincipal principal, string forbidden) =>
+        CheckUser(userId, principal, forbidden)
+        ?? (Ids.IsValidConversationId(conversationId)
+            ? null
+            : Problems.Of(StatusCodes.Status400BadRequest, "conversationId is not a valid conversation id"));
 
     internal static ProblemHttpResult? CheckUser(
         string userId, ClaimsPrincipal principal, string forbidden = "a token may only read its own user's mailbox")
