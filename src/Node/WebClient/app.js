@@ -15,6 +15,7 @@ const phone = window.matchMedia('(max-width: 700px)');
 let api = null;
 let me = null;
 const conversations = new Map(); // conversationId -> conversation object (API v1.1)
+const activity = new Map(); // conversationId -> stamp of its last new message seen (the list's order)
 const outbox = new Map(); // clientMessageId -> { body, text, peer, conversationId, state, error, createdAt }
 const typing = new Map(); // conversationId -> Map(userId -> until, in local ms)
 const deliveredPosted = new Map(); // conversationId -> seq we posted deliveredUpToSeq for
@@ -111,6 +112,7 @@ function signOut(message) {
   api = null;
   me = null;
   conversations.clear();
+  activity.clear();
   outbox.clear();
   thread = null;
   $('app').hidden = true;
@@ -160,6 +162,10 @@ async function loadConversations() {
 function upsertConversation(c) {
   const known = conversations.get(c.conversationId);
   if (known && known.lastUpdatedTimestamp > c.lastUpdatedTimestamp) return known;
+  // The list is ordered by activity: a new message moves a conversation up, a receipt (ours or theirs) does not,
+  // although it advances lastUpdatedTimestamp (the API gives no time of the last message).
+  activity.set(c.conversationId, !known || c.lastSeq !== known.lastSeq || c.snippet !== known.snippet
+    ? c.lastUpdatedTimestamp : activity.get(c.conversationId));
   conversations.set(c.conversationId, c);
   return c;
 }
@@ -168,7 +174,8 @@ function renderList() {
   const list = $('conversations');
   const focused = document.activeElement && document.activeElement.dataset
     ? document.activeElement.dataset.conversationId : undefined;
-  const sorted = [...conversations.values()].sort((a, b) => b.lastUpdatedTimestamp - a.lastUpdatedTimestamp);
+  const sorted = [...conversations.values()]
+    .sort((a, b) => activity.get(b.conversationId) - activity.get(a.conversationId));
   const items = sorted.map((c) => {
     const li = el('li');
     const button = el('button', 'conversation');
@@ -176,7 +183,7 @@ function renderList() {
     button.dataset.conversationId = c.conversationId;
     if (thread && thread.conversationId === c.conversationId) button.setAttribute('aria-current', 'true');
     const top = el('span', 'top');
-    top.append(el('span', 'name', titleOf(c)), el('time', 'time', formatTime(c.lastUpdatedTimestamp)));
+    top.append(el('span', 'name', titleOf(c)), el('time', 'time', formatTime(activity.get(c.conversationId))));
     const bottom = el('span', 'bottom');
     bottom.append(el('span', 'snippet', c.snippet || ''));
     if (c.unreadCount > 0) {
@@ -587,6 +594,9 @@ async function deliver(clientMessageId) {
 }
 
 function onAck(entry) {
+  if (thread && [...thread.messages.values()].some((m) => m.senderId === me && m.clientMessageId === entry.body.clientMessageId)) {
+    outbox.delete(entry.body.clientMessageId); // already shown as stored (the live stream was first)
+  }
   if (thread && !thread.conversationId && thread.peer && entry.peer === thread.peer) {
     // The first message of a new chat: the conversation now exists; the thread becomes it.
     thread.conversationId = entry.conversationId;
