@@ -42,6 +42,7 @@ public static class NodeApp
 
         var app = builder.Build();
         app.StopWhenActorSystemTerminates();
+        app.UseWebClient(); // static files only, before authentication: they need no token and shadow no route
         app.UseMessagingHttp();
         app.MapMessagingEndpoints();
         return app;
