@@ -25,15 +25,30 @@ public sealed class LargePageSpecs(ITestOutputHelper output)
         var text = new string('x', 65_535 - 3); // with its 3-digit prefix: 65,535 bytes, one under the limit
         const int count = 200;
 
+        var retried = 0;
         for (var i = 0; i < count; i++)
         {
             var node = cluster.Nodes[i % 2];
-            using var request = Api.Authorized(HttpMethod.Post, new Uri(node.HttpUri, "/v1/messages"),
-                Api.Token(cluster.SigningKey, alice),
-                new SendRequest(alice, [bob], $"{i:D3}{text}", $"big-{i}"));
-            using var response = await http.SendAsync(request, Ct);
-            Assert.True(response.StatusCode == HttpStatusCode.OK, $"send {i}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+            // As a client does: a 503 is retried with the same clientMessageId (safe by contract). On a machine as
+            // busy as CI's (browsers and other suites beside this one), a 64 KiB send may now and then outlast the
+            // edge's 5 s ask; what this spec is about is the page read below.
+            for (var attempt = 1; ; attempt++)
+            {
+                using var request = Api.Authorized(HttpMethod.Post, new Uri(node.HttpUri, "/v1/messages"),
+                    Api.Token(cluster.SigningKey, alice),
+                    new SendRequest(alice, [bob], $"{i:D3}{text}", $"big-{i}"));
+                using var response = await http.SendAsync(request, Ct);
+                if (response.StatusCode == HttpStatusCode.ServiceUnavailable && attempt < 5)
+                {
+                    retried++;
+                    await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+                    continue;
+                }
+                Assert.True(response.StatusCode == HttpStatusCode.OK, $"send {i}, attempt {attempt}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Ct)}");
+                break;
+            }
         }
+        output.WriteLine($"{count} sends of 64 KiB stored; {retried} attempts answered 503 and retried");
 
         foreach (var node in cluster.Nodes)
         foreach (var user in new[] { alice, bob })

@@ -28,11 +28,11 @@ public sealed class WebFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        // Not a skip: CI installs chromium (.ci/run), and a missing browser must not pass unnoticed.
+        // Not a skip: the README's test command installs chromium (tests/prepare.sh), and a missing browser must not pass unnoticed.
         if (!File.Exists(ChromiumPath))
             throw new InvalidOperationException(
                 $"Chromium is not installed at {ChromiumPath}: the web client tests drive Debian's chromium. " +
-                "Install it with `apt-get install -y --no-install-recommends chromium` (.ci/run does).");
+                "Install it with `apt-get install -y --no-install-recommends chromium` (tests/prepare.sh does).");
 
         _dataDirectory = Directory.CreateTempSubdirectory("messaging-web-").FullName;
         _app = NodeApp.Build(
