@@ -91,7 +91,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             }
         });
         Command<ConfirmDelivery>(confirmation => Run(_delivery.Confirmation(confirmation, Durable, Decided)));
-        Command<DeliveryTimer>(timer => Run(_delivery.Tick(timer, Durable, Decided)));
+        Command<DeliveryTimer>(timer =>
+        {
+            // Redelivery goes round through the shard region, which counts it as activity: a mailbox with copies
+            // still to deliver is not passivated, and keeps delivering with no action of its user.
+            if (timer == DeliveryTimer.Redelivery)
+                _mailboxes.Tell(new KeepDelivering(_userId));
+            else
+                Run(_delivery.Tick(timer, Durable, Decided));
+        });
+        Command<KeepDelivering>(_ => Run(_delivery.Tick(DeliveryTimer.Redelivery, Durable, Decided)));
         Command<GetConversations>(query => Sender.Tell(Durable.ListConversations(query)));
         Command<GetThread>(HandleThread);
         Command<GetMailboxStatus>(_ => Sender.Tell(new MailboxStatus(

@@ -151,6 +151,16 @@ public sealed record ConfirmDelivery(string SenderId, string RecipientId, long U
     public string MailboxId => SenderId;
 }
 
+/// <summary>
+/// A mailbox with copies still unconfirmed sends itself this through the shard region at every redelivery tick: the
+/// shard counts it as activity, so the mailbox is not passivated while it has copies to deliver, and redelivery goes
+/// on without any action of its user (a local timer alone does not count as activity).
+/// </summary>
+public sealed record KeepDelivering(string UserId) : IMailboxCommand
+{
+    public string MailboxId => UserId;
+}
+
 /// <summary>Sharding's hand-off / passivation stop message: the mailbox drains its writes, then stops.</summary>
 public sealed record StopMailbox : IMessagingProtocol
 {

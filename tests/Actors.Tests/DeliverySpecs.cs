@@ -27,10 +27,28 @@ public sealed class DeliverySpecs(ITestOutputHelper output)
         builder.WithRemoting("127.0.0.1", 0).WithClustering();
     }
 
+    /// <summary>
+    /// A mailbox whose region is a probe: the probe sees everything the mailbox sends out, except the mailbox's own
+    /// <see cref="KeepDelivering"/>, which goes straight back to it as the real region would route it.
+    /// </summary>
     private (IActorRef Mailbox, TestProbe Region) Start(string user, MailboxSettings settings)
     {
         var region = CreateTestProbe();
-        return (Sys.ActorOf(Props.Create(() => new MailboxActor(user, settings, region.Ref))), region);
+        var router = Sys.ActorOf(Props.Create(() => new RegionStub(region.Ref)));
+        var mailbox = Sys.ActorOf(Props.Create(() => new MailboxActor(user, settings, router)));
+        router.Tell(mailbox);
+        return (mailbox, region);
+    }
+
+    private sealed class RegionStub : ReceiveActor
+    {
+        public RegionStub(IActorRef probe)
+        {
+            IActorRef? mailbox = null;
+            Receive<IActorRef>(target => mailbox = target);
+            Receive<KeepDelivering>(keep => mailbox?.Tell(keep));
+            ReceiveAny(message => probe.Forward(message));
+        }
     }
 
     [Fact]

@@ -117,6 +117,7 @@ public static class ProtocolSamples
         ["SendTyping"] = new SendTyping(Alice, Conversation),
         ["TypingSent"] = new TypingSent(1_764_000_005_000),
         ["TypingNotice"] = new TypingNotice(Bob, Conversation, Alice, 1_764_000_005_000),
+        ["KeepDelivering"] = new KeepDelivering(Alice),
         ["MessageSent, v1.1"] = new MessageSent(Message, 5, new ThreadLinks(11, 8), 42, new Tally(2, 1_764_000_000_000)),
         ["MessageReceived, v1.1"] = new MessageReceived(Reply, 6, 1_764_000_000_999, new ThreadLinks(12, 0), 7, new Tally(3, Reply.ServerTimestamp)),
         ["ReceiptsMarked"] = new ReceiptsMarked(Conversation, 6, 5, new Tally(4, 9), new Tally(3, 8), 1_764_000_001_001, Bob, 45),

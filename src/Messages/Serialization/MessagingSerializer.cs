@@ -36,6 +36,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string SubscribeManifest = "Sub";
     internal const string SendTypingManifest = "STy";
     internal const string TypingNoticeManifest = "TN";
+    internal const string KeepDeliveringManifest = "KD";
 
     // replies
     internal const string SendResultManifest = "SR";
@@ -94,6 +95,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         Subscribe => SubscribeManifest,
         SendTyping => SendTypingManifest,
         TypingNotice => TypingNoticeManifest,
+        KeepDelivering => KeepDeliveringManifest,
         ReceiptRefused => ReceiptRefusedManifest,
         ConversationAnswer => ConversationAnswerManifest,
         LiveChanges => LiveChangesManifest,
@@ -134,6 +136,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             RecipientId = m.RecipientId, ConversationId = m.ConversationId, FromUserId = m.FromUserId, Until = m.Until,
         }.ToByteArray(),
         ReceiptRefused m => new P.ReceiptRefused { Detail = m.Detail }.ToByteArray(),
+        KeepDelivering m => new P.KeepDelivering { UserId = m.UserId }.ToByteArray(),
         ConversationAnswer m => ToProto(m.Conversation).ToByteArray(),
         LiveChanges m => ToProto(m).ToByteArray(),
         SubscriptionRefused m => new P.SubscriptionRefused { Reason = m.Reason }.ToByteArray(),
@@ -170,6 +173,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         SubscribeManifest => FromProto(P.Subscribe.Parser.ParseFrom(bytes)),
         SendTypingManifest => FromProto(P.SendTyping.Parser.ParseFrom(bytes)),
         TypingNoticeManifest => FromProto(P.TypingNotice.Parser.ParseFrom(bytes)),
+        KeepDeliveringManifest => new KeepDelivering(P.KeepDelivering.Parser.ParseFrom(bytes).UserId),
         ReceiptRefusedManifest => new ReceiptRefused(P.ReceiptRefused.Parser.ParseFrom(bytes).Detail),
         ConversationAnswerManifest => new ConversationAnswer(FromProto(P.ConversationSummary.Parser.ParseFrom(bytes))),
         LiveChangesManifest => FromProto(P.LiveChanges.Parser.ParseFrom(bytes)),
