@@ -82,14 +82,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         Command<Subscribe>(HandleSubscribe);
         Command<Terminated>(terminated => _streams.Remove(terminated.ActorRef));
         Command<SendTyping>(HandleTyping);
-        Command<TypingNotice>(notice =>
-        {
-            foreach (var (stream, live) in _streams)
-            {
-                if (live)
-                    stream.Tell(notice);
-            }
-        });
+        Command<TypingNotice>(TellLiveStreams);
         Command<ConfirmDelivery>(confirmation => Run(_delivery.Confirmation(confirmation, Durable, Decided)));
         Command<DeliveryTimer>(timer =>
         {
@@ -147,13 +140,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// <summary>Every durable change of a conversation goes to the streams that are caught up, in journal order.</summary>
     protected override void Written(IMailboxEvent evt)
     {
-        if (_streams.Count == 0 || Durable.ChangeFor(evt) is not { } change)
-            return;
-        LiveChanges? push = null;
+        if (_streams.Count > 0 && Durable.ChangeFor(evt) is { } change)
+            TellLiveStreams(new LiveChanges([change], CaughtUp: true, Durable.LastStamp));
+    }
+
+    private void TellLiveStreams(object message)
+    {
         foreach (var (stream, live) in _streams)
         {
             if (live)
-                stream.Tell(push ??= new LiveChanges([change], CaughtUp: true, Durable.LastStamp));
+                stream.Tell(message);
         }
     }
 
@@ -233,10 +229,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                     replyTo.Tell(new MailboxUnavailable("the marked message is still being written; retry"));
                 else
                 {
-                    var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
                     var plan = new ThreadPlan.FromJournal(conversation.ConversationId, read.Seq, read.Seq, conversation.LastSeq, conversation.Anchors);
-                    Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, plan, Self, _settings.JournalReadTimeout,
-                        reply => new TallyRead(cmd, replyTo, read.Seq, known, reply)));
+                    ReadFromJournal(plan, Self, reply => new TallyRead(cmd, replyTo, read.Seq, known, reply));
                 }
                 break;
             case ReceiptDecision.Store store:
@@ -346,10 +340,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 Sender.Tell(memory.Page);
                 break;
             case ThreadPlan.FromJournal plan:
-                var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
-                Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, plan, Sender, _settings.JournalReadTimeout));
+                ReadFromJournal(plan, Sender);
                 break;
         }
+    }
+
+    /// <summary>Messages before the in-memory window, read beside the mailbox (history does not change).</summary>
+    private void ReadFromJournal(ThreadPlan.FromJournal plan, IActorRef replyTo, Func<object, object>? wrap = null)
+    {
+        var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
+        Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, plan, replyTo, _settings.JournalReadTimeout, wrap));
     }
 
     /// <summary>Carry out what the delivery bookkeeping decided.</summary>

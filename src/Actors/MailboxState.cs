@@ -519,13 +519,13 @@ public sealed partial record MailboxState(
     /// <summary>The live event for a durable event of this state (null: not a change of a conversation).</summary>
     public ConversationChange? ChangeFor(IMailboxEvent evt)
     {
-        var (id, message) = evt switch
+        var id = evt switch
         {
-            MessageSent s => (s.Message.ConversationId, (StoredMessage?)null),
-            MessageReceived r => (r.Message.ConversationId, null),
-            ReceiptsMarked m => (m.ConversationId, null),
-            ReceiptReceived r => (r.ConversationId, null),
-            _ => (null, null),
+            MessageSent s => s.Message.ConversationId,
+            MessageReceived r => r.Message.ConversationId,
+            ReceiptsMarked m => m.ConversationId,
+            ReceiptReceived r => r.ConversationId,
+            _ => null,
         };
         if (id is null || !Conversations.TryGetValue(id, out var conversation))
             return null;
