@@ -53,7 +53,17 @@ public sealed record ConversationState(
     public ConversationSummary ToSummary(string ownerId)
     {
         var receipts = Receipts;
-        foreach (var participant in ParticipantIds)
+        if (Kind == ConversationSummary.GroupKind)
+        {
+            // Only the current members: former members' receipts stay for the status of what was sent to them.
+            var members = ParticipantIds.ToHashSet(StringComparer.Ordinal);
+            receipts = [.. receipts.Where(r => r.LeftAt == 0 && members.Contains(r.UserId))];
+            var known = receipts.Select(r => r.UserId).ToHashSet(StringComparer.Ordinal);
+            receipts = receipts.AddRange(ParticipantIds
+                .Where(p => p != ownerId && !known.Contains(p))
+                .Select(p => new ParticipantReceipt(p, default)));
+        }
+        foreach (var participant in Kind == ConversationSummary.GroupKind ? [] : ParticipantIds)
         {
             if (participant != ownerId && !receipts.Any(r => r.UserId == participant))
                 receipts = receipts.Add(new ParticipantReceipt(participant, default));

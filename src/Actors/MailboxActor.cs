@@ -18,11 +18,13 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private readonly string _userId;
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
+    private readonly IActorRef _groups;
     private DeliveryTracker _delivery;
     // Allocated once: Run is on every send's path.
     private readonly Action<DeliveriesConfirmed> _persistConfirmed;
     // Only while recovering: what the replay learns about the journal's writers.
-    private ReplayAudit? _audit = new();
+    private ReplayAudit<IMailboxEvent>? _audit = new();
+    private readonly Func<IMailboxEvent, bool> _continues;
     // Live event streams of this user (on any node), watched: true once caught up, from then on every change is pushed.
     private readonly Dictionary<IActorRef, bool> _streams = [];
 
@@ -32,14 +34,18 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// <summary>How long a typing notice lasts (API.md: 5 seconds).</summary>
     public static readonly TimeSpan TypingLasts = TimeSpan.FromSeconds(5);
 
-    public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes)
+    /// <param name="mailboxes">The mailbox shard region (copies, confirmations, typing).</param>
+    /// <param name="groups">The group shard region (confirmations of group copies).</param>
+    public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes, IActorRef groups)
         : base(PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits))
     {
         _userId = userId;
         _settings = settings;
         _mailboxes = mailboxes;
+        _groups = groups;
         _delivery = DeliveryTracker.Create(settings);
         _persistConfirmed = confirmed => Write(confirmed, _ => { });
+        _continues = evt => Durable.Continues(evt);
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -48,7 +54,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         });
         Recover<IMailboxEvent>(evt =>
         {
-            if (_audit!.Replayed(LastSequenceNr, ReplayedWriter, evt, Durable))
+            if (_audit!.Replayed(LastSequenceNr, ReplayedWriter, evt, _continues))
                 Durable = Durable.Apply(evt, LastSequenceNr);
         });
         Recover<RecoveryCompleted>(_ =>
@@ -69,6 +75,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         Command<SendMessage>(HandleSend);
         Command<DeliverMessage>(HandleDelivery);
         Command<DeliverReceipt>(HandleDelivery);
+        Command<DeliverGroupMessage>(HandleDelivery);
         Command<MarkReceipts>(cmd => HandleReceipts(cmd, Sender, KnownTallies.Empty));
         Command<TallyRead>(read =>
         {
@@ -238,7 +245,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 {
                     var marked = (ReceiptsMarked)evt;
                     replyTo.Tell(new ConversationAnswer(Durable.Conversations[marked.ConversationId].ToSummary(_userId)));
-                    if (Durable.CopyOf(marked) is { } copy)
+                    foreach (var copy in Durable.CopiesOf(marked))
                         Run(_delivery.Restored(copy, Durable));
                 });
                 break;
@@ -307,7 +314,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 // Confirm what is durable; a copy still in flight is confirmed by its own write.
                 var durable = Durable.Inbound.GetValueOrDefault(sender);
                 if (durable > 0)
-                    _mailboxes.Tell(new ConfirmDelivery(sender, _userId, durable));
+                    ConfirmUpTo(sender, durable);
                 break;
             case DeliveryDecision.Store store:
                 Write(store.Event, Confirm);
@@ -320,13 +327,25 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     {
         switch (stored)
         {
+            case MessageReceived received when Ids.IsGroup(received.Message.ConversationId):
+                ConfirmUpTo(received.Message.ConversationId, received.ChannelSeq);
+                break;
             case MessageReceived received:
-                _mailboxes.Tell(new ConfirmDelivery(received.Message.SenderId, _userId, received.ChannelSeq));
+                ConfirmUpTo(received.Message.SenderId, received.ChannelSeq);
                 break;
             case ReceiptReceived receipt:
-                _mailboxes.Tell(new ConfirmDelivery(receipt.FromUserId, _userId, receipt.ChannelSeq));
+                ConfirmUpTo(receipt.FromUserId, receipt.ChannelSeq);
                 break;
         }
+    }
+
+    /// <summary>Tell the channel's sender (a mailbox, or a group) that everything up to <paramref name="upTo"/> is stored here.</summary>
+    private void ConfirmUpTo(string channel, long upTo)
+    {
+        if (Ids.IsGroup(channel))
+            _groups.Tell(new ConfirmGroupDelivery(channel, _userId, upTo));
+        else
+            _mailboxes.Tell(new ConfirmDelivery(channel, _userId, upTo));
     }
 
     private void HandleThread(GetThread query)
@@ -376,8 +395,11 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             {
                 if (e is MessageSent sent)
                     Run(_delivery.Restored(new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message), Durable));
-                else if (e is ReceiptsMarked marked && Durable.CopyOf(marked) is { } copy)
-                    Run(_delivery.Restored(copy, Durable));
+                else if (e is ReceiptsMarked marked)
+                {
+                    foreach (var copy in Durable.CopiesOf(marked))
+                        Run(_delivery.Restored(copy, Durable));
+                }
                 else
                     Confirm(e);
             });

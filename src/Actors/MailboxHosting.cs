@@ -23,7 +23,7 @@ public static class MailboxHosting
         return builder.WithShardRegion<MailboxRegion>(
             TypeName,
             (_, registry, _) => userId =>
-                Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>())),
+                Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>())),
             new MailboxMessageExtractor(shardCount),
             new ShardOptions
             {

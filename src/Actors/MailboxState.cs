@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text;
+using Messaging.Actors.Groups;
 using Messaging.Messages;
 
 namespace Messaging.Actors;
@@ -84,7 +85,7 @@ public sealed partial record MailboxState(
     ImmutableDictionary<string, SentEntry> Dedup,
     ImmutableQueue<string> DedupOrder,
     ImmutableDictionary<string, OutboundChannel> Outbound,
-    ImmutableDictionary<string, long> Inbound)
+    ImmutableDictionary<string, long> Inbound) : Delivery.IOutbox
 {
     private static readonly IComparer<long> Descending = Comparer<long>.Create((a, b) => b.CompareTo(a));
 
@@ -103,6 +104,18 @@ public sealed partial record MailboxState(
     public long NextStamp(long now) => Math.Max(now, LastStamp + 1);
 
     public int PendingDeliveries => Outbound.Values.Sum(c => c.PendingCount);
+
+    // ---------------- the outbox, as delivery sees it ----------------
+
+    bool Delivery.IOutbox.HasPending => Outbound.Values.Any(c => c.PendingCount > 0);
+
+    IEnumerable<Delivery.ChannelPosition> Delivery.IOutbox.Channels => Outbound.Values.Select(c => c.Position);
+
+    Delivery.ChannelPosition? Delivery.IOutbox.Channel(string recipientId) =>
+        Outbound.TryGetValue(recipientId, out var channel) ? channel.Position : null;
+
+    IEnumerable<IChannelCopy> Delivery.IOutbox.Unconfirmed(string recipientId, long afterSeq) =>
+        Outbound.TryGetValue(recipientId, out var channel) ? channel.Pending.SkipWhile(c => c.ChannelSeq <= afterSeq) : [];
 
     // ---------------- decisions ----------------
 
@@ -151,11 +164,17 @@ public sealed partial record MailboxState(
         var last = Inbound.GetValueOrDefault(copy.SenderId);
         if (copy.ChannelSeq <= last)
             return new DeliveryDecision.AlreadyStored(last);
-        if (copy.ChannelSeq != last + 1)
+        if (copy.PreviousSeq > last)
             return new DeliveryDecision.OutOfOrder(last + 1);
 
         switch (copy)
         {
+            case DeliverGroupMessage group:
+                var thread = Conversations.GetValueOrDefault(group.Message.ConversationId);
+                var next = (thread?.LastSeq ?? 0) + 1;
+                return new DeliveryDecision.Store(new MessageReceived(
+                    group.Message, next, NextStamp(now), LinksFor(thread, next), group.ChannelSeq,
+                    (thread?.Tally ?? default).After(group.Message, UserId), group.Name, group.Members));
             case DeliverMessage delivery:
                 var conversation = Conversations.GetValueOrDefault(delivery.Message.ConversationId);
                 var seq = (conversation?.LastSeq ?? 0) + 1;
@@ -198,20 +217,47 @@ public sealed partial record MailboxState(
         if (TallyAt(read) is not { } readTally)
             return ReadTally(conversation, read);
 
-        var other = conversation.ParticipantIds.FirstOrDefault(p => p != UserId) ?? "";
         var receipt = Receipt.Of(deliveredTally.LastFromOthersAt, readTally.LastFromOthersAt);
         var before = Receipt.Of(conversation.Delivered.LastFromOthersAt, conversation.Read.LastFromOthersAt);
-        var channelSeq = 0L;
-        if (other.Length > 0 && receipt.Merge(before) != before)
+        var targets = receipt.Merge(before) == before ? [] : ReceiptTargets(conversation, delivered);
+        var copies = ImmutableArray.CreateBuilder<ChannelTarget>(targets.Count);
+        foreach (var target in targets)
         {
-            var channel = Outbound.GetValueOrDefault(other) ?? OutboundChannel.Empty(other);
+            var channel = Outbound.GetValueOrDefault(target) ?? OutboundChannel.Empty(target);
             if (channel.PendingCount >= Limits.MaxPendingPerRecipient)
                 return new ReceiptDecision.Full(
-                    $"{channel.PendingCount} copies to '{other}' are still awaiting delivery; retry later");
-            channelSeq = channel.LastSeq + 1;
+                    $"{channel.PendingCount} copies to '{target}' are still awaiting delivery; retry later");
+            copies.Add(new ChannelTarget(target, channel.LastSeq + 1));
         }
-        return new ReceiptDecision.Store(new ReceiptsMarked(
-            conversation.ConversationId, delivered, read, deliveredTally, readTally, NextStamp(now), other, channelSeq));
+        var stamp = NextStamp(now);
+        var id = conversation.ConversationId;
+        return new ReceiptDecision.Store(Ids.IsGroup(id)
+            ? new ReceiptsMarked(id, delivered, read, deliveredTally, readTally, stamp, "", 0, copies.ToImmutable())
+            : copies.Count == 0
+                ? new ReceiptsMarked(id, delivered, read, deliveredTally, readTally, stamp,
+                    conversation.ParticipantIds.FirstOrDefault(p => p != UserId) ?? "", 0)
+                : new ReceiptsMarked(id, delivered, read, deliveredTally, readTally, stamp, copies[0].RecipientId, copies[0].ChannelSeq));
+    }
+
+    /// <summary>
+    /// Who gets the receipt when the markers move up to <paramref name="delivered"/>: the other participant of a 1:1
+    /// conversation; in a group, the senders of the messages the markers newly cover (a receipt only ever tells a
+    /// sender about their own messages), or every other member when some of those messages are before the window.
+    /// </summary>
+    private IReadOnlyCollection<string> ReceiptTargets(ConversationState conversation, long delivered)
+    {
+        if (!Ids.IsGroup(conversation.ConversationId))
+            return conversation.ParticipantIds.Where(p => p != UserId).Take(1).ToArray();
+        var from = conversation.ReadUpToSeq + 1; // read <= delivered: everything above the read marker is news to someone
+        if (conversation.Recent.IsEmpty || from < conversation.Recent[0].Seq)
+            return conversation.ParticipantIds.Where(p => p != UserId).ToArray();
+        var senders = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var stored in conversation.Recent)
+        {
+            if (stored.Seq >= from && stored.Seq <= delivered && stored.Message.SenderId != UserId && stored.Message.System is null)
+                senders.Add(stored.Message.SenderId);
+        }
+        return senders;
     }
 
     private static ReceiptDecision.ReadTally ReadTally(ConversationState conversation, long seq) =>
@@ -228,11 +274,13 @@ public sealed partial record MailboxState(
             && s.Message.ServerTimestamp > LastStamp
             && !Dedup.ContainsKey(s.Message.ClientMessageId),
         MessageReceived r => NextSeqOf(r.Message.ConversationId) == r.Seq
-            && Inbound.GetValueOrDefault(r.Message.SenderId) + 1 == r.ChannelSeq
+            && (Ids.IsGroup(r.Message.ConversationId)
+                ? Inbound.GetValueOrDefault(r.Message.ConversationId) < r.ChannelSeq
+                : Inbound.GetValueOrDefault(r.Message.SenderId) + 1 == r.ChannelSeq)
             && r.Stamp > LastStamp,
         ReceiptReceived r => Inbound.GetValueOrDefault(r.FromUserId) + 1 == r.ChannelSeq && r.Stamp > LastStamp,
         ReceiptsMarked m => m.Stamp > LastStamp
-            && (m.ChannelSeq == 0 || (Outbound.GetValueOrDefault(m.OtherId)?.LastSeq ?? 0) + 1 == m.ChannelSeq),
+            && m.Targets.All(t => (Outbound.GetValueOrDefault(t.RecipientId)?.LastSeq ?? 0) + 1 == t.ChannelSeq),
         _ => true,
     };
 
@@ -240,7 +288,7 @@ public sealed partial record MailboxState(
 
     /// <summary>
     /// What to journal again for an event an older writer wrote after a newer one had taken over (see
-    /// <see cref="ReplayAudit"/>). Its writer was told it was stored, so it is decided again against today's state: a
+    /// <see cref="ReplayAudit{TEvent}"/>). Its writer was told it was stored, so it is decided again against today's state: a
     /// send is stored again at the end of its conversation (same text and clientMessageId; new seq, stamp, messageId
     /// and channel number) unless its clientMessageId is known; a received copy is stored if it is its sender's next
     /// in line; confirmations are dropped (recipients confirm again when the sender resends). Null: nothing to write.
@@ -325,9 +373,11 @@ public sealed partial record MailboxState(
 
     private MailboxState ApplyReceived(MessageReceived received, long journalSeq)
     {
-        var next = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq);
-        var sender = next.Conversations[received.Message.ConversationId].Recent[^1].Message.SenderId; // shared instance
-        return next with { Inbound = next.Inbound.SetItem(sender, received.ChannelSeq) };
+        var next = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq, received.GroupName, received.GroupMembers);
+        var conversation = next.Conversations[received.Message.ConversationId];
+        // The channel is the group's in a group, the sender's otherwise (shared string instances either way).
+        var channel = Ids.IsGroup(conversation.ConversationId) ? conversation.ConversationId : conversation.Recent[^1].Message.SenderId;
+        return next with { Inbound = next.Inbound.SetItem(channel, received.ChannelSeq) };
     }
 
     private MailboxState ApplyMarked(ReceiptsMarked marked)
@@ -341,17 +391,21 @@ public sealed partial record MailboxState(
             Delivered = Later(conversation.Delivered, marked.Delivered),
             Read = Later(conversation.Read, marked.Read),
         }, marked.Stamp);
-        if (marked.ChannelSeq == 0)
-            return next;
-        var channel = next.Outbound.GetValueOrDefault(marked.OtherId) ?? OutboundChannel.Empty(marked.OtherId);
-        return next with { Outbound = next.Outbound.SetItem(marked.OtherId, channel.Enqueue(CopyOf(marked)!)) };
+        var outbound = next.Outbound;
+        foreach (var copy in CopiesOf(marked))
+        {
+            var channel = outbound.GetValueOrDefault(copy.RecipientId) ?? OutboundChannel.Empty(copy.RecipientId);
+            outbound = outbound.SetItem(copy.RecipientId, channel.Enqueue(copy));
+        }
+        return next with { Outbound = outbound };
     }
 
-    /// <summary>The receipt copy a <see cref="ReceiptsMarked"/> queued for the other participant, if any.</summary>
-    public DeliverReceipt? CopyOf(ReceiptsMarked marked) => marked.ChannelSeq == 0
-        ? null
-        : new DeliverReceipt(marked.OtherId, marked.ChannelSeq, UserId, marked.ConversationId,
-            Receipt.Of(marked.Delivered.LastFromOthersAt, marked.Read.LastFromOthersAt));
+    /// <summary>The receipt copies a <see cref="ReceiptsMarked"/> queued: for the other participant, or a group's members.</summary>
+    public IEnumerable<DeliverReceipt> CopiesOf(ReceiptsMarked marked)
+    {
+        var receipt = Receipt.Of(marked.Delivered.LastFromOthersAt, marked.Read.LastFromOthersAt);
+        return marked.Targets.Select(t => new DeliverReceipt(t.RecipientId, t.ChannelSeq, UserId, marked.ConversationId, receipt));
+    }
 
     /// <summary>Markers never move back, and neither does what they stand for.</summary>
     private static Tally Later(Tally a, Tally b) =>
@@ -369,11 +423,10 @@ public sealed partial record MailboxState(
             if (receipts[i].UserId == receipt.FromUserId)
                 index = i;
         }
-        var merged = index < 0 ? receipt.Receipt : receipts[index].Receipt.Merge(receipt.Receipt);
         var user = conversation.ParticipantIds.FirstOrDefault(p => p == receipt.FromUserId) ?? receipt.FromUserId;
         receipts = index < 0
-            ? receipts.Add(new ParticipantReceipt(user, merged))
-            : receipts.SetItem(index, new ParticipantReceipt(user, merged));
+            ? receipts.Add(new ParticipantReceipt(user, receipt.Receipt))
+            : receipts.SetItem(index, receipts[index] with { Receipt = receipts[index].Receipt.Merge(receipt.Receipt) });
         return next.Restamp(conversation with { Receipts = receipts }, receipt.Stamp);
     }
 
@@ -396,18 +449,23 @@ public sealed partial record MailboxState(
         return this with { Outbound = Outbound.SetItem(confirmed.RecipientId, channel.ConfirmUpTo(confirmed.UpToSeq)) };
     }
 
-    private MailboxState WithMessage(ChatMessage message, long seq, long stamp, long journalSeq)
+    private MailboxState WithMessage(
+        ChatMessage message, long seq, long stamp, long journalSeq, string? groupName = null, ImmutableArray<string> groupMembers = default)
     {
         var id = message.ConversationId;
         var existing = Conversations.GetValueOrDefault(id);
-        var participants = existing?.ParticipantIds
-            ?? [.. message.RecipientIds.Append(message.SenderId).Order(StringComparer.Ordinal)];
+        var participants = !groupMembers.IsDefaultOrEmpty
+            ? [.. groupMembers.Order(StringComparer.Ordinal)]
+            : existing?.ParticipantIds ?? [.. message.RecipientIds.Append(message.SenderId).Order(StringComparer.Ordinal)];
+        var receipts = existing?.Receipts ?? [];
+        if (message.System is { } change)
+            (participants, receipts) = Membership.After(change, message, participants, receipts, UserId, groupMembers);
 
         // Share the conversation's strings so a window of messages does not hold a copy of each id per message.
         var compact = message with
         {
             ConversationId = existing?.ConversationId ?? id,
-            SenderId = participants.First(p => p == message.SenderId),
+            SenderId = participants.FirstOrDefault(p => p == message.SenderId) ?? message.SenderId,
             RecipientIds = message.RecipientIds.Length == 1
                 ? SharedRecipients(existing, participants, message)
                 : message.RecipientIds,
@@ -420,17 +478,22 @@ public sealed partial record MailboxState(
             ? recent.RemoveRange(0, recent.Length - Limits.RecentPerConversation + 1).Add(stored)
             : recent.Add(stored);
 
+        var snippet = Snippet(message.System is { } system ? Membership.Describe(message.SenderId, system) : message.Text);
         var conversation = existing is null
-            ? new ConversationState(compact.ConversationId, participants, Snippet(message.Text), stamp, seq,
-                UpdateAnchors([], seq, journalSeq), recent, Tally: tally, Receipts: [])
+            ? new ConversationState(compact.ConversationId, participants, snippet, stamp, seq,
+                UpdateAnchors([], seq, journalSeq), recent, Tally: tally, Receipts: receipts,
+                Kind: Ids.IsGroup(id) ? ConversationSummary.GroupKind : ConversationSummary.DirectKind, Name: groupName)
             : existing with
             {
-                Snippet = Snippet(message.Text),
+                ParticipantIds = participants,
+                Name = groupName ?? existing.Name,
+                Snippet = snippet,
                 LastUpdatedTimestamp = stamp,
                 LastSeq = seq,
                 Anchors = UpdateAnchors(existing.Anchors, seq, journalSeq),
                 Recent = recent,
                 Tally = tally,
+                Receipts = receipts,
             };
 
         var byStamp = ByStamp;
@@ -670,6 +733,8 @@ public sealed record OutboundChannel(
         new(recipientId, lastSeq, ImmutableQueue.CreateRange(pending), pending.Count, pending.Sum(d => (long)d.TextLength));
 
     public long ConfirmedSeq => LastSeq - PendingCount;
+
+    public Delivery.ChannelPosition Position => new(RecipientId, LastSeq, ConfirmedSeq);
 
     /// <summary>Whether one more copy of <paramref name="text"/> would pass the outbox's bound for this recipient.</summary>
     public bool IsFullFor(string text, MailboxLimits limits) =>

@@ -20,11 +20,12 @@ namespace Messaging.Actors;
 /// Gaps below a claim are settled: the claim was refused unless it was the newest event once every write in
 /// flight had finished.</item>
 /// </list>
-/// Pure and allocated only for the length of a recovery.
+/// Pure and allocated only for the length of a recovery. Groups use it too: their journals were fenced from the
+/// first write, so nothing of theirs is stale, but the unsettled gap is the same.
 /// </summary>
-public sealed class ReplayAudit
+public sealed class ReplayAudit<TEvent> where TEvent : class
 {
-    private List<(long Seq, IMailboxEvent Event)>? _stale;
+    private List<(long Seq, TEvent Event)>? _stale;
     private string? _writer;
     private long _expected = 1;
     private long _highestGap;
@@ -35,8 +36,8 @@ public sealed class ReplayAudit
 
     /// <summary>One replayed event; true when it is to be applied now, false when it is stale and kept aside.</summary>
     /// <param name="writer">The journal's writer uuid of the event (empty when the journal keeps none).</param>
-    /// <param name="state">The mailbox as replayed so far.</param>
-    public bool Replayed(long seq, string? writer, IMailboxEvent evt, MailboxState state)
+    /// <param name="continues">Whether the event continues the entity as replayed so far.</param>
+    public bool Replayed(long seq, string? writer, TEvent evt, Func<TEvent, bool> continues)
     {
         if (seq > _expected)
             _highestGap = seq - 1;
@@ -48,7 +49,7 @@ public sealed class ReplayAudit
                 _writer = writer;
             else if (evt is DeliveriesConfirmed or StaleWritesResolved)
                 return true; // harmless wherever it stands (confirmations only ever go up), and no proof of a turn
-            else if (state.Continues(evt))
+            else if (continues(evt))
                 _writer = writer; // a writer that saw everything: one that took over, or came back, before claims
             else
             {
@@ -70,11 +71,11 @@ public sealed class ReplayAudit
     }
 
     /// <param name="highestSeq">The journal's highest sequence number as recovery reported it.</param>
-    public ReplayOutcome Complete(long highestSeq)
+    public ReplayOutcome<TEvent> Complete(long highestSeq)
     {
         if (highestSeq >= _expected)
             _highestGap = highestSeq; // the tail was not replayed: a write committed after the read, or one lost
-        return new ReplayOutcome(
+        return new ReplayOutcome<TEvent>(
             UnsettledGap: _highestGap > _lastClaim ? _highestGap : 0,
             Stale: _stale is { Count: > 0 } ? [.. _stale] : []);
     }
@@ -82,4 +83,4 @@ public sealed class ReplayAudit
 
 /// <param name="UnsettledGap">The highest missing sequence number above the newest claim, 0 if none.</param>
 /// <param name="Stale">Stale events, in journal order.</param>
-public sealed record ReplayOutcome(long UnsettledGap, IReadOnlyList<(long Seq, IMailboxEvent Event)> Stale);
+public sealed record ReplayOutcome<TEvent>(long UnsettledGap, IReadOnlyList<(long Seq, TEvent Event)> Stale);

@@ -158,7 +158,7 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
 
     /// <summary>
     /// The journal has a hole above the newest claim that a previous incarnation's write still in flight could fill
-    /// (see <see cref="ReplayAudit"/>). Claim first (after which nobody else can write), then recover again, from
+    /// (see <see cref="ReplayAudit{TEvent}"/>). Claim first (after which nobody else can write), then recover again, from
     /// the journal as it is final below the claim. Commands wait for the claim and are then answered as for a move.
     /// </summary>
     protected void ClaimThenRecoverAgain(long gap)

@@ -14,14 +14,18 @@ namespace Messaging.Http;
 public sealed record SendMessageRequest(
     [property: Id(IdKind.User), Description("Optional; when present it must be the token's user (else 403).")]
     string? SenderId,
-    [property: Required, Id(IdKind.User), MinLength(1), MaxLength(1), Description("Exactly one user id, not the sender.")]
+    [property: Id(IdKind.User), MinLength(1), MaxLength(1),
+               Description("Exactly one user id, not the sender (1:1). Give either recipientIds or conversationId.")]
     IReadOnlyList<string?>? RecipientIds,
     [property: Required, MinLength(1), MaxLength(MessagingApi.MaxMessageBytes),
                Description("Plain text, not empty, at most 65,535 bytes of UTF-8 (more is 413).")]
     string? Message,
     [property: Required, Id(IdKind.ClientMessage),
                Description("Made by the client (a UUID or ULID), unique per sender: a retry with the same one is answered Duplicate.")]
-    string? ClientMessageId);
+    string? ClientMessageId,
+    [property: Id(IdKind.Conversation),
+               Description("A group's conversationId (grp~...), to send to the group instead of recipientIds.")]
+    string? ConversationId = null);
 
 public sealed record SendMessageResponse(
     [property: AllowedValues(nameof(SendOutcome.Sent), nameof(SendOutcome.Accepted), nameof(SendOutcome.Duplicate)),
@@ -84,13 +88,48 @@ public sealed record ThreadMessageDto(
     [property: Id(IdKind.Conversation)] string ConversationId,
     [property: Description("1, 2, 3, ... without gaps in this user's copy of the conversation.")] long Seq,
     [property: Id(IdKind.User)] string SenderId,
-    [property: Id(IdKind.User)] IReadOnlyList<string> RecipientIds,
-    string Message,
-    [property: Id(IdKind.ClientMessage)] string ClientMessageId,
-    [property: Description("When the sender's mailbox accepted the message: the same in every copy.")] long ServerTimestamp,
+    [property: Id(IdKind.User), Description("The other participant of a 1:1 message; empty in a group.")]
+    IReadOnlyList<string> RecipientIds,
+    [property: Description("The text; empty for a group's membership change (see system).")] string Message,
+    [property: Id(IdKind.ClientMessage), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
+               Description("The sender's clientMessageId; absent on a group's membership changes.")]
+    string? ClientMessageId,
+    [property: Description("When the sender's mailbox (or the group) accepted the message: the same in every copy.")] long ServerTimestamp,
     [property: AllowedValues("sent", "delivered", "read"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
                Description("Only on this user's own messages: delivered / read by every other participant it was sent to.")]
-    string? Status = null);
+    string? Status = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull),
+               Description("Only on a group's membership changes: what happened; senderId is who did it.")]
+    SystemDto? System = null);
+
+/// <summary>A group's membership change in its thread.</summary>
+public sealed record SystemDto(
+    [property: AllowedValues(GroupChange.Created, GroupChange.Added, GroupChange.Removed, GroupChange.Left)] string Action,
+    [property: Id(IdKind.User), Description("Who joined or went (created: the members besides the creator).")]
+    IReadOnlyList<string> UserIds);
+
+/// <summary>Body of POST /v1/groups.</summary>
+[EdgeValidated]
+public sealed record CreateGroupRequest(
+    [property: Required, MinLength(1), MaxLength(100), Description("1-100 characters.")] string? Name,
+    [property: Required, Id(IdKind.User), MinLength(1),
+               Description("The other members (1 to Messaging:Groups:MaxMembers - 1), valid user ids, not the creator.")]
+    IReadOnlyList<string?>? MemberIds,
+    [property: Required, Id(IdKind.ClientMessage),
+               Description("Made by the client: a retried create with the same one answers the same group (200).")]
+    string? ClientRequestId);
+
+/// <summary>Body of POST /v1/groups/{conversationId}/members: exactly one of the two lists.</summary>
+[EdgeValidated(MinProperties = 1)]
+public sealed record MembersRequest(
+    [property: Id(IdKind.User), Description("Users to add (admins only).")] IReadOnlyList<string?>? Add,
+    [property: Id(IdKind.User), Description("Members to remove (admins only).")] IReadOnlyList<string?>? Remove);
+
+public sealed record GroupDto(
+    [property: Id(IdKind.Conversation)] string ConversationId,
+    string Name,
+    [property: Id(IdKind.User), Description("The members, sorted, the creator included.")] IReadOnlyList<string> ParticipantIds,
+    [property: Id(IdKind.User), Description("Who may add and remove members, sorted.")] IReadOnlyList<string> Admins);
 
 public sealed record ThreadMessagesResponse(
     [property: Description("Oldest first.")] IReadOnlyList<ThreadMessageDto> Messages);
@@ -111,6 +150,9 @@ public sealed record ThreadMessagesResponse(
 [JsonSerializable(typeof(ConversationDto))]
 [JsonSerializable(typeof(ConversationEventDto))]
 [JsonSerializable(typeof(TypingEventDto))]
+[JsonSerializable(typeof(CreateGroupRequest))]
+[JsonSerializable(typeof(MembersRequest))]
+[JsonSerializable(typeof(GroupDto))]
 public sealed partial class MessagingJsonContext : JsonSerializerContext;
 
 /// <summary>How the mailbox's records look in the API (the list, thread pages, live events).</summary>
@@ -128,12 +170,15 @@ public static class Views
     /// <param name="ownerId">Whose copy this is: their own messages carry a status.</param>
     public static ThreadMessageDto Message(StoredMessage m, string ownerId, System.Collections.Immutable.ImmutableArray<ParticipantReceipt> receipts) => new(
         m.Message.MessageId, m.Message.ConversationId, m.Seq, m.Message.SenderId, m.Message.RecipientIds,
-        m.Message.Text, m.Message.ClientMessageId, m.Message.ServerTimestamp,
+        m.Message.Text, m.Message.System is null ? m.Message.ClientMessageId : null, m.Message.ServerTimestamp,
         Receipts.StatusOf(m.Message, ownerId, receipts) switch
         {
             MessageStatus.Read => "read",
             MessageStatus.Delivered => "delivered",
             MessageStatus.Sent => "sent",
             _ => null,
-        });
+        },
+        m.Message.System is { } change ? new SystemDto(change.Action, change.UserIds) : null);
+
+    public static GroupDto Group(GroupView g) => new(g.GroupId, g.Name, g.Members, g.Admins);
 }

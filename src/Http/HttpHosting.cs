@@ -50,6 +50,7 @@ public static class HttpHosting
     public static IEndpointRouteBuilder MapMessagingEndpoints(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapMessagingApi();
+        endpoints.MapGroupsApi();
         endpoints.MapLiveEvents();
         endpoints.MapMessagingHealth();
         endpoints.MapMessagingOpenApi();

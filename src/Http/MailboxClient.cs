@@ -2,6 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using Akka.Actor;
 using Akka.Hosting;
 using Messaging.Actors;
+using Messaging.Actors.Groups;
 using Messaging.Messages;
 
 namespace Messaging.Http;
@@ -11,19 +12,25 @@ namespace Messaging.Http;
 /// reply the query expects or a <see cref="MailboxFailure"/>. A timeout, a cancelled request or an answer of another
 /// kind is a failure too, so no cluster trouble ever becomes a 500.
 /// </summary>
-public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, MessagingApiOptions options)
+public sealed class MailboxClient(
+    IRequiredActor<MailboxRegion> region, IRequiredActor<GroupRegion> groups, MessagingApiOptions options)
 {
     /// <summary>A stored (or already stored) send; the mailbox's refusals are failures.</summary>
     public async Task<MailboxAnswer<SendResult>> SendAsync(SendMessage command, CancellationToken cancellationToken) =>
         await AskAsync(command, cancellationToken) switch
         {
-            SendResult { Outcome: SendOutcome.Sent or SendOutcome.Accepted or SendOutcome.Duplicate } ok => ok,
-            SendResult { Outcome: SendOutcome.Conflict } conflict => new MailboxFailure.Conflict(conflict.Detail),
-            SendResult { Outcome: SendOutcome.Invalid } rejected => new MailboxFailure.Invalid(rejected.Detail),
-            SendResult { Outcome: SendOutcome.Unavailable } refused =>
-                new MailboxFailure.Unavailable(UnavailableReason.MailboxRefused, refused.Detail),
+            SendResult result => ToAnswer(result),
             var other => Unexpected(other),
         };
+
+    private static MailboxAnswer<SendResult> ToAnswer(SendResult result) => result switch
+    {
+        { Outcome: SendOutcome.Sent or SendOutcome.Accepted or SendOutcome.Duplicate } ok => ok,
+        { Outcome: SendOutcome.Conflict } conflict => new MailboxFailure.Conflict(conflict.Detail),
+        { Outcome: SendOutcome.Invalid } rejected => new MailboxFailure.Invalid(rejected.Detail),
+        { Outcome: SendOutcome.Unavailable } refused => new MailboxFailure.Unavailable(UnavailableReason.MailboxRefused, refused.Detail),
+        _ => Unexpected(result),
+    };
 
     public async Task<MailboxAnswer<ConversationsPage>> ConversationsAsync(
         GetConversations query, CancellationToken cancellationToken) =>
@@ -58,16 +65,39 @@ public sealed class MailboxClient(IRequiredActor<MailboxRegion> region, Messagin
             var other => Unexpected(other),
         };
 
+    /// <summary>A group send: answered like a 1:1 send, plus 403 for a non-member and 404 for an unknown group.</summary>
+    public async Task<MailboxAnswer<SendResult>> PostToGroupAsync(PostToGroup command, CancellationToken cancellationToken) =>
+        await AskAsync(command, cancellationToken) switch
+        {
+            SendResult { Outcome: SendOutcome.Forbidden } forbidden => new MailboxFailure.Forbidden(forbidden.Detail),
+            SendResult { Outcome: SendOutcome.NotFound } missing => new MailboxFailure.NotFound(missing.Detail),
+            SendResult result => ToAnswer(result),
+            var other => Unexpected(other),
+        };
+
+    /// <summary>Create, read, add, remove, leave: the group as it is afterwards, or why not.</summary>
+    public async Task<MailboxAnswer<GroupAnswer>> GroupAsync(IGroupCommand command, CancellationToken cancellationToken) =>
+        await AskAsync(command, cancellationToken) switch
+        {
+            GroupAnswer answer => answer,
+            GroupRefused { Reason: GroupRefusal.NotFound } refused => new MailboxFailure.NotFound(refused.Detail),
+            GroupRefused { Reason: GroupRefusal.Forbidden } refused => new MailboxFailure.Forbidden(refused.Detail),
+            GroupRefused refused => new MailboxFailure.Invalid(refused.Detail),
+            var other => Unexpected(other),
+        };
+
     private static MailboxFailure.NotFound NotFound(string userId, string conversationId) =>
         new($"conversation '{conversationId}' is not in {userId}'s mailbox");
 
-    /// <summary>The mailbox's reply, or the failure the ask itself ended in.</summary>
-    private async Task<object> AskAsync(IMailboxCommand command, CancellationToken cancellationToken)
+    /// <summary>The mailbox's (or group's) reply, or the failure the ask itself ended in.</summary>
+    private async Task<object> AskAsync(IMessagingProtocol command, CancellationToken cancellationToken)
     {
         try
         {
-            var mailboxes = await region.GetAsync(cancellationToken);
-            return await mailboxes.Ask<object>(command, options.AskTimeout, cancellationToken);
+            var target = command is IGroupCommand
+                ? await groups.GetAsync(cancellationToken)
+                : await region.GetAsync(cancellationToken);
+            return await target.Ask<object>(command, options.AskTimeout, cancellationToken);
         }
         catch (AskTimeoutException)
         {
@@ -112,8 +142,11 @@ public abstract record MailboxFailure(string Detail)
     /// <summary>The mailbox refused the command as invalid (400).</summary>
     public sealed record Invalid(string Detail) : MailboxFailure(Detail);
 
-    /// <summary>The mailbox has no such conversation (404).</summary>
+    /// <summary>The mailbox has no such conversation, or there is no such group (404).</summary>
     public sealed record NotFound(string Detail) : MailboxFailure(Detail);
+
+    /// <summary>The user may not do this to the group: not a member, or not an admin (403).</summary>
+    public sealed record Forbidden(string Detail) : MailboxFailure(Detail);
 
     /// <summary>No answer now, the client may retry (503); <see cref="Reason"/> tags the 503 metric.</summary>
     public sealed record Unavailable(string Reason, string Detail) : MailboxFailure(Detail);

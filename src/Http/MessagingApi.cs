@@ -36,7 +36,7 @@ public static class MessagingApi
 
         v1.MapPost("/messages", SendMessage)
             .WithName("sendMessage")
-            .WithSummary("Send a 1:1 message (idempotent per clientMessageId)")
+            .WithSummary("Send a message to one user or to a group (idempotent per clientMessageId)")
             .WithMetadata(SendRoute.Metadata)
             .RequireRateLimiting(SendRateLimiting.Policy)
             .Accepts<SendMessageRequest>("application/json")
@@ -47,10 +47,13 @@ public static class MessagingApi
                 ApiExamples.SendRequest,
                 ("sent", ApiExamples.Sent), ("accepted", ApiExamples.Accepted), ("duplicate", ApiExamples.Duplicate))
             .ProducesFailure(StatusCodes.Status400BadRequest,
-                "malformed JSON, unknown members, missing or malformed fields, empty text, bad ids, wrong recipient count",
+                "malformed JSON, unknown members, missing or malformed fields, empty text, bad ids, wrong recipient count, " +
+                "both or neither of recipientIds and conversationId",
                 SendStatus.Invalid)
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated, SendStatus.Unauthorized)
-            .ProducesFailure(StatusCodes.Status403Forbidden, "senderId is not the token's user", SendStatus.Forbidden)
+            .ProducesFailure(StatusCodes.Status403Forbidden, "senderId is not the token's user, or the sender is not a member of the group",
+                SendStatus.Forbidden)
+            .ProducesFailure(StatusCodes.Status404NotFound, "there is no such group", SendStatus.NotFound)
             .ProducesFailure(StatusCodes.Status409Conflict,
                 "the clientMessageId was already used by this sender with other recipients or other text", SendStatus.Conflict)
             .ProducesFailure(StatusCodes.Status413PayloadTooLarge,
@@ -155,7 +158,7 @@ public static class MessagingApi
     }
 
     /// <summary>A small JSON body, with the contract's 400 for malformed JSON and unknown members.</summary>
-    private static async Task<(T?, ProblemHttpResult?)> ReadBody<T>(
+    internal static async Task<(T?, ProblemHttpResult?)> ReadBody<T>(
         HttpContext http, MessagingApiOptions options, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type,
         string allowed, CancellationToken cancellationToken) where T : class
     {
@@ -207,11 +210,14 @@ public static class MessagingApi
         if (request!.SenderId is { } senderId && senderId != userId)
             return Problems.Send(StatusCodes.Status403Forbidden, SendStatus.Forbidden,
                 "senderId must be the token's user");
-        if (Validate(request, userId) is { } invalid)
+        if ((ValidateAddress(request, userId) ?? ValidateContent(request)) is { } invalid)
             return invalid;
 
-        var command = new SendMessage(userId, [request.RecipientIds![0]!], request.Message!, request.ClientMessageId!);
-        var answer = await mailboxes.SendAsync(command, cancellationToken);
+        // A group's send goes to the group, which orders it; a 1:1 send to the sender's mailbox, which does.
+        var answer = request.ConversationId is { } groupId
+            ? await mailboxes.PostToGroupAsync(new PostToGroup(groupId, userId, request.Message!, request.ClientMessageId!), cancellationToken)
+            : await mailboxes.SendAsync(
+                new SendMessage(userId, [request.RecipientIds![0]!], request.Message!, request.ClientMessageId!), cancellationToken);
         if (!answer.Answered)
             return Problems.For(answer.Failure, http, options);
         var ok = answer.Reply;
@@ -261,26 +267,40 @@ public static class MessagingApi
     {
         var where = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "" : $" at {ex.Path}";
         if (ex.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
-            return $"unknown member{where}: only senderId, recipientIds, message and clientMessageId are allowed";
+            return $"unknown member{where}: only senderId, recipientIds, conversationId, message and clientMessageId are allowed";
         if (ex.Message.Contains("Duplicate", StringComparison.OrdinalIgnoreCase))
-            return $"member given twice{where}: each of senderId, recipientIds, message and clientMessageId at most once";
+            return $"member given twice{where}: each of senderId, recipientIds, conversationId, message and clientMessageId at most once";
         return ex.LineNumber is { } line
             ? $"malformed JSON body{where} (line {line + 1}, byte {ex.BytePositionInLine + 1}): the body must be a JSON object with senderId, recipientIds, message and clientMessageId"
             : $"malformed JSON body{where}";
     }
 
-    private static ProblemHttpResult? Validate(SendMessageRequest request, string userId)
+    /// <summary>Exactly one of recipientIds (one user, 1:1) and conversationId (a group).</summary>
+    private static ProblemHttpResult? ValidateAddress(SendMessageRequest request, string userId)
     {
+        if (request.ConversationId is { } conversationId)
+        {
+            if (request.RecipientIds is not null)
+                return Invalid("give recipientIds (1:1) or a group's conversationId, not both");
+            return Ids.IsValidConversationId(conversationId) && Ids.IsGroup(conversationId)
+                ? null
+                : Invalid($"conversationId must be a group's ({Ids.GroupPrefix}...); a 1:1 message names its recipient in recipientIds");
+        }
         if (request.RecipientIds is null)
-            return Invalid("recipientIds is required: exactly one user id");
+            return Invalid("recipientIds is required: exactly one user id (or a group's conversationId instead)");
         if (request.RecipientIds.Count > 1)
-            return Invalid("exactly one recipient: group conversations are not supported in v1");
+            return Invalid("exactly one recipient: several people talk in a group (send with the group's conversationId)");
         if (request.RecipientIds.Count == 0)
             return Invalid("recipientIds must name exactly one recipient");
         if (!Ids.IsValidUserId(request.RecipientIds[0]))
             return Invalid($"recipientIds[0] must be {Ids.UserIdRule}");
         if (request.RecipientIds[0] == userId)
             return Invalid("the recipient must not be the sender");
+        return null;
+    }
+
+    private static ProblemHttpResult? ValidateContent(SendMessageRequest request)
+    {
         if (request.Message is null)
             return Invalid("message is required");
         if (request.Message.Length == 0)

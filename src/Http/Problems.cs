@@ -10,6 +10,7 @@ public static class SendStatus
     public const string Invalid = "Invalid";
     public const string Unauthorized = "Unauthorized";
     public const string Forbidden = "Forbidden";
+    public const string NotFound = "NotFound";
     public const string Conflict = "Conflict";
     public const string TooLarge = "TooLarge";
     public const string RateLimited = "RateLimited";
@@ -56,7 +57,9 @@ public static class Problems
             case MailboxFailure.Invalid:
                 return Of(StatusCodes.Status400BadRequest, failure.Detail, SendStatus.For(http, SendStatus.Invalid));
             case MailboxFailure.NotFound:
-                return Of(StatusCodes.Status404NotFound, failure.Detail);
+                return Of(StatusCodes.Status404NotFound, failure.Detail, SendStatus.For(http, SendStatus.NotFound));
+            case MailboxFailure.Forbidden:
+                return Of(StatusCodes.Status403Forbidden, failure.Detail, SendStatus.For(http, SendStatus.Forbidden));
             case MailboxFailure.Unavailable unavailable:
                 HttpMetrics.RecordUnavailable(unavailable.Reason);
                 http.Response.Headers.RetryAfter = options.UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);

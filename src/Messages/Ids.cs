@@ -15,6 +15,42 @@ public static partial class Ids
     public static string ConversationFor(string a, string b) =>
         string.CompareOrdinal(a, b) <= 0 ? $"dm~{a}~{b}" : $"dm~{b}~{a}";
 
+    public const string GroupPrefix = "grp~";
+
+    /// <summary>Group conversations start with <see cref="GroupPrefix"/>, which no user id or 1:1 id does.</summary>
+    public static bool IsGroup(string conversationId) => conversationId.StartsWith(GroupPrefix, StringComparison.Ordinal);
+
+    /// <summary>
+    /// A group's id follows from its creator and the create request's clientRequestId, so a retried create reaches the
+    /// same group entity, which answers with the group it already made: idempotent without any other lookup.
+    /// </summary>
+    public static string GroupFor(string creatorId, string clientRequestId)
+    {
+        Span<byte> digest = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes($"{creatorId}\n{clientRequestId}"), digest);
+        // 130 bits in 26 base32 characters ([a-z2-7]: URL-safe, within the conversation id characters).
+        const string alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+        Span<char> id = stackalloc char[26];
+        var bits = 0;
+        var value = 0;
+        var at = 0;
+        for (var i = 0; at < id.Length; i++)
+        {
+            value = (value << 8) | digest[i];
+            bits += 8;
+            while (bits >= 5 && at < id.Length)
+            {
+                bits -= 5;
+                id[at++] = alphabet[(value >> bits) & 31];
+            }
+        }
+        return GroupPrefix + new string(id);
+    }
+
+    /// <summary>A group's messages are numbered by the group's own stamps, which strictly increase per group.</summary>
+    public static string GroupMessageId(string groupId, long serverTimestamp) =>
+        $"{serverTimestamp:x}-{groupId[GroupPrefix.Length..]}";
+
     /// <summary>The user-id rule (<see cref="UserIdRule"/>): every check of a user id is this one.</summary>
     public static bool IsValidUserId(string? value) =>
         value is { Length: > 0 and <= MaxUserIdLength } && UserIdPattern().IsMatch(value);

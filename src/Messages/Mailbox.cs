@@ -3,6 +3,9 @@ using System.Collections.Immutable;
 namespace Messaging.Messages;
 
 /// <summary>One message as every participant's copy stores it; identical in each copy.</summary>
+/// <param name="RecipientIds">The other participant of a 1:1 message; empty in a group, whose members change (the
+/// members a group message went to are those of the group at its <paramref name="ServerTimestamp"/>).</param>
+/// <param name="System">A group's membership change (<paramref name="Text"/> is then empty); null for what users write.</param>
 public sealed record ChatMessage(
     string MessageId,
     string ConversationId,
@@ -10,7 +13,8 @@ public sealed record ChatMessage(
     ImmutableArray<string> RecipientIds,
     string Text,
     string ClientMessageId,
-    long ServerTimestamp)
+    long ServerTimestamp,
+    GroupChange? System = null)
 {
     // A message id is sender + stamp (Ids.MessageId): kept only when it is not that, so a window of messages in
     // memory does not hold one more string per message. Events still carry it, and read it back unchanged.
@@ -106,6 +110,13 @@ public interface IChannelCopy : IMailboxCommand
 
     /// <summary>Characters of text this copy holds (the outbox's size bound counts them).</summary>
     int TextLength { get; }
+
+    /// <summary>
+    /// The channel number of the copy before this one for this recipient: the recipient stores a copy only when it
+    /// has everything up to here. A 1:1 channel numbers its copies without gaps; a group's copies carry the group's
+    /// order, in which a member's copies have gaps where they were not a member.
+    /// </summary>
+    long PreviousSeq => ChannelSeq - 1;
 }
 
 /// <summary>The recipient's copy of a message, handed on by the sender's mailbox.</summary>
@@ -177,6 +188,10 @@ public enum SendOutcome
     Conflict = 3,
     Invalid = 4,
     Unavailable = 5,
+    /// <summary>A group send from someone who is not (or no longer) a member.</summary>
+    Forbidden = 6,
+    /// <summary>A group send to a group that does not exist.</summary>
+    NotFound = 7,
 }
 
 public sealed record SendResult(
@@ -236,18 +251,28 @@ public sealed record MessageSent(
     Tally? Tally = null) : IMailboxEvent;
 
 /// <summary>A recipient's copy is stored; <see cref="ChannelSeq"/> is the sender's number for it.</summary>
+/// <param name="GroupName">A group's name (null for 1:1 messages).</param>
+/// <param name="GroupMembers">A group's members after this message, when this copy starts the recipient's membership
+/// (empty otherwise: the recipient follows the membership changes the messages carry).</param>
 public sealed record MessageReceived(
     ChatMessage Message,
     long Seq,
     long Stamp,
     ThreadLinks Links,
     long ChannelSeq,
-    Tally? Tally = null) : IMailboxEvent;
+    Tally? Tally = null,
+    string? GroupName = null,
+    ImmutableArray<string> GroupMembers = default) : IMailboxEvent
+{
+    /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
+    public ImmutableArray<string> GroupMembers { get; init; } = GroupMembers.IsDefault ? [] : GroupMembers;
+}
 
 /// <summary>
 /// This user moved their own markers in a conversation (one atomic event): the markers and what they stand for, the
 /// conversation's new stamp, and, when the senders' receipt moved, its copy queued on the channel to
-/// <paramref name="OtherId"/> as number <paramref name="ChannelSeq"/> (0: no copy).
+/// <paramref name="OtherId"/> as number <paramref name="ChannelSeq"/> (0: no copy). In a group the copies go to the
+/// members in <paramref name="Copies"/> (and <paramref name="OtherId"/> is empty).
 /// </summary>
 public sealed record ReceiptsMarked(
     string ConversationId,
@@ -257,7 +282,19 @@ public sealed record ReceiptsMarked(
     Tally Read,
     long Stamp,
     string OtherId,
-    long ChannelSeq) : IMailboxEvent;
+    long ChannelSeq,
+    ImmutableArray<ChannelTarget> Copies = default) : IMailboxEvent
+{
+    /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
+    public ImmutableArray<ChannelTarget> Copies { get; init; } = Copies.IsDefault ? [] : Copies;
+
+    /// <summary>Every copy this event queues: the one to <see cref="OtherId"/>, or a group's.</summary>
+    public IEnumerable<ChannelTarget> Targets =>
+        ChannelSeq > 0 ? Copies.Prepend(new ChannelTarget(OtherId, ChannelSeq)) : Copies;
+}
+
+/// <summary>A copy's place: the recipient and its number on the channel to them.</summary>
+public sealed record ChannelTarget(string RecipientId, long ChannelSeq);
 
 /// <summary>Another participant's receipt for this user's messages is stored (the channel's copy number <paramref name="ChannelSeq"/>).</summary>
 public sealed record ReceiptReceived(
@@ -267,8 +304,8 @@ public sealed record ReceiptReceived(
     long Stamp,
     long ChannelSeq) : IMailboxEvent;
 
-/// <summary>The recipient confirmed everything up to <see cref="UpToSeq"/>; those copies leave the outbox.</summary>
-public sealed record DeliveriesConfirmed(string RecipientId, long UpToSeq) : IMailboxEvent;
+/// <summary>The recipient confirmed everything up to <see cref="UpToSeq"/>; those copies leave the outbox (a mailbox's or a group's).</summary>
+public sealed record DeliveriesConfirmed(string RecipientId, long UpToSeq) : IMailboxEvent, IGroupEvent;
 
 /// <summary>
 /// The first write of every mailbox incarnation that writes: it makes this incarnation the journal's only writer of
@@ -276,7 +313,7 @@ public sealed record DeliveriesConfirmed(string RecipientId, long UpToSeq) : IMa
 /// other writer (a paused node's old incarnation included). <see cref="Node"/> and <see cref="ClaimedAt"/> are for
 /// operators reading the journal.
 /// </summary>
-public sealed record WriterClaimed(string Node, long ClaimedAt) : IMailboxEvent;
+public sealed record WriterClaimed(string Node, long ClaimedAt) : IMailboxEvent, IGroupEvent;
 
 /// <summary>
 /// Events an older writer wrote after a newer one had taken over (journals written before writes were fenced) are

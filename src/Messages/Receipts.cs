@@ -16,10 +16,16 @@ public readonly record struct Receipt(long DeliveredUpTo, long ReadUpTo)
 }
 
 /// <summary>One other participant's receipt for this user's messages.</summary>
-public sealed record ParticipantReceipt(string UserId, Receipt Receipt);
+/// <param name="JoinedAt">In a group: the serverTimestamp of the message that made them a member (0 in 1:1).</param>
+/// <param name="LeftAt">In a group: the serverTimestamp of the message that removed them (0: still a member).</param>
+public sealed record ParticipantReceipt(string UserId, Receipt Receipt, long JoinedAt = 0, long LeftAt = 0)
+{
+    /// <summary>Whether a message stamped <paramref name="serverTimestamp"/> went to them.</summary>
+    public bool WasSent(long serverTimestamp) => JoinedAt <= serverTimestamp && (LeftAt == 0 || serverTimestamp <= LeftAt);
+}
 
 /// <summary>
-/// Where the messages from others stand at one seq of a user's copy: how many there are at or below it, and the
+/// Where the messages from others (not a group's membership changes) stand at one seq of a user's copy: how many there are at or below it, and the
 /// serverTimestamp of the newest of them (0: none). A read marker at that seq turns into an unread count
 /// (<c>FromOthers</c> of the newest minus this) and into the receipt the senders get (<c>LastFromOthersAt</c>).
 /// </summary>
@@ -27,7 +33,7 @@ public readonly record struct Tally(long FromOthers, long LastFromOthersAt)
 {
     /// <summary>The tally after one more message: from another participant, or the user's own.</summary>
     public Tally After(ChatMessage message, string ownerId) =>
-        message.SenderId == ownerId ? this : new(FromOthers + 1, message.ServerTimestamp);
+        message.SenderId == ownerId || message.System is not null ? this : new(FromOthers + 1, message.ServerTimestamp);
 }
 
 /// <summary>What the user's own message has reached (thread pages): every other participant's receipt covers it.</summary>
@@ -46,23 +52,38 @@ public static class Receipts
     /// </summary>
     public static MessageStatus? StatusOf(ChatMessage message, string ownerId, ImmutableArray<ParticipantReceipt> receipts)
     {
-        if (message.SenderId != ownerId)
+        if (message.SenderId != ownerId || message.System is not null)
             return null;
-        var others = message.RecipientIds;
-        if (others.IsDefaultOrEmpty)
-            return MessageStatus.Sent;
         var status = MessageStatus.Read;
-        foreach (var other in others)
+        var anyone = false;
+        if (Ids.IsGroup(message.ConversationId))
         {
-            var receipt = Find(receipts, other);
-            var reached = receipt.ReadUpTo >= message.ServerTimestamp ? MessageStatus.Read
-                : receipt.DeliveredUpTo >= message.ServerTimestamp ? MessageStatus.Delivered
-                : MessageStatus.Sent;
-            if (reached < status)
-                status = reached;
+            // A group message went to the members of the moment: their receipts say when they joined and left.
+            foreach (var r in receipts.IsDefault ? [] : receipts)
+            {
+                if (r.UserId == ownerId || !r.WasSent(message.ServerTimestamp))
+                    continue;
+                anyone = true;
+                status = Lower(status, Reached(r.Receipt, message.ServerTimestamp));
+            }
         }
-        return status;
+        else
+        {
+            foreach (var other in message.RecipientIds.IsDefault ? [] : message.RecipientIds)
+            {
+                anyone = true;
+                status = Lower(status, Reached(Find(receipts, other), message.ServerTimestamp));
+            }
+        }
+        return anyone ? status : MessageStatus.Sent;
     }
+
+    private static MessageStatus Reached(Receipt receipt, long serverTimestamp) =>
+        receipt.ReadUpTo >= serverTimestamp ? MessageStatus.Read
+        : receipt.DeliveredUpTo >= serverTimestamp ? MessageStatus.Delivered
+        : MessageStatus.Sent;
+
+    private static MessageStatus Lower(MessageStatus a, MessageStatus b) => a < b ? a : b;
 
     public static Receipt Find(ImmutableArray<ParticipantReceipt> receipts, string userId)
     {

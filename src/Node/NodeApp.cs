@@ -1,6 +1,7 @@
 using Akka.Cluster;
 using Akka.Hosting;
 using Messaging.Actors;
+using Messaging.Actors.Groups;
 using Messaging.Http;
 using Messaging.Node.Admin;
 using Messaging.Messages.Serialization;
@@ -31,6 +32,7 @@ public static class NodeApp
             .WithMessagingDiscovery(settings)
             .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
             .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount)
+            .WithGroupShards(settings.Mailbox, settings.Groups, settings.Cluster.ShardCount)
             .AddStartup((system, _) =>
             {
                 // No seed nodes: this node is a cluster of one (it also picks its real port when Port is 0).

@@ -21,6 +21,7 @@ public sealed partial class NodeSettings
     public PersistenceSettings Persistence { get; set; } = new();
     public ClusterSettings Cluster { get; set; } = new();
     public MailboxSettings Mailbox { get; set; } = new();
+    public Messaging.Actors.Groups.GroupLimits Groups { get; set; } = new();
     public MessagingApiOptions Http { get; set; } = new();
     public SendRateLimitOptions RateLimit { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
@@ -165,6 +166,15 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Mailbox:MaxPendingCharsPerRecipient must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
         if (Mailbox.Limits.SnippetLength < 1)
             yield return "Messaging:Mailbox:SnippetLength must be at least 1";
+
+        if (Groups.MaxMembers < 2)
+            yield return "Messaging:Groups:MaxMembers must be at least 2";
+        if (Groups.DedupWindow < 1)
+            yield return "Messaging:Groups:DedupWindow must be at least 1";
+        if (Groups.MaxPendingMessages < 1)
+            yield return "Messaging:Groups:MaxPendingMessages must be at least 1";
+        if (Groups.MaxPendingChars < MessagingApi.MaxMessageBytes)
+            yield return $"Messaging:Groups:MaxPendingChars must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
 
         if (Http.AskTimeout <= Mailbox.DeliveryWait)
             yield return $"Messaging:Http:AskTimeout ({Http.AskTimeout}) must exceed Messaging:Mailbox:DeliveryWait ({Mailbox.DeliveryWait})";

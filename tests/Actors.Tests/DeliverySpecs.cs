@@ -35,7 +35,7 @@ public sealed class DeliverySpecs(ITestOutputHelper output)
     {
         var region = CreateTestProbe();
         var router = Sys.ActorOf(Props.Create(() => new RegionStub(region.Ref)));
-        var mailbox = Sys.ActorOf(Props.Create(() => new MailboxActor(user, settings, router)));
+        var mailbox = Sys.ActorOf(Props.Create(() => new MailboxActor(user, settings, router, router)));
         router.Tell(mailbox);
         return (mailbox, region);
     }

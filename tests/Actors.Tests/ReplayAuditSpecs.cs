@@ -20,13 +20,13 @@ public sealed class ReplayAuditSpecs
     /// <summary>Feeds events to an audit as recovery would, applying what it lets through.</summary>
     private sealed class Replay
     {
-        public ReplayAudit Audit { get; } = new();
+        public ReplayAudit<IMailboxEvent> Audit { get; } = new();
         public MailboxState State { get; private set; } = Empty;
         public List<long> Applied { get; } = [];
 
         public Replay Event(long seq, string writer, IMailboxEvent evt)
         {
-            if (Audit.Replayed(seq, writer, evt, State))
+            if (Audit.Replayed(seq, writer, evt, State.Continues))
             {
                 State = State.Apply(evt, seq);
                 Applied.Add(seq);
@@ -143,9 +143,9 @@ public sealed class ReplayAuditSpecs
     [InlineData(new long[] { 1, 2, 3 }, 3, 0)]
     public void Should_report_a_hole_above_the_newest_claim_as_unsettled(long[] replayed, long highest, long unsettled)
     {
-        var audit = new ReplayAudit();
+        var audit = new ReplayAudit<IMailboxEvent>();
         foreach (var seq in replayed)
-            audit.Replayed(seq, A, new DeliveriesConfirmed("bob", 0), Empty);
+            audit.Replayed(seq, A, new DeliveriesConfirmed("bob", 0), Empty.Continues);
 
         Assert.Equal(unsettled, audit.Complete(highest).UnsettledGap);
     }
@@ -153,12 +153,12 @@ public sealed class ReplayAuditSpecs
     [Fact]
     public void Should_treat_a_hole_below_a_claim_as_settled()
     {
-        var audit = new ReplayAudit();
+        var audit = new ReplayAudit<IMailboxEvent>();
         audit.SnapshotOffered(10);
-        audit.Replayed(11, A, new DeliveriesConfirmed("bob", 0), Empty);
-        audit.Replayed(13, A, new DeliveriesConfirmed("bob", 0), Empty); // 12 was never committed
-        audit.Replayed(14, B, new WriterClaimed("node-b", T0), Empty);
-        audit.Replayed(15, B, new DeliveriesConfirmed("bob", 0), Empty);
+        audit.Replayed(11, A, new DeliveriesConfirmed("bob", 0), Empty.Continues);
+        audit.Replayed(13, A, new DeliveriesConfirmed("bob", 0), Empty.Continues); // 12 was never committed
+        audit.Replayed(14, B, new WriterClaimed("node-b", T0), Empty.Continues);
+        audit.Replayed(15, B, new DeliveriesConfirmed("bob", 0), Empty.Continues);
 
         Assert.Equal(0, audit.Complete(15).UnsettledGap);
     }

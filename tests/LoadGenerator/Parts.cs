@@ -8,6 +8,7 @@ using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Akka.Persistence;
 using Akka.Remote.Hosting;
+using Messaging.Actors.Groups;
 using Messaging.Actors;
 using Messaging.Messages;
 using Messaging.Messages.Serialization;
@@ -100,6 +101,7 @@ public static class Parts
                 .WithClustering(new ClusterOptions())
                 .WithMessagingPersistence(provider, connectionString)
                 .WithMailboxShards(settings with { PassivateIdleAfter = TimeSpan.FromHours(1) }, 100)
+                .WithGroupShards(settings with { PassivateIdleAfter = TimeSpan.FromHours(1) }, new GroupLimits(), 100)
                 .AddStartup((system, _) => Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress));
             if (!string.IsNullOrWhiteSpace(hocon))
                 akka.AddHocon(hocon, HoconAddMode.Prepend);
@@ -212,7 +214,7 @@ public static class Parts
     {
         var before = ManagedBytesAfterFullGc();
         var started = Stopwatch.GetTimestamp();
-        var actor = system.ActorOf(Props.Create(() => new MailboxActor(user, settings, system.DeadLetters)));
+        var actor = system.ActorOf(Props.Create(() => new MailboxActor(user, settings, system.DeadLetters, system.DeadLetters)));
         var status = await actor.Ask<MailboxStatus>(new GetMailboxStatus(user), TimeSpan.FromSeconds(60));
         var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         var bytes = ManagedBytesAfterFullGc() - before;

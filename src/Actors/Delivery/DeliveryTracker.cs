@@ -17,6 +17,27 @@ public enum DeliveryTimer
     ConfirmationFlush,
 }
 
+/// <summary>A channel as the tracker sees it: the newest copy's number and how far the journal says it is confirmed.</summary>
+public readonly record struct ChannelPosition(string RecipientId, long LastSeq, long ConfirmedSeq);
+
+/// <summary>
+/// The journaled side of delivery, as an entity that delivers keeps it: a mailbox's outbound channels, or a group's
+/// messages not yet confirmed by every member. The <see cref="DeliveryTracker"/> decides over it.
+/// </summary>
+public interface IOutbox
+{
+    /// <summary>Whether any copy is still unconfirmed (as journaled).</summary>
+    bool HasPending { get; }
+
+    /// <summary>Every channel with a copy still unconfirmed (as journaled).</summary>
+    IEnumerable<ChannelPosition> Channels { get; }
+
+    ChannelPosition? Channel(string recipientId);
+
+    /// <summary>The copies to <paramref name="recipientId"/> after <paramref name="afterSeq"/>, oldest first.</summary>
+    IEnumerable<IChannelCopy> Unconfirmed(string recipientId, long afterSeq);
+}
+
 /// <summary>The tracker after an input, and what to carry out.</summary>
 public readonly record struct DeliveryStep(DeliveryTracker Tracker, ImmutableArray<DeliveryEffect> Effects);
 
@@ -24,8 +45,8 @@ public readonly record struct DeliveryStep(DeliveryTracker Tracker, ImmutableArr
 /// The sender side of delivery that is not journaled: who waits for a write or for the recipient's confirmation,
 /// how far each recipient has confirmed in memory, when each channel last made progress, which timers run.
 /// Pure: every input returns the next tracker and the effects to carry out; time comes from the injected clock.
-/// The outbox itself (the copies and their numbers) is journaled state and comes in as
-/// <see cref="MailboxState.Outbound"/>: <c>durable</c> is what the journal has, <c>decided</c> includes writes in flight.
+/// The outbox itself (the copies and their numbers) is journaled state and comes in as an <see cref="IOutbox"/> (a
+/// mailbox's or a group's): <c>durable</c> is what the journal has, <c>decided</c> includes writes in flight.
 /// A restart loses this tracker on purpose: recovery resends what the journal says is unconfirmed.
 /// </summary>
 public sealed record DeliveryTracker
@@ -36,7 +57,7 @@ public sealed record DeliveryTracker
 
     public static DeliveryTracker Create(MailboxSettings settings) => new(settings);
 
-    /// <summary>Callers of a send whose write is in flight, by clientMessageId: a retry joins the first caller.</summary>
+    /// <summary>Callers of a send whose write is in flight, by its dedup key: a retry joins the first caller.</summary>
     public ImmutableDictionary<string, ImmutableArray<IActorRef>> AwaitingWrite { get; private init; } =
         ImmutableDictionary<string, ImmutableArray<IActorRef>>.Empty;
 
@@ -66,27 +87,42 @@ public sealed record DeliveryTracker
         };
 
     /// <summary>Recovered from the journal: resend at once whatever is unconfirmed, then every interval.</summary>
-    public DeliveryStep Recovered(MailboxState durable)
+    public DeliveryStep Recovered(IOutbox durable)
     {
-        if (durable.PendingDeliveries == 0)
+        if (!durable.HasPending)
             return new(this, []);
         return new(this with { Timers = Timers.Add(DeliveryTimer.Redelivery) },
             [new DeliveryEffect.StartTimer(DeliveryTimer.Redelivery, TimeSpan.Zero, _settings.RedeliveryInterval)]);
     }
 
+    /// <summary>A 1:1 send is durable: its one copy goes to the recipient.</summary>
+    public DeliveryStep Sent(MessageSent sent, MailboxState durable, bool stopping) =>
+        Sent(sent.Message.ClientMessageId, [new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message)],
+            sent.Message, durable, stopping);
+
     /// <summary>
-    /// A send is durable: hand the copy on, and answer its callers when the recipient confirms it, or
-    /// <c>Accepted</c> after DeliveryWait (at once when the wait is zero or the mailbox is stopping).
+    /// A send is durable: hand its <paramref name="copies"/> on (one per recipient, all with the same number), and
+    /// answer its callers (waiting under <paramref name="key"/>) when every recipient has confirmed it, or
+    /// <c>Accepted</c> after DeliveryWait (at once when the wait is zero or the entity is stopping).
     /// </summary>
-    public DeliveryStep Sent(MessageSent sent, MailboxState durable, bool stopping)
+    public DeliveryStep Sent(string key, IReadOnlyList<IChannelCopy> copies, ChatMessage message, IOutbox durable, bool stopping)
     {
         var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
-        var next = this with { AwaitingWrite = AwaitingWrite.Remove(sent.Message.ClientMessageId) };
-        var callers = AwaitingWrite.GetValueOrDefault(sent.Message.ClientMessageId, []);
-        var copy = new DeliverMessage(sent.Message.RecipientIds[0], sent.ChannelSeq, sent.Message);
-        next = next.Deliver(copy, durable, effects);
-        var waiter = new DeliveryWaiter(copy.RecipientId, copy.ChannelSeq, sent.Message, callers, Now + _settings.DeliveryWait);
-        if (_settings.DeliveryWait <= TimeSpan.Zero || stopping)
+        var next = this with { AwaitingWrite = AwaitingWrite.Remove(key) };
+        var callers = AwaitingWrite.GetValueOrDefault(key, []);
+        var recipients = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
+        foreach (var copy in copies)
+        {
+            next = next.Deliver(copy, durable, effects);
+            recipients.Add(copy.RecipientId);
+        }
+        var waiter = new DeliveryWaiter(recipients.ToImmutable(), copies.Count > 0 ? copies[0].ChannelSeq : 0, message, callers,
+            Now + _settings.DeliveryWait);
+        if (callers.IsEmpty)
+            return new(next, effects.DrainToImmutable());
+        if (recipients.Count == 0)
+            effects.Add(waiter.Answer(SendOutcome.Sent));
+        else if (_settings.DeliveryWait <= TimeSpan.Zero || stopping)
             effects.Add(waiter.Answer(SendOutcome.Accepted));
         else
         {
@@ -105,7 +141,7 @@ public sealed record DeliveryTracker
     /// A copy nobody waits for (a receipt, or a message stored again after recovery) goes out and is redelivered
     /// like any other.
     /// </summary>
-    public DeliveryStep Restored(IChannelCopy copy, MailboxState durable)
+    public DeliveryStep Restored(IChannelCopy copy, IOutbox durable)
     {
         var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
         var next = Deliver(copy, durable, effects);
@@ -113,10 +149,12 @@ public sealed record DeliveryTracker
     }
 
     /// <summary>The recipient has stored every copy up to <c>UpToSeq</c>.</summary>
-    public DeliveryStep Confirmation(ConfirmDelivery confirmation, MailboxState durable, MailboxState decided)
+    public DeliveryStep Confirmation(ConfirmDelivery confirmation, IOutbox durable, IOutbox decided) =>
+        Confirmation(confirmation.RecipientId, confirmation.UpToSeq, durable, decided);
+
+    /// <summary><paramref name="recipient"/> has stored every copy up to <paramref name="upTo"/>.</summary>
+    public DeliveryStep Confirmation(string recipient, long upTo, IOutbox durable, IOutbox decided)
     {
-        var recipient = confirmation.RecipientId;
-        var upTo = confirmation.UpToSeq;
         if (upTo <= Confirmed.GetValueOrDefault(recipient))
             return new(this, []);
         var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
@@ -127,18 +165,29 @@ public sealed record DeliveryTracker
         if (progress.ResentUpTo > 0 && upTo >= progress.ResentUpTo)
         {
             next = next with { Progress = next.Progress.SetItem(recipient, progress with { ResentUpTo = 0 }) };
-            if (durable.Outbound.TryGetValue(recipient, out var channel) && channel.LastSeq > upTo)
-                next = next.ResendBatch(channel, effects);
+            if (durable.Channel(recipient) is { } channel && channel.LastSeq > upTo)
+                next = next.ResendBatch(channel, durable, effects);
         }
 
-        Predicate<DeliveryWaiter> covered = w => w.RecipientId == recipient && w.ChannelSeq <= upTo;
-        var delivered = next.AwaitingDelivery.FindAll(covered);
-        foreach (var waiter in delivered)
-            effects.Add(waiter.Answer(SendOutcome.Sent));
-        if (!delivered.IsEmpty)
-            next = next with { AwaitingDelivery = next.AwaitingDelivery.RemoveAll(covered) };
+        // Every waiter this confirmation covers loses the recipient; one with nobody left is answered Sent.
+        var waiters = next.AwaitingDelivery;
+        for (var i = 0; i < waiters.Count; i++)
+        {
+            var waiter = waiters[i];
+            if (waiter.ChannelSeq > upTo || !waiter.Recipients.Contains(recipient))
+                continue;
+            var remaining = waiter.Recipients.Remove(recipient);
+            if (remaining.IsEmpty)
+            {
+                effects.Add(waiter.Answer(SendOutcome.Sent));
+                waiters = waiters.RemoveAt(i--);
+            }
+            else
+                waiters = waiters.SetItem(i, waiter with { Recipients = remaining });
+        }
+        next = next with { AwaitingDelivery = waiters };
 
-        if (decided.Outbound.TryGetValue(recipient, out var journaled) && upTo - journaled.ConfirmedSeq >= _settings.ConfirmationBatch)
+        if (decided.Channel(recipient) is { } journaled && upTo - journaled.ConfirmedSeq >= _settings.ConfirmationBatch)
             next = next.PersistConfirmations(decided, effects);
         else if (!next.Timers.Contains(DeliveryTimer.ConfirmationFlush))
         {
@@ -149,7 +198,7 @@ public sealed record DeliveryTracker
     }
 
     /// <summary>A timer of this tracker fired.</summary>
-    public DeliveryStep Tick(DeliveryTimer timer, MailboxState durable, MailboxState decided)
+    public DeliveryStep Tick(DeliveryTimer timer, IOutbox durable, IOutbox decided)
     {
         var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
         var next = timer switch
@@ -169,10 +218,19 @@ public sealed record DeliveryTracker
     public DeliveryStep BeforeSend(SendMessage send, MailboxState decided)
     {
         if (send.RecipientIds.Length != 1
-            || !Confirmed.TryGetValue(send.RecipientIds[0], out var confirmed)
             || !decided.Outbound.TryGetValue(send.RecipientIds[0], out var channel)
-            || channel.ConfirmedSeq >= confirmed
             || !channel.IsFullFor(send.Text, decided.Limits))
+            return new(this, []);
+        return MakeRoom(decided);
+    }
+
+    /// <summary>
+    /// The outbox is full: journal what recipients confirmed in memory beyond the journal, if anything, so the decided
+    /// view drops those copies.
+    /// </summary>
+    public DeliveryStep MakeRoom(IOutbox decided)
+    {
+        if (!Confirmed.Any(c => decided.Channel(c.Key) is { } channel && channel.ConfirmedSeq < Math.Min(c.Value, channel.LastSeq)))
             return new(this, []);
         var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
         var next = PersistConfirmations(decided, effects);
@@ -180,7 +238,7 @@ public sealed record DeliveryTracker
     }
 
     /// <summary>The mailbox stops or moves: answer everyone waiting for delivery, and journal what is confirmed.</summary>
-    public DeliveryStep Stop(MailboxState decided)
+    public DeliveryStep Stop(IOutbox decided)
     {
         var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
         foreach (var waiter in AwaitingDelivery)
@@ -206,13 +264,13 @@ public sealed record DeliveryTracker
 
     // ---------------- rules ----------------
 
-    private DeliveryTracker Deliver(IChannelCopy copy, MailboxState durable, ImmutableArray<DeliveryEffect>.Builder effects)
+    private DeliveryTracker Deliver(IChannelCopy copy, IOutbox durable, ImmutableArray<DeliveryEffect>.Builder effects)
     {
         effects.Add(new DeliveryEffect.Send(copy));
         var next = this;
         // The redelivery clock of a channel starts when its oldest unconfirmed copy goes out, and restarts only
         // when the recipient makes progress: a steady stream of new sends must not postpone resending a lost copy.
-        if (copy.ChannelSeq == ConfirmedSeq(copy.RecipientId, durable) + 1)
+        if (copy.PreviousSeq <= ConfirmedSeq(copy.RecipientId, durable))
             next = next with { Progress = Progress.SetItem(copy.RecipientId, ProgressOf(copy.RecipientId) with { Since = Now }) };
         if (!next.Timers.Contains(DeliveryTimer.Redelivery))
         {
@@ -235,18 +293,18 @@ public sealed record DeliveryTracker
         return next with { Timers = next.Timers.Remove(DeliveryTimer.DeliveryWait) };
     }
 
-    private DeliveryTracker Redeliver(MailboxState durable, ImmutableArray<DeliveryEffect>.Builder effects)
+    private DeliveryTracker Redeliver(IOutbox durable, ImmutableArray<DeliveryEffect>.Builder effects)
     {
         var now = Now;
         var next = this;
         var anyPending = false;
-        foreach (var channel in durable.Outbound.Values)
+        foreach (var channel in durable.Channels)
         {
-            if (channel.LastSeq <= ConfirmedSeq(channel.RecipientId, durable))
+            if (channel.LastSeq <= ConfirmedSeq(channel))
                 continue;
             anyPending = true;
             if (now - ProgressOf(channel.RecipientId).Since >= _settings.RedeliveryInterval)
-                next = next.ResendBatch(channel, effects);
+                next = next.ResendBatch(channel, durable, effects);
         }
         if (anyPending)
             return next;
@@ -255,11 +313,11 @@ public sealed record DeliveryTracker
     }
 
     /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>
-    private DeliveryTracker ResendBatch(OutboundChannel channel, ImmutableArray<DeliveryEffect>.Builder effects)
+    private DeliveryTracker ResendBatch(ChannelPosition channel, IOutbox durable, ImmutableArray<DeliveryEffect>.Builder effects)
     {
         var confirmed = ConfirmedSeq(channel);
         var progress = ProgressOf(channel.RecipientId);
-        foreach (var copy in channel.Pending.SkipWhile(d => d.ChannelSeq <= confirmed).Take(_settings.ResendBatch))
+        foreach (var copy in durable.Unconfirmed(channel.RecipientId, confirmed).Take(_settings.ResendBatch))
         {
             effects.Add(new DeliveryEffect.Send(copy));
             progress = progress with { ResentUpTo = copy.ChannelSeq };
@@ -268,7 +326,7 @@ public sealed record DeliveryTracker
     }
 
     /// <summary>Journal what recipients confirmed, so a restart does not resend it (a resend would be harmless).</summary>
-    private DeliveryTracker PersistConfirmations(MailboxState decided, ImmutableArray<DeliveryEffect>.Builder effects)
+    private DeliveryTracker PersistConfirmations(IOutbox decided, ImmutableArray<DeliveryEffect>.Builder effects)
     {
         var next = this;
         if (Timers.Contains(DeliveryTimer.ConfirmationFlush))
@@ -278,17 +336,17 @@ public sealed record DeliveryTracker
         }
         foreach (var (recipient, upTo) in Confirmed)
         {
-            if (decided.Outbound.TryGetValue(recipient, out var channel) && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))
+            if (decided.Channel(recipient) is { } channel && channel.ConfirmedSeq < Math.Min(upTo, channel.LastSeq))
                 effects.Add(new DeliveryEffect.Persist(new DeliveriesConfirmed(recipient, Math.Min(upTo, channel.LastSeq))));
         }
         return next;
     }
 
     /// <summary>How far a recipient has confirmed: journaled (in <paramref name="durable"/>) or known in memory.</summary>
-    private long ConfirmedSeq(string recipientId, MailboxState durable) =>
-        durable.Outbound.TryGetValue(recipientId, out var channel) ? ConfirmedSeq(channel) : Confirmed.GetValueOrDefault(recipientId);
+    private long ConfirmedSeq(string recipientId, IOutbox durable) =>
+        durable.Channel(recipientId) is { } channel ? ConfirmedSeq(channel) : Confirmed.GetValueOrDefault(recipientId);
 
-    private long ConfirmedSeq(OutboundChannel channel) =>
+    private long ConfirmedSeq(ChannelPosition channel) =>
         Math.Max(channel.ConfirmedSeq, Confirmed.GetValueOrDefault(channel.RecipientId));
 
     private ChannelProgress ProgressOf(string recipientId) => Progress.GetValueOrDefault(recipientId);
@@ -300,9 +358,12 @@ public sealed record DeliveryTracker
 /// </summary>
 public readonly record struct ChannelProgress(DateTimeOffset Since, long ResentUpTo);
 
-/// <summary>A durable send whose callers wait for the recipient's confirmation until <see cref="Deadline"/>.</summary>
+/// <summary>
+/// A durable send whose callers wait until <see cref="Deadline"/> for the confirmation of every recipient in
+/// <see cref="Recipients"/> (those that have not confirmed yet) of copy number <see cref="ChannelSeq"/>.
+/// </summary>
 public sealed record DeliveryWaiter(
-    string RecipientId, long ChannelSeq, ChatMessage Message, ImmutableArray<IActorRef> Callers, DateTimeOffset Deadline)
+    ImmutableHashSet<string> Recipients, long ChannelSeq, ChatMessage Message, ImmutableArray<IActorRef> Callers, DateTimeOffset Deadline)
 {
     public DeliveryEffect.Reply Answer(SendOutcome outcome) =>
         new(Callers, new SendResult(outcome, Message.MessageId, Message.ConversationId, Message.ServerTimestamp, ""));

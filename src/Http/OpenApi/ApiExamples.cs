@@ -57,4 +57,16 @@ internal static class ApiExamples
                 Receipts = new Dictionary<string, ReceiptDto> { [Bob] = new(SentAt, SentAt) },
             },
             [new ThreadMessageDto(Ids.MessageId(Bob, RepliedAt), Conversation, 2, Bob, [Alice], "hi alice", "9b2e41d0-0001", RepliedAt)])));
+
+    private static readonly string Family = Ids.GroupFor(Alice, "7d2c1e90-0001");
+
+    public static readonly SendMessageRequest GroupSendRequest = new(null, null, "dinner at 8?", ClientMessageId, Family);
+
+    public static readonly CreateGroupRequest CreateGroup = new("Family", [Bob, "carol"], "7d2c1e90-0001");
+
+    public static readonly GroupDto Group = new(Family, "Family", [Alice, Bob, "carol"], [Alice]);
+
+    public static readonly MembersRequest AddMember = new(["dave"], null);
+
+    public static readonly GroupDto GroupWithDave = Group with { ParticipantIds = [Alice, Bob, "carol", "dave"] };
 }

@@ -62,6 +62,24 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string ReceiptsMarkedManifest = "RMk";
     internal const string ReceiptReceivedManifest = "RRc";
 
+    // groups (v1.1): commands and replies, then journal history (never change these)
+    internal const string CreateGroupManifest = "CrG";
+    internal const string GetGroupManifest = "GG";
+    internal const string ChangeMembersManifest = "ChM";
+    internal const string LeaveGroupManifest = "LvG";
+    internal const string PostToGroupManifest = "PtG";
+    internal const string ConfirmGroupDeliveryManifest = "CGD";
+    internal const string KeepGroupDeliveringManifest = "KGD";
+    internal const string GetGroupStatusManifest = "GGS";
+    internal const string StopGroupManifest = "SpG";
+    internal const string DeliverGroupMessageManifest = "DGM";
+    internal const string GroupAnswerManifest = "GA";
+    internal const string GroupRefusedManifest = "GRf";
+    internal const string GroupStatusManifest = "GSt";
+    internal const string GroupCreatedManifest = "GCr";
+    internal const string GroupPostedManifest = "GPo";
+    internal const string GroupSnapshotManifest = "GSn";
+
     public MessagingSerializer(ExtendedActorSystem system) : base(system)
     {
     }
@@ -103,6 +121,22 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         TypingSent => TypingSentManifest,
         ReceiptsMarked => ReceiptsMarkedManifest,
         ReceiptReceived => ReceiptReceivedManifest,
+        DeliverGroupMessage => DeliverGroupMessageManifest,
+        PostToGroup => PostToGroupManifest,
+        ConfirmGroupDelivery => ConfirmGroupDeliveryManifest,
+        GroupPosted => GroupPostedManifest,
+        CreateGroup => CreateGroupManifest,
+        GetGroup => GetGroupManifest,
+        ChangeMembers => ChangeMembersManifest,
+        LeaveGroup => LeaveGroupManifest,
+        KeepGroupDelivering => KeepGroupDeliveringManifest,
+        GetGroupStatus => GetGroupStatusManifest,
+        StopGroup => StopGroupManifest,
+        GroupAnswer => GroupAnswerManifest,
+        GroupRefused => GroupRefusedManifest,
+        GroupStatus => GroupStatusManifest,
+        GroupCreated => GroupCreatedManifest,
+        GroupSnapshot => GroupSnapshotManifest,
         _ => throw Unsupported(o),
     };
 
@@ -143,6 +177,28 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         TypingSent m => new P.TypingSent { Until = m.Until }.ToByteArray(),
         ReceiptsMarked m => ToProto(m).ToByteArray(),
         ReceiptReceived m => ToProto(m).ToByteArray(),
+        DeliverGroupMessage m => ToProto(m).ToByteArray(),
+        PostToGroup m => new P.PostToGroup
+        {
+            GroupId = m.GroupId, SenderId = m.SenderId, Text = m.Text, ClientMessageId = m.ClientMessageId,
+        }.ToByteArray(),
+        ConfirmGroupDelivery m => new P.ConfirmGroupDelivery { GroupId = m.GroupId, MemberId = m.MemberId, UpToSeq = m.UpToSeq }.ToByteArray(),
+        GroupPosted m => ToProto(m).ToByteArray(),
+        CreateGroup m => ToProto(m).ToByteArray(),
+        GetGroup m => new P.GetGroup { GroupId = m.GroupId, UserId = m.UserId }.ToByteArray(),
+        ChangeMembers m => ToProto(m).ToByteArray(),
+        LeaveGroup m => new P.LeaveGroup { GroupId = m.GroupId, UserId = m.UserId }.ToByteArray(),
+        KeepGroupDelivering m => new P.GroupId { GroupId_ = m.GroupId }.ToByteArray(),
+        GetGroupStatus m => new P.GroupId { GroupId_ = m.GroupId }.ToByteArray(),
+        StopGroup => [],
+        GroupAnswer m => new P.GroupAnswer { Group = ToProto(m.Group), Created = m.Created }.ToByteArray(),
+        GroupRefused m => new P.GroupRefused { Reason = (int)m.Reason, Detail = m.Detail }.ToByteArray(),
+        GroupStatus m => ToProto(m).ToByteArray(),
+        GroupCreated m => new P.GroupCreated
+        {
+            Message = ToProto(m.Message), Name = m.Name, ClientRequestId = m.ClientRequestId,
+        }.ToByteArray(),
+        GroupSnapshot m => ToProto(m).ToByteArray(),
         _ => throw Unsupported(obj),
     };
 
@@ -181,6 +237,22 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         TypingSentManifest => new TypingSent(P.TypingSent.Parser.ParseFrom(bytes).Until),
         ReceiptsMarkedManifest => FromProto(P.ReceiptsMarked.Parser.ParseFrom(bytes)),
         ReceiptReceivedManifest => FromProto(P.ReceiptReceived.Parser.ParseFrom(bytes)),
+        DeliverGroupMessageManifest => FromProto(P.DeliverGroupMessage.Parser.ParseFrom(bytes)),
+        PostToGroupManifest => FromProto(P.PostToGroup.Parser.ParseFrom(bytes)),
+        ConfirmGroupDeliveryManifest => FromProto(P.ConfirmGroupDelivery.Parser.ParseFrom(bytes)),
+        GroupPostedManifest => FromProto(P.GroupPosted.Parser.ParseFrom(bytes)),
+        CreateGroupManifest => FromProto(P.CreateGroup.Parser.ParseFrom(bytes)),
+        GetGroupManifest => FromProto(P.GetGroup.Parser.ParseFrom(bytes)),
+        ChangeMembersManifest => FromProto(P.ChangeMembers.Parser.ParseFrom(bytes)),
+        LeaveGroupManifest => FromProto(P.LeaveGroup.Parser.ParseFrom(bytes)),
+        KeepGroupDeliveringManifest => new KeepGroupDelivering(P.GroupId.Parser.ParseFrom(bytes).GroupId_),
+        GetGroupStatusManifest => new GetGroupStatus(P.GroupId.Parser.ParseFrom(bytes).GroupId_),
+        StopGroupManifest => StopGroup.Instance,
+        GroupAnswerManifest => FromProto(P.GroupAnswer.Parser.ParseFrom(bytes)),
+        GroupRefusedManifest => FromProto(P.GroupRefused.Parser.ParseFrom(bytes)),
+        GroupStatusManifest => FromProto(P.GroupStatus.Parser.ParseFrom(bytes)),
+        GroupCreatedManifest => FromProto(P.GroupCreated.Parser.ParseFrom(bytes)),
+        GroupSnapshotManifest => FromProto(P.GroupSnapshot.Parser.ParseFrom(bytes)),
         _ => throw new SerializationException(
             $"{nameof(MessagingSerializer)} (id {SerializerId}) has no type for manifest '{manifest}'. Bytes written " +
             "by a newer version, or a manifest that was changed: manifests of stored events must never change."),
@@ -204,6 +276,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             ServerTimestamp = m.ServerTimestamp,
         };
         AddStrings(proto.RecipientIds, m.RecipientIds);
+        if (m.System is { } change)
+        {
+            proto.System = new P.GroupChange { Action = change.Action };
+            AddStrings(proto.System.UserIds, change.UserIds);
+        }
         return proto;
     }
 
@@ -213,7 +290,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             throw new SerializationException($"{owner} has no message");
         return new ChatMessage(
             m.MessageId, m.ConversationId, m.SenderId, ToImmutable(m.RecipientIds), m.Text, m.ClientMessageId,
-            m.ServerTimestamp);
+            m.ServerTimestamp, m.System is { } change ? new GroupChange(change.Action, ToImmutable(change.UserIds)) : null);
     }
 
     private static P.StoredMessage ToProto(StoredMessage m) =>
@@ -236,12 +313,13 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             target.Add(new P.ParticipantReceipt
             {
                 UserId = r.UserId, DeliveredUpTo = r.Receipt.DeliveredUpTo, ReadUpTo = r.Receipt.ReadUpTo,
+                JoinedAt = r.JoinedAt, LeftAt = r.LeftAt,
             });
         }
     }
 
     private static ImmutableArray<ParticipantReceipt> ToReceipts(RepeatedField<P.ParticipantReceipt> source) =>
-        ToImmutable(source, static r => new ParticipantReceipt(r.UserId, new Receipt(r.DeliveredUpTo, r.ReadUpTo)));
+        ToImmutable(source, static r => new ParticipantReceipt(r.UserId, new Receipt(r.DeliveredUpTo, r.ReadUpTo), r.JoinedAt, r.LeftAt));
 
     private static P.ConversationSummary ToProto(ConversationSummary c)
     {
@@ -446,34 +524,48 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     private static MessageSent FromProto(P.MessageSent e) =>
         new(FromProto(e.Message, nameof(MessageSent)), e.Seq, FromProto(e.Links), e.ChannelSeq, FromProto(e.Tally));
 
-    private static P.MessageReceived ToProto(MessageReceived e) => new()
+    private static P.MessageReceived ToProto(MessageReceived e)
     {
-        Message = ToProto(e.Message),
-        Seq = e.Seq,
-        Stamp = e.Stamp,
-        Links = ToProto(e.Links),
-        ChannelSeq = e.ChannelSeq,
-        Tally = ToProto(e.Tally),
-    };
+        var proto = new P.MessageReceived
+        {
+            Message = ToProto(e.Message),
+            Seq = e.Seq,
+            Stamp = e.Stamp,
+            Links = ToProto(e.Links),
+            ChannelSeq = e.ChannelSeq,
+            Tally = ToProto(e.Tally),
+        };
+        if (e.GroupName is { } name)
+            proto.GroupName = name;
+        AddStrings(proto.GroupMembers, e.GroupMembers);
+        return proto;
+    }
 
     private static MessageReceived FromProto(P.MessageReceived e) => new(
-        FromProto(e.Message, nameof(MessageReceived)), e.Seq, e.Stamp, FromProto(e.Links), e.ChannelSeq, FromProto(e.Tally));
+        FromProto(e.Message, nameof(MessageReceived)), e.Seq, e.Stamp, FromProto(e.Links), e.ChannelSeq, FromProto(e.Tally),
+        e.HasGroupName ? e.GroupName : null, ToImmutable(e.GroupMembers));
 
-    private static P.ReceiptsMarked ToProto(ReceiptsMarked e) => new()
+    private static P.ReceiptsMarked ToProto(ReceiptsMarked e)
     {
-        ConversationId = e.ConversationId,
-        DeliveredUpToSeq = e.DeliveredUpToSeq,
-        ReadUpToSeq = e.ReadUpToSeq,
-        Delivered = ToProto(e.Delivered),
-        Read = ToProto(e.Read),
-        Stamp = e.Stamp,
-        OtherId = e.OtherId,
-        ChannelSeq = e.ChannelSeq,
-    };
+        var proto = new P.ReceiptsMarked
+        {
+            ConversationId = e.ConversationId,
+            DeliveredUpToSeq = e.DeliveredUpToSeq,
+            ReadUpToSeq = e.ReadUpToSeq,
+            Delivered = ToProto(e.Delivered),
+            Read = ToProto(e.Read),
+            Stamp = e.Stamp,
+            OtherId = e.OtherId,
+            ChannelSeq = e.ChannelSeq,
+        };
+        foreach (var copy in e.Copies)
+            proto.Copies.Add(new P.ChannelTarget { RecipientId = copy.RecipientId, ChannelSeq = copy.ChannelSeq });
+        return proto;
+    }
 
     private static ReceiptsMarked FromProto(P.ReceiptsMarked e) => new(
         e.ConversationId, e.DeliveredUpToSeq, e.ReadUpToSeq, FromProto(e.Delivered) ?? default, FromProto(e.Read) ?? default,
-        e.Stamp, e.OtherId, e.ChannelSeq);
+        e.Stamp, e.OtherId, e.ChannelSeq, ToImmutable(e.Copies, static c => new ChannelTarget(c.RecipientId, c.ChannelSeq)));
 
     private static P.ReceiptReceived ToProto(ReceiptReceived e) => new()
     {
@@ -624,6 +716,118 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             .ToImmutableArray();
         return new(o.RecipientId, o.LastSeq, copies);
     }
+
+    // ---------------- groups ----------------
+
+    private static P.DeliverGroupMessage ToProto(DeliverGroupMessage d)
+    {
+        var proto = new P.DeliverGroupMessage
+        {
+            RecipientId = d.RecipientId, ChannelSeq = d.ChannelSeq, PreviousSeq = d.PreviousSeq, Message = ToProto(d.Message),
+            Name = d.Name,
+        };
+        AddStrings(proto.Members, d.Members);
+        return proto;
+    }
+
+    private static DeliverGroupMessage FromProto(P.DeliverGroupMessage d) => new(
+        d.RecipientId, d.ChannelSeq, d.PreviousSeq, FromProto(d.Message, nameof(DeliverGroupMessage)), d.Name, ToImmutable(d.Members));
+
+    private static PostToGroup FromProto(P.PostToGroup m) => new(m.GroupId, m.SenderId, m.Text, m.ClientMessageId);
+
+    private static ConfirmGroupDelivery FromProto(P.ConfirmGroupDelivery m) => new(m.GroupId, m.MemberId, m.UpToSeq);
+
+    private static P.GroupPosted ToProto(GroupPosted e) => new() { Seq = e.Seq, Message = ToProto(e.Message) };
+
+    private static GroupPosted FromProto(P.GroupPosted e) => new(e.Seq, FromProto(e.Message, nameof(GroupPosted)));
+
+    private static P.CreateGroup ToProto(CreateGroup m)
+    {
+        var proto = new P.CreateGroup { GroupId = m.GroupId, CreatorId = m.CreatorId, Name = m.Name, ClientRequestId = m.ClientRequestId };
+        AddStrings(proto.MemberIds, m.MemberIds);
+        return proto;
+    }
+
+    private static CreateGroup FromProto(P.CreateGroup m) =>
+        new(m.GroupId, m.CreatorId, m.Name, ToImmutable(m.MemberIds), m.ClientRequestId);
+
+    private static GetGroup FromProto(P.GetGroup m) => new(m.GroupId, m.UserId);
+
+    private static P.ChangeMembers ToProto(ChangeMembers m)
+    {
+        var proto = new P.ChangeMembers { GroupId = m.GroupId, UserId = m.UserId };
+        AddStrings(proto.Add, m.Add);
+        AddStrings(proto.Remove, m.Remove);
+        return proto;
+    }
+
+    private static ChangeMembers FromProto(P.ChangeMembers m) => new(m.GroupId, m.UserId, ToImmutable(m.Add), ToImmutable(m.Remove));
+
+    private static LeaveGroup FromProto(P.LeaveGroup m) => new(m.GroupId, m.UserId);
+
+    private static P.GroupView ToProto(GroupView g)
+    {
+        var proto = new P.GroupView { GroupId = g.GroupId, Name = g.Name };
+        AddStrings(proto.Members, g.Members);
+        AddStrings(proto.Admins, g.Admins);
+        return proto;
+    }
+
+    private static GroupView FromProto(P.GroupView? g) => g is null
+        ? throw new SerializationException("a group answer has no group")
+        : new(g.GroupId, g.Name, ToImmutable(g.Members), ToImmutable(g.Admins));
+
+    private static GroupAnswer FromProto(P.GroupAnswer m) => new(FromProto(m.Group), m.Created);
+
+    private static GroupRefused FromProto(P.GroupRefused m) => new((GroupRefusal)m.Reason, m.Detail);
+
+    private static P.GroupStatus ToProto(GroupStatus s)
+    {
+        var proto = new P.GroupStatus
+        {
+            Group = ToProto(s.Group), LastSeq = s.LastSeq, LastSequenceNr = s.LastSequenceNr, NodeAddress = s.NodeAddress,
+            PendingMessages = s.PendingMessages,
+        };
+        foreach (var d in s.Deliveries)
+            proto.Deliveries.Add(new P.MemberDelivery { UserId = d.UserId, ConfirmedSeq = d.ConfirmedSeq, Pending = d.Pending });
+        return proto;
+    }
+
+    private static GroupStatus FromProto(P.GroupStatus s) => new(
+        FromProto(s.Group), s.LastSeq, s.LastSequenceNr, s.NodeAddress, s.PendingMessages,
+        ToImmutable(s.Deliveries, static d => new MemberDelivery(d.UserId, d.ConfirmedSeq, d.Pending)));
+
+    private static GroupCreated FromProto(P.GroupCreated e) =>
+        new(FromProto(e.Message, nameof(GroupCreated)), e.Name, e.ClientRequestId);
+
+    private static P.GroupSnapshot ToProto(GroupSnapshot s)
+    {
+        var proto = new P.GroupSnapshot
+        {
+            Name = s.Name, CreatorId = s.CreatorId, ClientRequestId = s.ClientRequestId, LastSeq = s.LastSeq, LastStamp = s.LastStamp,
+        };
+        AddStrings(proto.Members, s.Members);
+        AddStrings(proto.Admins, s.Admins);
+        foreach (var r in s.Dedup)
+        {
+            proto.Dedup.Add(new P.GroupSentRecord
+            {
+                SenderId = r.SenderId, ClientMessageId = r.ClientMessageId, Seq = r.Seq, ServerTimestamp = r.ServerTimestamp,
+                TextHash = r.TextHash,
+            });
+        }
+        foreach (var posted in s.Window)
+            proto.Window.Add(ToProto(posted));
+        foreach (var c in s.Confirmed)
+            proto.Confirmed.Add(ToProto(c));
+        return proto;
+    }
+
+    private static GroupSnapshot FromProto(P.GroupSnapshot s) => new(
+        s.Name, s.CreatorId, s.ClientRequestId, s.LastSeq, s.LastStamp, ToImmutable(s.Members), ToImmutable(s.Admins),
+        ToImmutable(s.Dedup, static r => new GroupSentRecord(r.SenderId, r.ClientMessageId, r.Seq, r.ServerTimestamp, r.TextHash)),
+        ToImmutable(s.Window, static p => FromProto(p)),
+        ToImmutable(s.Confirmed, static c => FromProto(c)));
 
     // ---------------- collections ----------------
     // A default ImmutableArray is written as empty and read back as ImmutableArray.Empty: protobuf has no "absent"

@@ -1,0 +1,179 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Persistence;
+using Messaging.Actors.Delivery;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Groups;
+
+/// <summary>
+/// One group: the only writer of its membership and of the order of its messages, and the sender of every member's
+/// copy. Glue, like <see cref="MailboxActor"/>: commands are decided by <see cref="GroupState"/>, delivery by the same
+/// <see cref="DeliveryTracker"/> mailboxes use (over the group's window instead of per-recipient queues), writes the
+/// way <see cref="SingleWriterActor{TState,TEvent}"/> writes.
+/// </summary>
+public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWithTimers
+{
+    private readonly string _groupId;
+    private readonly MailboxSettings _settings;
+    private readonly IActorRef _mailboxes;
+    private readonly IActorRef _groups;
+    private DeliveryTracker _delivery;
+    private readonly Action<DeliveriesConfirmed> _persistConfirmed;
+    private ReplayAudit<IGroupEvent>? _audit = new();
+
+    public GroupActor(string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups)
+        : base(PersistenceIdFor(groupId), GroupState.Empty(groupId, limits))
+    {
+        _groupId = groupId;
+        _settings = settings;
+        _mailboxes = mailboxes;
+        _groups = groups;
+        _delivery = DeliveryTracker.Create(settings);
+        _persistConfirmed = confirmed => Write(confirmed, _ => { });
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            Durable = GroupState.FromSnapshot(_groupId, limits, (GroupSnapshot)offer.Snapshot);
+            _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
+        });
+        // A group's journal is fenced from its first write: nothing in it is stale, only a gap can be unsettled.
+        Recover<IGroupEvent>(evt =>
+        {
+            _audit!.Replayed(LastSequenceNr, ReplayedWriter, evt, static _ => true);
+            Durable = Durable.Apply(evt);
+        });
+        Recover<RecoveryCompleted>(_ =>
+        {
+            var outcome = _audit!.Complete(LastSequenceNr);
+            _audit = null;
+            RecoveryDone();
+            if (outcome.UnsettledGap > 0)
+                ClaimThenRecoverAgain(outcome.UnsettledGap);
+            else
+                Run(_delivery.Recovered(Durable));
+        });
+
+        Command<PostToGroup>(HandlePost);
+        Command<CreateGroup>(cmd => Decide(Decided.DecideCreate(cmd, Now), created: true));
+        Command<ChangeMembers>(cmd => Decide(Decided.DecideMembers(cmd, Now)));
+        Command<LeaveGroup>(cmd => Decide(Decided.DecideLeave(cmd, Now)));
+        Command<GetGroup>(query =>
+        {
+            Sender.Tell(Durable.DecideGet(query) is GroupDecision.Reply reply
+                ? reply.Answer
+                : new MailboxUnavailable("unexpected decision for a read"));
+            PassivateIfNone();
+        });
+        Command<ConfirmGroupDelivery>(confirmation =>
+            Run(_delivery.Confirmation(confirmation.MemberId, confirmation.UpToSeq, Durable, Decided)));
+        Command<DeliveryTimer>(timer =>
+        {
+            // As for mailboxes: the redelivery tick goes round through the shard region, which counts it as activity.
+            if (timer == DeliveryTimer.Redelivery)
+                _groups.Tell(new KeepGroupDelivering(_groupId));
+            else
+                Run(_delivery.Tick(timer, Durable, Decided));
+        });
+        Command<KeepGroupDelivering>(_ => Run(_delivery.Tick(DeliveryTimer.Redelivery, Durable, Decided)));
+        Command<GetGroupStatus>(_ => Sender.Tell(Durable.Status(LastSequenceNr, Cluster.Get(Context.System).SelfAddress.ToString())));
+        Command<StopGroup>(_ =>
+        {
+            Run(_delivery.Stop(Decided));
+            StopWhenSettled();
+        });
+    }
+
+    public static string PersistenceIdFor(string groupId) => $"group-{groupId}";
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    protected override int SnapshotEvery => _settings.SnapshotEvery;
+
+    protected override object StopMessage => StopGroup.Instance;
+
+    private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    protected override GroupState Apply(GroupState state, IGroupEvent evt, long journalSeq) => state.Apply(evt);
+
+    protected override IGroupEvent Claim() =>
+        new WriterClaimed(((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), Now);
+
+    protected override object ToSnapshot(GroupState state) => state.ToSnapshot();
+
+    protected override void WritesFailed(string reason) => Run(_delivery.Failed(reason));
+
+    /// <summary>A send: ordered and stored once, every member's copy handed on, answered Sent once all confirm (or Accepted).</summary>
+    private void HandlePost(PostToGroup cmd)
+    {
+        if (Stopping)
+        {
+            Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the group is moving or restarting; retry"));
+            return;
+        }
+        var key = $"{cmd.SenderId}\n{cmd.ClientMessageId}";
+        if (Decided.IsFull)
+            Run(_delivery.MakeRoom(Decided));
+        switch (Decided.DecidePost(cmd, Now))
+        {
+            case GroupDecision.Reply reply:
+                Sender.Tell(reply.Answer);
+                PassivateIfNone();
+                break;
+            case GroupDecision.Duplicate when _delivery.IsWriting(key):
+                _delivery = _delivery.Writing(key, Sender); // this retry gets the first write's answer
+                break;
+            case GroupDecision.Duplicate duplicate:
+                Sender.Tell(duplicate.Original);
+                break;
+            case GroupDecision.Store store:
+                _delivery = _delivery.Writing(key, Sender);
+                Write(store.Event, evt =>
+                {
+                    var posted = (GroupPosted)evt;
+                    Run(_delivery.Sent(key, Durable.CopiesOf(posted.Seq), posted.Message, Durable, Stopping));
+                });
+                break;
+        }
+    }
+
+    /// <summary>Create, add, remove, leave: answered with the group once durable; the copies follow, guaranteed.</summary>
+    private void Decide(GroupDecision decision, bool created = false)
+    {
+        var replyTo = Sender;
+        if (Stopping)
+        {
+            replyTo.Tell(new MailboxUnavailable("the group is moving or restarting; retry"));
+            return;
+        }
+        switch (decision)
+        {
+            case GroupDecision.Reply reply:
+                replyTo.Tell(reply.Answer);
+                PassivateIfNone();
+                break;
+            case GroupDecision.Store store:
+                Write(store.Event, evt =>
+                {
+                    replyTo.Tell(new GroupAnswer(Durable.View, created));
+                    var seq = evt is GroupPosted posted ? posted.Seq : 1;
+                    foreach (var copy in Durable.CopiesOf(seq))
+                        Run(_delivery.Restored(copy, Durable));
+                });
+                break;
+        }
+    }
+
+    /// <summary>Asked about a group that does not exist: leave memory now rather than after the idle timeout.</summary>
+    private void PassivateIfNone()
+    {
+        if (!Durable.Exists && !Decided.Exists)
+            Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(StopGroup.Instance));
+    }
+
+    private void Run(DeliveryStep step)
+    {
+        _delivery = step.Tracker;
+        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed);
+    }
+}

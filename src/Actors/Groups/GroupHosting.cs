@@ -1,0 +1,48 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Groups;
+
+/// <summary>Registry key for the group shard region.</summary>
+public sealed class GroupRegion;
+
+/// <summary>Routes every <see cref="IGroupCommand"/> to its group; the shard count never changes.</summary>
+public sealed class GroupMessageExtractor(int shardCount) : HashCodeMessageExtractor(shardCount)
+{
+    public override string? EntityId(object message) => message switch
+    {
+        IGroupCommand command => command.GroupId,
+        _ => null,
+    };
+}
+
+public static class GroupHosting
+{
+    public const string TypeName = "group";
+
+    /// <summary>
+    /// Groups as a sharded entity type beside the mailboxes, placed and passivated the same way: a fixed shard count,
+    /// remember-entities off, idle passivation through <see cref="StopGroup"/>, so a group drains its writes first.
+    /// Delivery timings come from the mailbox settings: both deliver the same way.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithGroupShards(
+        this AkkaConfigurationBuilder builder, MailboxSettings settings, GroupLimits limits, int shardCount, string? role = null)
+    {
+        return builder.WithShardRegion<GroupRegion>(
+            TypeName,
+            (_, registry, _) => groupId =>
+                Props.Create(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>())),
+            new GroupMessageExtractor(shardCount),
+            new ShardOptions
+            {
+                RememberEntities = false,
+                StateStoreMode = StateStoreMode.DData,
+                PassivateIdleEntityAfter = settings.PassivateIdleAfter,
+                HandOffStopMessage = StopGroup.Instance,
+                Role = role,
+            });
+    }
+}
