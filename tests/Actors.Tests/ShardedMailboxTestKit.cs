@@ -1,3 +1,4 @@
+using Messaging.Actors.Groups;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
@@ -34,7 +35,8 @@ public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper outpu
             .WithMessagingSerialization()
             .WithRemoting("127.0.0.1", 0)
             .WithClustering()
-            .WithMailboxShards(Settings, shardCount: 10);
+            .WithMailboxShards(Settings, shardCount: 10)
+            .WithGroupShards(Settings, new GroupLimits(), shardCount: 10);
     }
 
     protected override async Task BeforeTestStart()

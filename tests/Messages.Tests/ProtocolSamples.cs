@@ -16,6 +16,19 @@ public static class ProtocolSamples
     private static readonly ChatMessage Reply = new(
         Ids.MessageId(Bob, 1_764_000_000_456), Conversation, Bob, [Alice], "ok", "c-2", 1_764_000_000_456);
 
+    private static readonly string Family = Ids.GroupFor(Alice, "req:1");
+
+    private static readonly ChatMessage Created = new(
+        Ids.GroupMessageId(Family, 1_764_000_000_001), Family, Alice, [], "", "req:1", 1_764_000_000_001,
+        new GroupChange(GroupChange.Created, [Bob, "carol"]));
+
+    private static readonly ChatMessage GroupMessage = new(
+        Ids.GroupMessageId(Family, 1_764_000_001_000), Family, Alice, [], Unicode, "client:0002", 1_764_000_001_000);
+
+    private static readonly ChatMessage Added = new(
+        Ids.GroupMessageId(Family, 1_764_000_001_001), Family, Alice, [], "", "", 1_764_000_001_001,
+        new GroupChange(GroupChange.Added, ["dave"]));
+
     private static readonly ConversationSnapshot ConversationSnapshot = new(
         Conversation, [Alice, Bob], "Grüße 👋🏽", 1_764_000_000_456, 6, [6, 4, 4], [new StoredMessage(5, Message), new StoredMessage(6, Reply)]);
 
@@ -123,6 +136,36 @@ public static class ProtocolSamples
         ["ReceiptsMarked"] = new ReceiptsMarked(Conversation, 6, 5, new Tally(4, 9), new Tally(3, 8), 1_764_000_001_001, Bob, 45),
         ["ReceiptsMarked, no copy"] = new ReceiptsMarked(Conversation, 2, 0, new Tally(0, 0), new Tally(0, 0), 3, Bob, 0),
         ["ReceiptReceived"] = new ReceiptReceived(Conversation, Bob, new Receipt(1_764_000_000_123, 1_764_000_000_100), 1_764_000_001_002, 8),
+        ["CreateGroup"] = new CreateGroup(Family, Alice, "Family 👪", [Bob, "carol"], "req:1"),
+        ["GetGroup"] = new GetGroup(Family, Bob),
+        ["ChangeMembers, add"] = new ChangeMembers(Family, Alice, ["dave"], []),
+        ["ChangeMembers, remove"] = new ChangeMembers(Family, Alice, [], [Bob, "carol"]),
+        ["LeaveGroup"] = new LeaveGroup(Family, Bob),
+        ["PostToGroup"] = new PostToGroup(Family, Alice, Unicode, "client:0002"),
+        ["ConfirmGroupDelivery"] = new ConfirmGroupDelivery(Family, Bob, 17),
+        ["KeepGroupDelivering"] = new KeepGroupDelivering(Family),
+        ["GetGroupStatus"] = new GetGroupStatus(Family),
+        ["StopGroup"] = StopGroup.Instance,
+        ["DeliverGroupMessage"] = new DeliverGroupMessage(Bob, 17, 16, GroupMessage, "Family 👪", []),
+        ["DeliverGroupMessage, first of a member"] = new DeliverGroupMessage("dave", 18, 0, Added, "Family 👪", [Alice, Bob, "dave"]),
+        ["GroupAnswer"] = new GroupAnswer(new GroupView(Family, "Family 👪", [Alice, Bob, "carol"], [Alice]), Created: true),
+        ["GroupRefused"] = new GroupRefused(GroupRefusal.Forbidden, "bob is not an admin"),
+        ["GroupStatus"] = new GroupStatus(new GroupView(Family, "Family", [Alice, Bob], [Alice]), 18, 40, "akka.tcp://messaging@10.0.0.7:4053", 2,
+            [new MemberDelivery(Alice, 18, 0), new MemberDelivery(Bob, 16, 2)]),
+        ["GroupCreated"] = new GroupCreated(Created, "Family 👪", "req:1"),
+        ["GroupPosted"] = new GroupPosted(17, GroupMessage),
+        ["GroupPosted, added"] = new GroupPosted(18, Added),
+        ["GroupSnapshot"] = new GroupSnapshot("Family 👪", Alice, "req:1", 18, Added.ServerTimestamp, [Alice, Bob, "dave"], [Alice],
+            [new GroupSentRecord(Alice, "client:0002", 17, GroupMessage.ServerTimestamp, 0xFEDC_BA98_7654_3210)],
+            [new GroupPosted(17, GroupMessage), new GroupPosted(18, Added)],
+            [new DeliveriesConfirmed(Alice, 18), new DeliveriesConfirmed(Bob, 16)]),
+        ["GroupSnapshot, empty"] = new GroupSnapshot("", "", "", 0, 0, [], [], [], [], []),
+        ["MessageReceived, group"] = new MessageReceived(Added, 3, 1_764_000_002_000, new ThreadLinks(12, 8), 18, new Tally(1, 5),
+            "Family 👪", [Alice, Bob, "dave"]),
+        ["ReceiptsMarked, group"] = new ReceiptsMarked(Family, 6, 5, new Tally(4, 9), new Tally(3, 8), 1_764_000_001_001, "", 0,
+            [new ChannelTarget(Bob, 45), new ChannelTarget("carol", 3)]),
+        ["SendResult, forbidden"] = SendResult.Failure(SendOutcome.Forbidden, "not a member"),
+        ["SendResult, not found"] = SendResult.Failure(SendOutcome.NotFound, "no such group"),
     };
 
     public static TheoryData<string> Names()
