@@ -30,13 +30,14 @@ public sealed class OpenApiDocumentSpecs(DefaultNodeFixture fixture) : IClassFix
     private static readonly string[] ConversationFields =
         ["conversationId", "participantIds", "snippet", "lastUpdatedTimestamp", "kind", "name", "lastSeq", "readUpToSeq", "unreadCount", "receipts"];
 
-    // API.md: v1, the v1.1 routes built so far (receipts and unread, typing, live events) and "Health and description".
-    // The v1.1 Groups routes (POST /v1/groups, GET /v1/groups/{conversationId}, .../members, .../leave, and sending to a
-    // group's conversationId) are not built yet, so they are not here, and the document must not describe them.
+    // Every field API.md gives a group.
+    private static readonly string[] GroupFields = ["conversationId", "name", "participantIds", "admins"];
+
+    // API.md: v1, the v1.1 routes (receipts and unread, typing, live events, groups) and "Health and description".
     private static readonly Route[] Contract =
     [
-        new("POST", "/v1/messages", "sendMessage", [200, 400, 401, 403, 409, 413, 429, 503], Secured: true,
-            RequiredRequest: ["recipientIds", "message", "clientMessageId"], OptionalRequest: ["senderId"],
+        new("POST", "/v1/messages", "sendMessage", [200, 400, 401, 403, 404, 409, 413, 429, 503], Secured: true,
+            RequiredRequest: ["message", "clientMessageId"], OptionalRequest: ["senderId", "recipientIds", "conversationId"],
             RequiredResponse: ["sendStatus", "messageId", "conversationId", "serverTimestamp"]),
         new("GET", "/v1/users/{userId}/conversations", "fetchConversation", [200, 400, 401, 403, 503], Secured: true,
             RequiredRequest: [], OptionalRequest: [],
@@ -47,8 +48,16 @@ public sealed class OpenApiDocumentSpecs(DefaultNodeFixture fixture) : IClassFix
             RequiredResponse:
             [
                 "messages", "messages[].messageId", "messages[].conversationId", "messages[].seq", "messages[].senderId",
-                "messages[].recipientIds", "messages[].message", "messages[].clientMessageId", "messages[].serverTimestamp",
+                "messages[].recipientIds", "messages[].message", "messages[].serverTimestamp",
             ]),
+        new("POST", "/v1/groups", "createGroup", [200, 201, 400, 401, 503], Secured: true,
+            RequiredRequest: ["name", "memberIds", "clientRequestId"], OptionalRequest: [], RequiredResponse: GroupFields),
+        new("GET", "/v1/groups/{conversationId}", "getGroup", [200, 400, 401, 403, 404, 503], Secured: true,
+            RequiredRequest: [], OptionalRequest: [], RequiredResponse: GroupFields),
+        new("POST", "/v1/groups/{conversationId}/members", "changeGroupMembers", [200, 400, 401, 403, 404, 503], Secured: true,
+            RequiredRequest: [], OptionalRequest: ["add", "remove"], RequiredResponse: GroupFields),
+        new("POST", "/v1/groups/{conversationId}/leave", "leaveGroup", [200, 400, 401, 403, 404, 503], Secured: true,
+            RequiredRequest: [], OptionalRequest: [], RequiredResponse: GroupFields),
         new("POST", "/v1/users/{userId}/conversations/{conversationId}/receipts", "postReceipts",
             [200, 400, 401, 403, 404, 503], Secured: true,
             RequiredRequest: [], OptionalRequest: ["deliveredUpToSeq", "readUpToSeq"],
@@ -63,7 +72,7 @@ public sealed class OpenApiDocumentSpecs(DefaultNodeFixture fixture) : IClassFix
         new("GET", "/openapi/v1.json", null, [200], Secured: false, [], [], []),
     ];
 
-    private static readonly string[] SendFailureStatuses = ["Invalid", "Unauthorized", "Forbidden", "Conflict", "TooLarge", "RateLimited", "Unavailable"];
+    private static readonly string[] SendFailureStatuses = ["Invalid", "Unauthorized", "Forbidden", "NotFound", "Conflict", "TooLarge", "RateLimited", "Unavailable"];
     private static readonly string[] SendSuccessStatuses = ["Sent", "Accepted", "Duplicate"];
 
     private readonly TestNode _node = fixture.Node;

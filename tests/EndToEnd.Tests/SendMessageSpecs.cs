@@ -146,7 +146,7 @@ public abstract class SendMessageSpecs(TestNode node)
     }
 
     [Fact]
-    public async Task Should_answer_400_for_two_recipients_saying_groups_are_not_in_v1()
+    public async Task Should_answer_400_for_two_recipients_pointing_to_groups()
     {
         var client = _node.ClientFor(Users.Unique("alice"));
 
@@ -154,7 +154,7 @@ public abstract class SendMessageSpecs(TestNode node)
 
         var problem = await response.AssertProblem(HttpStatusCode.BadRequest, "Invalid");
         Assert.Contains("group", problem.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
-        Assert.Contains("v1", problem.GetProperty("detail").GetString());
+        Assert.Contains("conversationId", problem.GetProperty("detail").GetString());
     }
 
     [Fact]
