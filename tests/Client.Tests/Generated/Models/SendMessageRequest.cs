@@ -20,6 +20,14 @@ namespace Messaging.Client.Models
 #else
         public string ClientMessageId { get; set; }
 #endif
+        /// <summary>A group&apos;s conversationId (grp~...), to send to the group instead of recipientIds.</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public string? ConversationId { get; set; }
+#nullable restore
+#else
+        public string ConversationId { get; set; }
+#endif
         /// <summary>Plain text, not empty, at most 65,535 bytes of UTF-8 (more is 413).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -28,7 +36,7 @@ namespace Messaging.Client.Models
 #else
         public string Message { get; set; }
 #endif
-        /// <summary>Exactly one user id, not the sender.</summary>
+        /// <summary>Exactly one user id, not the sender (1:1). Give either recipientIds or conversationId.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public List<string>? RecipientIds { get; set; }
@@ -63,6 +71,7 @@ namespace Messaging.Client.Models
             return new Dictionary<string, Action<IParseNode>>
             {
                 { "clientMessageId", n => { ClientMessageId = n.GetStringValue(); } },
+                { "conversationId", n => { ConversationId = n.GetStringValue(); } },
                 { "message", n => { Message = n.GetStringValue(); } },
                 { "recipientIds", n => { RecipientIds = n.GetCollectionOfPrimitiveValues<string>()?.AsList(); } },
                 { "senderId", n => { SenderId = n.GetStringValue(); } },
@@ -76,6 +85,7 @@ namespace Messaging.Client.Models
         {
             if(ReferenceEquals(writer, null)) throw new ArgumentNullException(nameof(writer));
             writer.WriteStringValue("clientMessageId", ClientMessageId);
+            writer.WriteStringValue("conversationId", ConversationId);
             writer.WriteStringValue("message", Message);
             writer.WriteCollectionOfPrimitiveValues<string>("recipientIds", RecipientIds);
             writer.WriteStringValue("senderId", SenderId);

@@ -19,6 +19,10 @@ namespace Messaging.Client.Models
         #pragma warning disable CS1591
         Forbidden,
         #pragma warning restore CS1591
+        [EnumMember(Value = "NotFound")]
+        #pragma warning disable CS1591
+        NotFound,
+        #pragma warning restore CS1591
         [EnumMember(Value = "Conflict")]
         #pragma warning disable CS1591
         Conflict,

@@ -14,7 +14,7 @@ namespace Messaging.Client.Models
     {
         /// <summary>Stores additional data not described in the OpenAPI description found when deserializing. Can be used for serialization as well.</summary>
         public IDictionary<string, object> AdditionalData { get; set; }
-        /// <summary>The clientMessageId property</summary>
+        /// <summary>The sender&apos;s clientMessageId; absent on a group&apos;s membership changes.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? ClientMessageId { get; set; }
@@ -30,7 +30,7 @@ namespace Messaging.Client.Models
 #else
         public string ConversationId { get; set; }
 #endif
-        /// <summary>The message property</summary>
+        /// <summary>The text; empty for a group&apos;s membership change (see system).</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public string? Message { get; set; }
@@ -46,7 +46,7 @@ namespace Messaging.Client.Models
 #else
         public string MessageId { get; set; }
 #endif
-        /// <summary>The recipientIds property</summary>
+        /// <summary>The other participant of a 1:1 message; empty in a group.</summary>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
         public List<string>? RecipientIds { get; set; }
@@ -64,10 +64,18 @@ namespace Messaging.Client.Models
 #endif
         /// <summary>1, 2, 3, ... without gaps in this user&apos;s copy of the conversation.</summary>
         public long? Seq { get; set; }
-        /// <summary>When the sender&apos;s mailbox accepted the message: the same in every copy.</summary>
+        /// <summary>When the sender&apos;s mailbox (or the group) accepted the message: the same in every copy.</summary>
         public long? ServerTimestamp { get; set; }
         /// <summary>Only on this user&apos;s own messages: delivered / read by every other participant it was sent to.</summary>
         public global::Messaging.Client.Models.ThreadMessageDto_status? Status { get; set; }
+        /// <summary>The system property</summary>
+#if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
+#nullable enable
+        public global::Messaging.Client.Models.SystemDto? System { get; set; }
+#nullable restore
+#else
+        public global::Messaging.Client.Models.SystemDto System { get; set; }
+#endif
         /// <summary>
         /// Instantiates a new <see cref="global::Messaging.Client.Models.ThreadMessageDto"/> and sets the default values.
         /// </summary>
@@ -102,6 +110,7 @@ namespace Messaging.Client.Models
                 { "seq", n => { Seq = n.GetLongValue(); } },
                 { "serverTimestamp", n => { ServerTimestamp = n.GetLongValue(); } },
                 { "status", n => { Status = n.GetEnumValue<global::Messaging.Client.Models.ThreadMessageDto_status>(); } },
+                { "system", n => { System = n.GetObjectValue<global::Messaging.Client.Models.SystemDto>(global::Messaging.Client.Models.SystemDto.CreateFromDiscriminatorValue); } },
             };
         }
         /// <summary>
@@ -120,6 +129,7 @@ namespace Messaging.Client.Models
             writer.WriteLongValue("seq", Seq);
             writer.WriteLongValue("serverTimestamp", ServerTimestamp);
             writer.WriteEnumValue<global::Messaging.Client.Models.ThreadMessageDto_status>("status", Status);
+            writer.WriteObjectValue<global::Messaging.Client.Models.SystemDto>("system", System);
             writer.WriteAdditionalData(AdditionalData);
         }
     }

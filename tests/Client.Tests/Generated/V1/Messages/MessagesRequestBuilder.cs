@@ -34,7 +34,7 @@ namespace Messaging.Client.V1.Messages
         {
         }
         /// <summary>
-        /// Send a 1:1 message (idempotent per clientMessageId)
+        /// Send a message to one user or to a group (idempotent per clientMessageId)
         /// </summary>
         /// <returns>A <see cref="global::Messaging.Client.Models.SendMessageResponse"/></returns>
         /// <param name="body">The request body</param>
@@ -43,6 +43,7 @@ namespace Messaging.Client.V1.Messages
         /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 403 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 404 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 409 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 413 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.SendProblemDetails">When receiving a 429 status code</exception>
@@ -63,6 +64,7 @@ namespace Messaging.Client.V1.Messages
                 { "400", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
                 { "401", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
+                { "404", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
                 { "409", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
                 { "413", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
                 { "429", global::Messaging.Client.Models.SendProblemDetails.CreateFromDiscriminatorValue },
@@ -71,7 +73,7 @@ namespace Messaging.Client.V1.Messages
             return await RequestAdapter.SendAsync<global::Messaging.Client.Models.SendMessageResponse>(requestInfo, global::Messaging.Client.Models.SendMessageResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
         }
         /// <summary>
-        /// Send a 1:1 message (idempotent per clientMessageId)
+        /// Send a message to one user or to a group (idempotent per clientMessageId)
         /// </summary>
         /// <returns>A <see cref="RequestInformation"/></returns>
         /// <param name="body">The request body</param>
