@@ -83,6 +83,28 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
         Assert.Matches(@"active\s+yes", table);
     }
 
+    [Fact]
+    public async Task Should_show_a_groups_members_admins_and_what_it_still_has_to_deliver()
+    {
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var created = await Node.ClientFor(alice).PostAsync("/v1/groups", new StringContent(
+            $$"""{"name":"Ops","memberIds":["{{bob}}"],"clientRequestId":"admin-1"}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = JsonDocument.Parse(await created.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("conversationId").GetString()!;
+
+        var group = await AdminJson("group", id);
+
+        Assert.Equal("Ops", group.GetProperty("name").GetString());
+        Assert.Equal(new[] { alice, bob }.Order(StringComparer.Ordinal), group.GetProperty("members").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal([alice], group.GetProperty("admins").EnumerateArray().Select(m => m.GetString()));
+        Assert.Equal(1, group.GetProperty("lastSeq").GetInt64());
+        Assert.Equal((await AdminJson("cluster", "show")).GetProperty("self").GetString(), group.GetProperty("node").GetString());
+        var (exit, table, _) = await Admin("group", id);
+        Assert.Equal(0, exit);
+        Assert.Matches(@"members\s+2: ", table);
+        Assert.Matches(@"pending-messages\s+\d+", table);
+    }
+
     private async Task<string[]> ShardEntities(string shard)
     {
         var (exit, output, _) = await Admin("sharding", "shard", shard, "--json");
@@ -146,6 +168,8 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
     [InlineData("sharding shard 100", "shard ids are 0 to 99")]
     [InlineData("sharding shard abc", "no shard 'abc'")]
     [InlineData("mailbox no/such", "userId must be 1-64 characters of [A-Za-z0-9._-]")]
+    [InlineData("group dm~a~b", "a group's conversation id starts with grp~")]
+    [InlineData("group grp~nosuchgroup", "there is no group 'grp~nosuchgroup'")]
     public async Task Should_fail_with_a_clear_message_and_exit_code_1_for_what_does_not_exist(string command, string message)
     {
         var (exit, output, error) = await Admin(command.Split(' '));

@@ -76,7 +76,11 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
                 Run(_delivery.Tick(timer, Durable, Decided));
         });
         Command<KeepGroupDelivering>(_ => Run(_delivery.Tick(DeliveryTimer.Redelivery, Durable, Decided)));
-        Command<GetGroupStatus>(_ => Sender.Tell(Durable.Status(LastSequenceNr, Cluster.Get(Context.System).SelfAddress.ToString())));
+        Command<GetGroupStatus>(_ =>
+        {
+            Sender.Tell(Durable.Status(LastSequenceNr, Cluster.Get(Context.System).SelfAddress.ToString()));
+            PassivateIfNone();
+        });
         Command<StopGroup>(_ =>
         {
             Run(_delivery.Stop(Decided));

@@ -37,6 +37,8 @@ public static class AdminApi
         // status=false: only where it lives and whether it is active, without starting it.
         admin.MapGet("/mailboxes/{userId}", (ClusterAdmin cluster, string userId, bool? status, CancellationToken ct) =>
             Run(async () => TypedResults.Ok(await cluster.MailboxAsync(userId, status ?? true, ct))));
+        admin.MapGet("/groups/{conversationId}", (ClusterAdmin cluster, string conversationId, CancellationToken ct) =>
+            Run(async () => TypedResults.Ok(await cluster.GroupAsync(conversationId, ct))));
         return endpoints;
     }
 

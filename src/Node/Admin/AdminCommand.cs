@@ -29,6 +29,7 @@ public static class AdminCommand
           sharding shard <id>             the node hosting a shard and its active mailboxes
           mailbox <userId> [--no-start]   where a mailbox lives, whether it is active, its sequence number
                                           (reading the sequence number starts an inactive mailbox; --no-start does not)
+          group <conversationId>          a group's members and admins, where it lives, the deliveries it still waits for
         --node defaults to this machine's admin port (Messaging:Admin:Port); the token defaults to
         Messaging:Admin:Token or the node's data-directory file admin-token.
         """;
@@ -197,6 +198,8 @@ public static class AdminCommand
         ["mailbox", var userId] =>
             new(HttpMethod.Get, $"admin/mailboxes/{Uri.EscapeDataString(userId)}?status={(noStart ? "false" : "true")}",
                 (b, o) => Tables.Mailbox(Read<MailboxView>(b), o)),
+        ["group", var groupId] =>
+            new(HttpMethod.Get, $"admin/groups/{Uri.EscapeDataString(groupId)}", (b, o) => Tables.Group(Read<GroupAdminView>(b), o)),
         _ => null,
     };
 

@@ -182,6 +182,23 @@ public sealed class ClusterAdmin(ActorSystem system, AdminOptions options, int s
                 : "was not active: reading its sequence number started it (it recovered from the journal and passivates when idle)");
     }
 
+    /// <summary>A group's members, admins, where it lives and what it still has to deliver (this starts it if it is not active).</summary>
+    public async Task<GroupAdminView> GroupAsync(string groupId, CancellationToken cancellationToken)
+    {
+        if (!Ids.IsValidConversationId(groupId) || !Ids.IsGroup(groupId))
+            throw new AdminProblem(StatusCodes.Status400BadRequest, $"a group's conversation id starts with {Ids.GroupPrefix}");
+        var groups = ClusterSharding.Get(system).ShardRegion(Messaging.Actors.Groups.GroupHosting.TypeName);
+        var status = await AskAsync<object>(groups, new GetGroupStatus(groupId), "the group", cancellationToken);
+        if (status is not GroupStatus group)
+            throw new AdminProblem(StatusCodes.Status503ServiceUnavailable, $"the group answered {status.GetType().Name} instead of its status");
+        if (group.LastSeq == 0)
+            throw new AdminProblem(StatusCodes.Status404NotFound, $"there is no group '{groupId}'");
+        var shardId = new Messaging.Actors.Groups.GroupMessageExtractor(shardCount).ShardId(groupId, new GetGroupStatus(groupId));
+        return new GroupAdminView(groupId, group.Group.Name, shardId, group.NodeAddress, group.LastSeq, group.LastSequenceNr,
+            group.Group.Members, group.Group.Admins, group.PendingMessages,
+            [.. group.Deliveries.Where(d => d.Pending > 0).Select(d => new MemberDeliveryView(d.UserId, d.ConfirmedSeq, d.Pending))]);
+    }
+
     private async Task<ClusterShardingStats> ClusterStatsAsync(CancellationToken cancellationToken) =>
         await AskAsync<ClusterShardingStats>(MailboxRegion, new GetClusterShardingStats(options.OperationTimeout),
             "the shard regions", cancellationToken, options.OperationTimeout + TimeSpan.FromSeconds(1));
@@ -253,6 +270,21 @@ public sealed record ShardingStatsView(
 public sealed record NodeShardsView(string Address, int Shards, int Entities, IReadOnlyList<string> FailedShards);
 
 public sealed record ShardView(string ShardId, string Node, int EntityCount, IReadOnlyList<string> Entities);
+
+public sealed record GroupAdminView(
+    string ConversationId,
+    string Name,
+    string ShardId,
+    string Node,
+    long LastSeq,
+    long SequenceNr,
+    IReadOnlyList<string> Members,
+    IReadOnlyList<string> Admins,
+    int PendingMessages,
+    IReadOnlyList<MemberDeliveryView> PendingDeliveries);
+
+/// <summary>A member (or former member) with copies the group has not seen confirmed.</summary>
+public sealed record MemberDeliveryView(string UserId, long ConfirmedSeq, int Pending);
 
 public sealed record MailboxView(
     string UserId,

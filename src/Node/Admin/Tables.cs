@@ -69,6 +69,29 @@ internal static class Tables
         o.WriteLine(m.Note);
     }
 
+    public static void Group(GroupAdminView g, TextWriter o)
+    {
+        Write(o, ["FIELD", "VALUE"],
+        [
+            ["group", g.ConversationId],
+            ["name", g.Name],
+            ["shard", g.ShardId],
+            ["node", g.Node],
+            ["last-seq", g.LastSeq.ToString()],
+            ["sequence-nr", g.SequenceNr.ToString()],
+            ["members", $"{g.Members.Count}: {string.Join(", ", g.Members)}"],
+            ["admins", string.Join(", ", g.Admins)],
+            ["pending-messages", g.PendingMessages.ToString()],
+        ]);
+        if (g.PendingDeliveries.Count == 0)
+        {
+            o.WriteLine("every member has confirmed every message");
+            return;
+        }
+        Write(o, ["MEMBER", "CONFIRMED-SEQ", "PENDING"],
+            g.PendingDeliveries.Select(d => new[] { d.UserId, d.ConfirmedSeq.ToString(), d.Pending.ToString() }));
+    }
+
     private static void Write(TextWriter o, string[] header, IEnumerable<string[]> rows)
     {
         var all = rows.Prepend(header).ToList();
