@@ -8,6 +8,7 @@ using Messaging.LoadGenerator;
 //   bench            throwaway PostgreSQL + node (Release) + baseline, both loads back to back, table with the ratio
 //   load             one load against a running server (--url, --key, optionally --pid)
 //   live             throwaway PostgreSQL + node (Release): open SSE streams, memory per stream, ack->event latency at half peak
+//   groups           throwaway PostgreSQL + node (Release): group fan-out for groups of 8, 256, 1024 members
 //   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process)
 //   baseline-server  the plain Npgsql service (started by bench)
 try
@@ -18,6 +19,7 @@ try
         ["load", .. var rest] => await Bench.LoadAsync(new Args(rest)),
         ["parts", .. var rest] => await Parts.RunAsync(new Args(rest)),
         ["live", .. var rest] => await LiveBench.RunAsync(new Args(rest)),
+        ["groups", .. var rest] => await GroupBench.RunAsync(new Args(rest)),
         ["baseline-server", .. var rest] => await BaselineServer(new Args(rest)),
         _ => Usage(),
     };
@@ -47,6 +49,7 @@ static int Usage()
                  [--users] [--contacts] [--retry] [--read] [--warmup] [--duration] [--label] [--json]
           live   [--streams 10000] [--senders 1000] [--concurrency 64] [--peak 15] [--rounds 3] [--warmup 5]
                  [--duration 20] [--json out.json]
+          groups [--sizes 8,256,1024] [--concurrency 16] [--warmup 3] [--duration 15] [--rounds 3] [--json out.json]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
         """);
