@@ -8,41 +8,51 @@ namespace Messaging.Actors.Upgrades;
 /// <summary>
 /// Which features may write now. A feature that writes events or messages an older release cannot read is used only
 /// while every member of the cluster runs the release that brought it (or a later one), unless the operator's
-/// <see cref="UpgradeSettings"/> switch says otherwise. The members come from Akka.Cluster's membership events,
-/// each member carrying the app-version its node was started with (Messaging:Cluster:AppVersion).
+/// <see cref="UpgradeSettings"/> switch says otherwise. The members are Akka.Cluster's current membership (its read
+/// view, which Akka keeps current from the membership events), each member carrying the app-version its node was
+/// started with (Messaging:Cluster:AppVersion).
 /// </summary>
 public sealed class ClusterFeatures(UpgradeSettings settings)
 {
+    private volatile Cluster? _cluster;
     private volatile IReadOnlyCollection<MemberVersion>? _members;
 
     public UpgradeSettings Settings { get; } = settings;
 
     public bool IsEnabled(Feature feature) => StateOf(feature).Enabled;
 
-    public FeatureState StateOf(Feature feature) => FeatureGate.Decide(feature, Settings.For(feature), _members);
+    public FeatureState StateOf(Feature feature) => FeatureGate.Decide(feature, Settings.For(feature), Members());
 
-    /// <summary>Starts following the cluster's membership (once, when the actor system starts).</summary>
-    public void Start(ActorSystem system) =>
-        system.ActorOf(Props.Create(() => new MembershipWatcher(this)), "cluster-features");
+    /// <summary>Follows the cluster's membership from now on, and logs each feature turning on or off.</summary>
+    public void Start(ActorSystem system)
+    {
+        _cluster = Cluster.Get(system);
+        system.ActorOf(Props.Create(() => new MembershipWatcher(Settings)), "cluster-features");
+    }
 
-    /// <summary>The membership as this node now sees it (the watcher's, or a test's).</summary>
+    /// <summary>A membership to decide on instead of a cluster's (tests).</summary>
     internal void Update(IReadOnlyCollection<MemberVersion> members) => _members = members;
 
-    /// <summary>Keeps <see cref="ClusterFeatures"/> current and logs each feature turning on or off.</summary>
+    // Read per request: a handful of members, and the same view the node's readiness comes from (Up member).
+    private IReadOnlyCollection<MemberVersion>? Members() =>
+        _cluster is { } cluster ? VersionsOf(cluster.State.Members) : _members;
+
+    private static MemberVersion[] VersionsOf(IEnumerable<Member> members) =>
+        [.. members.Select(m => new MemberVersion(m.Address.ToString(), m.AppVersion.Version, m.Status))];
+
+    /// <summary>Logs each feature turning on or off as members join and leave: what an operator looks for in a roll.</summary>
     private sealed class MembershipWatcher : ReceiveActor
     {
-        private readonly ClusterFeatures _features;
         private readonly ILoggingAdapter _log = Context.GetLogger();
         private ImmutableDictionary<UniqueAddress, Member> _members = ImmutableDictionary<UniqueAddress, Member>.Empty;
         private ImmutableDictionary<Feature, bool> _logged = ImmutableDictionary<Feature, bool>.Empty;
 
-        public MembershipWatcher(ClusterFeatures features)
+        public MembershipWatcher(UpgradeSettings settings)
         {
-            _features = features;
             Receive<ClusterEvent.CurrentClusterState>(state =>
             {
                 _members = state.Members.ToImmutableDictionary(m => m.UniqueAddress);
-                Publish();
+                LogChanges(settings);
             });
             Receive<ClusterEvent.IMemberEvent>(change =>
             {
@@ -50,7 +60,7 @@ public sealed class ClusterFeatures(UpgradeSettings settings)
                 _members = member.Status == MemberStatus.Removed
                     ? _members.Remove(member.UniqueAddress)
                     : _members.SetItem(member.UniqueAddress, member);
-                Publish();
+                LogChanges(settings);
             });
         }
 
@@ -59,22 +69,18 @@ public sealed class ClusterFeatures(UpgradeSettings settings)
 
         protected override void PostStop() => Cluster.Get(Context.System).Unsubscribe(Self);
 
-        private void Publish()
+        private void LogChanges(UpgradeSettings settings)
         {
-            // Before this node has joined, the snapshot holds no members: the features stay off until it has.
-            if (_members.IsEmpty)
+            if (_members.IsEmpty) // not joined yet
                 return;
-            _features.Update([.. _members.Values.Select(m => new MemberVersion(m.Address.ToString(), m.AppVersion.Version, m.Status))]);
+            var members = VersionsOf(_members.Values);
             foreach (var feature in Enum.GetValues<Feature>())
             {
-                var state = _features.StateOf(feature);
+                var state = FeatureGate.Decide(feature, settings.For(feature), members);
                 if (_logged.TryGetValue(feature, out var was) && was == state.Enabled)
                     continue;
                 _logged = _logged.SetItem(feature, state.Enabled);
-                if (state.Enabled)
-                    _log.Info("Feature {Feature} is on: {Reason}", feature, state.Reason);
-                else
-                    _log.Info("Feature {Feature} is off: {Reason}", feature, state.Reason);
+                _log.Info("Feature {Feature} is {OnOrOff}: {Reason}", feature, state.Enabled ? "on" : "off", state.Reason);
             }
         }
     }
