@@ -48,6 +48,32 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
 
     public override string PersistenceId { get; }
 
+    /// <summary>
+    /// An event or snapshot this release cannot read (written by a newer release, then rolled back) fails the
+    /// recovery, and Akka.Persistence then stops the entity: it stays down (its requests answer 503) rather than skip
+    /// history. Skipping would rebuild a state other than the acknowledged one, and would hand out the skipped event's
+    /// channel seq again, so its recipient would drop the next copy as a duplicate. Said plainly here, since the cure
+    /// is an operator's: run a release that reads it (docs/operations.md, "Upgrades and rollbacks").
+    /// </summary>
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        if (UnreadableHistory(reason) is { } unreadable)
+            Log.Error(unreadable, "{PersistenceId} cannot recover: its journal holds an event or snapshot this release " +
+                "cannot read, written by a newer release. It stays stopped rather than skip it (that would lose or " +
+                "reorder history); run a release that reads it. {Detail}", PersistenceId, unreadable.Message);
+        else
+            base.OnRecoveryFailure(reason, message);
+    }
+
+    /// <summary>The deserialization failure behind a recovery failure, if that is what it was.</summary>
+    internal static System.Runtime.Serialization.SerializationException? UnreadableHistory(Exception? reason) => reason switch
+    {
+        null => null,
+        System.Runtime.Serialization.SerializationException unreadable => unreadable,
+        AggregateException many => many.InnerExceptions.Select(UnreadableHistory).FirstOrDefault(e => e is not null),
+        _ => UnreadableHistory(reason.InnerException),
+    };
+
     /// <summary>What the journal has. Recovery builds it; afterwards only durable writes change it.</summary>
     protected TState Durable { get; set; }
 

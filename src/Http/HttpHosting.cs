@@ -1,3 +1,4 @@
+using Messaging.Actors.Upgrades;
 using Messaging.Http.OpenApi;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -11,10 +12,13 @@ namespace Messaging.Http;
 public static class HttpHosting
 {
     /// <param name="signingKey">UTF-8 bytes of the HS256 key (at least <see cref="MessagingAuth.MinimumKeyBytes"/>).</param>
+    /// <param name="features">Which features the cluster may use now (started with the actor system).</param>
     public static IServiceCollection AddMessagingHttp(
-        this IServiceCollection services, MessagingApiOptions options, SendRateLimitOptions rateLimit, byte[] signingKey)
+        this IServiceCollection services, MessagingApiOptions options, SendRateLimitOptions rateLimit, byte[] signingKey,
+        ClusterFeatures features)
     {
         services.AddSingleton(options);
+        services.AddSingleton(features);
         services.AddSingleton<MailboxClient>();
         services.AddProblemDetails();
         services.ConfigureHttpJsonOptions(json => json.SerializerOptions.TypeInfoResolverChain.Insert(0, MessagingJsonContext.Default));

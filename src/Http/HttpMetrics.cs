@@ -54,4 +54,6 @@ public static class UnavailableReason
     public const string MailboxRefused = "mailbox_refused";
     public const string MailboxUnavailable = "mailbox_unavailable";
     public const string Unexpected = "unexpected";
+    /// <summary>A feature a node of an older release cannot read, refused while one is a member (or switched off).</summary>
+    public const string FeatureOff = "feature_off";
 }

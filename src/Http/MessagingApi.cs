@@ -3,6 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Security.Claims;
 using System.Text;
 using System.Text.Json;
+using Messaging.Actors.Upgrades;
 using Messaging.Http.OpenApi;
 using Messaging.Messages;
 using Microsoft.AspNetCore.Builder;
@@ -123,7 +124,8 @@ public static class MessagingApi
 
     private static async Task<Results<Ok<ConversationDto>, ProblemHttpResult>> PostReceipts(
         [Id(IdKind.User)] string userId, [Id(IdKind.Conversation)] string conversationId, HttpContext http,
-        ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options, CancellationToken cancellationToken)
+        ClaimsPrincipal principal, MailboxClient mailboxes, ClusterFeatures features, MessagingApiOptions options,
+        CancellationToken cancellationToken)
     {
         if (CheckConversation(userId, conversationId, principal, "a token may only move its own user's markers") is { } problem)
             return problem;
@@ -135,6 +137,10 @@ public static class MessagingApi
             return Problems.Of(StatusCodes.Status400BadRequest, "give deliveredUpToSeq, readUpToSeq or both");
         if (request.DeliveredUpToSeq < 0 || request.ReadUpToSeq < 0)
             return Problems.Of(StatusCodes.Status400BadRequest, "deliveredUpToSeq and readUpToSeq must be >= 0");
+        // A receipt is journaled (ReceiptsMarked) and crosses nodes (DeliverReceipt): none may exist while a node
+        // that cannot read them is in the cluster, or could come back to it.
+        if (features.StateOf(Feature.Receipts) is { Enabled: false } off)
+            return Problems.FeatureOff(off, http);
 
         var answer = await mailboxes.MarkReceiptsAsync(
             new MarkReceipts(userId, conversationId, request.DeliveredUpToSeq, request.ReadUpToSeq), cancellationToken);

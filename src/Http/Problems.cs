@@ -1,4 +1,5 @@
 using System.Globalization;
+using Messaging.Actors.Upgrades;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -68,6 +69,21 @@ public static class Problems
             default:
                 throw new ArgumentOutOfRangeException(nameof(failure), failure, "a mailbox failure without a problem");
         }
+    }
+
+    /// <summary>
+    /// How long a client refused by a feature that is off is told to wait: a rolling update takes minutes, so asking
+    /// again every second would only add load.
+    /// </summary>
+    public const int FeatureOffRetryAfterSeconds = 30;
+
+    /// <summary>503 for a feature the cluster cannot use yet (a node of an older release is a member, or the operator switched it off).</summary>
+    public static ProblemHttpResult FeatureOff(FeatureState state, HttpContext http)
+    {
+        HttpMetrics.RecordUnavailable(UnavailableReason.FeatureOff);
+        http.Response.Headers.RetryAfter = FeatureOffRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        return Of(StatusCodes.Status503ServiceUnavailable, $"not available during this upgrade, nothing was stored: {state.Reason}",
+            SendStatus.For(http, SendStatus.Unavailable));
     }
 
     public static string TitleOf(int status) => status switch

@@ -72,12 +72,16 @@ public static class ClusterHosting
         return app;
     }
 
-    /// <summary>major.minor.build of the node assembly (set Version in the project to roll out a new one).</summary>
-    private static string AppVersionOfThisBuild()
-    {
-        var version = typeof(ClusterHosting).Assembly.GetName().Version ?? new Version(1, 0, 0);
-        return $"{version.Major}.{version.Minor}.{Math.Max(0, version.Build)}";
-    }
+    /// <summary>
+    /// major.minor.build of the node assembly: <c>Version</c> in src/Node/Node.csproj, raised by every release (a
+    /// release that brings a gated feature raises it to at least the feature's, see FeatureGate.IntroducedIn).
+    /// </summary>
+    public static Version ReleaseOfThisBuild { get; } = ReleaseOf(typeof(ClusterHosting).Assembly.GetName().Version);
+
+    private static Version ReleaseOf(Version? version) =>
+        version is null ? new Version(1, 0, 0) : new Version(version.Major, version.Minor, Math.Max(0, version.Build));
+
+    private static string AppVersionOfThisBuild() => ReleaseOfThisBuild.ToString(3);
 
     private static string Hocon(TimeSpan value) => $"{(long)value.TotalMilliseconds}ms";
 }

@@ -2,6 +2,7 @@ using Akka.Cluster;
 using Akka.Hosting;
 using Messaging.Actors;
 using Messaging.Actors.Groups;
+using Messaging.Actors.Upgrades;
 using Messaging.Http;
 using Messaging.Node.Admin;
 using Messaging.Messages.Serialization;
@@ -23,7 +24,8 @@ public static class NodeApp
         if (!UrlsConfigured(builder.Configuration))
             builder.WebHost.UseUrls(DefaultUrl);
 
-        builder.Services.AddMessagingHttp(settings.Http, settings.RateLimit, SigningKeys.Resolve(settings));
+        var features = new ClusterFeatures(settings.Upgrade);
+        builder.Services.AddMessagingHttp(settings.Http, settings.RateLimit, SigningKeys.Resolve(settings), features);
         builder.Services.AddMessagingMetrics();
         builder.Services.AddAkka(ActorSystemName, akka => akka
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
@@ -35,6 +37,7 @@ public static class NodeApp
             .WithGroupShards(settings.Mailbox, settings.Groups, settings.Cluster.ShardCount)
             .AddStartup((system, _) =>
             {
+                features.Start(system);
                 // No seed nodes: this node is a cluster of one (it also picks its real port when Port is 0).
                 // Under Kubernetes discovery there are none either, and Cluster Bootstrap decides.
                 if (settings.Cluster.SeedNodeList.Length == 0 && settings.Discovery.Method == DiscoveryMethod.Seeds)

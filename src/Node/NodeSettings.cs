@@ -1,6 +1,7 @@
 using System.Text;
 using Akka.Actor;
 using Messaging.Actors;
+using Messaging.Actors.Upgrades;
 using Messaging.Http;
 using Microsoft.Extensions.Configuration;
 
@@ -25,6 +26,7 @@ public sealed partial class NodeSettings
     public MessagingApiOptions Http { get; set; } = new();
     public SendRateLimitOptions RateLimit { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
+    public UpgradeSettings Upgrade { get; set; } = new();
 
     public sealed class PersistenceSettings
     {
@@ -134,6 +136,10 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Cluster:ShutdownTimeout must be at least 5 s, not {Cluster.ShutdownTimeout}";
         if (Cluster.AppVersion is { } version && string.IsNullOrWhiteSpace(version))
             yield return "Messaging:Cluster:AppVersion must not be blank (leave it out for the assembly version)";
+        else if (Cluster.AppVersion is { } claimed && FeatureGate.ReleaseOf(claimed) < ClusterHosting.ReleaseOfThisBuild)
+            yield return $"Messaging:Cluster:AppVersion '{claimed}' is below this build's release " +
+                $"{ClusterHosting.ReleaseOfThisBuild.ToString(3)}: the cluster would take this node for an older release " +
+                "(its features stay off, shards avoid it); set it to the release, e.g. the image tag";
         foreach (var seed in Cluster.SeedNodeList)
         {
             if (!Address.TryParse(seed, out var address) || address.System != NodeApp.ActorSystemName || address.Port is null)

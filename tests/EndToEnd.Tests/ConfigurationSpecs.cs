@@ -44,6 +44,8 @@ public sealed class ConfigurationSpecs
     [InlineData("Messaging:Admin:Token", "short")]
     [InlineData("Messaging:Discovery:Method", "Consul")]
     [InlineData("Messaging:Discovery:ManagementPort", "0")]
+    [InlineData("Messaging:Cluster:AppVersion", "1.0.0")] // below this build's release: its features would stay off
+    [InlineData("Messaging:Upgrade:Receipts", "Maybe")]
     public void Should_refuse_to_start_naming_the_bad_key(string key, string value)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection([new(key, value)]).Build();
