@@ -1,5 +1,7 @@
 using System.Security.Claims;
 using Messaging.Actors.Groups;
+using Messaging.Actors.Upgrades;
+using Microsoft.Extensions.DependencyInjection;
 using Messaging.Http.OpenApi;
 using Messaging.Messages;
 using Microsoft.AspNetCore.Builder;
@@ -17,10 +19,16 @@ public static class GroupsApi
 {
     private const string Unauthenticated = "no token, bad signature, expired, wrong issuer or audience";
     private const string Unavailable = "the cluster cannot answer now; retrying is safe";
+    private const string UpgradeNote = " (also while a node of a release without groups is in the cluster)";
 
     public static IEndpointRouteBuilder MapGroupsApi(this IEndpointRouteBuilder endpoints)
     {
         var groups = endpoints.MapGroup("/v1/groups").RequireAuthorization().WithTags(MessagingApi.Tag);
+        // Group events and messages exist only once every node can read them (docs/operations.md, "Gated features").
+        groups.AddEndpointFilter(async (context, next) =>
+            context.HttpContext.RequestServices.GetRequiredService<ClusterFeatures>().StateOf(Feature.Groups) is { Enabled: false } off
+                ? Problems.FeatureOff(off, context.HttpContext)
+                : await next(context));
 
         groups.MapPost("", CreateGroup)
             .WithName("createGroup")
@@ -34,7 +42,7 @@ public static class GroupsApi
             .ProducesFailure(StatusCodes.Status400BadRequest,
                 "malformed JSON, unknown members, a name that is not 1-100 characters, no members or too many, bad or repeated ids, the creator among the members")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
-            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable + UpgradeNote);
 
         groups.MapGet("/{conversationId}", GetGroup)
             .WithName("getGroup")

@@ -195,17 +195,17 @@ public static class MessagingApi
     // ---------------- POST /v1/messages ----------------
 
     private static async Task<Results<Ok<SendMessageResponse>, ProblemHttpResult>> SendMessage(
-        HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options,
+        HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, ClusterFeatures features, MessagingApiOptions options,
         CancellationToken cancellationToken)
     {
         var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-        var result = await Send(http, principal, mailboxes, options, cancellationToken);
+        var result = await Send(http, principal, mailboxes, features, options, cancellationToken);
         HttpMetrics.RecordSend(result, startedAt);
         return result;
     }
 
     private static async Task<Results<Ok<SendMessageResponse>, ProblemHttpResult>> Send(
-        HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, MessagingApiOptions options,
+        HttpContext http, ClaimsPrincipal principal, MailboxClient mailboxes, ClusterFeatures features, MessagingApiOptions options,
         CancellationToken cancellationToken)
     {
         var (request, problem) = await ReadSendRequest(http, options, cancellationToken);
@@ -218,6 +218,9 @@ public static class MessagingApi
                 "senderId must be the token's user");
         if ((ValidateAddress(request, userId) ?? ValidateContent(request)) is { } invalid)
             return invalid;
+
+        if (request.ConversationId is not null && features.StateOf(Feature.Groups) is { Enabled: false } off)
+            return Problems.FeatureOff(off, http);
 
         // A group's send goes to the group, which orders it; a 1:1 send to the sender's mailbox, which does.
         var answer = request.ConversationId is { } groupId

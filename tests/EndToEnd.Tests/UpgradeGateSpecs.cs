@@ -10,8 +10,8 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Messaging.EndToEnd.Tests;
 
 /// <summary>
-/// Receipts while a node of the release before them is in the cluster (a rolling update): refused with 503 and
-/// nothing stored, so no event or message exists that the older node cannot read; back once it has left.
+/// Receipts and groups while a node of a release before them is in the cluster (a rolling update): refused with 503
+/// and nothing stored, so no event or message exists that the older node cannot read; back once it has left.
 /// </summary>
 public sealed class UpgradeGateSpecs(DefaultNodeFixture fixture) : IClassFixture<DefaultNodeFixture>
 {
@@ -53,6 +53,40 @@ public sealed class UpgradeGateSpecs(DefaultNodeFixture fixture) : IClassFixture
         var after = (await bobClient.Conversations(bob).Ok()).GetProperty("conversations")[0];
         Assert.Equal((1L, 0L), (after.GetProperty("readUpToSeq").GetInt64(), after.GetProperty("unreadCount").GetInt64()));
     }
+
+    [Fact]
+    public async Task Should_refuse_group_routes_and_group_sends_while_a_member_runs_a_release_without_groups()
+    {
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var client = _node.ClientFor(alice);
+        var created = await client.PostAsync("/v1/groups", Json($$"""{"name":"Before","memberIds":["{{bob}}"],"clientRequestId":"g-1"}"""), Ct);
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var groupId = (await created.Json()).GetProperty("conversationId").GetString()!;
+
+        await using (var older = await OlderMember.JoinAsync(_node, appVersion: "1.1.0"))
+        {
+            HttpResponseMessage refused = null!;
+            await Eventually.AssertAsync(async () =>
+                (refused = await client.PostAsync("/v1/groups", Json($$"""{"name":"During","memberIds":["{{bob}}"],"clientRequestId":"g-2"}"""), Ct)).StatusCode
+                    == HttpStatusCode.ServiceUnavailable, Soon, "groups refused once the older member is seen");
+            Assert.Contains($"{older.Address} (1.1.0)", (await refused.AssertProblem(HttpStatusCode.ServiceUnavailable)).GetProperty("detail").GetString());
+            await (await client.Send(new { conversationId = groupId, message = "during", clientMessageId = "m-1" }))
+                .AssertProblem(HttpStatusCode.ServiceUnavailable, "Unavailable");
+            await (await client.GetAsync($"/v1/groups/{groupId}", Ct)).AssertProblem(HttpStatusCode.ServiceUnavailable);
+            // Receipts came with 1.1.0: that member reads them.
+            await client.Send(bob, "1:1 still works").Ok();
+            Assert.Equal(HttpStatusCode.OK, (await _node.ClientFor(bob).Receipts(bob, Ids.ConversationFor(alice, bob), new { readUpToSeq = 1 })).StatusCode);
+        }
+
+        await Eventually.AssertAsync(async () =>
+            (await client.Send(new { conversationId = groupId, message = "after", clientMessageId = "m-2" })).StatusCode == HttpStatusCode.OK,
+            Soon, "group sends back once the older member has left");
+        // Nothing was stored while it was refused: bob's copy holds the creation and "after".
+        var thread = await _node.ClientFor(bob).Thread(bob, groupId).Ok();
+        Assert.Equal(["", "after"], thread.Texts());
+    }
+
+    private static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
 
     private Task<MailboxStatus> StatusAsync(string userId) =>
         _node.Services.GetRequiredService<ActorRegistry>().Get<MailboxRegion>()
