@@ -4,8 +4,9 @@ using Xunit;
 namespace Messaging.Cluster.Tests;
 
 /// <summary>
-/// Three node processes on loopback over a throwaway PostgreSQL, 50 users sending throughout, and the verifier at the
-/// end: nothing acknowledged is lost, duplicated or reordered whatever happens to the nodes or the database.
+/// Three node processes on loopback over a throwaway PostgreSQL, 50 users sending throughout (and, in the rolling
+/// restart and the kill, three groups of five), and the verifier at the end: nothing acknowledged is lost, duplicated
+/// or reordered whatever happens to the nodes or the database.
 /// </summary>
 public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
 {
@@ -15,7 +16,7 @@ public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
     public async Task Should_lose_duplicate_or_reorder_nothing_acknowledged_through_a_rolling_restart_with_SIGTERM()
     {
         // Live clients hold their streams on the node restarted last, and reconnect with their last id when it goes.
-        await using var scenario = await Scenario.StartAsync("rolling-restart", output.WriteLine, ClusterSettings.ForTests, liveUsers: 10, streamSlot: 2);
+        await using var scenario = await Scenario.StartAsync("rolling-restart", output.WriteLine, ClusterSettings.ForTests, liveUsers: 10, streamSlot: 2, groups: true);
         await scenario.LoadProgressesAsync(200, Progress);
         for (var slot = 0; slot < scenario.Cluster.Nodes.Count; slot++)
         {
@@ -33,7 +34,7 @@ public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
     public async Task Should_lose_duplicate_or_reorder_nothing_acknowledged_when_a_node_is_killed_and_replaced()
     {
         // Live clients hold their streams on slot 1, which stays up while the mailboxes of slot 0 move under them.
-        await using var scenario = await Scenario.StartAsync("sigkill", output.WriteLine, ClusterSettings.ForTests, liveUsers: 10, streamSlot: 1);
+        await using var scenario = await Scenario.StartAsync("sigkill", output.WriteLine, ClusterSettings.ForTests, liveUsers: 10, streamSlot: 1, groups: true);
         await scenario.LoadProgressesAsync(300, Progress);
 
         // Slot 0 is the oldest node: it also hosts the shard coordinator, which must move too.

@@ -56,9 +56,14 @@ public sealed class Scenario : IAsyncDisposable
     /// <summary>Live-event clients of some users, when the scenario has them.</summary>
     public LiveWatchers? Live { get; private set; }
 
+    /// <summary>Groups sending throughout, when the scenario has them.</summary>
+    public GroupLoad? Groups { get; private set; }
+
     /// <param name="liveUsers">How many of the load's users hold a live event stream throughout.</param>
     /// <param name="streamSlot">The node those streams are held on while it serves.</param>
-    public static async Task<Scenario> StartAsync(string name, Action<string> output, ClusterOptions cluster, int liveUsers = 0, int streamSlot = 0)
+    /// <param name="groups">Whether groups send throughout as well (<see cref="GroupLoad"/>).</param>
+    public static async Task<Scenario> StartAsync(
+        string name, Action<string> output, ClusterOptions cluster, int liveUsers = 0, int streamSlot = 0, bool groups = false)
     {
         var scenario = new Scenario(name, Paths.NewRunDirectory(name), output);
         try
@@ -82,6 +87,11 @@ public sealed class Scenario : IAsyncDisposable
                 scenario.Log($"{liveUsers} live clients streaming from slot {streamSlot}");
             }
             scenario.Load.Start();
+            if (groups)
+            {
+                scenario.Groups = new GroupLoad(() => scenario.Cluster.ServingEndpoints, scenario.Cluster.SigningKey, scenario.Log);
+                await scenario.Groups.StartAsync(CancellationToken.None);
+            }
             scenario.Log($"load started: {scenario.Load.Options.Users} users, {scenario.Load.Options.ContactsPerUser} contacts each");
             return scenario;
         }
@@ -129,8 +139,12 @@ public sealed class Scenario : IAsyncDisposable
     {
         var report = await Load.StopAsync();
         Log($"load stopped: {report}");
+        if (Groups is not null)
+            await Groups.StopAsync();
         var verifier = new Verifier(() => Cluster.ServingEndpoints, Cluster.SigningKey, Log);
         var result = await verifier.VerifyAsync(Load, deliveryWithin: TimeSpan.FromSeconds(60));
+        if (Groups is not null && await Groups.VerifyAsync(TimeSpan.FromSeconds(60)) is { Count: > 0 } groupViolations)
+            result = result with { Ok = false, Violations = [.. result.Violations, .. groupViolations] };
         if (Live is not null)
         {
             Log($"live: {Live.Report()}");
@@ -180,6 +194,8 @@ public sealed class Scenario : IAsyncDisposable
     {
         if (Live is not null)
             await Live.DisposeAsync();
+        if (Groups is not null)
+            await Groups.DisposeAsync();
         if (Load is not null)
             await Load.DisposeAsync();
         if (Cluster is not null)
