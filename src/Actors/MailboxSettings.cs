@@ -38,7 +38,7 @@ public sealed record MailboxSettings
     /// Deadline for a thread page read from the journal, from the read's start: past it the reader answers 503 and
     /// stops. Shorter than the edge's AskTimeout, so nothing is still read for a client that was answered 503.
     /// </summary>
-    public TimeSpan JournalReadTimeout { get; init; } = TimeSpan.FromSeconds(4);
+    public TimeSpan JournalReadTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// The widest journal range a thread page is read in at once. The range between a page's first and last message
