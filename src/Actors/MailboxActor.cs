@@ -27,6 +27,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private readonly Func<IMailboxEvent, bool> _continues;
     // Live event streams of this user (on any node), watched: true once caught up, from then on every change is pushed.
     private readonly Dictionary<IActorRef, bool> _streams = [];
+    // Thread-page readers still running (watched), at most MaxConcurrentJournalReads.
+    private readonly HashSet<IActorRef> _readers = [];
 
     /// <summary>Conversations per catch-up page of a live stream (it asks for the next page from the last one's stamp).</summary>
     public const int CatchUpPage = 100;
@@ -87,7 +89,11 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 HandleReceipts(read.Command, read.ReplyTo, read.Known.SetItem(read.Seq, message.Tally ?? default));
         });
         Command<Subscribe>(HandleSubscribe);
-        Command<Terminated>(terminated => _streams.Remove(terminated.ActorRef));
+        Command<Terminated>(terminated =>
+        {
+            if (!_readers.Remove(terminated.ActorRef))
+                _streams.Remove(terminated.ActorRef);
+        });
         Command<SendTyping>(HandleTyping);
         Command<TypingNotice>(TellLiveStreams);
         Command<ConfirmDelivery>(confirmation => Run(_delivery.Confirmation(confirmation, Durable, Decided)));
@@ -364,11 +370,23 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         }
     }
 
-    /// <summary>Messages before the in-memory window, read beside the mailbox (history does not change).</summary>
+    /// <summary>
+    /// Messages before the in-memory window, read beside the mailbox (history does not change), by at most
+    /// MaxConcurrentJournalReads readers at once: one more is refused (503, the client retries later).
+    /// </summary>
     private void ReadFromJournal(ThreadPlan.FromJournal plan, IActorRef replyTo, Func<object, object>? wrap = null)
     {
+        if (_readers.Count >= _settings.MaxConcurrentJournalReads)
+        {
+            var refused = new MailboxUnavailable(
+                $"{_readers.Count} older pages of {_userId} are being read already (the limit is {_settings.MaxConcurrentJournalReads}); retry");
+            replyTo.Tell(wrap is null ? refused : wrap(refused));
+            return;
+        }
         var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
-        Context.ActorOf(ThreadPageReader.Props(PersistenceId, journal, plan, replyTo, _settings.JournalReadTimeout, wrap));
+        var reader = Context.ActorOf(ThreadPageReader.Props(
+            PersistenceId, journal, plan, replyTo, _settings.JournalReadTimeout, _settings.JournalReadMaxRange, wrap));
+        _readers.Add(Context.Watch(reader));
     }
 
     /// <summary>Carry out what the delivery bookkeeping decided.</summary>

@@ -34,8 +34,22 @@ public sealed record MailboxSettings
     /// <summary>A snapshot is taken after this many events, bounding recovery to one snapshot plus at most this many events.</summary>
     public int SnapshotEvery { get; init; } = 1000;
 
-    /// <summary>Deadline for a thread page read from the journal.</summary>
-    public TimeSpan JournalReadTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>
+    /// Deadline for a thread page read from the journal, from the read's start: past it the reader answers 503 and
+    /// stops. Shorter than the edge's AskTimeout, so nothing is still read for a client that was answered 503.
+    /// </summary>
+    public TimeSpan JournalReadTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// The widest journal range a thread page is read in at once. The range between a page's first and last message
+    /// also holds the user's other conversations' events; when it is wider than this, the page is read message by
+    /// message along its links instead, so one read goes through at most this many entries plus the page and its
+    /// O(log depth) lookups.
+    /// </summary>
+    public int JournalReadMaxRange { get; init; } = 1000;
+
+    /// <summary>Thread pages (and receipt tallies) of one mailbox read from the journal at once; one more is 503.</summary>
+    public int MaxConcurrentJournalReads { get; init; } = 4;
 
     /// <summary>A mailbox idle this long leaves memory (it passivates, draining its writes first).</summary>
     public TimeSpan PassivateIdleAfter { get; init; } = TimeSpan.FromMinutes(2);

@@ -1,4 +1,3 @@
-using System.Numerics;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -9,19 +8,30 @@ namespace Messaging.Actors;
 /// <summary>
 /// Reads a thread page that lies before the mailbox's in-memory window straight from the journal, through the
 /// journal protocol every plugin implements (no SQL). It walks the skip list that <see cref="ThreadLinks"/> make
-/// (O(log depth) point reads) to the journal positions of the page's first and last message, then reads that range
-/// once. History is immutable, so this runs beside the mailbox without touching its state.
+/// (O(log depth) point reads) to the journal positions of the page's last and first message, then reads the range
+/// between them if it is at most <c>maxRange</c> entries, else the page's messages one by one along their
+/// <see cref="ThreadLinks.Previous"/> links. History is immutable, so this runs beside the mailbox without touching
+/// its state. Bounded: it keeps only the page's own messages (whatever else the range holds is dropped as it
+/// arrives), asks the journal for at most <see cref="Chunk"/> entries at a time, and answers by one deadline from its
+/// start; once it has answered it stops, so at most one chunk is still on its way to nobody.
 /// </summary>
-public sealed class ThreadPageReader : ReceiveActor
+public sealed class ThreadPageReader : ReceiveActor, IWithTimers
 {
+    /// <summary>Journal entries asked for at once: the most a reader can have coming after it gave up.</summary>
+    public const int Chunk = 100;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _persistenceId;
     private readonly IActorRef _journal;
     private readonly ThreadPlan.FromJournal _plan;
     private readonly IActorRef _replyTo;
+    private readonly TimeSpan _deadline;
+    private readonly int _maxRange;
     private readonly Func<object, object> _wrap;
-    private readonly List<IPersistentRepresentation> _batch = [];
-    private Action<List<IPersistentRepresentation>>? _onBatch;
+    // The page's messages read so far, by journal position: only this conversation's, only seqs of the page.
+    private readonly Dictionary<long, (StoredMessage Message, ThreadLinks Links)> _page = [];
+    private IPersistentRepresentation? _entry;
+    private Action? _onRead;
 
     // Skip-list walk position: conversation seq and its journal sequence number.
     private long _seq;
@@ -29,51 +39,70 @@ public sealed class ThreadPageReader : ReceiveActor
     private long _target;
     private long _highJournalSeq;
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <param name="deadline">The read answers within this from its start (a 503 past it), however the journal paces it.</param>
+    /// <param name="maxRange">The widest journal range read at once; a page spread wider is read message by message.</param>
     /// <param name="wrap">What <paramref name="replyTo"/> gets for the page (or the failure): the page itself by default.</param>
     public static Props Props(
-        string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan timeout,
-        Func<object, object>? wrap = null) =>
-        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, timeout, wrap));
+        string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
+        int maxRange, Func<object, object>? wrap = null) =>
+        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap));
 
     public ThreadPageReader(
-        string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan timeout,
-        Func<object, object>? wrap = null)
+        string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
+        int maxRange, Func<object, object>? wrap = null)
     {
         _persistenceId = persistenceId;
         _journal = journal;
         _plan = plan;
         _replyTo = replyTo;
+        _deadline = deadline;
+        _maxRange = maxRange;
         _wrap = wrap ?? (reply => reply);
-        Context.SetReceiveTimeout(timeout);
 
-        Receive<ReplayedMessage>(m => _batch.Add(m.Persistent));
-        Receive<RecoverySuccess>(_ =>
+        Receive<ReplayedMessage>(m =>
         {
-            var batch = new List<IPersistentRepresentation>(_batch);
-            _batch.Clear();
-            _onBatch!(batch);
+            _entry = m.Persistent;
+            if (Entry(m.Persistent.Payload) is { } entry && entry.Message.Seq >= _plan.FromSeq && entry.Message.Seq <= _plan.ToSeq)
+                _page[m.Persistent.SequenceNr] = entry;
         });
+        Receive<RecoverySuccess>(_ => _onRead!());
         Receive<ReplayMessagesFailure>(f => Fail($"journal read failed: {f.Cause.Message}"));
-        Receive<ReceiveTimeout>(_ => Fail("journal read timed out"));
+        Receive<DeadlinePassed>(_ => Fail($"journal read did not finish within {_deadline.TotalSeconds:0.###} s"));
+    }
 
-        Locate(_plan.ToSeq, high =>
+    protected override void PreStart()
+    {
+        // One timer from the start: a journal that trickles entries does not move it.
+        Timers.StartSingleTimer(DeadlinePassed.Instance, DeadlinePassed.Instance, _deadline);
+        Locate(_plan.ToSeq, _plan.LastSeq, _plan.Anchors[0], high =>
         {
             _highJournalSeq = high;
-            Locate(_plan.FromSeq, low => Read(low, _highJournalSeq, ReplyWithRange));
+            Locate(_plan.FromSeq, _plan.ToSeq, high, low =>
+            {
+                if (high - low < _maxRange)
+                    ReadRange(low, high, Reply);
+                else
+                    Walk(_plan.ToSeq, high);
+            });
         });
     }
 
-    /// <summary>Find the journal position of conversation message <paramref name="target"/>.</summary>
-    private void Locate(long target, Action<long> found)
+    /// <summary>
+    /// Find the journal position of conversation message <paramref name="target"/>, starting from a known message
+    /// (<paramref name="fromSeq"/> at <paramref name="fromJournalSeq"/>) or an anchor nearer above the target.
+    /// </summary>
+    private void Locate(long target, long fromSeq, long fromJournalSeq, Action<long> found)
     {
         _target = target;
-        // Start from the anchor nearest above the target: anchor k holds the newest multiple of 2^k.
-        _seq = _plan.LastSeq;
-        _journalSeq = _plan.Anchors[0];
+        _seq = fromSeq;
+        _journalSeq = fromJournalSeq;
+        // Anchor k holds the newest multiple of 2^k.
         for (var k = 1; k < _plan.Anchors.Length; k++)
         {
             var anchorSeq = (_plan.LastSeq >> k) << k;
-            if (anchorSeq >= target && anchorSeq > 0 && _plan.Anchors[k] != 0)
+            if (anchorSeq >= target && anchorSeq > 0 && anchorSeq < _seq && _plan.Anchors[k] != 0)
             {
                 _seq = anchorSeq;
                 _journalSeq = _plan.Anchors[k];
@@ -89,53 +118,75 @@ public sealed class ThreadPageReader : ReceiveActor
             found(_journalSeq);
             return;
         }
-        Read(_journalSeq, _journalSeq, batch =>
+        Read(_journalSeq, _journalSeq, () =>
         {
-            if (batch.Count != 1 || Links(batch[0].Payload) is not { } links)
+            if (_entry is null || Entry(_entry.Payload) is not { } entry || entry.Message.Seq != _seq)
             {
-                Fail($"journal entry {_journalSeq} of {_persistenceId} is not a message of {_plan.ConversationId}");
+                Fail($"journal entry {_journalSeq} of {_persistenceId} is not message {_seq} of {_plan.ConversationId}");
                 return;
             }
             var lowBit = _seq & -_seq;
-            if (_seq - lowBit >= _target && links.Skip != 0)
+            if (_seq - lowBit >= _target && entry.Links.Skip != 0)
             {
                 _seq -= lowBit;
-                _journalSeq = links.Skip;
+                _journalSeq = entry.Links.Skip;
             }
             else
             {
                 _seq -= 1;
-                _journalSeq = links.Previous;
+                _journalSeq = entry.Links.Previous;
             }
             Step(found);
         });
     }
 
-    private void Read(long from, long to, Action<List<IPersistentRepresentation>> onBatch)
+    /// <summary>A page spread over more than maxRange entries: one point read per message not read yet, newest first.</summary>
+    private void Walk(long seq, long journalSeq)
     {
-        _onBatch = onBatch;
+        if (!_page.TryGetValue(journalSeq, out var entry))
+        {
+            Read(journalSeq, journalSeq, () =>
+            {
+                if (_page.ContainsKey(journalSeq))
+                    Walk(seq, journalSeq);
+                else
+                    Fail($"expected message {seq} of {_plan.ConversationId} at journal entry {journalSeq}");
+            });
+            return;
+        }
+        if (entry.Message.Seq != seq || (seq > _plan.FromSeq && entry.Links.Previous >= journalSeq))
+            Fail($"expected message {seq} of {_plan.ConversationId} at journal entry {journalSeq}");
+        else if (seq == _plan.FromSeq)
+            Reply();
+        else
+            Walk(seq - 1, entry.Links.Previous);
+    }
+
+    private void ReadRange(long from, long to, Action done)
+    {
+        var end = Math.Min(to, from + Chunk - 1);
+        Read(from, end, end < to ? () => ReadRange(end + 1, to, done) : done);
+    }
+
+    private void Read(long from, long to, Action done)
+    {
+        _entry = null;
+        _onRead = done;
         _journal.Tell(new ReplayMessages(from, to, to - from + 1, _persistenceId, Self));
     }
 
     /// <summary>
-    /// The page is the chain of <see cref="ThreadLinks.Previous"/> links from its last message down to its first, all
-    /// inside the range just read: exactly this mailbox's copy, whatever else the range holds (other conversations,
-    /// and in journals written before writes were fenced, a paused node's stale events).
+    /// The page is the chain of <see cref="ThreadLinks.Previous"/> links from its last message down to its first:
+    /// exactly this mailbox's copy, whatever else was read (in journals written before writes were fenced, a paused
+    /// node's stale events of the same conversation).
     /// </summary>
-    private void ReplyWithRange(List<IPersistentRepresentation> batch)
+    private void Reply()
     {
-        var byJournalSeq = batch.ToDictionary(p => p.SequenceNr, p => p.Payload);
         var page = new StoredMessage[_plan.ToSeq - _plan.FromSeq + 1];
         var journalSeq = _highJournalSeq;
         for (var seq = _plan.ToSeq; seq >= _plan.FromSeq; seq--)
         {
-            (StoredMessage Message, ThreadLinks Links)? entry = byJournalSeq.GetValueOrDefault(journalSeq) switch
-            {
-                MessageSent s when s.Message.ConversationId == _plan.ConversationId && s.Seq == seq => (new StoredMessage(s.Seq, s.Message, s.Tally), s.Links),
-                MessageReceived r when r.Message.ConversationId == _plan.ConversationId && r.Seq == seq => (new StoredMessage(r.Seq, r.Message, r.Tally), r.Links),
-                _ => null,
-            };
-            if (entry is not { } found)
+            if (!_page.TryGetValue(journalSeq, out var found) || found.Message.Seq != seq)
             {
                 Fail($"expected message {seq} of {_plan.ConversationId} at journal entry {journalSeq}");
                 return;
@@ -147,10 +198,11 @@ public sealed class ThreadPageReader : ReceiveActor
         Context.Stop(Self);
     }
 
-    private ThreadLinks? Links(object payload) => payload switch
+    /// <summary>A message of this page's conversation, with its links; null for anything else.</summary>
+    private (StoredMessage Message, ThreadLinks Links)? Entry(object payload) => payload switch
     {
-        MessageSent s when s.Message.ConversationId == _plan.ConversationId && s.Seq == _seq => s.Links,
-        MessageReceived r when r.Message.ConversationId == _plan.ConversationId && r.Seq == _seq => r.Links,
+        MessageSent s when s.Message.ConversationId == _plan.ConversationId => (new StoredMessage(s.Seq, s.Message, s.Tally), s.Links),
+        MessageReceived r when r.Message.ConversationId == _plan.ConversationId => (new StoredMessage(r.Seq, r.Message, r.Tally), r.Links),
         _ => null,
     };
 
@@ -159,5 +211,10 @@ public sealed class ThreadPageReader : ReceiveActor
         _log.Warning("Thread page of {PersistenceId} not read: {Reason}", _persistenceId, reason);
         _replyTo.Tell(_wrap(new MailboxUnavailable(reason)));
         Context.Stop(Self);
+    }
+
+    private sealed class DeadlinePassed
+    {
+        public static readonly DeadlinePassed Instance = new();
     }
 }

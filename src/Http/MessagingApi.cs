@@ -30,6 +30,7 @@ public static class MessagingApi
     private const string Int64Max = "9223372036854775807";
     private const string Unauthenticated = "no token, bad signature, expired, wrong issuer or audience";
     private const string Unavailable = "the cluster cannot answer now";
+    private const string ReadRateExceeded = "this user's read rate (conversation lists and thread pages) is exceeded";
 
     public static IEndpointRouteBuilder MapMessagingApi(this IEndpointRouteBuilder endpoints)
     {
@@ -67,24 +68,30 @@ public static class MessagingApi
         v1.MapGet("/users/{userId}/conversations", FetchConversation)
             .WithName("fetchConversation")
             .WithSummary("A user's conversations changed after lastUpdatedTimestamp, newest first")
+            .RequireRateLimiting(SendRateLimiting.ReadPolicy)
             .DescribeSuccess(
                 "The page of conversations; isDBupdate false (and no conversations) when nothing changed since lastUpdatedTimestamp.",
                 null, ("changes", ApiExamples.Conversations), ("current", ApiExamples.NoChanges))
             .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId, or offset or count out of range or not a number")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
             .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
+            .ProducesFailure(StatusCodes.Status429TooManyRequests, ReadRateExceeded)
             .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);
 
         v1.MapGet("/users/{userId}/conversations/{conversationId}/messages", GetThreadMessages)
             .WithName("getThreadMessages")
             .WithSummary("A page of one conversation, oldest first")
+            .RequireRateLimiting(SendRateLimiting.ReadPolicy)
             .DescribeSuccess("The page of messages, oldest first.", null, ("page", ApiExamples.Thread))
             .ProducesFailure(StatusCodes.Status400BadRequest,
                 "a malformed userId or conversationId, or offset, count, beforeSeq or afterSeq out of range or not a number")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
             .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
             .ProducesFailure(StatusCodes.Status404NotFound, "this user has no such conversation")
-            .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);
+            .ProducesFailure(StatusCodes.Status429TooManyRequests, ReadRateExceeded)
+            .ProducesFailure(StatusCodes.Status503ServiceUnavailable,
+                Unavailable + ", an older page was not read from the journal in time, or this user already has as many " +
+                "older pages being read as a mailbox allows at once");
 
         v1.MapPost("/users/{userId}/conversations/{conversationId}/receipts", PostReceipts)
             .WithName("postReceipts")

@@ -160,6 +160,12 @@ public sealed partial class NodeSettings
             yield return "Messaging:Mailbox:SnapshotEvery must be at least 1";
         if (Mailbox.JournalReadTimeout <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:JournalReadTimeout must be positive";
+        if (Mailbox.JournalReadTimeout >= Http.AskTimeout)
+            yield return $"Messaging:Mailbox:JournalReadTimeout ({Mailbox.JournalReadTimeout}) must be less than Messaging:Http:AskTimeout ({Http.AskTimeout})";
+        if (Mailbox.JournalReadMaxRange < 1)
+            yield return "Messaging:Mailbox:JournalReadMaxRange must be at least 1";
+        if (Mailbox.MaxConcurrentJournalReads < 1)
+            yield return "Messaging:Mailbox:MaxConcurrentJournalReads must be at least 1";
         if (Mailbox.PassivateIdleAfter <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:PassivateIdleAfter must be positive";
         if (Mailbox.Limits.RecentPerConversation < 1)
@@ -200,6 +206,10 @@ public sealed partial class NodeSettings
             yield return "Messaging:RateLimit:SendsPerSecond must be at least 1";
         if (RateLimit.Burst < 1)
             yield return "Messaging:RateLimit:Burst must be at least 1";
+        if (RateLimit.ReadsPerSecond < 1)
+            yield return "Messaging:RateLimit:ReadsPerSecond must be at least 1";
+        if (RateLimit.ReadBurst < 1)
+            yield return "Messaging:RateLimit:ReadBurst must be at least 1";
         if (Auth.SigningKey is { } key && Encoding.UTF8.GetByteCount(key) < MessagingAuth.MinimumKeyBytes)
             yield return $"Messaging:Auth:SigningKey must be at least {MessagingAuth.MinimumKeyBytes} bytes of UTF-8";
         if (Auth.TokenLifetime <= TimeSpan.Zero)

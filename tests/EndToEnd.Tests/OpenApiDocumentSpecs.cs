@@ -39,11 +39,11 @@ public sealed class OpenApiDocumentSpecs(DefaultNodeFixture fixture) : IClassFix
         new("POST", "/v1/messages", "sendMessage", [200, 400, 401, 403, 404, 409, 413, 429, 503], Secured: true,
             RequiredRequest: ["message", "clientMessageId"], OptionalRequest: ["senderId", "recipientIds", "conversationId"],
             RequiredResponse: ["sendStatus", "messageId", "conversationId", "serverTimestamp"]),
-        new("GET", "/v1/users/{userId}/conversations", "fetchConversation", [200, 400, 401, 403, 503], Secured: true,
+        new("GET", "/v1/users/{userId}/conversations", "fetchConversation", [200, 400, 401, 403, 429, 503], Secured: true,
             RequiredRequest: [], OptionalRequest: [],
             RequiredResponse: ["conversations", "isDBupdate", .. ConversationFields.Select(field => "conversations[]." + field)]),
         new("GET", "/v1/users/{userId}/conversations/{conversationId}/messages", OperationId: null,
-            [200, 400, 401, 403, 404, 503], Secured: true,
+            [200, 400, 401, 403, 404, 429, 503], Secured: true,
             RequiredRequest: [], OptionalRequest: [],
             RequiredResponse:
             [

@@ -75,4 +75,35 @@ public sealed class RateLimitSpecs
         Assert.False(problem.TryGetProperty("sendStatus", out _)); // not the send route
         await client.Send(bob, "typing did not use up my sends").Ok();
     }
+
+    [Fact]
+    public async Task Should_rate_limit_reads_per_user_in_a_bucket_of_their_own()
+    {
+        await using var node = await TestNode.StartAsync("--Messaging:RateLimit:ReadsPerSecond=1", "--Messaging:RateLimit:ReadBurst=3");
+        var (alice, bob) = (Users.Unique("alice"), Users.Unique("bob"));
+        var client = node.ClientFor(alice);
+        await client.Send(bob, "hi").Ok();
+        var conversation = Messaging.Messages.Ids.ConversationFor(alice, bob);
+
+        // Conversation lists and thread pages draw on the same bucket.
+        var statuses = new List<HttpStatusCode>();
+        HttpResponseMessage? limited = null;
+        for (var i = 0; i < 8 && limited is null; i++)
+        {
+            var response = i % 2 == 0 ? await client.Conversations(alice) : await client.Thread(alice, conversation);
+            statuses.Add(response.StatusCode);
+            if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                limited = response;
+        }
+
+        Assert.NotNull(limited);
+        Assert.True(statuses.Count(s => s == HttpStatusCode.OK) >= 3, string.Join(",", statuses));
+        Assert.True(limited.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+        var problem = await limited.AssertProblem(HttpStatusCode.TooManyRequests);
+        Assert.Contains("reads", problem.GetProperty("detail").GetString());
+        Assert.False(problem.TryGetProperty("sendStatus", out _));
+        // Sends and other users' reads have buckets of their own.
+        await client.Send(bob, "reading did not use up my sends").Ok();
+        Assert.Equal(HttpStatusCode.OK, (await node.ClientFor(bob).Thread(bob, conversation)).StatusCode);
+    }
 }

@@ -16,6 +16,7 @@ public sealed class OwnPostgresNodeFixture : IAsyncLifetime
             "--Messaging:Persistence:Provider=PostgreSql",
             $"--Messaging:Persistence:ConnectionString={Postgres.ConnectionString}",
             "--Messaging:Http:AskTimeout=00:00:03",
+            "--Messaging:Mailbox:JournalReadTimeout=00:00:02",
             "--Messaging:Mailbox:DeliveryWait=00:00:01",
             "--Messaging:Mailbox:MaxPendingPerRecipient=2");
     }

@@ -43,6 +43,7 @@ namespace Messaging.Client.V1.Users.Item.Conversations.Item.Messages
         /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 403 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 404 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -60,6 +61,7 @@ namespace Messaging.Client.V1.Users.Item.Conversations.Item.Messages
                 { "401", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "403", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "404", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Messaging.Client.Models.ThreadMessagesResponse>(requestInfo, global::Messaging.Client.Models.ThreadMessagesResponse.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
