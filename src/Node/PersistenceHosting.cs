@@ -10,7 +10,7 @@ public static class PersistenceHosting
 {
     /// <summary>
     /// Mailbox journal and snapshots in SQL (SQLite file or PostgreSQL), tables created on first start. Sharding keeps
-    /// its own state in DData, so nothing but mailboxes lives in these tables. Each event carries its writer's uuid; on
+    /// its own state in DData, so nothing but mailboxes and groups lives in these tables. Each event carries its writer's uuid; on
     /// PostgreSQL the journal refuses every writer but a mailbox's newest claimant (<see cref="JournalFence"/>). Akka's
     /// replay filter is off: the mailbox itself sorts out journals written before that fence (<c>ReplayAudit</c>),
     /// where the filter would either fail recovery for good or silently drop acknowledged messages.
