@@ -50,7 +50,30 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             "6963657e626f621a05616c6963652203626f622a02686932026331380122200a03626f6210041a05616c696365220c646d7e616c6963" +
             "657e626f62280930092a070a03626f621002"
         },
+        // v1.2 (groups): added 2026-11-30.
+        { "GroupCreated", "GCr",
+            "0a290a03312d6712056772707e671a05616c696365320272313801420e0a07637265617465641203626f62120346616d1a027231"
+        },
+        { "GroupPosted", "GPo",
+            "0802121b0a03322d6712056772707e671a03626f622a026869320263323802"
+        },
+        { "GroupSnapshot", "GSn",
+            "0a0346616d1205616c6963651a027231200228023205616c6963653203626f623a05616c69636542160a03626f621202633218022002" +
+            "294d000000000000004a2d080112290a03312d6712056772707e671a05616c696365320272313801420e0a0763726561746564120362" +
+            "6f624a1f0802121b0a03322d6712056772707e671a03626f622a02686932026332380252090a05616c6963651002"
+        },
+        { "MessageReceived, group", "MRc",
+            "0a290a03312d6712056772707e671a05616c696365320272313801420e0a07637265617465641203626f62100118052200280132003a" +
+            "0346616d4205616c6963654203626f62"
+        },
+        { "ReceiptsMarked, group", "RMk",
+            "0a056772707e67100218022204080110022a040801100230064a070a03626f621003"
+        },
     };
+
+    private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
+
+    private static readonly ChatMessage Said = new("2-g", "grp~g", "bob", [], "hi", "c2", 2);
 
     private static readonly Dictionary<string, object> Values = new()
     {
@@ -76,6 +99,13 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             [],
             [new OutboundSnapshot("bob", 4, [new DeliverMessage("bob", 3, Message), new DeliverReceipt("bob", 4, "alice", "dm~alice~bob", new Receipt(9, 9))])],
             [new InboundSnapshot("bob", 2)]),
+        ["GroupCreated"] = new GroupCreated(Created, "Fam", "r1"),
+        ["GroupPosted"] = new GroupPosted(2, Said),
+        ["GroupSnapshot"] = new GroupSnapshot("Fam", "alice", "r1", 2, 2, ["alice", "bob"], ["alice"],
+            [new GroupSentRecord("bob", "c2", 2, 2, 77)], [new GroupPosted(1, Created), new GroupPosted(2, Said)],
+            [new DeliveriesConfirmed("alice", 2)]),
+        ["MessageReceived, group"] = new MessageReceived(Created, 1, 5, ThreadLinks.None, 1, new Tally(0, 0), "Fam", ["alice", "bob"]),
+        ["ReceiptsMarked, group"] = new ReceiptsMarked("grp~g", 2, 2, new Tally(1, 2), new Tally(1, 2), 6, "", 0, [new ChannelTarget("bob", 3)]),
     };
 
     [Theory]
