@@ -250,6 +250,32 @@ public sealed class GroupSpecs(NodeFixture fixture) : IClassFixture<NodeFixture>
         Assert.Equal(0, bobsList.GetProperty("conversations")[0].GetProperty("unreadCount").GetInt64());
     }
 
+    [Fact]
+    public async Task Should_push_group_messages_and_typing_to_every_other_members_open_stream()
+    {
+        var (alice, bob, carol) = (Users.Unique("alice"), Users.Unique("bob"), Users.Unique("carol"));
+        var (id, _) = await Create(alice, "Live", bob, carol);
+        await CopyOf(bob, id, 1);
+        await using var stream = await SseClient.ConnectAsync(_node.ClientFor(bob), bob, cancellationToken: Ct);
+
+        var sent = await Post(carol, id, "live in the group").Ok();
+
+        var evt = await stream.NextAsync("conversation", Soon);
+        var conversation = evt.Data.GetProperty("conversation");
+        Assert.Equal(id, conversation.GetProperty("conversationId").GetString());
+        Assert.Equal("group", conversation.GetProperty("kind").GetString());
+        Assert.Equal("Live", conversation.GetProperty("name").GetString());
+        Assert.Equal(1, conversation.GetProperty("unreadCount").GetInt64());
+        var message = Assert.Single(evt.Data.GetProperty("messages").EnumerateArray());
+        Assert.Equal(sent.GetProperty("messageId").GetString(), message.GetProperty("messageId").GetString());
+        Assert.Equal(carol, message.GetProperty("senderId").GetString());
+
+        Assert.Equal(HttpStatusCode.NoContent,
+            (await _node.ClientFor(alice).PostAsync($"/v1/users/{alice}/conversations/{id}/typing", null, Ct)).StatusCode);
+        var typing = await stream.NextAsync("typing", Soon);
+        Assert.Equal((id, alice), (typing.Data.GetProperty("conversationId").GetString(), typing.Data.GetProperty("userId").GetString()));
+    }
+
     private async Task<Dictionary<string, JsonElement>> Receipts(string user, string groupId)
     {
         var list = await _node.ClientFor(user).Conversations(user).Ok();
