@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Messaging.Actors.Delivery;
 using Messaging.Actors.Groups;
 using Messaging.Messages;
@@ -157,5 +158,56 @@ public sealed class GroupStateSpecs
         dave = dave.Apply(Assert.IsType<DeliveryDecision.Store>(dave.DecideDelivery(daves, T0)).Event, 1);
         Assert.Equal(["alice", "bob", "carol", "dave"], dave.Conversations[Group].ParticipantIds);
         Assert.Equal(1, dave.Conversations[Group].LastSeq);
+    }
+
+    [Fact]
+    public void Should_keep_delivering_to_a_member_removed_before_any_confirmation_and_then_let_the_window_go()
+    {
+        var state = Created();
+        state = Store(state, state.DecideLeave(new LeaveGroup(Group, "bob"), T0));
+        state = state.Apply(new DeliveriesConfirmed("alice", 2)).Apply(new DeliveriesConfirmed("carol", 2));
+
+        IOutbox outbox = state;
+        Assert.Equal([new ChannelPosition("bob", 2, 0)], outbox.Channels);
+        Assert.Equal([1L, 2L], outbox.Unconfirmed("bob", 0).Select(c => c.ChannelSeq));
+        Assert.Equal(2, state.Window.Count); // bob has both copies to confirm
+
+        state = state.Apply(new DeliveriesConfirmed("bob", 2));
+        Assert.Empty(state.Window);
+        Assert.Empty(((IOutbox)state).Channels);
+        Assert.False(state.Confirmed.ContainsKey("bob")); // a former member is forgotten once they have everything
+    }
+
+    [Fact]
+    public void Should_answer_a_retry_of_a_stored_send_as_duplicate_even_after_its_sender_left()
+    {
+        var state = Post(Created(), "bob", "bye soon", "b-1");
+        state = Store(state, state.DecideLeave(new LeaveGroup(Group, "bob"), T0));
+
+        Assert.IsType<GroupDecision.Duplicate>(state.DecidePost(new PostToGroup(Group, "bob", "bye soon", "b-1"), T0));
+        Assert.Equal(SendOutcome.Forbidden, Refused(state.DecidePost(new PostToGroup(Group, "bob", "again", "b-2"), T0)).Outcome);
+    }
+
+    [Fact]
+    public void Should_not_count_members_who_left_while_a_member_was_away_for_the_status_of_their_new_messages()
+    {
+        var group = Created(null, "bob", "carol", "dave");
+        group = Store(group, group.DecideMembers(new ChangeMembers(Group, "alice", [], ["bob"]), T0));
+        group = Store(group, group.DecideLeave(new LeaveGroup(Group, "carol"), T0));
+        group = Store(group, group.DecideMembers(new ChangeMembers(Group, "alice", ["bob"], []), T0));
+        var bob = MailboxState.Empty("bob", new MailboxLimits());
+        foreach (var seq in new long[] { 1, 2, 4 })
+        {
+            var copy = group.CopiesOf(seq).Single(c => c.RecipientId == "bob");
+            bob = bob.Apply(Assert.IsType<DeliveryDecision.Store>(bob.DecideDelivery(copy, T0)).Event, seq);
+        }
+
+        var receipts = bob.Conversations[Group].Receipts;
+        Assert.NotEqual(0, receipts.Single(r => r.UserId == "carol").LeftAt);
+        Assert.Equal(["alice", "dave"], bob.Conversations[Group].ToSummary("bob").Receipts.Select(r => r.UserId).Order());
+        var later = new ChatMessage("x", Group, "bob", [], "back", "b-9", T0 + 10_000);
+        var readByBoth = receipts.Select(r => r with { Receipt = new Receipt(T0 + 10_000, r.UserId == "carol" ? 0 : T0 + 10_000) })
+            .ToImmutableArray();
+        Assert.Equal(MessageStatus.Read, Receipts.StatusOf(later, "bob", readByBoth));
     }
 }

@@ -55,7 +55,19 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
         });
 
         Command<PostToGroup>(HandlePost);
-        Command<CreateGroup>(cmd => Decide(Decided.DecideCreate(cmd, Now), created: true));
+        Command<CreateGroup>(cmd =>
+        {
+            if (!Durable.Exists && Decided.Exists)
+            {
+                // A retry while the create's write is in flight: answer once it is durable, and only if it is.
+                var replyTo = Sender;
+                DeferAsync(cmd, _ => replyTo.Tell(Durable.Exists
+                    ? new GroupAnswer(Durable.View, Created: false)
+                    : new MailboxUnavailable("the group's creation did not complete; retry")));
+                return;
+            }
+            Decide(Decided.DecideCreate(cmd, Now), created: true);
+        });
         Command<ChangeMembers>(cmd => Decide(Decided.DecideMembers(cmd, Now)));
         Command<LeaveGroup>(cmd => Decide(Decided.DecideLeave(cmd, Now)));
         Command<GetGroup>(query =>
@@ -116,7 +128,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
             return;
         }
         var key = $"{cmd.SenderId}\n{cmd.ClientMessageId}";
-        if (Decided.IsFull)
+        if (Decided.IsFullFor(cmd.Text))
             Run(_delivery.MakeRoom(Decided));
         switch (Decided.DecidePost(cmd, Now))
         {

@@ -156,10 +156,9 @@ public sealed record GroupState(
     {
         if (!Exists)
             return Fail(SendOutcome.NotFound, $"there is no group '{GroupId}'");
-        if (!Members.Contains(cmd.SenderId))
-            return Fail(SendOutcome.Forbidden, $"{cmd.SenderId} is not a member of this group");
         if (string.IsNullOrEmpty(cmd.Text))
             return Fail(SendOutcome.Invalid, "the message text is empty");
+        // A retry of a stored send is answered as such even if its sender has left since: retrying is always safe.
         if (Dedup.TryGetValue(DedupKey(cmd.SenderId, cmd.ClientMessageId), out var earlier))
         {
             return earlier.TextHash == Ids.TextHash(cmd.Text)
@@ -168,13 +167,15 @@ public sealed record GroupState(
                 : Fail(SendOutcome.Conflict,
                     $"clientMessageId '{cmd.ClientMessageId}' was already used by this sender for another message");
         }
+        if (!Members.Contains(cmd.SenderId))
+            return Fail(SendOutcome.Forbidden, $"{cmd.SenderId} is not a member of this group");
         return Post(cmd.SenderId, cmd.Text, cmd.ClientMessageId, null, now);
     }
 
     /// <summary>A message (or membership change) at the end of the group's order, unless the window is full.</summary>
     private GroupDecision Post(string senderId, string text, string clientMessageId, GroupChange? change, long now)
     {
-        if (Window.Count >= Limits.MaxPendingMessages || WindowChars + text.Length > Limits.MaxPendingChars)
+        if (IsFullFor(text))
         {
             var detail = $"{Window.Count} messages of this group are still awaiting delivery to its members; retry later";
             return change is null ? Fail(SendOutcome.Unavailable, detail) : Answer(new MailboxUnavailable(detail));
@@ -184,8 +185,9 @@ public sealed record GroupState(
         return new GroupDecision.Store(new GroupPosted(LastSeq + 1, message));
     }
 
-    /// <summary>Whether the window has room for one more message (a full one answers 503 until members confirm).</summary>
-    public bool IsFull => Window.Count >= Limits.MaxPendingMessages || WindowChars >= Limits.MaxPendingChars;
+    /// <summary>Whether the window has no room for one more message of <paramref name="text"/> (503 until members confirm).</summary>
+    public bool IsFullFor(string text) =>
+        Window.Count >= Limits.MaxPendingMessages || WindowChars + text.Length > Limits.MaxPendingChars;
 
     private static string? ValidateName(string? name) =>
         name is null || name.Trim().Length == 0 || name.Length > MaxNameLength
@@ -229,6 +231,7 @@ public sealed record GroupState(
     {
         var members = Members;
         var admins = Admins;
+        var confirmed = Confirmed;
         ImmutableSortedSet<string> audience;
         switch (message.System)
         {
@@ -244,6 +247,9 @@ public sealed record GroupState(
             case { Action: GroupChange.Removed or GroupChange.Left } gone:
                 audience = members; // the ones who go get the message that says so, as their last
                 members = members.Except(gone.UserIds);
+                // Their channel outlives their membership until they have confirmed that last copy.
+                foreach (var id in gone.UserIds)
+                    confirmed = confirmed.SetItem(id, confirmed.GetValueOrDefault(id));
                 admins = admins.Except(gone.UserIds);
                 // A group keeps an admin while it has members: the first remaining member (by id) becomes one.
                 if (admins.IsEmpty && !members.IsEmpty)
@@ -282,6 +288,7 @@ public sealed record GroupState(
             DedupOrder = order,
             Window = Window.Add(entry),
             WindowChars = WindowChars + message.Text.Length,
+            Confirmed = confirmed,
         };
     }
 

@@ -26,9 +26,13 @@ public static class Membership
                 participants = [.. participants.Union(change.UserIds, StringComparer.Ordinal).Order(StringComparer.Ordinal)];
                 if (!carried.IsDefaultOrEmpty)
                 {
-                    // The owner's first copy: everyone already there joined before anything in this copy.
+                    // The owner's first copy (of this membership): everyone there joined before anything in it, and
+                    // whoever left while the owner was away is gone.
+                    var present = participants.ToHashSet(StringComparer.Ordinal);
                     foreach (var member in participants)
                         receipts = Set(receipts, member, ownerId, r => r);
+                    foreach (var gone in receipts.Where(r => r.LeftAt == 0 && !present.Contains(r.UserId)).Select(r => r.UserId).ToList())
+                        receipts = Set(receipts, gone, ownerId, r => r with { LeftAt = at });
                 }
                 foreach (var member in change.UserIds)
                     receipts = Set(receipts, member, ownerId, r => r with { JoinedAt = at, LeftAt = 0 });
