@@ -1,6 +1,10 @@
 // The web client: sign-in, conversation list, threads, composer with retries, live events, receipts, typing.
+// The group screens (create, members, membership lines) are in groups.js.
 // Everything from the server or the user is put on the page with textContent (never as HTML).
 import { Api, ApiError, decodeToken } from './api.js';
+import {
+  groups, isGroupId, isMember, loadGroup, renderGroupPanel, systemText, wireGroupScreens,
+} from './groups.js';
 
 const TOKEN_KEY = 'messaging.token';
 const OUTBOX_KEY = 'messaging.outbox';
@@ -52,8 +56,15 @@ function others(conversation) {
 }
 
 function titleOf(conversation) {
-  if (conversation.kind === 'group') return conversation.name || 'Group';
+  if (conversation.kind === 'group') return conversation.name || groups.get(conversation.conversationId)?.name || 'Group';
   return others(conversation).join(', ') || me;
+}
+
+/** The open thread's title when its conversation is not in the list yet (a group just created, a draft chat). */
+function threadTitle(c) {
+  if (c) return titleOf(c);
+  if (thread.conversationId && isGroupId(thread.conversationId)) return groups.get(thread.conversationId)?.name || 'Group';
+  return thread.peer;
 }
 
 function directWith(peer) {
@@ -114,6 +125,7 @@ function signOut(message) {
   conversations.clear();
   activity.clear();
   outbox.clear();
+  groups.clear();
   thread = null;
   $('app').hidden = true;
   $('signin').hidden = false;
@@ -191,7 +203,13 @@ function renderList() {
       badge.setAttribute('aria-label', `${c.unreadCount} unread`);
       bottom.append(badge);
     }
-    if (c.kind === 'group') top.firstChild.prepend(el('span', 'group-mark', '# '));
+    if (c.kind === 'group') {
+      const mark = el('span', 'group-mark', '# ');
+      mark.setAttribute('aria-hidden', 'true');
+      top.firstChild.prepend(mark);
+      const count = c.participantIds.length;
+      top.firstChild.after(el('span', 'member-count', `${count} ${count === 1 ? 'member' : 'members'}`));
+    }
     button.append(top, bottom);
     button.addEventListener('click', () => openConversation(c.conversationId));
     li.append(button);
@@ -228,15 +246,24 @@ function newThread(conversationId, peer) {
 
 async function openConversation(conversationId) {
   const c = conversations.get(conversationId);
-  thread = newThread(conversationId, c && c.kind !== 'group' ? others(c)[0] : null);
+  const group = isGroupId(conversationId);
+  thread = newThread(conversationId, c && !group ? others(c)[0] : null);
   document.body.classList.add('show-thread');
   $('messages').replaceChildren();
   renderThread();
   renderList();
   $('thread-loading').textContent = 'Loading messages…';
   const opened = thread;
+  if (group) loadGroup(conversationId);
   try {
-    const page = await api.thread(conversationId, { count: PAGE });
+    let page;
+    try {
+      page = await api.thread(conversationId, { count: PAGE });
+    } catch (e) {
+      // A group created a moment ago may not be in this mailbox yet: its first message arrives as a live event.
+      if (!(group && e instanceof ApiError && e.status === 404)) throw e;
+      page = { messages: [] };
+    }
     if (thread !== opened) return;
     mergeMessages(page.messages);
     thread.exhausted = page.messages.length < PAGE;
@@ -357,6 +384,8 @@ function scrollToBottom() {
 }
 
 function statusOf(m, c) {
+  // A group message's status counts the members it went to, which the page cannot tell from the receipts it is
+  // given: it takes the server's (refreshed by refreshGroupStatuses).
   let status = m.status || 'sent';
   if (c && c.receipts && c.kind !== 'group') {
     const receipts = others(c).map((id) => c.receipts[id] || { deliveredUpTo: 0, readUpTo: 0 });
@@ -390,6 +419,13 @@ function renderStatus(container, status, detail) {
   container.replaceChildren(span);
 }
 
+function systemElement(key, m) {
+  const li = el('li', 'system');
+  li.dataset.key = key;
+  li.append(el('span', 'system-text', systemText(m, me)));
+  return li;
+}
+
 function messageElement(key, text, senderId, group) {
   const li = el('li', `message ${senderId === me ? 'own' : 'theirs'}`);
   li.dataset.key = key;
@@ -408,17 +444,30 @@ function renderThread() {
   if (!thread) {
     title.textContent = 'Pick a conversation';
     composer.hidden = true;
+    $('composer-note').hidden = true;
+    renderGroupPanel(null, null);
     $('typing').textContent = '';
     return;
   }
   const c = thread.conversationId ? conversations.get(thread.conversationId) : null;
-  title.textContent = c ? titleOf(c) : thread.peer;
-  composer.hidden = false;
-  const group = c && c.kind === 'group';
+  title.textContent = threadTitle(c);
+  const group = isGroupId(thread.conversationId);
+  renderGroupPanel(thread.conversationId, c);
+  renderComposer(group && !isMember(thread.conversationId, c, me));
   const list = $('messages');
   const ordered = [];
 
   for (const m of [...thread.messages.values()].sort((a, b) => a.seq - b.seq)) {
+    if (m.system) {
+      let line = thread.elements.get(`s:${m.seq}`);
+      if (!line) {
+        line = systemElement(`s:${m.seq}`, m);
+        line.dataset.seq = String(m.seq);
+        thread.elements.set(`s:${m.seq}`, line);
+      }
+      ordered.push(line);
+      continue;
+    }
     const pendingKey = `p:${m.clientMessageId}`;
     let li = thread.elements.get(`s:${m.seq}`);
     if (!li && m.senderId === me && thread.elements.has(pendingKey)) {
@@ -468,6 +517,54 @@ function renderThread() {
     if (list.children[i] !== li) list.insertBefore(li, list.children[i] || null);
   });
   renderTyping();
+}
+
+/** The composer, or in a group we are no longer in, a note saying why there is none to use. */
+function renderComposer(outOfGroup) {
+  const composer = $('composer');
+  const note = $('composer-note');
+  composer.hidden = false;
+  const box = $('composer-text');
+  const wasFocused = document.activeElement === box;
+  box.disabled = outOfGroup;
+  composer.querySelector('button[type="submit"]').disabled = outOfGroup;
+  note.hidden = !outOfGroup;
+  note.textContent = outOfGroup ? 'You can no longer send messages to this group: you are not a member.' : '';
+  if (outOfGroup && wasFocused) $('messages').focus();
+}
+
+let statusRefresh = null; // the open group thread's refresh in flight, and whether another is wanted
+
+/** Re-reads the open group thread from its oldest own message not yet read, for the statuses the server computes. */
+async function refreshGroupStatuses() {
+  const opened = thread;
+  if (!opened || !isGroupId(opened.conversationId)) return;
+  if (statusRefresh && statusRefresh.thread === opened) {
+    statusRefresh.again = true;
+    return;
+  }
+  statusRefresh = { thread: opened, again: false };
+  try {
+    do {
+      statusRefresh.again = false;
+      const waiting = [...opened.messages.values()]
+        .filter((m) => m.senderId === me && !m.system && m.status !== 'read').map((m) => m.seq);
+      if (waiting.length === 0) break;
+      let after = Math.min(...waiting) - 1;
+      for (;;) {
+        const page = await api.thread(opened.conversationId, { count: 200, afterSeq: after });
+        if (thread !== opened) return;
+        mergeMessages(page.messages);
+        if (page.messages.length < 200) break;
+        after = page.messages[page.messages.length - 1].seq;
+      }
+      renderThread();
+    } while (statusRefresh.again);
+  } catch {
+    // the next event tries again
+  } finally {
+    if (statusRefresh && statusRefresh.thread === opened) statusRefresh = null;
+  }
 }
 
 function isThreadVisible() {
@@ -549,15 +646,16 @@ function restoreOutbox() {
 function compose(text) {
   if (!thread || text.trim() === '') return;
   const clientMessageId = crypto.randomUUID();
-  const c = thread.conversationId ? conversations.get(thread.conversationId) : null;
-  const body = c && c.kind === 'group'
-    ? { conversationId: c.conversationId, message: text, clientMessageId }
+  const group = isGroupId(thread.conversationId);
+  const body = group
+    ? { conversationId: thread.conversationId, message: text, clientMessageId }
     : { recipientIds: [thread.peer], message: text, clientMessageId };
   outbox.set(clientMessageId, {
-    body, text, peer: c && c.kind === 'group' ? null : thread.peer, conversationId: thread.conversationId,
+    body, text, peer: group ? null : thread.peer, conversationId: thread.conversationId,
     state: 'pending', error: null, createdAt: Date.now(),
   });
   saveOutbox();
+  lastTypingSent = 0; // others drop our typing when this message reaches them: the next keystroke says it again
   renderThread();
   scrollToBottom();
   deliver(clientMessageId);
@@ -645,6 +743,8 @@ function connectEvents() {
 function onConversationEvent(data) {
   if (!data || !data.conversation) return;
   const c = upsertConversation(data.conversation);
+  const typers = typing.get(c.conversationId);
+  for (const m of data.messages || []) if (typers) typers.delete(m.senderId); // their message is what they typed
   if (thread && !thread.conversationId && thread.peer && c.kind !== 'group'
       && c.participantIds.length === 2 && c.participantIds.includes(thread.peer)) {
     thread.conversationId = c.conversationId; // a draft chat that now exists (sent from here or another tab)
@@ -657,6 +757,11 @@ function onConversationEvent(data) {
     if (c.lastSeq > newestSeq()) catchUp().then(markRead);
     else markRead();
     if (!isThreadVisible()) markDelivered(c);
+    if (c.kind === 'group') {
+      // Admins may change with membership (the last admin leaving hands it on); statuses change with receipts.
+      if ((data.messages || []).some((m) => m.system) && c.participantIds.includes(me)) loadGroup(c.conversationId);
+      refreshGroupStatuses();
+    }
   } else {
     markDelivered(c);
   }
@@ -666,6 +771,12 @@ function onConversationEvent(data) {
 // ---------- wiring ----------
 
 function wire() {
+  wireGroupScreens({
+    api: () => api,
+    me: () => me,
+    opened: (conversationId) => openConversation(conversationId),
+    changed: (conversationId) => { if (thread && thread.conversationId === conversationId) renderThread(); renderList(); },
+  });
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
     signIn($('token-input').value, false);
