@@ -1,4 +1,3 @@
-using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
@@ -73,14 +72,7 @@ public sealed class ScreenshotSpecs(WebFixture web) : IClassFixture<WebFixture>
             await page.Context.CloseAsync();
     }
 
-    private async Task<JsonElement> PostAsync(string userId, string path, object body)
-    {
-        using var client = web.ClientFor(userId);
-        var response = await client.PostAsJsonAsync(path, body, TestContext.Current.CancellationToken);
-        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
-        Assert.True(response.IsSuccessStatusCode, $"{path}: {(int)response.StatusCode} {text}");
-        return JsonDocument.Parse(text).RootElement.Clone();
-    }
+    private Task<JsonElement> PostAsync(string userId, string path, object body) => web.PostAsync(userId, path, body);
 
     private Task<JsonElement> SayAsync(string userId, string groupId, string text) =>
         PostAsync(userId, "/v1/messages", new { conversationId = groupId, message = text, clientMessageId = Guid.NewGuid().ToString() });

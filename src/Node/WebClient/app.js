@@ -10,6 +10,7 @@ const TOKEN_KEY = 'messaging.token';
 const OUTBOX_KEY = 'messaging.outbox';
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
+const TYPING_SHOWN_MS = 5000; // a typing event counts for 5 s after the server got it (API.md)
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
 const STATUS_MARK = { pending: '\u{1F552}', sent: '\u2713', delivered: '\u2713\u2713', read: '\u2713\u2713' };
 
@@ -21,7 +22,7 @@ let me = null;
 const conversations = new Map(); // conversationId -> conversation object (API v1.1)
 const activity = new Map(); // conversationId -> stamp of its last new message seen (the list's order)
 const outbox = new Map(); // clientMessageId -> { body, text, peer, conversationId, state, error, createdAt }
-const typing = new Map(); // conversationId -> Map(userId -> until, in local ms)
+const typing = new Map(); // conversationId -> Map(userId -> { until (local ms), since (server ms) })
 const deliveredPosted = new Map(); // conversationId -> seq we posted deliveredUpToSeq for
 let events = null;
 let lastEventId = null;
@@ -601,7 +602,7 @@ function renderTyping() {
   }
   const now = Date.now();
   const who = [...(typing.get(thread.conversationId) || new Map()).entries()]
-    .filter(([, until]) => until > now).map(([userId]) => userId);
+    .filter(([, t]) => t.until > now).map(([userId]) => userId);
   line.textContent = who.length === 0 ? '' : `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`;
 }
 
@@ -610,7 +611,7 @@ function onTyping(data) {
   // Shown until the server's `until`, bounded so a skewed clock can neither hide it nor keep it forever.
   const ms = Math.min(Math.max(data.until - Date.now(), 500), 6000);
   const perConversation = typing.get(data.conversationId) || new Map();
-  perConversation.set(data.userId, Date.now() + ms);
+  perConversation.set(data.userId, { until: Date.now() + ms, since: data.until - TYPING_SHOWN_MS });
   typing.set(data.conversationId, perConversation);
   renderTyping();
   setTimeout(renderTyping, ms + 50);
@@ -744,7 +745,10 @@ function onConversationEvent(data) {
   if (!data || !data.conversation) return;
   const c = upsertConversation(data.conversation);
   const typers = typing.get(c.conversationId);
-  for (const m of data.messages || []) if (typers) typers.delete(m.senderId); // their message is what they typed
+  for (const m of data.messages || []) {
+    // Their message ends what they were typing before it, not what they started after it (events race).
+    if (typers && typers.get(m.senderId)?.since <= m.serverTimestamp) typers.delete(m.senderId);
+  }
   if (thread && !thread.conversationId && thread.peer && c.kind !== 'group'
       && c.participantIds.length === 2 && c.participantIds.includes(thread.peer)) {
     thread.conversationId = c.conversationId; // a draft chat that now exists (sent from here or another tab)
