@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -68,6 +69,70 @@ public sealed class ScreenshotSpecs(WebFixture web) : IClassFixture<WebFixture>
         foreach (var name in new[] { "desktop-thread.png", "phone-list.png", "phone-thread.png", "desktop-signin.png" })
             Assert.True(new FileInfo(Path.Combine(folder, name)).Length > 5_000, name);
         foreach (var page in new[] { bob, desktop, phone, signin })
+            await page.Context.CloseAsync();
+    }
+
+    private Task<JsonElement> PostAsync(string userId, string path, object body) => web.PostAsync(userId, path, body);
+
+    private Task<JsonElement> SayAsync(string userId, string groupId, string text) =>
+        PostAsync(userId, "/v1/messages", new { conversationId = groupId, message = text, clientMessageId = Guid.NewGuid().ToString() });
+
+    private async Task ReadAllAsync(string userId, string groupId)
+    {
+        var thread = await web.ThreadAsync(userId, groupId);
+        await PostAsync(userId, $"/v1/users/{userId}/conversations/{Uri.EscapeDataString(groupId)}/receipts",
+            new { readUpToSeq = thread[^1].GetProperty("seq").GetInt64() });
+    }
+
+    [Fact]
+    public async Task The_group_screens_at_desktop_and_phone_width()
+    {
+        var folder = Folder();
+        // Users of their own (the other screenshots count alice's conversations).
+        var group = (await PostAsync("maya", "/v1/groups",
+            new { name = "Weekend hike", memberIds = new[] { "leo", "sam" }, clientRequestId = "hike" }))
+            .GetProperty("conversationId").GetString()!;
+        await SayAsync("leo", group, "Saturday looks sunny!");
+        await SayAsync("sam", group, "I'm in. Which trail?");
+        await SayAsync("maya", group, "The ridge loop, 12 km. Zoe wanted to come too");
+        await PostAsync("maya", $"/v1/groups/{group}/members", new { add = new[] { "zoe" } });
+        await SayAsync("zoe", group, "Thanks! Can I bring my dog?");
+        await SayAsync("leo", group, "Of course");
+
+        var leo = await web.SignedInPageAsync("leo", 390, 844);
+        await leo.Locator("#conversations button", new() { HasText = "Weekend hike" }).ClickAsync();
+        await Expect(leo.Locator("#messages li.message")).ToHaveCountAsync(5);
+
+        var desktop = await web.SignedInPageAsync("maya");
+        await desktop.Locator("#conversations button", new() { HasText = "Weekend hike" }).ClickAsync();
+        await Expect(desktop.Locator("#messages li.system")).ToHaveCountAsync(2);
+        await desktop.Locator("#composer-text").FillAsync("Meet at 8 at the car park");
+        await desktop.Locator("#composer-text").PressAsync("Enter");
+        await Expect(leo.Locator("#messages li.message")).ToHaveCountAsync(6);
+        await ReadAllAsync("sam", group);
+        await ReadAllAsync("zoe", group);
+        await Expect(desktop.Locator("#messages li.message.own .status").Last).ToHaveAttributeAsync("data-status", "read");
+        await leo.Locator("#composer-text").PressSequentiallyAsync("Great, I'll dri");
+        await Expect(desktop.Locator("#typing")).ToHaveTextAsync("leo is typing…");
+        await desktop.GetByRole(AriaRole.Button, new() { Name = "Members", Exact = true }).ClickAsync();
+        await Expect(desktop.Locator("#members li")).ToHaveCountAsync(4);
+        await Expect(desktop.Locator("#members .remove")).ToHaveCountAsync(3); // maya is the admin
+        await desktop.ScreenshotAsync(new() { Path = Path.Combine(folder, "desktop-group.png") });
+
+        await Expect(leo.Locator("#messages li.message.theirs .sender").First).ToBeVisibleAsync();
+        await Expect(leo.Locator("#sidebar")).ToBeHiddenAsync();
+        await leo.ScreenshotAsync(new() { Path = Path.Combine(folder, "phone-group.png") });
+
+        var zoe = await web.SignedInPageAsync("zoe", 390, 844);
+        await zoe.GetByText("New group").ClickAsync();
+        await zoe.GetByLabel("Group name").FillAsync("Book club");
+        await zoe.GetByLabel("Members (user ids").FillAsync("maya, sam");
+        await Expect(zoe.GetByRole(AriaRole.Button, new() { Name = "Create group" })).ToBeInViewportAsync();
+        await zoe.ScreenshotAsync(new() { Path = Path.Combine(folder, "phone-newgroup.png") });
+
+        foreach (var name in new[] { "desktop-group.png", "phone-group.png", "phone-newgroup.png" })
+            Assert.True(new FileInfo(Path.Combine(folder, name)).Length > 5_000, name);
+        foreach (var page in new[] { leo, desktop, zoe })
             await page.Context.CloseAsync();
     }
 }

@@ -93,6 +93,27 @@ public sealed class WebFixture : IAsyncLifetime
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
+    /// <summary>
+    /// A POST as a careful client makes it: 503 and 429 are retried with the same body (the same clientMessageId or
+    /// clientRequestId, so it takes effect once) until an answer or 30 s; any other failure fails the test.
+    /// </summary>
+    public async Task<JsonElement> PostAsync(string userId, string path, object body)
+    {
+        using var client = ClientFor(userId);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        for (;;)
+        {
+            var response = await client.PostAsJsonAsync(path, body);
+            var text = await response.Content.ReadAsStringAsync();
+            if (response.IsSuccessStatusCode)
+                return JsonDocument.Parse(text).RootElement.Clone();
+            var transient = response.StatusCode is System.Net.HttpStatusCode.ServiceUnavailable or System.Net.HttpStatusCode.TooManyRequests;
+            Assert.True(transient && DateTime.UtcNow < deadline, $"POST {path}: {(int)response.StatusCode} {text}");
+            TestContext.Current.AddWarning($"POST {path} answered {(int)response.StatusCode}, retried: {text}");
+            await Task.Delay(500);
+        }
+    }
+
     public async Task<JsonElement[]> ThreadAsync(string userId, string conversationId, int count = 200)
     {
         using var client = ClientFor(userId);

@@ -100,6 +100,24 @@ export class Api {
     return this.call('POST', `${this.user()}/conversations/${encodeURIComponent(conversationId)}/typing`);
   }
 
+  /** POST /v1/groups: idempotent per clientRequestId (a retry answers the same group). */
+  createGroup(name, memberIds, clientRequestId) {
+    return this.call('POST', '/v1/groups', { name, memberIds, clientRequestId });
+  }
+
+  group(conversationId) {
+    return this.call('GET', `/v1/groups/${encodeURIComponent(conversationId)}`);
+  }
+
+  /** change: { add: [ids] } or { remove: [ids] } (admins only). */
+  changeMembers(conversationId, change) {
+    return this.call('POST', `/v1/groups/${encodeURIComponent(conversationId)}/members`, change);
+  }
+
+  leaveGroup(conversationId) {
+    return this.call('POST', `/v1/groups/${encodeURIComponent(conversationId)}/leave`);
+  }
+
   eventsUrl(lastEventId) {
     const query = new URLSearchParams({ access_token: this.token });
     if (lastEventId) query.set('lastEventId', String(lastEventId));

@@ -1,11 +1,16 @@
 // The web client: sign-in, conversation list, threads, composer with retries, live events, receipts, typing.
+// The group screens (create, members, membership lines) are in groups.js.
 // Everything from the server or the user is put on the page with textContent (never as HTML).
 import { Api, ApiError, decodeToken } from './api.js';
+import {
+  groups, isGroupId, isMember, loadGroup, renderGroupPanel, systemText, wireGroupScreens,
+} from './groups.js';
 
 const TOKEN_KEY = 'messaging.token';
 const OUTBOX_KEY = 'messaging.outbox';
 const PAGE = 50;
 const TYPING_EVERY_MS = 3000;
+const TYPING_SHOWN_MS = 5000; // a typing event counts for 5 s after the server got it (API.md)
 const STATUS_RANK = { pending: 0, sent: 1, delivered: 2, read: 3 };
 const STATUS_MARK = { pending: '\u{1F552}', sent: '\u2713', delivered: '\u2713\u2713', read: '\u2713\u2713' };
 
@@ -17,7 +22,7 @@ let me = null;
 const conversations = new Map(); // conversationId -> conversation object (API v1.1)
 const activity = new Map(); // conversationId -> stamp of its last new message seen (the list's order)
 const outbox = new Map(); // clientMessageId -> { body, text, peer, conversationId, state, error, createdAt }
-const typing = new Map(); // conversationId -> Map(userId -> until, in local ms)
+const typing = new Map(); // conversationId -> Map(userId -> { until (local ms), since (server ms) })
 const deliveredPosted = new Map(); // conversationId -> seq we posted deliveredUpToSeq for
 let events = null;
 let lastEventId = null;
@@ -52,8 +57,15 @@ function others(conversation) {
 }
 
 function titleOf(conversation) {
-  if (conversation.kind === 'group') return conversation.name || 'Group';
+  if (conversation.kind === 'group') return conversation.name || groups.get(conversation.conversationId)?.name || 'Group';
   return others(conversation).join(', ') || me;
+}
+
+/** The open thread's title when its conversation is not in the list yet (a group just created, a draft chat). */
+function threadTitle(c) {
+  if (c) return titleOf(c);
+  if (thread.conversationId && isGroupId(thread.conversationId)) return groups.get(thread.conversationId)?.name || 'Group';
+  return thread.peer;
 }
 
 function directWith(peer) {
@@ -114,6 +126,7 @@ function signOut(message) {
   conversations.clear();
   activity.clear();
   outbox.clear();
+  groups.clear();
   thread = null;
   $('app').hidden = true;
   $('signin').hidden = false;
@@ -191,7 +204,13 @@ function renderList() {
       badge.setAttribute('aria-label', `${c.unreadCount} unread`);
       bottom.append(badge);
     }
-    if (c.kind === 'group') top.firstChild.prepend(el('span', 'group-mark', '# '));
+    if (c.kind === 'group') {
+      const mark = el('span', 'group-mark', '# ');
+      mark.setAttribute('aria-hidden', 'true');
+      top.firstChild.prepend(mark);
+      const count = c.participantIds.length;
+      top.firstChild.after(el('span', 'member-count', `${count} ${count === 1 ? 'member' : 'members'}`));
+    }
     button.append(top, bottom);
     button.addEventListener('click', () => openConversation(c.conversationId));
     li.append(button);
@@ -228,15 +247,24 @@ function newThread(conversationId, peer) {
 
 async function openConversation(conversationId) {
   const c = conversations.get(conversationId);
-  thread = newThread(conversationId, c && c.kind !== 'group' ? others(c)[0] : null);
+  const group = isGroupId(conversationId);
+  thread = newThread(conversationId, c && !group ? others(c)[0] : null);
   document.body.classList.add('show-thread');
   $('messages').replaceChildren();
   renderThread();
   renderList();
   $('thread-loading').textContent = 'Loading messages…';
   const opened = thread;
+  if (group) loadGroup(conversationId);
   try {
-    const page = await api.thread(conversationId, { count: PAGE });
+    let page;
+    try {
+      page = await api.thread(conversationId, { count: PAGE });
+    } catch (e) {
+      // A group created a moment ago may not be in this mailbox yet: its first message arrives as a live event.
+      if (!(group && e instanceof ApiError && e.status === 404)) throw e;
+      page = { messages: [] };
+    }
     if (thread !== opened) return;
     mergeMessages(page.messages);
     thread.exhausted = page.messages.length < PAGE;
@@ -357,6 +385,8 @@ function scrollToBottom() {
 }
 
 function statusOf(m, c) {
+  // A group message's status counts the members it went to, which the page cannot tell from the receipts it is
+  // given: it takes the server's (refreshed by refreshGroupStatuses).
   let status = m.status || 'sent';
   if (c && c.receipts && c.kind !== 'group') {
     const receipts = others(c).map((id) => c.receipts[id] || { deliveredUpTo: 0, readUpTo: 0 });
@@ -390,6 +420,13 @@ function renderStatus(container, status, detail) {
   container.replaceChildren(span);
 }
 
+function systemElement(key, m) {
+  const li = el('li', 'system');
+  li.dataset.key = key;
+  li.append(el('span', 'system-text', systemText(m, me)));
+  return li;
+}
+
 function messageElement(key, text, senderId, group) {
   const li = el('li', `message ${senderId === me ? 'own' : 'theirs'}`);
   li.dataset.key = key;
@@ -408,17 +445,30 @@ function renderThread() {
   if (!thread) {
     title.textContent = 'Pick a conversation';
     composer.hidden = true;
+    $('composer-note').hidden = true;
+    renderGroupPanel(null, null);
     $('typing').textContent = '';
     return;
   }
   const c = thread.conversationId ? conversations.get(thread.conversationId) : null;
-  title.textContent = c ? titleOf(c) : thread.peer;
-  composer.hidden = false;
-  const group = c && c.kind === 'group';
+  title.textContent = threadTitle(c);
+  const group = isGroupId(thread.conversationId);
+  renderGroupPanel(thread.conversationId, c);
+  renderComposer(group && !isMember(thread.conversationId, c, me));
   const list = $('messages');
   const ordered = [];
 
   for (const m of [...thread.messages.values()].sort((a, b) => a.seq - b.seq)) {
+    if (m.system) {
+      let line = thread.elements.get(`s:${m.seq}`);
+      if (!line) {
+        line = systemElement(`s:${m.seq}`, m);
+        line.dataset.seq = String(m.seq);
+        thread.elements.set(`s:${m.seq}`, line);
+      }
+      ordered.push(line);
+      continue;
+    }
     const pendingKey = `p:${m.clientMessageId}`;
     let li = thread.elements.get(`s:${m.seq}`);
     if (!li && m.senderId === me && thread.elements.has(pendingKey)) {
@@ -470,6 +520,54 @@ function renderThread() {
   renderTyping();
 }
 
+/** The composer, or in a group we are no longer in, a note saying why there is none to use. */
+function renderComposer(outOfGroup) {
+  const composer = $('composer');
+  const note = $('composer-note');
+  composer.hidden = false;
+  const box = $('composer-text');
+  const wasFocused = document.activeElement === box;
+  box.disabled = outOfGroup;
+  composer.querySelector('button[type="submit"]').disabled = outOfGroup;
+  note.hidden = !outOfGroup;
+  note.textContent = outOfGroup ? 'You can no longer send messages to this group: you are not a member.' : '';
+  if (outOfGroup && wasFocused) $('messages').focus();
+}
+
+let statusRefresh = null; // the open group thread's refresh in flight, and whether another is wanted
+
+/** Re-reads the open group thread from its oldest own message not yet read, for the statuses the server computes. */
+async function refreshGroupStatuses() {
+  const opened = thread;
+  if (!opened || !isGroupId(opened.conversationId)) return;
+  if (statusRefresh && statusRefresh.thread === opened) {
+    statusRefresh.again = true;
+    return;
+  }
+  statusRefresh = { thread: opened, again: false };
+  try {
+    do {
+      statusRefresh.again = false;
+      const waiting = [...opened.messages.values()]
+        .filter((m) => m.senderId === me && !m.system && m.status !== 'read').map((m) => m.seq);
+      if (waiting.length === 0) break;
+      let after = Math.min(...waiting) - 1;
+      for (;;) {
+        const page = await api.thread(opened.conversationId, { count: 200, afterSeq: after });
+        if (thread !== opened) return;
+        mergeMessages(page.messages);
+        if (page.messages.length < 200) break;
+        after = page.messages[page.messages.length - 1].seq;
+      }
+      renderThread();
+    } while (statusRefresh.again);
+  } catch {
+    // the next event tries again
+  } finally {
+    if (statusRefresh && statusRefresh.thread === opened) statusRefresh = null;
+  }
+}
+
 function isThreadVisible() {
   return !!thread && document.visibilityState === 'visible'
     && (!phone.matches || document.body.classList.contains('show-thread'));
@@ -504,7 +602,7 @@ function renderTyping() {
   }
   const now = Date.now();
   const who = [...(typing.get(thread.conversationId) || new Map()).entries()]
-    .filter(([, until]) => until > now).map(([userId]) => userId);
+    .filter(([, t]) => t.until > now).map(([userId]) => userId);
   line.textContent = who.length === 0 ? '' : `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`;
 }
 
@@ -513,7 +611,7 @@ function onTyping(data) {
   // Shown until the server's `until`, bounded so a skewed clock can neither hide it nor keep it forever.
   const ms = Math.min(Math.max(data.until - Date.now(), 500), 6000);
   const perConversation = typing.get(data.conversationId) || new Map();
-  perConversation.set(data.userId, Date.now() + ms);
+  perConversation.set(data.userId, { until: Date.now() + ms, since: data.until - TYPING_SHOWN_MS });
   typing.set(data.conversationId, perConversation);
   renderTyping();
   setTimeout(renderTyping, ms + 50);
@@ -549,15 +647,16 @@ function restoreOutbox() {
 function compose(text) {
   if (!thread || text.trim() === '') return;
   const clientMessageId = crypto.randomUUID();
-  const c = thread.conversationId ? conversations.get(thread.conversationId) : null;
-  const body = c && c.kind === 'group'
-    ? { conversationId: c.conversationId, message: text, clientMessageId }
+  const group = isGroupId(thread.conversationId);
+  const body = group
+    ? { conversationId: thread.conversationId, message: text, clientMessageId }
     : { recipientIds: [thread.peer], message: text, clientMessageId };
   outbox.set(clientMessageId, {
-    body, text, peer: c && c.kind === 'group' ? null : thread.peer, conversationId: thread.conversationId,
+    body, text, peer: group ? null : thread.peer, conversationId: thread.conversationId,
     state: 'pending', error: null, createdAt: Date.now(),
   });
   saveOutbox();
+  lastTypingSent = 0; // others drop our typing when this message reaches them: the next keystroke says it again
   renderThread();
   scrollToBottom();
   deliver(clientMessageId);
@@ -645,6 +744,11 @@ function connectEvents() {
 function onConversationEvent(data) {
   if (!data || !data.conversation) return;
   const c = upsertConversation(data.conversation);
+  const typers = typing.get(c.conversationId);
+  for (const m of data.messages || []) {
+    // Their message ends what they were typing before it, not what they started after it (events race).
+    if (typers && typers.get(m.senderId)?.since <= m.serverTimestamp) typers.delete(m.senderId);
+  }
   if (thread && !thread.conversationId && thread.peer && c.kind !== 'group'
       && c.participantIds.length === 2 && c.participantIds.includes(thread.peer)) {
     thread.conversationId = c.conversationId; // a draft chat that now exists (sent from here or another tab)
@@ -657,6 +761,11 @@ function onConversationEvent(data) {
     if (c.lastSeq > newestSeq()) catchUp().then(markRead);
     else markRead();
     if (!isThreadVisible()) markDelivered(c);
+    if (c.kind === 'group') {
+      // Admins may change with membership (the last admin leaving hands it on); statuses change with receipts.
+      if ((data.messages || []).some((m) => m.system) && c.participantIds.includes(me)) loadGroup(c.conversationId);
+      refreshGroupStatuses();
+    }
   } else {
     markDelivered(c);
   }
@@ -666,6 +775,12 @@ function onConversationEvent(data) {
 // ---------- wiring ----------
 
 function wire() {
+  wireGroupScreens({
+    api: () => api,
+    me: () => me,
+    opened: (conversationId) => openConversation(conversationId),
+    changed: (conversationId) => { if (thread && thread.conversationId === conversationId) renderThread(); renderList(); },
+  });
   $('signin-form').addEventListener('submit', (e) => {
     e.preventDefault();
     signIn($('token-input').value, false);
