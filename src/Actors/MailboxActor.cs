@@ -269,6 +269,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             Sender.Tell(new ConversationNotFound(typing.ConversationId));
             return;
         }
+        if (!conversation.ParticipantIds.Contains(_userId))
+        {
+            // A group this user left or was removed from: their copy stays, their voice in it does not.
+            Sender.Tell(new GroupRefused(GroupRefusal.Forbidden, $"{_userId} is no longer a member of {typing.ConversationId}"));
+            return;
+        }
         var until = Now + (long)TypingLasts.TotalMilliseconds;
         foreach (var other in conversation.ParticipantIds)
         {

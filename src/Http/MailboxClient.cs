@@ -62,6 +62,7 @@ public sealed class MailboxClient(
         {
             TypingSent sent => sent,
             ConversationNotFound => NotFound(command.UserId, command.ConversationId),
+            GroupRefused refused => new MailboxFailure.Forbidden(refused.Detail),
             var other => Unexpected(other),
         };
 

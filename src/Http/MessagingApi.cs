@@ -119,7 +119,7 @@ public static class MessagingApi
                 null)
             .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId or conversationId")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
-            .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user")
+            .ProducesFailure(StatusCodes.Status403Forbidden, "userId is not the token's user, or they are no longer a member of the group")
             .ProducesFailure(StatusCodes.Status404NotFound, "this user has no such conversation")
             .ProducesFailure(StatusCodes.Status429TooManyRequests, "this user's typing rate is exceeded")
             .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable);

@@ -174,6 +174,7 @@ public sealed class GroupSpecs(NodeFixture fixture) : IClassFixture<NodeFixture>
         // A removed member may not send or read the group, and keeps their history in their list.
         await (await Post(bob, id, "let me back")).AssertProblem(HttpStatusCode.Forbidden, "Forbidden");
         await (await _node.ClientFor(bob).GetAsync($"/v1/groups/{id}", Ct)).AssertProblem(HttpStatusCode.Forbidden);
+        await (await _node.ClientFor(bob).PostAsync($"/v1/users/{bob}/conversations/{id}/typing", null, Ct)).AssertProblem(HttpStatusCode.Forbidden);
         var bobsList = await _node.ClientFor(bob).Conversations(bob).Ok();
         var bobsGroup = Assert.Single(bobsList.GetProperty("conversations").EnumerateArray());
         Assert.DoesNotContain(bob, bobsGroup.GetProperty("participantIds").EnumerateArray().Select(p => p.GetString()));
