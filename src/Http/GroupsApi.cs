@@ -60,11 +60,13 @@ public static class GroupsApi
             .Accepts<MembersRequest>("application/json")
             .DescribeSuccess(
                 "The group after the change. Every affected copy gets an 'added' or 'removed' message, in the group's " +
-                "order: an added member's copy starts there, a removed member's ends there (and stays in their list).",
+                "order: an added member's copy starts there, a removed member's ends there (and stays in their list). " +
+                "Idempotent: users already members (or already not) are left as they are, so a retry is safe; with " +
+                "nothing left to change nothing is stored.",
                 ApiExamples.AddMember, ("group", ApiExamples.GroupWithDave))
             .ProducesFailure(StatusCodes.Status400BadRequest,
-                "malformed JSON, unknown members, both or neither of add and remove, bad or repeated ids, adding a member, " +
-                "removing a non-member or oneself, more than Messaging:Groups:MaxMembers")
+                "malformed JSON, unknown members, both or neither of add and remove, bad or repeated ids, removing oneself " +
+                "(leave instead), more than Messaging:Groups:MaxMembers")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
             .ProducesFailure(StatusCodes.Status403Forbidden, "the token's user is not an admin of the group")
             .ProducesFailure(StatusCodes.Status404NotFound, "there is no such group")

@@ -119,10 +119,16 @@ public sealed class GroupStateSpecs
 
         Assert.Equal(GroupRefusal.Forbidden, Assert.IsType<GroupRefused>(Assert.IsType<GroupDecision.Reply>(
             state.DecideMembers(new ChangeMembers(Group, "bob", ["dave"], []), T0)).Answer).Reason);
+        // Idempotent: who is already in (out) stays so, and nothing is stored when nothing is left to change.
+        Assert.IsType<GroupAnswer>(Assert.IsType<GroupDecision.Reply>(
+            state.DecideMembers(new ChangeMembers(Group, "alice", ["bob"], []), T0)).Answer);
+        Assert.IsType<GroupAnswer>(Assert.IsType<GroupDecision.Reply>(
+            state.DecideMembers(new ChangeMembers(Group, "alice", [], ["eve"]), T0)).Answer);
+        var added = Assert.IsType<GroupPosted>(Assert.IsType<GroupDecision.Store>(
+            state.DecideMembers(new ChangeMembers(Group, "alice", ["bob", "dave"], []), T0)).Event);
+        Assert.Equal(["dave"], added.Message.System!.UserIds);
         Assert.Equal(GroupRefusal.Invalid, Assert.IsType<GroupRefused>(Assert.IsType<GroupDecision.Reply>(
-            state.DecideMembers(new ChangeMembers(Group, "alice", ["bob"], []), T0)).Answer).Reason);
-        Assert.Equal(GroupRefusal.Invalid, Assert.IsType<GroupRefused>(Assert.IsType<GroupDecision.Reply>(
-            state.DecideMembers(new ChangeMembers(Group, "alice", [], ["eve"]), T0)).Answer).Reason);
+            state.DecideMembers(new ChangeMembers(Group, "alice", [], ["alice"]), T0)).Answer).Reason);
         var full = Created(new GroupLimits(MaxMembers: 3));
         Assert.Equal(GroupRefusal.Invalid, Assert.IsType<GroupRefused>(Assert.IsType<GroupDecision.Reply>(
             full.DecideMembers(new ChangeMembers(Group, "alice", ["dave"], []), T0)).Answer).Reason);

@@ -68,7 +68,21 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
             }
             Decide(Decided.DecideCreate(cmd, Now), created: true);
         });
-        Command<ChangeMembers>(cmd => Decide(Decided.DecideMembers(cmd, Now)));
+        Command<ChangeMembers>(cmd =>
+        {
+            var decision = Decided.DecideMembers(cmd, Now);
+            if (decision is GroupDecision.Reply { Answer: GroupAnswer })
+            {
+                // Nothing to change, maybe thanks to a write still in flight: answer once that is durable, and only
+                // if the journal has the change.
+                var replyTo = Sender;
+                DeferAsync(cmd, _ => replyTo.Tell(Durable.DecideMembers(cmd, Now) is GroupDecision.Reply { Answer: GroupAnswer answer }
+                    ? answer
+                    : new MailboxUnavailable("the membership change did not complete; retry")));
+                return;
+            }
+            Decide(decision);
+        });
         Command<LeaveGroup>(cmd => Decide(Decided.DecideLeave(cmd, Now)));
         Command<GetGroup>(query =>
         {

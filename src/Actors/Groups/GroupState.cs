@@ -125,22 +125,17 @@ public sealed record GroupState(
         var ids = add.IsEmpty ? remove : add;
         if (ValidateIds(ids, add.IsEmpty ? "remove" : "add") is { } badIds)
             return Refuse(GroupRefusal.Invalid, badIds);
-        if (!add.IsEmpty)
-        {
-            if (add.FirstOrDefault(Members.Contains) is { } already)
-                return Refuse(GroupRefusal.Invalid, $"{already} is already a member");
-            if (Members.Count + add.Length > Limits.MaxMembers)
-                return Refuse(GroupRefusal.Invalid, $"a group has at most {Limits.MaxMembers} members");
-        }
-        else
-        {
-            if (remove.FirstOrDefault(id => !Members.Contains(id)) is { } stranger)
-                return Refuse(GroupRefusal.Invalid, $"{stranger} is not a member");
-            if (remove.Contains(cmd.UserId))
-                return Refuse(GroupRefusal.Invalid, "to remove yourself, leave the group");
-        }
+        if (remove.Contains(cmd.UserId))
+            return Refuse(GroupRefusal.Invalid, "to remove yourself, leave the group");
+        // Idempotent: who is already in (or already out) is left as is, so a retry after a lost answer is safe. A
+        // change with nothing left to do stores nothing and answers the group as it is.
+        var change = add.IsEmpty ? remove.Where(Members.Contains).ToArray() : add.Where(id => !Members.Contains(id)).ToArray();
+        if (change.Length == 0)
+            return Answer(new GroupAnswer(View));
+        if (!add.IsEmpty && Members.Count + change.Length > Limits.MaxMembers)
+            return Refuse(GroupRefusal.Invalid, $"a group has at most {Limits.MaxMembers} members");
         var action = add.IsEmpty ? GroupChange.Removed : GroupChange.Added;
-        return Post(cmd.UserId, "", "", new GroupChange(action, [.. ids.Order(StringComparer.Ordinal)]), now);
+        return Post(cmd.UserId, "", "", new GroupChange(action, [.. change.Order(StringComparer.Ordinal)]), now);
     }
 
     public GroupDecision DecideLeave(LeaveGroup cmd, long now)
