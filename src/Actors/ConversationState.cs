@@ -63,10 +63,13 @@ public sealed record ConversationState(
                 .Where(p => p != ownerId && !known.Contains(p))
                 .Select(p => new ParticipantReceipt(p, default)));
         }
-        foreach (var participant in Kind == ConversationSummary.GroupKind ? [] : ParticipantIds)
+        else
         {
-            if (participant != ownerId && !receipts.Any(r => r.UserId == participant))
-                receipts = receipts.Add(new ParticipantReceipt(participant, default));
+            foreach (var participant in ParticipantIds)
+            {
+                if (participant != ownerId && !receipts.Any(r => r.UserId == participant))
+                    receipts = receipts.Add(new ParticipantReceipt(participant, default));
+            }
         }
         return new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, Kind, Name, LastSeq, ReadUpToSeq, UnreadCount,
             receipts);

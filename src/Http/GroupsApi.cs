@@ -172,8 +172,11 @@ public static class GroupsApi
     {
         if (ids is null || ids.Count == 0)
             return Problems.Of(StatusCodes.Status400BadRequest, $"{field} must name at least one user");
-        if (ids.FirstOrDefault(id => !Ids.IsValidUserId(id)) is var bad && ids.Any(id => !Ids.IsValidUserId(id)))
-            return Problems.Of(StatusCodes.Status400BadRequest, $"{field} holds '{bad}': each must be {Ids.UserIdRule}");
+        foreach (var id in ids)
+        {
+            if (!Ids.IsValidUserId(id))
+                return Problems.Of(StatusCodes.Status400BadRequest, $"{field} holds '{id}': each must be {Ids.UserIdRule}");
+        }
         if (ids.Distinct(StringComparer.Ordinal).Count() != ids.Count)
             return Problems.Of(StatusCodes.Status400BadRequest, $"{field} names a user twice");
         return null;
