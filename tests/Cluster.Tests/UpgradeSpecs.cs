@@ -56,7 +56,7 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
         foreach (var node in newNodes)
         {
             var body = new { name = $"upgrade {node.Name}", memberIds = members[1..], clientRequestId = $"upgrade-{node.Name}" };
-            var created = await UntilStatusAsync(node, members[0], HttpMethod.Post, "/v1/groups", body, HttpStatusCode.Created, Progress);
+            var created = await UntilStatusAsync(scenario, node, members[0], HttpMethod.Post, "/v1/groups", body, HttpStatusCode.Created, Progress);
             groupId ??= created.GetProperty("conversationId").GetString();
             scenario.Log($"{node.Name}: POST /v1/groups 201 ({created.GetProperty("conversationId").GetString()})");
         }
@@ -66,7 +66,7 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
             var sender = members[n % members.Length];
             var text = $"{sender} upgrade #{n}";
             var body = new { conversationId = groupId, message = text, clientMessageId = $"upg-{n}" };
-            await UntilStatusAsync(newNodes[n % newNodes.Count], sender, HttpMethod.Post, "/v1/messages", body, HttpStatusCode.Created, Progress);
+            await UntilStatusAsync(scenario, newNodes[n % newNodes.Count], sender, HttpMethod.Post, "/v1/messages", body, HttpStatusCode.Created, Progress);
             groupSends.Add((sender, text));
         }
         scenario.Log($"group {groupId}: {groupSends.Count} sends acknowledged");
@@ -77,7 +77,10 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
         started.Add(back);
         oldNodes.Add(back);
         foreach (var node in newNodes)
-            await UntilStatusAsync(node, members[0], HttpMethod.Post, "/v1/groups", NewGroup(members[0], "rollback"), HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+        {
+            await UntilStatusAsync(scenario, node, members[0], HttpMethod.Post, "/v1/groups", NewGroup(members[0], "rollback"), HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+            scenario.Log($"{node.Name}: POST /v1/groups 503 with {back.Name} of the previous release a member");
+        }
         await StaysUpUntilReplacedAsync(cluster, newNodes[0]);
         newNodes.RemoveAt(0);
         foreach (var node in newNodes)
@@ -100,7 +103,7 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
             scenario.Log($"{node.Name} ({cluster.BuildOf(node).Label}): {found.Text}");
         Assert.True(verifier.Ok, verifier.ToString());
         Assert.All(findings, f => Assert.True(f.Findings.Unrecovered == 0, $"{f.node.Name}: {f.Findings.Text}"));
-        Scenario.AssertWithin(load, FaultBounds.GracefulRestart);
+        Scenario.AssertWithin(load, FaultBounds.RollingUpgrade);
     }
 
     /// <summary>The release of the node built beside these tests (Version in src/Node/Node.csproj).</summary>
@@ -128,16 +131,20 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
     }
 
     /// <summary>Retries (same body: creates and sends are idempotent) until the node answers <paramref name="expected"/>.</summary>
-    private async Task<JsonElement> UntilStatusAsync(NodeProcess node, string user, HttpMethod method, string path,
+    private async Task<JsonElement> UntilStatusAsync(Scenario scenario, NodeProcess node, string user, HttpMethod method, string path,
         object? body, HttpStatusCode expected, TimeSpan within)
     {
-        var deadline = DateTime.UtcNow + within;
-        while (true)
+        var clock = Stopwatch.StartNew();
+        for (var attempt = 1; ; attempt++)
         {
             var (status, text) = await SendAsync(node, user, method, path, body);
             if (status == expected || (expected == HttpStatusCode.Created && status == HttpStatusCode.OK))
+            {
+                if (attempt > 1)
+                    scenario.Log($"{node.Name}: {method} {path} {(int)status} after {attempt} attempts, {clock.Elapsed.TotalSeconds:0.0} s");
                 return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
-            if (DateTime.UtcNow > deadline)
+            }
+            if (clock.Elapsed > within)
                 throw new TimeoutException($"{node.Name}: {method} {path} still {(int)status} after {within.TotalSeconds:0} s, expected {(int)expected}: {text}");
             await Task.Delay(TimeSpan.FromSeconds(1));
         }
@@ -164,7 +171,7 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
         List<string>? first = null;
         foreach (var member in members)
         {
-            var page = await UntilStatusAsync(node, member, HttpMethod.Get, $"/v1/users/{member}/conversations/{groupId}/messages?count=200",
+            var page = await UntilStatusAsync(scenario, node, member, HttpMethod.Get, $"/v1/users/{member}/conversations/{groupId}/messages?count=200",
                 null, HttpStatusCode.OK, Progress);
             var texts = page.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("message").GetString()!)
                 .Where(t => t.Contains(" upgrade #", StringComparison.Ordinal)).ToList();
