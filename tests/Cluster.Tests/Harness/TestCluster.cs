@@ -10,6 +10,19 @@ public sealed record ClusterOptions
 
     /// <summary>Extra environment for every node (e.g. shorter failure-detection settings for tests).</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>What the first nodes run: the node built beside these tests unless given.</summary>
+    public NodeBuild Build { get; init; } = NodeBuild.Current;
+}
+
+/// <summary>
+/// A build of the node: its Messaging.Node.dll (null: the one built beside these tests) and the app-version its nodes
+/// announce (null: the build's own). Only environment keys every release knows go to a node, since a node refuses
+/// keys under Messaging it does not know.
+/// </summary>
+public sealed record NodeBuild(string Label, string? Dll, string? AppVersion)
+{
+    public static NodeBuild Current { get; } = new("current", null, null);
 }
 
 /// <summary>
@@ -23,6 +36,8 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly Action<string> _log;
     private readonly object _gate = new();
     private readonly HashSet<NodeProcess> _draining = [];
+    private readonly Dictionary<string, NodeBuild> _builds = [];
+    private int _named;
 
     private TestCluster(string directory, string connectionString, ClusterOptions options, Action<string> log)
     {
@@ -62,6 +77,7 @@ public sealed class TestCluster : IAsyncDisposable
         {
             var ports = Enumerable.Range(0, options.Nodes).Select(_ => (Http: FreePorts.Next(), Remoting: FreePorts.Next())).ToList();
             cluster.SeedNodes = [.. ports.Select(p => $"akka.tcp://messaging@127.0.0.1:{p.Remoting}")];
+            cluster._named = options.Nodes;
             for (var i = 0; i < options.Nodes; i++)
                 cluster._slots.Add(cluster.NewNode($"node{i + 1}", ports[i].Http, ports[i].Remoting, 1));
             foreach (var node in cluster._slots)
@@ -97,19 +113,65 @@ public sealed class TestCluster : IAsyncDisposable
         return env;
     }
 
-    private NodeProcess NewNode(string name, int httpPort, int remotingPort, int incarnation)
+    private NodeProcess NewNode(string name, int httpPort, int remotingPort, int incarnation, NodeBuild? build = null,
+        IReadOnlyList<string>? seedNodes = null)
     {
+        build ??= Options.Build;
         // Each incarnation gets a fresh admin port (the admin listener is the operator's, not the load balancer's).
         var adminPort = FreePorts.Next();
         var environment = new Dictionary<string, string>(EnvironmentFor(name, remotingPort))
         {
             ["Messaging__Admin__Port"] = adminPort.ToString(),
         };
+        if (build.AppVersion is not null)
+            environment["Messaging__Cluster__AppVersion"] = build.AppVersion;
+        if (seedNodes is not null)
+            environment["Messaging__Cluster__SeedNodes"] = string.Join(',', seedNodes);
+        lock (_gate)
+            _builds[name] = build;
         return new(name, httpPort, Path.Combine(Directory, name), environment, incarnation: incarnation)
         {
             RemotingPort = remotingPort,
             AdminPort = adminPort,
+            Dll = build.Dll,
         };
+    }
+
+    /// <summary>The build a node runs.</summary>
+    public NodeBuild BuildOf(NodeProcess node)
+    {
+        lock (_gate)
+            return _builds[node.Name];
+    }
+
+    /// <summary>
+    /// A node of <paramref name="build"/> on new ports, joining through the members running now (the first seed nodes
+    /// may be gone), as a Deployment's surge pod joins before an old one leaves. Returns once it is an Up member.
+    /// </summary>
+    public async Task<NodeProcess> AddAsync(NodeBuild build)
+    {
+        var name = $"node{Interlocked.Increment(ref _named)}";
+        var seeds = Nodes.Where(n => n.IsRunning).Select(n => n.AkkaAddress).ToList();
+        var next = NewNode(name, FreePorts.Next(), FreePorts.Next(), 1, build, seeds);
+        lock (_gate)
+            _slots.Add(next);
+        await next.StartAsync(Options.ReadyWithin);
+        _log($"{name} ({build.Label}, app-version {build.AppVersion ?? "its own"}) up (http {next.HttpPort}, akka {next.RemotingPort}, pid {next.Pid})");
+        return next;
+    }
+
+    /// <summary>SIGTERM <paramref name="node"/>, wait for its exit and take it out of the slots.</summary>
+    public async Task RetireAsync(NodeProcess node)
+    {
+        var slot = Nodes.ToList().IndexOf(node);
+        if (slot < 0)
+            throw new InvalidOperationException($"{node.Name} is not a running slot");
+        await StopGracefullyAsync(slot);
+        lock (_gate)
+        {
+            _slots.Remove(node);
+            _retired.Add(node);
+        }
     }
 
     /// <summary>SIGTERM, wait for a clean exit, start again on the same ports and wait until ready.</summary>
