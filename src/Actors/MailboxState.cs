@@ -229,14 +229,16 @@ public sealed partial record MailboxState(
                     $"{channel.PendingCount} copies to '{target}' are still awaiting delivery; retry later");
             copies.Add(new ChannelTarget(target, channel.LastSeq + 1));
         }
-        var stamp = NextStamp(now);
         var id = conversation.ConversationId;
+        var marked = new ReceiptsMarked(id, delivered, read, deliveredTally, readTally, NextStamp(now), "", 0);
+        // A group's copies are listed; a 1:1 conversation names its other participant, with the copy's number if any.
         return new ReceiptDecision.Store(Ids.IsGroup(id)
-            ? new ReceiptsMarked(id, delivered, read, deliveredTally, readTally, stamp, "", 0, copies.ToImmutable())
-            : copies.Count == 0
-                ? new ReceiptsMarked(id, delivered, read, deliveredTally, readTally, stamp,
-                    conversation.ParticipantIds.FirstOrDefault(p => p != UserId) ?? "", 0)
-                : new ReceiptsMarked(id, delivered, read, deliveredTally, readTally, stamp, copies[0].RecipientId, copies[0].ChannelSeq));
+            ? marked with { Copies = copies.ToImmutable() }
+            : marked with
+            {
+                OtherId = conversation.ParticipantIds.FirstOrDefault(p => p != UserId) ?? "",
+                ChannelSeq = copies.Count == 0 ? 0 : copies[0].ChannelSeq,
+            });
     }
 
     /// <summary>

@@ -86,9 +86,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
         Command<LeaveGroup>(cmd => Decide(Decided.DecideLeave(cmd, Now)));
         Command<GetGroup>(query =>
         {
-            Sender.Tell(Durable.DecideGet(query) is GroupDecision.Reply reply
-                ? reply.Answer
-                : new MailboxUnavailable("unexpected decision for a read"));
+            Sender.Tell(Durable.Get(query));
             PassivateIfNone();
         });
         Command<ConfirmGroupDelivery>(confirmation =>
@@ -141,7 +139,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the group is moving or restarting; retry"));
             return;
         }
-        var key = $"{cmd.SenderId}\n{cmd.ClientMessageId}";
+        var key = GroupState.DedupKey(cmd.SenderId, cmd.ClientMessageId);
         if (Decided.IsFullFor(cmd.Text))
             Run(_delivery.MakeRoom(Decided));
         switch (Decided.DecidePost(cmd, Now))

@@ -69,7 +69,8 @@ public sealed record GroupState(
 
     private long NextStamp(long now) => Math.Max(now, LastStamp + 1);
 
-    private static string DedupKey(string senderId, string clientMessageId) => $"{senderId}\n{clientMessageId}";
+    /// <summary>What a send is remembered (and a retry in flight waits) under: one sender's clientMessageId.</summary>
+    public static string DedupKey(string senderId, string clientMessageId) => $"{senderId}\n{clientMessageId}";
 
     // ---------------- decisions ----------------
 
@@ -101,13 +102,14 @@ public sealed record GroupState(
         return new GroupDecision.Store(new GroupCreated(message, cmd.Name, cmd.ClientRequestId));
     }
 
-    public GroupDecision DecideGet(GetGroup query)
+    /// <summary>The group for a member; a refusal for anyone else, or when there is no group.</summary>
+    public IMessagingProtocol Get(GetGroup query)
     {
         if (!Exists)
-            return NotFound();
+            return NotFound().Answer;
         return Members.Contains(query.UserId)
-            ? Answer(new GroupAnswer(View))
-            : Refuse(GroupRefusal.Forbidden, $"{query.UserId} is not a member of this group");
+            ? new GroupAnswer(View)
+            : new GroupRefused(GroupRefusal.Forbidden, $"{query.UserId} is not a member of this group");
     }
 
     public GroupDecision DecideMembers(ChangeMembers cmd, long now)
