@@ -56,7 +56,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         });
         Recover<IMailboxEvent>(evt =>
         {
-            if (_audit!.Replayed(LastSequenceNr, ReplayedWriter, evt, _continues))
+            if (_audit!.Replayed(LastSequenceNr, evt, _continues))
                 Durable = Durable.Apply(evt, LastSequenceNr);
         });
         Recover<RecoveryCompleted>(_ =>
@@ -253,7 +253,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                     replyTo.Tell(new ConversationAnswer(Durable.Conversations[marked.ConversationId].ToSummary(_userId)));
                     foreach (var copy in Durable.CopiesOf(marked))
                         Run(_delivery.Restored(copy, Durable));
-                });
+                }, () => replyTo.Tell(new MailboxUnavailable("the receipt's write did not complete; retry")));
                 break;
         }
     }

@@ -277,7 +277,7 @@ public sealed partial record MailboxState(
             && !Dedup.ContainsKey(s.Message.ClientMessageId),
         MessageReceived r => NextSeqOf(r.Message.ConversationId) == r.Seq
             && (Ids.IsGroup(r.Message.ConversationId)
-                ? Inbound.GetValueOrDefault(r.Message.ConversationId) < r.ChannelSeq
+                ? Inbound.GetValueOrDefault(r.Message.ConversationId) < r.ChannelSeq // a group's copies skip where this user was not a member
                 : Inbound.GetValueOrDefault(r.Message.SenderId) + 1 == r.ChannelSeq)
             && r.Stamp > LastStamp,
         ReceiptReceived r => Inbound.GetValueOrDefault(r.FromUserId) + 1 == r.ChannelSeq && r.Stamp > LastStamp,
@@ -289,9 +289,10 @@ public sealed partial record MailboxState(
     private long NextSeqOf(string conversationId) => (Conversations.GetValueOrDefault(conversationId)?.LastSeq ?? 0) + 1;
 
     /// <summary>
-    /// What to journal again for an event an older writer wrote after a newer one had taken over (see
-    /// <see cref="ReplayAudit{TEvent}"/>). Its writer was told it was stored, so it is decided again against today's state: a
-    /// send is stored again at the end of its conversation (same text and clientMessageId; new seq, stamp, messageId
+    /// What to journal again for an event decided on a state the journal does not have (see
+    /// <see cref="ReplayAudit{TEvent}"/>): an older writer's after a newer one had taken over (its writer was told it was
+    /// stored), or one written after a rejected write (its writer was answered as failed and may retry: the retry
+    /// then finds it stored). It is decided again against today's state: a send is stored again at the end of its conversation (same text and clientMessageId; new seq, stamp, messageId
     /// and channel number) unless its clientMessageId is known; a received copy is stored if it is its sender's next
     /// in line; confirmations are dropped (recipients confirm again when the sender resends). Null: nothing to write.
     /// </summary>
@@ -303,6 +304,10 @@ public sealed partial record MailboxState(
             // answers a retry of this clientMessageId with the ids the thread shows. No backlog bound: it was accepted.
             case MessageSent sent when !Dedup.ContainsKey(sent.Message.ClientMessageId):
                 return NewSent(sent.Message.RecipientIds[0], sent.Message.Text, sent.Message.ClientMessageId, now);
+            // A group's copy: its group resends it (it was never confirmed: the incarnation that wrote it stopped, or
+            // carried out nothing after a rejected write, before confirming it), and this mailbox stores it in line.
+            case MessageReceived received when Ids.IsGroup(received.Message.ConversationId):
+                return null;
             case MessageReceived received:
                 return DecideDelivery(new DeliverMessage(UserId, received.ChannelSeq, received.Message), now)
                     is DeliveryDecision.Store store ? store.Event : null;

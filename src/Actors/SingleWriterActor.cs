@@ -13,12 +13,23 @@ namespace Messaging.Actors;
 /// its newest event, and after which it takes no other writer's events: the fence against a paused old incarnation.
 /// A failed or rejected write stops the incarnation (the next one recovers from the journal); so does a stop
 /// request, once every write in flight is durable.
+/// <para>
+/// A rejected write can leave a hole in the middle of the pipeline: the journal took the writes decided after it,
+/// which were decided on a state that never came to be (a channel number or thread seq after the missing one). From
+/// the rejection on, nothing of this incarnation counts: its later writes are answered as failed (the writers'
+/// clients retry) and carried out no further, so no copy, confirmation, snapshot or live event leaves with them. The
+/// next incarnation finds them in the journal, sees they do not continue the state (<see cref="ReplayAudit{TEvent}"/>)
+/// and decides them again, or drops them. A failed write leaves the same hole (a later batch may still land), and the
+/// incarnation stops at once.
+/// </para>
 /// </summary>
 public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     where TState : class
     where TEvent : class
 {
     private int _inFlight;
+    // What to do, per write in flight (oldest first), if it turns out not to count: null where WritesFailed answers.
+    private readonly Queue<Action?> _onFailed = new();
     // Journal position the next event will get. Akka assigns positions when the batch is flushed but advances
     // LastSequenceNr only when a write is confirmed, so with writes in flight we count ourselves.
     private long _nextJournalSeq = 1;
@@ -26,6 +37,10 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     private bool _snapshotInProgress;
     // This incarnation's claim is written (or on its way) ahead of its first event.
     private bool _claimed;
+    // A write was rejected: the writes after it were decided on a state the journal does not have.
+    private bool _rejected;
+    // The shard sent its stop message (passivation or hand-off).
+    private bool _stopAsked;
 
     protected SingleWriterActor(string persistenceId, TState empty)
     {
@@ -83,9 +98,6 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     /// <summary>Stopping (asked to, or after a failed write): take no more commands that write.</summary>
     protected bool Stopping { get; private set; }
 
-    /// <summary>The journal's writer uuid of the event being replayed (recovery hands events over without it).</summary>
-    protected string? ReplayedWriter { get; private set; }
-
     protected abstract int SnapshotEvery { get; }
 
     /// <summary>The message the shard sends back to stop this entity after it asked to passivate.</summary>
@@ -103,15 +115,11 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     {
     }
 
-    /// <summary>Writes of this incarnation may not be durable and it stops: answer whoever waits.</summary>
+    /// <summary>
+    /// Writes of this incarnation may not be durable, or do not count, and it stops: answer whoever waits (the
+    /// writes given their own failure answer in <see cref="Write"/> have had it already).
+    /// </summary>
     protected abstract void WritesFailed(string reason);
-
-    protected override bool AroundReceive(Receive receive, object message)
-    {
-        if (message is ReplayedMessage replayed)
-            ReplayedWriter = replayed.Persistent.WriterGuid;
-        return base.AroundReceive(receive, message);
-    }
 
     /// <summary>Call when recovery completes: writing starts after the journal's highest entry.</summary>
     protected void RecoveryDone()
@@ -124,28 +132,41 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     /// The one place events are written: decided now, durable (and answered) only in <paramref name="onDurable"/>.
     /// PersistAsync keeps order and lets the journal batch writes of many commands.
     /// </summary>
-    protected void Write(TEvent evt, Action<TEvent> onDurable)
+    /// <param name="onFailed">Answers the writer if the write fails, is rejected, or comes after a rejected one
+    /// (then it does not count); without it, <see cref="WritesFailed"/> must answer.</param>
+    protected void Write(TEvent evt, Action<TEvent> onDurable, Action? onFailed = null)
     {
         if (!_claimed)
         {
             // The fence: the journal takes the claim only as its newest event, and then no other writer's events.
             // Pipelined with the event, so it costs one row in the same batch, once per incarnation that writes.
             _claimed = true;
-            Append(Claim(), _ => { });
+            Append(Claim(), _ => { }, null);
         }
-        Append(evt, onDurable);
+        Append(evt, onDurable, onFailed);
     }
 
-    private void Append(TEvent evt, Action<TEvent> onDurable)
+    private void Append(TEvent evt, Action<TEvent> onDurable, Action? onFailed)
     {
         var journalSeq = _nextJournalSeq++;
         Decided = Apply(Decided, evt, journalSeq);
         _inFlight++;
+        _onFailed.Enqueue(onFailed);
         var startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         PersistAsync(evt, e =>
         {
             MessagingMetrics.RecordJournalWrite(startedAt);
             _inFlight--;
+            _onFailed.TryDequeue(out var onFailedInstead);
+            if (_rejected)
+            {
+                // Durable, but after a hole: the next incarnation decides it again. Its writer was answered at the
+                // rejection, or is now (a write appended since: nothing after the rejection counts).
+                onFailedInstead?.Invoke();
+                if (_inFlight == 0)
+                    Settled();
+                return;
+            }
             if (LastSequenceNr != journalSeq)
                 Log.Error("Journal position of an event of {PersistenceId} is {Actual}, expected {Expected}",
                     PersistenceId, LastSequenceNr, journalSeq);
@@ -170,14 +191,18 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     private void Settled()
     {
         Decided = Durable;
-        if (Stopping)
+        if (_stopAsked)
             Context.Stop(Self);
     }
 
-    /// <summary>Stop once every write in flight is durable (at once if none is).</summary>
+    /// <summary>
+    /// Stop once every write in flight is durable or refused (at once if none is in flight). Only the shard's stop
+    /// message asks this: an incarnation that wants to stop (a refused write) asks the shard to passivate it, so the
+    /// shard buffers what arrives meanwhile instead of handing it to a stopped actor.
+    /// </summary>
     protected void StopWhenSettled()
     {
-        Stopping = true;
+        Stopping = _stopAsked = true;
         if (_inFlight == 0)
             Context.Stop(Self);
     }
@@ -201,18 +226,35 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
         // Passivate first, so the shard buffers a retry sent after our answer for the next incarnation
         // instead of handing it to this one, which Akka stops after a failed write.
         Context.Parent.Tell(new Passivate(StopMessage));
-        WritesFailed($"the journal did not take the write: {cause.Message}");
+        NoneCount($"the journal did not take the write: {cause.Message}");
         base.OnPersistFailure(cause, @event, sequenceNr); // logs and stops; the next message recovers from the journal
     }
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         _inFlight--; // its handler will never run (its journal position stays unused)
-        // Decided already counts the rejected event: take no more commands and start again from the journal.
-        // Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
+        _onFailed.TryDequeue(out var onFailed);
+        onFailed?.Invoke();
+        // Decided already counts the rejected event, and so did every write decided after it: those are answered
+        // as failed now, and not carried out when the journal takes them. Take no more commands and start again
+        // from the journal. Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
+        _rejected = true;
+        // Once: a batch can have several rejected writes, and the shard takes a second Passivate from an entity it
+        // is already stopping as the next incarnation's, leaving that one stopped for good with its messages buffered.
+        if (!Stopping)
+            Context.Parent.Tell(new Passivate(StopMessage));
         Stopping = true;
-        Context.Parent.Tell(new Passivate(StopMessage));
-        WritesFailed($"the journal rejected the write: {cause.Message}");
+        NoneCount($"the journal rejected the write: {cause.Message}");
         base.OnPersistRejected(cause, @event, sequenceNr);
+        if (_inFlight == 0 && _stopAsked)
+            Context.Stop(Self); // the stop message came while this write was in flight
+    }
+
+    /// <summary>No write still in flight counts: answer every writer as failed.</summary>
+    private void NoneCount(string reason)
+    {
+        while (_onFailed.TryDequeue(out var onFailed))
+            onFailed?.Invoke();
+        WritesFailed(reason);
     }
 }

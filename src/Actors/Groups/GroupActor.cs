@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Event;
 using Akka.Persistence;
 using Messaging.Actors.Delivery;
 using Messaging.Messages;
@@ -21,6 +22,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     private DeliveryTracker _delivery;
     private readonly Action<DeliveriesConfirmed> _persistConfirmed;
     private ReplayAudit<IGroupEvent>? _audit = new();
+    private readonly Func<IGroupEvent, bool> _continues;
 
     public GroupActor(string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups)
         : base(PersistenceIdFor(groupId), GroupState.Empty(groupId, limits))
@@ -31,17 +33,20 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
         _groups = groups;
         _delivery = DeliveryTracker.Create(settings);
         _persistConfirmed = confirmed => Write(confirmed, _ => { });
+        _continues = evt => Durable.Continues(evt);
 
         Recover<SnapshotOffer>(offer =>
         {
             Durable = GroupState.FromSnapshot(_groupId, limits, (GroupSnapshot)offer.Snapshot);
             _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
         });
-        // A group's journal is fenced from its first write: nothing in it is stale, only a gap can be unsettled.
+        // A group's journal is fenced from its first write, so only a write after a rejected (or failed) one can fail
+        // to continue it: its sender was answered as failed, nothing of it left, and it is skipped (the sender's
+        // retry stores it at the end of the group's order). Skipped at every recovery alike: no mark is needed.
         Recover<IGroupEvent>(evt =>
         {
-            _audit!.Replayed(LastSequenceNr, ReplayedWriter, evt, static _ => true);
-            Durable = Durable.Apply(evt);
+            if (_audit!.Replayed(LastSequenceNr, evt, _continues))
+                Durable = Durable.Apply(evt);
         });
         Recover<RecoveryCompleted>(_ =>
         {
@@ -49,9 +54,15 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
             _audit = null;
             RecoveryDone();
             if (outcome.UnsettledGap > 0)
+            {
                 ClaimThenRecoverAgain(outcome.UnsettledGap);
-            else
-                Run(_delivery.Recovered(Durable));
+                return;
+            }
+            if (outcome.Stale.Count > 0)
+                Log.Warning("Journal of {PersistenceId} holds {Count} events written after a write the journal rejected " +
+                    "(journal entries {First}..{Last}); they were answered as failed and are skipped",
+                    PersistenceId, outcome.Stale.Count, outcome.Stale[0].Seq, outcome.Stale[^1].Seq);
+            Run(_delivery.Recovered(Durable));
         });
 
         Command<PostToGroup>(HandlePost);
@@ -187,7 +198,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
                     var seq = evt is GroupPosted posted ? posted.Seq : 1;
                     foreach (var copy in Durable.CopiesOf(seq))
                         Run(_delivery.Restored(copy, Durable));
-                });
+                }, () => replyTo.Tell(new MailboxUnavailable("the group's write did not complete; retry")));
                 break;
         }
     }

@@ -210,6 +210,17 @@ public sealed record GroupState(
 
     // ---------------- events ----------------
 
+    /// <summary>
+    /// Whether <paramref name="evt"/> was decided on this very state: the next place in the group's order with a stamp
+    /// after every earlier one, or the creation of a group that does not exist yet. (Confirmations always fit.)
+    /// </summary>
+    public bool Continues(IGroupEvent evt) => evt switch
+    {
+        GroupCreated => !Exists,
+        GroupPosted posted => Exists && posted.Seq == LastSeq + 1 && posted.Message.ServerTimestamp > LastStamp,
+        _ => true,
+    };
+
     public GroupState Apply(IGroupEvent evt) => evt switch
     {
         GroupPosted posted => ApplyPosted(posted.Seq, posted.Message),
