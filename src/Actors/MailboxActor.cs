@@ -19,6 +19,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
     private readonly IActorRef _groups;
+    private readonly DeliveryIndexRef _index;
+    private readonly Action<bool> _markPending;
     private DeliveryTracker _delivery;
     // Allocated once: Run is on every send's path.
     private readonly Action<DeliveriesConfirmed> _persistConfirmed;
@@ -38,13 +40,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     /// <param name="mailboxes">The mailbox shard region (copies, confirmations, typing).</param>
     /// <param name="groups">The group shard region (confirmations of group copies).</param>
-    public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes, IActorRef groups)
+    /// <param name="index">The delivery index that keeps this mailbox awake while its recipients do not confirm.</param>
+    public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index)
         : base(PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits))
     {
         _userId = userId;
         _settings = settings;
         _mailboxes = mailboxes;
         _groups = groups;
+        _index = index;
+        _markPending = pending => _index.Mark(_userId, pending);
         _delivery = DeliveryTracker.Create(settings);
         _persistConfirmed = confirmed => Write(confirmed, _ => { });
         _continues = evt => Durable.Continues(evt);
@@ -107,6 +112,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 Run(_delivery.Tick(timer, Durable, Decided));
         });
         Command<KeepDelivering>(_ => Run(_delivery.Tick(DeliveryTimer.Redelivery, Durable, Decided)));
+        Command<WakeForDelivery>(_ => Run(_delivery.Woken(Durable)));
         Command<GetConversations>(query => Sender.Tell(Durable.ListConversations(query)));
         Command<GetThread>(HandleThread);
         Command<GetMailboxStatus>(_ => Sender.Tell(new MailboxStatus(
@@ -399,7 +405,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private void Run(DeliveryStep step)
     {
         _delivery = step.Tracker;
-        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed);
+        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed, _markPending);
     }
 
     /// <summary>

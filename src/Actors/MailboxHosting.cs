@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
+using Messaging.Messages;
 
 namespace Messaging.Actors;
 
@@ -20,11 +21,14 @@ public static class MailboxHosting
     public static AkkaConfigurationBuilder WithMailboxShards(
         this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount, string? role = null)
     {
+        var extractor = new MailboxMessageExtractor(shardCount);
         return builder.WithShardRegion<MailboxRegion>(
             TypeName,
             (_, registry, _) => userId =>
-                Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>())),
-            new MailboxMessageExtractor(shardCount),
+                Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
+                    new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
+                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(userId, new WakeForDelivery(userId)))))),
+            extractor,
             new ShardOptions
             {
                 RememberEntities = false,

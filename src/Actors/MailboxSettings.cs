@@ -54,6 +54,13 @@ public sealed record MailboxSettings
     /// <summary>A mailbox idle this long leaves memory (it passivates, draining its writes first).</summary>
     public TimeSpan PassivateIdleAfter { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// How often a delivery index wakes the entities it keeps: mailboxes and groups whose recipients made no progress
+    /// for a redelivery interval, so that one stopped meanwhile (its node crashed, or it was handed off) resumes
+    /// delivering by itself. The first wake comes as soon as the index starts.
+    /// </summary>
+    public TimeSpan PendingWakeInterval { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Live event streams one user may hold open at once (devices, tabs), on whichever nodes; beyond it 429.</summary>
     public int MaxStreamsPerUser { get; init; } = 10;
 

@@ -1,5 +1,6 @@
 using Akka.Cluster;
 using Akka.Hosting;
+using Messaging.Actors.Delivery;
 using Messaging.Actors;
 using Messaging.Actors.Groups;
 using Messaging.Actors.Upgrades;
@@ -35,6 +36,7 @@ public static class NodeApp
             .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
             .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount)
             .WithGroupShards(settings.Mailbox, settings.Groups, settings.Cluster.ShardCount)
+            .WithDeliveryIndex(settings.Mailbox)
             .AddStartup((system, _) =>
             {
                 features.Start(system);

@@ -168,6 +168,8 @@ public sealed partial class NodeSettings
             yield return "Messaging:Mailbox:MaxConcurrentJournalReads must be at least 1";
         if (Mailbox.PassivateIdleAfter <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:PassivateIdleAfter must be positive";
+        if (Mailbox.PendingWakeInterval <= TimeSpan.Zero)
+            yield return "Messaging:Mailbox:PendingWakeInterval must be positive";
         if (Mailbox.Limits.RecentPerConversation < 1)
             yield return "Messaging:Mailbox:RecentPerConversation must be at least 1";
         if (Mailbox.Limits.DedupWindow < 1)

@@ -1,3 +1,4 @@
+using Messaging.Actors.Delivery;
 using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Hosting;
@@ -35,7 +36,7 @@ public sealed class DeliverySpecs(ITestOutputHelper output)
     {
         var region = CreateTestProbe();
         var router = Sys.ActorOf(Props.Create(() => new RegionStub(region.Ref)));
-        var mailbox = Sys.ActorOf(Props.Create(() => new MailboxActor(user, settings, router, router)));
+        var mailbox = Sys.ActorOf(Props.Create(() => new MailboxActor(user, settings, router, router, new DeliveryIndexRef(ActorRefs.Nobody, "unused"))));
         router.Tell(mailbox);
         return (mailbox, region);
     }

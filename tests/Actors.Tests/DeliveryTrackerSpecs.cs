@@ -31,6 +31,57 @@ public sealed class DeliveryTrackerSpecs
         Assert.Empty(Copies(alice.Tick(DeliveryTimer.Redelivery)));
     }
 
+    private static IEnumerable<bool> Marks(IEnumerable<DeliveryEffect> effects) =>
+        effects.OfType<DeliveryEffect.MarkPending>().Select(m => m.Pending);
+
+    [Fact]
+    public void Should_never_tell_the_delivery_index_about_a_channel_its_recipient_confirms_in_time()
+    {
+        var alice = new Sender();
+        var effects = new List<DeliveryEffect>();
+        for (var i = 1; i <= 20; i++)
+        {
+            effects.AddRange(alice.Send("bob", $"m{i}").Effects);
+            alice.Clock.Advance(Interval / 2);
+            effects.AddRange(alice.Tick(DeliveryTimer.Redelivery));
+            effects.AddRange(alice.Confirm("bob", i));
+        }
+        alice.Clock.Advance(Interval * 2);
+        effects.AddRange(alice.Tick(DeliveryTimer.Redelivery));
+
+        Assert.Empty(Marks(effects)); // the index is written only for recipients in trouble
+        Assert.False(alice.Tracker.MarkedPending);
+    }
+
+    [Fact]
+    public void Should_mark_pending_when_a_recipient_makes_no_progress_and_clear_it_once_everything_is_confirmed()
+    {
+        var alice = new Sender();
+        alice.Send("bob", "m1");
+        alice.Clock.Advance(Interval);
+
+        Assert.Equal([true], Marks(alice.Tick(DeliveryTimer.Redelivery))); // resent: the index keeps alice awake
+        alice.Clock.Advance(Interval);
+        Assert.Equal([true], Marks(alice.Tick(DeliveryTimer.Redelivery))); // said again with every resend
+        Assert.Empty(Marks(alice.Confirm("bob", 1)));
+        Assert.Equal([false], Marks(alice.Tick(DeliveryTimer.Redelivery))); // nothing left: the index lets go
+        Assert.False(alice.Tracker.MarkedPending);
+    }
+
+    [Fact]
+    public void Should_mark_pending_when_stopping_with_copies_unconfirmed_and_answer_a_wake_with_what_is_left()
+    {
+        var alice = new Sender();
+        alice.Send("bob", "m1");
+        Assert.Equal([true], Marks(alice.Stop())); // a lost copy would otherwise wait for alice's next send
+
+        var woken = alice.Woken();
+        Assert.Equal([("bob", 1L)], Copies(woken));
+        Assert.Equal([true], Marks(woken));
+        alice.Confirm("bob", 1);
+        Assert.Equal([false], Marks(alice.Woken())); // an index that woke an entity with nothing pending forgets it
+    }
+
     [Fact]
     public void Should_answer_Sent_on_confirmation_and_then_resend_nothing_and_stop_the_redelivery_timer()
     {
@@ -311,6 +362,8 @@ public sealed class DeliveryTrackerSpecs
         public ImmutableArray<DeliveryEffect> Tick(DeliveryTimer timer) => Run(Tracker.Tick(timer, Durable, Durable));
 
         public ImmutableArray<DeliveryEffect> Stop() => Run(Tracker.Stop(Durable));
+
+        public ImmutableArray<DeliveryEffect> Woken() => Run(Tracker.Woken(Durable));
 
         /// <summary>Take the step, and journal what it persists.</summary>
         private ImmutableArray<DeliveryEffect> Run(DeliveryStep step)

@@ -1,3 +1,4 @@
+using Messaging.Actors.Delivery;
 using Messaging.Actors.Groups;
 using Akka.Actor;
 using Akka.Cluster;
@@ -36,7 +37,8 @@ public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper outpu
             .WithRemoting("127.0.0.1", 0)
             .WithClustering()
             .WithMailboxShards(Settings, shardCount: 10)
-            .WithGroupShards(Settings, new GroupLimits(), shardCount: 10);
+            .WithGroupShards(Settings, new GroupLimits(), shardCount: 10)
+            .WithDeliveryIndex(Settings);
     }
 
     protected override async Task BeforeTestStart()

@@ -8,6 +8,7 @@ using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Akka.Persistence;
 using Akka.Remote.Hosting;
+using Messaging.Actors.Delivery;
 using Messaging.Actors.Groups;
 using Messaging.Actors;
 using Messaging.Messages;
@@ -102,6 +103,7 @@ public static class Parts
                 .WithMessagingPersistence(provider, connectionString)
                 .WithMailboxShards(settings with { PassivateIdleAfter = TimeSpan.FromHours(1) }, 100)
                 .WithGroupShards(settings with { PassivateIdleAfter = TimeSpan.FromHours(1) }, new GroupLimits(), 100)
+                .WithDeliveryIndex(settings)
                 .AddStartup((system, _) => Akka.Cluster.Cluster.Get(system).Join(Akka.Cluster.Cluster.Get(system).SelfAddress));
             if (!string.IsNullOrWhiteSpace(hocon))
                 akka.AddHocon(hocon, HoconAddMode.Prepend);
@@ -214,7 +216,7 @@ public static class Parts
     {
         var before = ManagedBytesAfterFullGc();
         var started = Stopwatch.GetTimestamp();
-        var actor = system.ActorOf(Props.Create(() => new MailboxActor(user, settings, system.DeadLetters, system.DeadLetters)));
+        var actor = system.ActorOf(Props.Create(() => new MailboxActor(user, settings, system.DeadLetters, system.DeadLetters, new DeliveryIndexRef(system.DeadLetters, "unused"))));
         var status = await actor.Ask<MailboxStatus>(new GetMailboxStatus(user), TimeSpan.FromSeconds(60));
         var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         var bytes = ManagedBytesAfterFullGc() - before;

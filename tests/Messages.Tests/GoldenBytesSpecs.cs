@@ -69,6 +69,9 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         { "ReceiptsMarked, group", "RMk",
             "0a056772707e67100218022204080110022a040801100230064a070a03626f621003"
         },
+        { "PendingChanged", "PCh", "0a05616c6963651001" },
+        { "PendingChanged, cleared", "PCh", "0a056772707e67" },
+        { "DeliveryIndexSnapshot", "DIS", "0a05616c6963650a056772707e67" },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -106,6 +109,9 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             [new DeliveriesConfirmed("alice", 2)]),
         ["MessageReceived, group"] = new MessageReceived(Created, 1, 5, ThreadLinks.None, 1, new Tally(0, 0), "Fam", ["alice", "bob"]),
         ["ReceiptsMarked, group"] = new ReceiptsMarked("grp~g", 2, 2, new Tally(1, 2), new Tally(1, 2), 6, "", 0, [new ChannelTarget("bob", 3)]),
+        ["PendingChanged"] = new PendingChanged("alice", true),
+        ["PendingChanged, cleared"] = new PendingChanged("grp~g", false),
+        ["DeliveryIndexSnapshot"] = new DeliveryIndexSnapshot(["alice", "grp~g"]),
     };
 
     [Theory]

@@ -21,6 +21,12 @@ public abstract record DeliveryEffect
     public sealed record StartTimer(DeliveryTimer Timer, TimeSpan InitialDelay, TimeSpan? Period) : DeliveryEffect;
 
     public sealed record CancelTimer(DeliveryTimer Timer) : DeliveryEffect;
+
+    /// <summary>
+    /// Tell the entity's delivery index that it has copies its recipients did not confirm in time (so the index
+    /// wakes it if it stops, a node crash included), or that it has none any more.
+    /// </summary>
+    public sealed record MarkPending(bool Pending) : DeliveryEffect;
 }
 
 /// <summary>The one way an entity carries out delivery effects, so every entity that delivers does it alike.</summary>
@@ -30,8 +36,10 @@ public static class DeliveryEffects
     /// <param name="timers">The entity's timers; a timer's message is its <see cref="DeliveryTimer"/>, to hand back
     /// to <see cref="DeliveryTracker.Tick"/>.</param>
     /// <param name="persist">Writes an event the way the entity writes.</param>
+    /// <param name="markPending">Tells the entity's delivery index (see <see cref="DeliveryEffect.MarkPending"/>).</param>
     public static void CarryOut(
-        ImmutableArray<DeliveryEffect> effects, IActorRef mailboxes, ITimerScheduler timers, Action<DeliveriesConfirmed> persist)
+        ImmutableArray<DeliveryEffect> effects, IActorRef mailboxes, ITimerScheduler timers, Action<DeliveriesConfirmed> persist,
+        Action<bool> markPending)
     {
         foreach (var effect in effects)
         {
@@ -55,6 +63,9 @@ public static class DeliveryEffects
                     break;
                 case DeliveryEffect.CancelTimer cancel:
                     timers.Cancel(cancel.Timer);
+                    break;
+                case DeliveryEffect.MarkPending mark:
+                    markPending(mark.Pending);
                     break;
             }
         }

@@ -72,6 +72,9 @@ public sealed record DeliveryTracker
 
     public ImmutableHashSet<DeliveryTimer> Timers { get; private init; } = ImmutableHashSet<DeliveryTimer>.Empty;
 
+    /// <summary>This incarnation told its delivery index it has copies pending (and has not taken that back).</summary>
+    public bool MarkedPending { get; private init; }
+
     private DateTimeOffset Now => _settings.Clock.GetUtcNow();
 
     public bool IsWriting(string clientMessageId) => AwaitingWrite.ContainsKey(clientMessageId);
@@ -244,7 +247,40 @@ public sealed record DeliveryTracker
         foreach (var waiter in AwaitingDelivery)
             effects.Add(waiter.Answer(SendOutcome.Accepted));
         var next = (this with { AwaitingDelivery = [] }).PersistConfirmations(decided, effects);
+        // Nobody restarts a stopped entity but a message to it: if a copy of it was lost, its index must.
+        if (decided.HasPending)
+            next = next.Mark(true, effects);
         return new(next, effects.DrainToImmutable());
+    }
+
+    /// <summary>
+    /// Woken by the delivery index (the entity may have just started for it): resend what is unconfirmed and keep
+    /// resending, or tell the index there is nothing left, which then forgets the entity.
+    /// </summary>
+    public DeliveryStep Woken(IOutbox durable)
+    {
+        var effects = ImmutableArray.CreateBuilder<DeliveryEffect>();
+        // Confirmed in memory counts: the journal learns of confirmations in batches.
+        if (!durable.Channels.Any(channel => channel.LastSeq > ConfirmedSeq(channel)))
+            return new(Mark(false, effects), effects.DrainToImmutable());
+        var next = this;
+        if (!Timers.Contains(DeliveryTimer.Redelivery))
+        {
+            next = next with { Timers = Timers.Add(DeliveryTimer.Redelivery) };
+            effects.Add(new DeliveryEffect.StartTimer(DeliveryTimer.Redelivery, _settings.RedeliveryInterval, _settings.RedeliveryInterval));
+        }
+        foreach (var channel in durable.Channels)
+        {
+            if (channel.LastSeq > next.ConfirmedSeq(channel))
+                next = next.ResendBatch(channel, durable, effects);
+        }
+        return new(next.Mark(true, effects), effects.DrainToImmutable());
+    }
+
+    private DeliveryTracker Mark(bool pending, ImmutableArray<DeliveryEffect>.Builder effects)
+    {
+        effects.Add(new DeliveryEffect.MarkPending(pending));
+        return this with { MarkedPending = pending };
     }
 
     /// <summary>
@@ -298,18 +334,28 @@ public sealed record DeliveryTracker
         var now = Now;
         var next = this;
         var anyPending = false;
+        var resent = false;
         foreach (var channel in durable.Channels)
         {
             if (channel.LastSeq <= ConfirmedSeq(channel))
                 continue;
             anyPending = true;
             if (now - ProgressOf(channel.RecipientId).Since >= _settings.RedeliveryInterval)
+            {
                 next = next.ResendBatch(channel, durable, effects);
+                resent = true;
+            }
         }
+        // A recipient that made no progress for an interval: from now on the index keeps this entity awake (every
+        // resend says so again, in case the index missed it; it writes only what changes). A healthy channel is
+        // confirmed within the interval and never gets here: delivery costs the index nothing.
+        if (resent)
+            return next.Mark(true, effects);
         if (anyPending)
             return next;
         effects.Add(new DeliveryEffect.CancelTimer(DeliveryTimer.Redelivery));
-        return next with { Timers = next.Timers.Remove(DeliveryTimer.Redelivery) };
+        next = next with { Timers = next.Timers.Remove(DeliveryTimer.Redelivery) };
+        return next.MarkedPending ? next.Mark(false, effects) : next;
     }
 
     /// <summary>Resend in order from the first unconfirmed copy; the recipient stores only the next one in line.</summary>

@@ -19,14 +19,17 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
     private readonly IActorRef _groups;
+    private readonly Action<bool> _markPending;
     private DeliveryTracker _delivery;
     private readonly Action<DeliveriesConfirmed> _persistConfirmed;
     private ReplayAudit<IGroupEvent>? _audit = new();
     private readonly Func<IGroupEvent, bool> _continues;
 
-    public GroupActor(string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups)
+    public GroupActor(
+        string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index)
         : base(PersistenceIdFor(groupId), GroupState.Empty(groupId, limits))
     {
+        _markPending = pending => index.Mark(groupId, pending);
         _groupId = groupId;
         _settings = settings;
         _mailboxes = mailboxes;
@@ -111,6 +114,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
                 Run(_delivery.Tick(timer, Durable, Decided));
         });
         Command<KeepGroupDelivering>(_ => Run(_delivery.Tick(DeliveryTimer.Redelivery, Durable, Decided)));
+        Command<WakeForDelivery>(_ => Run(_delivery.Woken(Durable)));
         Command<GetGroupStatus>(_ =>
         {
             Sender.Tell(Durable.Status(LastSequenceNr, Cluster.Get(Context.System).SelfAddress.ToString()));
@@ -213,6 +217,6 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     private void Run(DeliveryStep step)
     {
         _delivery = step.Tracker;
-        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed);
+        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed, _markPending);
     }
 }

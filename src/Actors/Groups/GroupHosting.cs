@@ -31,11 +31,14 @@ public static class GroupHosting
     public static AkkaConfigurationBuilder WithGroupShards(
         this AkkaConfigurationBuilder builder, MailboxSettings settings, GroupLimits limits, int shardCount, string? role = null)
     {
+        var extractor = new GroupMessageExtractor(shardCount);
         return builder.WithShardRegion<GroupRegion>(
             TypeName,
             (_, registry, _) => groupId =>
-                Props.Create(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>())),
-            new GroupMessageExtractor(shardCount),
+                Props.Create(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
+                    new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
+                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(groupId, new WakeForDelivery(groupId)))))),
+            extractor,
             new ShardOptions
             {
                 RememberEntities = false,

@@ -70,6 +70,13 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string PostToGroupManifest = "PtG";
     internal const string ConfirmGroupDeliveryManifest = "CGD";
     internal const string KeepGroupDeliveringManifest = "KGD";
+    // delivery index (1.2.1)
+    internal const string MarkPendingManifest = "MPd";
+    internal const string GetPendingDeliveriesManifest = "GPD";
+    internal const string PendingDeliveriesManifest = "PDs";
+    internal const string WakeForDeliveryManifest = "WFD";
+    internal const string PendingChangedManifest = "PCh";
+    internal const string DeliveryIndexSnapshotManifest = "DIS";
     internal const string GetGroupStatusManifest = "GGS";
     internal const string StopGroupManifest = "SpG";
     internal const string DeliverGroupMessageManifest = "DGM";
@@ -130,6 +137,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ChangeMembers => ChangeMembersManifest,
         LeaveGroup => LeaveGroupManifest,
         KeepGroupDelivering => KeepGroupDeliveringManifest,
+        MarkPending => MarkPendingManifest,
+        GetPendingDeliveries => GetPendingDeliveriesManifest,
+        PendingDeliveries => PendingDeliveriesManifest,
+        WakeForDelivery => WakeForDeliveryManifest,
+        PendingChanged => PendingChangedManifest,
+        DeliveryIndexSnapshot => DeliveryIndexSnapshotManifest,
         GetGroupStatus => GetGroupStatusManifest,
         StopGroup => StopGroupManifest,
         GroupAnswer => GroupAnswerManifest,
@@ -189,6 +202,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ChangeMembers m => ToProto(m).ToByteArray(),
         LeaveGroup m => new P.LeaveGroup { GroupId = m.GroupId, UserId = m.UserId }.ToByteArray(),
         KeepGroupDelivering m => new P.GroupId { GroupId_ = m.GroupId }.ToByteArray(),
+        MarkPending m => new P.MarkPending { IndexId = m.IndexId, EntityId = m.EntityId, Pending = m.Pending }.ToByteArray(),
+        GetPendingDeliveries m => new P.IndexId { IndexId_ = m.IndexId }.ToByteArray(),
+        PendingDeliveries m => ToProto(m).ToByteArray(),
+        WakeForDelivery m => new P.WakeForDelivery { EntityId = m.EntityId }.ToByteArray(),
+        PendingChanged m => new P.PendingChanged { EntityId = m.EntityId, Pending = m.Pending }.ToByteArray(),
+        DeliveryIndexSnapshot m => ToProto(m).ToByteArray(),
         GetGroupStatus m => new P.GroupId { GroupId_ = m.GroupId }.ToByteArray(),
         StopGroup => [],
         GroupAnswer m => new P.GroupAnswer { Group = ToProto(m.Group), Created = m.Created }.ToByteArray(),
@@ -246,6 +265,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ChangeMembersManifest => FromProto(P.ChangeMembers.Parser.ParseFrom(bytes)),
         LeaveGroupManifest => FromProto(P.LeaveGroup.Parser.ParseFrom(bytes)),
         KeepGroupDeliveringManifest => new KeepGroupDelivering(P.GroupId.Parser.ParseFrom(bytes).GroupId_),
+        MarkPendingManifest => FromProto(P.MarkPending.Parser.ParseFrom(bytes)),
+        GetPendingDeliveriesManifest => new GetPendingDeliveries(P.IndexId.Parser.ParseFrom(bytes).IndexId_),
+        PendingDeliveriesManifest => FromProto(P.PendingDeliveries.Parser.ParseFrom(bytes)),
+        WakeForDeliveryManifest => new WakeForDelivery(P.WakeForDelivery.Parser.ParseFrom(bytes).EntityId),
+        PendingChangedManifest => FromProto(P.PendingChanged.Parser.ParseFrom(bytes)),
+        DeliveryIndexSnapshotManifest => new DeliveryIndexSnapshot(ToImmutable(P.DeliveryIndexSnapshot.Parser.ParseFrom(bytes).EntityIds)),
         GetGroupStatusManifest => new GetGroupStatus(P.GroupId.Parser.ParseFrom(bytes).GroupId_),
         StopGroupManifest => StopGroup.Instance,
         GroupAnswerManifest => FromProto(P.GroupAnswer.Parser.ParseFrom(bytes)),
@@ -832,6 +857,28 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     // ---------------- collections ----------------
     // A default ImmutableArray is written as empty and read back as ImmutableArray.Empty: protobuf has no "absent"
     // list, and a default array in a record is a bug waiting for its first foreach anyway.
+
+    // ---- delivery index ----
+
+    private static MarkPending FromProto(P.MarkPending m) => new(m.IndexId, m.EntityId, m.Pending);
+
+    private static P.PendingDeliveries ToProto(PendingDeliveries m)
+    {
+        var proto = new P.PendingDeliveries { IndexId = m.IndexId };
+        AddStrings(proto.EntityIds, m.EntityIds);
+        return proto;
+    }
+
+    private static PendingDeliveries FromProto(P.PendingDeliveries m) => new(m.IndexId, ToImmutable(m.EntityIds));
+
+    private static PendingChanged FromProto(P.PendingChanged m) => new(m.EntityId, m.Pending);
+
+    private static P.DeliveryIndexSnapshot ToProto(DeliveryIndexSnapshot m)
+    {
+        var proto = new P.DeliveryIndexSnapshot();
+        AddStrings(proto.EntityIds, m.EntityIds);
+        return proto;
+    }
 
     private static void AddStrings(RepeatedField<string> target, ImmutableArray<string> source)
     {
