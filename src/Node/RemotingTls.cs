@@ -113,10 +113,10 @@ public sealed class RemotingTls
     public void LogStart(ILoggingAdapter log)
     {
         var until = Certificate.NotAfter.ToUniversalTime();
-        log.Info("Remoting TLS on: certificate {0} (SHA-256 {1}), valid until {2:u}, peers checked by {3}, mutual authentication",
+        log.Info("Remoting TLS on: certificate {Subject} (SHA-256 {Hash}), valid until {NotAfter:u}, peers checked by {PeerValidation}, mutual authentication",
             Certificate.Subject, Certificate.GetCertHashString(HashAlgorithmName.SHA256), until, Validation);
         if (until - DateTime.UtcNow < ExpiryWarning)
-            log.Warning("Remoting TLS: the certificate {0} expires on {1:u}; once expired, nodes cannot connect to each other: replace it before (docs/operations.md, \"Remoting TLS\")",
+            log.Warning("Remoting TLS: the certificate {Subject} expires on {NotAfter:u}; once expired, nodes cannot connect to each other: replace it before (docs/operations.md, \"Remoting TLS\")",
                 Certificate.Subject, until);
     }
 
@@ -133,7 +133,7 @@ public sealed class RemotingTls
         };
         if (problem is null)
             return true;
-        log.Warning("Remoting TLS: refused a connection with {0}: {1}", remote, problem);
+        log.Warning("Remoting TLS: refused a connection with {Peer}: {Problem}", remote, problem);
         return false;
     }
 
