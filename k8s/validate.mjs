@@ -77,6 +77,16 @@ for (const { where, object } of objects) {
       rule(env["Messaging__Discovery__Method"]?.value === "Kubernetes", cw, "Messaging__Discovery__Method must be Kubernetes");
       rule(!env["Messaging__Cluster__SeedNodes"], cw, "no seed nodes under Kubernetes discovery");
       rule(env["Messaging__Cluster__AppVersion"], cw, "Messaging__Cluster__AppVersion must be set (from the image tag)");
+      // Remoting carries the sharding protocol without a token: TLS with the certificate of a Secret (operations.md).
+      rule(env["Messaging__Cluster__Tls__Enabled"]?.value === "true", cw, "Messaging__Cluster__Tls__Enabled must be \"true\"");
+      rule(env["Messaging__Cluster__Tls__CertificatePassword"]?.valueFrom?.secretKeyRef, cw,
+        "the remoting certificate's password must come from a Secret");
+      const certificate = env["Messaging__Cluster__Tls__CertificatePath"]?.value ?? "";
+      const mount = (c.volumeMounts ?? []).find(m => certificate.startsWith(m.mountPath.replace(/\/?$/, "/")));
+      rule(mount && (pod.volumes ?? []).some(v => v.name === mount.name && v.secret?.secretName), cw,
+        "Messaging__Cluster__Tls__CertificatePath must be a file of a mounted Secret");
+      rule(env["Messaging__Cluster__Tls__PeerValidation"]?.value !== "None", cw,
+        "Messaging__Cluster__Tls__PeerValidation None accepts any certificate");
     }
     rule(pod.securityContext?.runAsNonRoot === true, where, "pods must run as non-root");
   }

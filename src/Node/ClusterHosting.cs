@@ -14,24 +14,32 @@ public static class ClusterHosting
     /// Remoting and cluster membership for a node among several: seed nodes (none = join itself), the Split Brain
     /// Resolver keeping the majority, an app-version so a rolling update moves shards to the newest nodes, and
     /// CoordinatedShutdown on SIGTERM (the host's stop) that hands shards off and leaves before the process exits.
-    /// How the timeouts relate is in docs/operations.md.
+    /// How the timeouts relate is in docs/operations.md. With <paramref name="tls"/>, remoting runs over TLS
+    /// (addresses akka.ssl.tcp://...) and talks only to nodes that pass its peer check.
     /// </summary>
     public static AkkaConfigurationBuilder WithMessagingCluster(
-        this AkkaConfigurationBuilder builder, NodeSettings.ClusterSettings cluster)
+        this AkkaConfigurationBuilder builder, NodeSettings.ClusterSettings cluster, RemotingTls? tls = null)
     {
         var stableAfter = Hocon(cluster.StableAfter);
+        var remote = new RemoteOptions
+        {
+            HostName = cluster.Hostname,
+            Port = cluster.Port,
+            // The largest answer the contract allows crosses nodes whole: a thread page of 200 messages of up to
+            // 65,535 bytes is ~13 MB, far above the 128 KB default frame (which would drop it: a 503 for the
+            // client). Socket buffers must hold a whole frame.
+            MaxFrameSize = MaxFrameBytes,
+            SendBufferSize = MaxFrameBytes,
+            ReceiveBufferSize = MaxFrameBytes,
+        };
+        if (tls is not null)
+        {
+            remote.EnableSsl = true;
+            remote.Ssl = tls.SslOptions;
+            builder.AddStartup((system, _) => tls.LogStart(system.Log));
+        }
         return builder
-            .WithRemoting(new RemoteOptions
-            {
-                HostName = cluster.Hostname,
-                Port = cluster.Port,
-                // The largest answer the contract allows crosses nodes whole: a thread page of 200 messages of up to
-                // 65,535 bytes is ~13 MB, far above the 128 KB default frame (which would drop it: a 503 for the
-                // client). Socket buffers must hold a whole frame.
-                MaxFrameSize = MaxFrameBytes,
-                SendBufferSize = MaxFrameBytes,
-                ReceiveBufferSize = MaxFrameBytes,
-            })
+            .WithRemoting(remote)
             .WithClustering(new ClusterOptions
             {
                 SeedNodes = cluster.SeedNodeList,

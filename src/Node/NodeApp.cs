@@ -25,13 +25,14 @@ public static class NodeApp
         if (!UrlsConfigured(builder.Configuration))
             builder.WebHost.UseUrls(DefaultUrl);
 
+        var tls = RemotingTls.Load(settings.Cluster.Tls);
         var features = new ClusterFeatures(settings.Upgrade);
         builder.Services.AddMessagingHttp(settings.Http, settings.RateLimit, SigningKeys.Resolve(settings), features);
         builder.Services.AddMessagingMetrics();
         builder.Services.AddAkka(ActorSystemName, akka => akka
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
             .WithMessagingSerialization()
-            .WithMessagingCluster(settings.Cluster)
+            .WithMessagingCluster(settings.Cluster, tls)
             .WithMessagingDiscovery(settings)
             .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
             .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount)

@@ -57,6 +57,8 @@ public sealed partial class NodeSettings
         /// <summary>Upper bound for the whole CoordinatedShutdown on SIGTERM (shard hand-off, leaving the cluster).</summary>
         public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+        public TlsSettings Tls { get; set; } = new();
+
         public string[] SeedNodeList =>
             (SeedNodes ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
     }
@@ -143,8 +145,10 @@ public sealed partial class NodeSettings
         foreach (var seed in Cluster.SeedNodeList)
         {
             if (!Address.TryParse(seed, out var address) || address.System != NodeApp.ActorSystemName || address.Port is null)
-                yield return $"Messaging:Cluster:SeedNodes: '{seed}' is not an address like akka.tcp://{NodeApp.ActorSystemName}@host:4053";
+                yield return $"Messaging:Cluster:SeedNodes: '{seed}' is not an address like {RemotingProtocol(Cluster.Tls)}://{NodeApp.ActorSystemName}@host:4053";
         }
+        foreach (var problem in ValidateTls())
+            yield return problem;
 
         if (Mailbox.DeliveryWait < TimeSpan.Zero)
             yield return "Messaging:Mailbox:DeliveryWait must not be negative";
@@ -221,6 +225,7 @@ public sealed partial class NodeSettings
                      ("Messaging:Auth:SigningKey", Auth.SigningKey),
                      ("Messaging:Admin:Token", Admin.Token),
                      ("Messaging:Persistence:ConnectionString", Persistence.ConnectionString),
+                     ("Messaging:Cluster:Tls:CertificatePassword", Cluster.Tls.CertificatePassword),
                  })
         {
             if (value?.Contains(Placeholder, StringComparison.OrdinalIgnoreCase) == true)

@@ -63,6 +63,7 @@ public sealed class ConfigurationSpecs
     [InlineData("jwt-signing-key", "Messaging:Auth:SigningKey")]
     [InlineData("admin-token", "Messaging:Admin:Token")]
     [InlineData("postgres-connection", "Messaging:Persistence:ConnectionString")]
+    [InlineData("remoting-tls-password", "Messaging:Cluster:Tls:CertificatePassword")]
     public void Should_refuse_to_start_with_a_placeholder_of_the_example_secret(string secretKey, string key)
     {
         var example = File.ReadAllLines(Path.Combine(Repository.Root, "k8s", "secret.example.yaml"));
@@ -95,6 +96,7 @@ public sealed class ConfigurationSpecs
     private static string Text(object value) => value switch
     {
         TimeSpan time => time.ToString("c", CultureInfo.InvariantCulture),
+        bool flag => flag ? "true" : "false",
         IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
         _ => value.ToString() ?? "",
     };

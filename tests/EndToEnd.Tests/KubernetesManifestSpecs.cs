@@ -25,6 +25,16 @@ public sealed class KubernetesManifestSpecs
         "- ipBlock:\n            cidr: 0.0.0.0/0", "port remoting must be open only to this app's pods")]
     [InlineData("networkpolicy.yaml", "policyTypes:\n    - Ingress", "policyTypes:\n    - Egress", "must govern Ingress")]
     [InlineData("rbac.yaml", "verbs: [\"get\", \"watch\", \"list\"]", "verbs: [\"get\"]", "get, watch and list on pods")]
+    [InlineData("deployment.yaml", "name: Messaging__Cluster__Tls__Enabled\n              value: \"true\"",
+        "name: Messaging__Cluster__Tls__Enabled\n              value: \"false\"", "Messaging__Cluster__Tls__Enabled must be \"true\"")]
+    [InlineData("deployment.yaml", "value: /etc/messaging/remoting-tls/remoting.pfx", "value: /data/remoting.pfx",
+        "CertificatePath must be a file of a mounted Secret")]
+    [InlineData("deployment.yaml", "secret:\n            secretName: messaging-remoting-tls\n            optional: true\n            defaultMode: 0440\n" +
+        "            items:\n              - key: remoting.pfx\n                path: remoting.pfx", "emptyDir: {}",
+        "CertificatePath must be a file of a mounted Secret")]
+    [InlineData("deployment.yaml", "valueFrom:\n                secretKeyRef:\n                  name: messaging-remoting-tls\n                  key: remoting-tls-password\n                  optional: true",
+        "value: in-the-manifest", "the remoting certificate's password must come from a Secret")]
+    [InlineData("deployment.yaml", "value: SameCertificate", "value: None", "PeerValidation None accepts any certificate")]
     public async Task Should_reject_a_broken_manifest(string file, string good, string bad, string expected)
     {
         var copy = Directory.CreateTempSubdirectory("messaging-k8s-").FullName;

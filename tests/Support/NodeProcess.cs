@@ -37,7 +37,9 @@ public sealed class NodeProcess : IAsyncDisposable
     public int AdminPort { get; init; }
     public Uri HttpUri => new($"http://127.0.0.1:{HttpPort}");
     public Uri AdminUri => new($"http://127.0.0.1:{AdminPort}");
-    public string AkkaAddress => $"akka.tcp://messaging@127.0.0.1:{RemotingPort}";
+    /// <summary>akka.ssl.tcp for a node with remoting TLS on.</summary>
+    public string RemotingProtocol { get; init; } = "akka.tcp";
+    public string AkkaAddress => $"{RemotingProtocol}://messaging@127.0.0.1:{RemotingPort}";
     public string StdoutPath => Path.Combine(Directory, $"{Name}.{Incarnation}.out");
     public string StderrPath => Path.Combine(Directory, $"{Name}.{Incarnation}.err");
     public int Pid => _process?.Id ?? throw new InvalidOperationException($"{Name} was not started");
