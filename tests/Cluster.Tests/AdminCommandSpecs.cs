@@ -94,7 +94,7 @@ public sealed class AdminCommandSpecs(ITestOutputHelper output)
         Assert.Contains("12 active mailboxes", (await Ok(Admin(n1, "sharding", "stats"))).Out);
 
         var regions = (await Ok(Admin(n1, "sharding", "regions", "--json"))).Json;
-        Assert.Equal(["group", "mailbox"], regions.EnumerateArray().Select(r => r.GetProperty("typeName").GetString()).Order());
+        Assert.Equal(["delivery-index", "group", "mailbox"], regions.EnumerateArray().Select(r => r.GetProperty("typeName").GetString()).Order());
         foreach (var region in regions.EnumerateArray())
             Assert.Equal(addresses.Order(), region.GetProperty("nodes").EnumerateArray().Select(a => a.GetString()).Order());
 

@@ -145,7 +145,7 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
     }
 
     [Fact]
-    public async Task Should_list_the_mailbox_and_group_regions_on_this_node()
+    public async Task Should_list_the_mailbox_group_and_delivery_index_regions_on_this_node()
     {
         // The region registers with the coordinator on its own time after the node is ready: until then the
         // (accurate) answer lists no node, so wait for the registration rather than race it.
@@ -155,7 +155,7 @@ public sealed class AdminSpecs(AdminNodeFixture fixture) : IClassFixture<AdminNo
             regions = await AdminJson("sharding", "regions");
             return regions.EnumerateArray().Any(r => r.GetProperty("typeName").GetString() == "mailbox" && r.GetProperty("nodes").GetArrayLength() > 0);
         }, TimeSpan.FromSeconds(20), () => $"the mailbox region lists no node: {regions}");
-        Assert.Equal(["group", "mailbox"], regions.EnumerateArray().Select(r => r.GetProperty("typeName").GetString()).Order());
+        Assert.Equal(["delivery-index", "group", "mailbox"], regions.EnumerateArray().Select(r => r.GetProperty("typeName").GetString()).Order());
         var region = regions.EnumerateArray().Single(r => r.GetProperty("typeName").GetString() == "mailbox");
         Assert.Equal((await AdminJson("cluster", "show")).GetProperty("self").GetString(),
             Assert.Single(region.GetProperty("nodes").EnumerateArray()).GetString());
