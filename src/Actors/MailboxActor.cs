@@ -41,8 +41,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// <param name="mailboxes">The mailbox shard region (copies, confirmations, typing).</param>
     /// <param name="groups">The group shard region (confirmations of group copies).</param>
     /// <param name="index">The delivery index that keeps this mailbox awake while its recipients do not confirm.</param>
-    public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index)
-        : base(PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits))
+    public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index,
+        PersistencePlugins? plugins = null)
+        : base(PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits), plugins)
     {
         _userId = userId;
         _settings = settings;

@@ -18,16 +18,22 @@ public static class MailboxHosting
     /// remember-entities off, idle passivation (<see cref="MailboxSettings.PassivateIdleAfter"/>) through
     /// <see cref="Messaging.Messages.StopMailbox"/>, so a mailbox drains its writes before it stops or moves.
     /// </summary>
+    /// <param name="partitions">Which journal each mailbox writes (its partition's server); Akka's default one if null.</param>
     public static AkkaConfigurationBuilder WithMailboxShards(
-        this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount, string? role = null)
+        this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount, string? role = null,
+        JournalPartitions? partitions = null)
     {
         var extractor = new MailboxMessageExtractor(shardCount);
         return builder.WithShardRegion<MailboxRegion>(
             TypeName,
             (_, registry, _) => userId =>
-                Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
+            {
+                var plugins = partitions?.For(MailboxActor.PersistenceIdFor(userId));
+                return Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
                     new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
-                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(userId, new WakeForDelivery(userId)))))),
+                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(userId, new WakeForDelivery(userId)))),
+                    plugins));
+            },
             extractor,
             new ShardOptions
             {

@@ -42,9 +42,12 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     // The shard sent its stop message (passivation or hand-off).
     private bool _stopAsked;
 
-    protected SingleWriterActor(string persistenceId, TState empty)
+    /// <param name="plugins">The journal and snapshot store of this entity (its partition's server); Akka's defaults if null.</param>
+    protected SingleWriterActor(string persistenceId, TState empty, PersistencePlugins? plugins = null)
     {
         PersistenceId = persistenceId;
+        if (plugins is not null)
+            (JournalPluginId, SnapshotPluginId) = (plugins.Journal, plugins.SnapshotStore);
         Durable = Decided = empty;
         Command<SaveSnapshotSuccess>(success =>
         {

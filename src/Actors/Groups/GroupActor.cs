@@ -26,8 +26,9 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     private readonly Func<IGroupEvent, bool> _continues;
 
     public GroupActor(
-        string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index)
-        : base(PersistenceIdFor(groupId), GroupState.Empty(groupId, limits))
+        string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index,
+        PersistencePlugins? plugins = null)
+        : base(PersistenceIdFor(groupId), GroupState.Empty(groupId, limits), plugins)
     {
         _markPending = pending => index.Mark(groupId, pending);
         _groupId = groupId;

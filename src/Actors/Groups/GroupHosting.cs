@@ -28,16 +28,22 @@ public static class GroupHosting
     /// remember-entities off, idle passivation through <see cref="StopGroup"/>, so a group drains its writes first.
     /// Delivery timings come from the mailbox settings: both deliver the same way.
     /// </summary>
+    /// <param name="partitions">Which journal each group writes (its partition's server); Akka's default one if null.</param>
     public static AkkaConfigurationBuilder WithGroupShards(
-        this AkkaConfigurationBuilder builder, MailboxSettings settings, GroupLimits limits, int shardCount, string? role = null)
+        this AkkaConfigurationBuilder builder, MailboxSettings settings, GroupLimits limits, int shardCount, string? role = null,
+        JournalPartitions? partitions = null)
     {
         var extractor = new GroupMessageExtractor(shardCount);
         return builder.WithShardRegion<GroupRegion>(
             TypeName,
             (_, registry, _) => groupId =>
-                Props.Create(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
+            {
+                var plugins = partitions?.For(GroupActor.PersistenceIdFor(groupId));
+                return Props.Create(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
                     new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
-                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(groupId, new WakeForDelivery(groupId)))))),
+                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(groupId, new WakeForDelivery(groupId)))),
+                    plugins));
+            },
             extractor,
             new ShardOptions
             {
