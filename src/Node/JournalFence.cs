@@ -92,11 +92,12 @@ public static class JournalFence
     /// Installs the fence once the journal's table exists (the journal plugin creates it when it starts). Idempotent;
     /// nodes starting together take turns. A node that cannot install it does not start: it would write unfenced.
     /// </summary>
-    public static async Task InstallAsync(ActorSystem system, string connectionString, TimeSpan timeout)
+    /// <param name="journalPluginId">The plugin of the journal on this server (Akka's default one if null).</param>
+    public static async Task InstallAsync(ActorSystem system, string connectionString, TimeSpan timeout, string? journalPluginId = null)
     {
         var log = Logging.GetLogger(system, typeof(JournalFence));
         // Starting the journal makes it create its tables.
-        Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(null);
+        Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(journalPluginId);
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
@@ -104,7 +105,7 @@ public static class JournalFence
             try
             {
                 if (await InstallIfMissingAsync(dataSource))
-                    log.Info("Journal writer fence installed ({Trigger})", TriggerName);
+                    log.Info("Journal writer fence installed ({Trigger}) for {Journal}", TriggerName, journalPluginId ?? "the default journal");
                 return;
             }
             catch (Exception e) when (DateTime.UtcNow < deadline && e is NpgsqlException or JournalNotReady)

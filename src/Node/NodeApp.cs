@@ -27,6 +27,8 @@ public static class NodeApp
 
         var tls = RemotingTls.Load(settings.Cluster.Tls);
         var features = new ClusterFeatures(settings.Upgrade);
+        var partitions = settings.JournalPartitions;
+        builder.Services.AddSingleton(partitions); // readiness asks every journal
         builder.Services.AddMessagingHttp(settings.Http, settings.RateLimit, SigningKeys.Resolve(settings), features);
         builder.Services.AddMessagingMetrics();
         builder.Services.AddAkka(ActorSystemName, akka => akka
@@ -34,9 +36,9 @@ public static class NodeApp
             .WithMessagingSerialization()
             .WithMessagingCluster(settings.Cluster, tls)
             .WithMessagingDiscovery(settings)
-            .WithMessagingPersistence(settings.Persistence.Provider, settings.ConnectionString)
-            .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount)
-            .WithGroupShards(settings.Mailbox, settings.Groups, settings.Cluster.ShardCount)
+            .WithMessagingPersistence(settings.Persistence.Provider, settings.JournalServers)
+            .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount, partitions: partitions)
+            .WithGroupShards(settings.Mailbox, settings.Groups, settings.Cluster.ShardCount, partitions: partitions)
             .WithDeliveryIndex(settings.Mailbox)
             .AddStartup((system, _) =>
             {

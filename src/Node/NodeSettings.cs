@@ -28,7 +28,7 @@ public sealed partial class NodeSettings
     public AuthSettings Auth { get; set; } = new();
     public UpgradeSettings Upgrade { get; set; } = new();
 
-    public sealed class PersistenceSettings
+    public sealed partial class PersistenceSettings
     {
         public PersistenceProvider Provider { get; set; } = PersistenceProvider.Sqlite;
         public string? ConnectionString { get; set; }
@@ -83,7 +83,7 @@ public sealed partial class NodeSettings
     {
         var section = configuration.GetSection(Section);
         var unknown = section.AsEnumerable()
-            .Where(entry => entry.Value is not null && !Keys.Any(k => string.Equals(k.Key, entry.Key, StringComparison.OrdinalIgnoreCase)))
+            .Where(entry => entry.Value is not null && !IsKey(entry.Key))
             .Select(entry => $"{entry.Key} is not a setting (the settings are listed in the README)")
             .ToList();
         ThrowIfAny(unknown);
@@ -120,8 +120,8 @@ public sealed partial class NodeSettings
     {
         if (string.IsNullOrWhiteSpace(DataDirectory))
             yield return "Messaging:DataDirectory must not be empty";
-        if (Persistence.Provider == PersistenceProvider.PostgreSql && string.IsNullOrWhiteSpace(Persistence.ConnectionString))
-            yield return "Messaging:Persistence:ConnectionString is required when Messaging:Persistence:Provider is PostgreSql";
+        foreach (var problem in ValidatePersistence())
+            yield return problem;
         if (string.IsNullOrWhiteSpace(Cluster.Hostname))
             yield return "Messaging:Cluster:Hostname must not be empty";
         if (Cluster.Port is < 0 or > 65535)

@@ -2,21 +2,43 @@ using Akka.Hosting;
 using Akka.Persistence.Sql.Config;
 using Akka.Persistence.Sql.Hosting;
 using LinqToDB;
+using Messaging.Actors;
 using Microsoft.Data.Sqlite;
 
 namespace Messaging.Node;
 
+/// <summary>
+/// One database server of the journal, with its own journal and snapshot store plugin. Unnamed: the only server,
+/// configured by today's keys, on Akka's default plugin ids (<c>akka.persistence.journal.sql</c>), as before servers
+/// had names; named: <c>akka.persistence.journal.sql-NAME</c>, and no default plugin at all, so nothing can write
+/// anywhere its partition does not say.
+/// </summary>
+public sealed record JournalServer(string? Name, string ConnectionString)
+{
+    public string PluginIdentifier => Name is null ? "sql" : $"sql-{Name}";
+
+    public PersistencePlugins Plugins =>
+        new($"akka.persistence.journal.{PluginIdentifier}", $"akka.persistence.snapshot-store.{PluginIdentifier}");
+}
+
 public static class PersistenceHosting
 {
+    /// <summary>One server: the SQLite file, or one PostgreSQL.</summary>
+    public static AkkaConfigurationBuilder WithMessagingPersistence(
+        this AkkaConfigurationBuilder builder, PersistenceProvider provider, string connectionString) =>
+        builder.WithMessagingPersistence(provider, [new JournalServer(null, connectionString)]);
+
     /// <summary>
-    /// Mailbox journal and snapshots in SQL (SQLite file or PostgreSQL), tables created on first start. Sharding keeps
-    /// its own state in DData, so nothing but mailboxes and groups lives in these tables. Each event carries its writer's uuid; on
-    /// PostgreSQL the journal refuses every writer but a mailbox's newest claimant (<see cref="JournalFence"/>). Akka's
-    /// replay filter is off: the mailbox itself sorts out journals written before that fence (<c>ReplayAudit</c>),
-    /// where the filter would either fail recovery for good or silently drop acknowledged messages.
+    /// Journal and snapshots in SQL (SQLite file or PostgreSQL), tables created on first start, one journal and one
+    /// snapshot store plugin per server, each with the same settings; mailboxes and groups pick theirs by partition
+    /// (<see cref="JournalPartitions"/>). Sharding keeps its own state in DData, so nothing but mailboxes and groups
+    /// lives in these tables. Each event carries its writer's uuid; on PostgreSQL every server's journal refuses every
+    /// writer but an entity's newest claimant (<see cref="JournalFence"/>). Akka's replay filter is off: the mailbox
+    /// itself sorts out journals written before that fence (<c>ReplayAudit</c>), where the filter would either fail
+    /// recovery for good or silently drop acknowledged messages.
     /// </summary>
     public static AkkaConfigurationBuilder WithMessagingPersistence(
-        this AkkaConfigurationBuilder builder, PersistenceProvider provider, string connectionString)
+        this AkkaConfigurationBuilder builder, PersistenceProvider provider, IReadOnlyList<JournalServer> servers)
     {
         var providerName = provider switch
         {
@@ -24,34 +46,46 @@ public static class PersistenceHosting
             PersistenceProvider.PostgreSql => ProviderName.PostgreSQL15,
             _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, null),
         };
-        if (provider == PersistenceProvider.Sqlite)
-            PrepareSqlite(connectionString);
-        if (provider == PersistenceProvider.PostgreSql)
+        var fenced = new List<(string Journal, string ConnectionString)>();
+        foreach (var server in servers)
         {
-            connectionString = WithServerTimeouts(connectionString);
-            var fenced = connectionString;
-            builder.AddStartup(async (system, _) => await JournalFence.InstallAsync(system, fenced, TimeSpan.FromSeconds(60)));
+            var connectionString = server.ConnectionString;
+            if (provider == PersistenceProvider.Sqlite)
+                PrepareSqlite(connectionString);
+            if (provider == PersistenceProvider.PostgreSql)
+            {
+                connectionString = WithServerTimeouts(connectionString);
+                fenced.Add((server.Plugins.Journal, connectionString));
+            }
+            builder
+                .WithSqlPersistence(
+                    connectionString,
+                    providerName,
+                    autoInitialize: true,
+                    pluginIdentifier: server.PluginIdentifier,
+                    isDefaultPlugin: server.Name is null,
+                    databaseMapping: DatabaseMapping.Default,
+                    useWriterUuidColumn: true)
+                .AddHocon(PluginSettings(server.Plugins), HoconAddMode.Prepend);
         }
-
-        return builder
-            .WithSqlPersistence(
-                connectionString,
-                providerName,
-                autoInitialize: true,
-                databaseMapping: DatabaseMapping.Default,
-                useWriterUuidColumn: true)
-            .AddHocon("akka.persistence.journal.sql.replay-filter.mode = off", HoconAddMode.Prepend)
-            // Each journal batch is a transaction that waits for its commit (fsync); with the default 3 in flight the
-            // write rate is capped by commit latency. 6 writers kept the mailbox path at ~7,000 sends/s (~19,000
-            // events/s) where 3 fell to 1,400-2,800 whenever the disk was shared (docs/benchmarks.md).
-            .AddHocon("akka.persistence.journal.sql.parallelism = 6", HoconAddMode.Prepend)
-            // A lost database (PostgreSQL restarting) opens the breaker: writes fail fast (503s, never a false
-            // success) and it half-opens again within seconds, not the default 30 s, so service returns by itself.
-            .AddHocon("""
-                akka.persistence.journal.sql.circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 3s }
-                akka.persistence.snapshot-store.sql.circuit-breaker { max-failures = 5, call-timeout = 10s, reset-timeout = 3s }
-                """, HoconAddMode.Prepend);
+        if (fenced.Count > 0)
+            builder.AddStartup(async (system, _) => await Task.WhenAll(fenced.Select(server =>
+                JournalFence.InstallAsync(system, server.ConnectionString, TimeSpan.FromSeconds(60), server.Journal))));
+        return builder;
     }
+
+    /// <summary>What every journal and snapshot store plugin gets, whichever server it is for.</summary>
+    private static string PluginSettings(PersistencePlugins plugins) => $$"""
+        {{plugins.Journal}}.replay-filter.mode = off
+        # Each journal batch is a transaction that waits for its commit (fsync); with the default 3 in flight the
+        # write rate is capped by commit latency. 6 writers kept the mailbox path at ~7,000 sends/s (~19,000
+        # events/s) where 3 fell to 1,400-2,800 whenever the disk was shared (docs/benchmarks.md).
+        {{plugins.Journal}}.parallelism = 6
+        # A lost database (PostgreSQL restarting) opens the breaker: writes fail fast (503s, never a false
+        # success) and it half-opens again within seconds, not the default 30 s, so service returns by itself.
+        {{plugins.Journal}}.circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 3s }
+        {{plugins.SnapshotStore}}.circuit-breaker { max-failures = 5, call-timeout = 10s, reset-timeout = 3s }
+        """;
 
     /// <summary>
     /// A node frozen or cut off in the middle of a journal write leaves its transaction open, with its unique-key entries
