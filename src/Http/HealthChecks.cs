@@ -1,15 +1,17 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Persistence;
+using Messaging.Actors;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Messaging.Http;
 
-/// <summary>/healthz/live: the process answers. /healthz/ready: an Up cluster member whose journal answers.</summary>
+/// <summary>/healthz/live: the process answers. /healthz/ready: an Up cluster member whose journals answer (one at least).</summary>
 public static class MessagingHealth
 {
     public const string LivePath = "/healthz/live";
@@ -18,6 +20,7 @@ public static class MessagingHealth
 
     public static IServiceCollection AddMessagingHealthChecks(this IServiceCollection services)
     {
+        services.TryAddSingleton(JournalPartitions.AllOn(PersistencePlugins.Default)); // one journal unless the host says
         services.AddHealthChecks()
             .AddCheck<ClusterMemberUpCheck>("cluster-member-up", tags: [Ready])
             .AddCheck<JournalAnswersCheck>("journal-answers", tags: [Ready], timeout: TimeSpan.FromSeconds(5));
@@ -44,31 +47,48 @@ public sealed class ClusterMemberUpCheck(ActorSystem system) : IHealthCheck
 }
 
 /// <summary>
-/// Asks the default journal to recover a probe persistence id (no events, so it only reads the highest sequence
-/// number): a real query against the database, so readiness fails when the database is unreachable.
+/// Asks each journal (one per database server) to recover a probe persistence id (no events, so it only reads the
+/// highest sequence number): a real query against each database. All answer: healthy. Some do not: degraded, which
+/// is still ready (200), because the node serves every user whose partition is on a server that answers, and taking
+/// every node out of the load balancer would turn one server's outage into everyone's. None answers: not ready.
 /// </summary>
-public sealed class JournalAnswersCheck(ActorSystem system) : IHealthCheck
+public sealed class JournalAnswersCheck(ActorSystem system, JournalPartitions partitions) : IHealthCheck
 {
     private const string ProbePersistenceId = "healthz-probe";
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(3);
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var journal = Persistence.Instance.Apply(system).JournalFor(null);
+        var journals = partitions.Plugins.Select(p => p.Journal).ToList();
+        var failures = (await Task.WhenAll(journals.Select(journal => FailureOf(journal, cancellationToken))))
+            .Where(failure => failure is not null).ToList();
+        var named = journals.Count > 1;
+        if (failures.Count == 0)
+            return HealthCheckResult.Healthy(named ? $"all {journals.Count} journals answer" : "the journal answers");
+        var description = string.Join("; ", failures);
+        return failures.Count < journals.Count
+            ? HealthCheckResult.Degraded($"{failures.Count} of {journals.Count} journals do not answer: {description}")
+            : HealthCheckResult.Unhealthy(description);
+    }
+
+    private async Task<string?> FailureOf(string journalPluginId, CancellationToken cancellationToken)
+    {
+        var name = journalPluginId.Length == 0 ? "the journal" : journalPluginId;
+        var journal = Persistence.Instance.Apply(system).JournalFor(journalPluginId);
         try
         {
             var answer = await journal.Ask<object>(
                 replyTo => new ReplayMessages(1, 0, 0, ProbePersistenceId, replyTo), Deadline, cancellationToken);
             return answer switch
             {
-                RecoverySuccess => HealthCheckResult.Healthy("the journal answers"),
-                ReplayMessagesFailure failure => HealthCheckResult.Unhealthy("the journal failed a read", failure.Cause),
-                _ => HealthCheckResult.Unhealthy($"unexpected journal answer {answer.GetType().Name}"),
+                RecoverySuccess => null,
+                ReplayMessagesFailure failure => $"{name} failed a read: {failure.Cause.Message}",
+                _ => $"{name}: unexpected answer {answer.GetType().Name}",
             };
         }
         catch (Exception ex) when (ex is AskTimeoutException or OperationCanceledException)
         {
-            return HealthCheckResult.Unhealthy($"the journal did not answer within {Deadline.TotalSeconds} s");
+            return $"{name} did not answer within {Deadline.TotalSeconds} s";
         }
     }
 }
