@@ -44,6 +44,9 @@ public sealed class GroupLoad : IAsyncDisposable
 
     public int Acknowledged => _acked.Values.Sum(l => l.Count);
 
+    /// <summary>The groups made, each with its members (the creator first).</summary>
+    public IReadOnlyList<(string GroupId, string[] Members)> Made => _groups;
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         for (var g = 0; g < Groups; g++)

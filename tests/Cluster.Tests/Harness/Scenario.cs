@@ -56,7 +56,10 @@ public sealed class Scenario : IAsyncDisposable
 
     public string Name { get; }
     public string Directory { get; }
-    public PostgresServer Postgres { get; private set; } = null!;
+    /// <summary>The (first) PostgreSQL server.</summary>
+    public PostgresServer Postgres => Databases.Servers[0];
+    /// <summary>Every PostgreSQL server and how the journal is spread over them (<see cref="ClusterOptions.DatabaseServers"/>).</summary>
+    public DatabaseLayout Databases { get; private set; } = new([]);
     public TestCluster Cluster { get; private set; } = null!;
     public LoadClient Load { get; private set; } = null!;
 
@@ -76,9 +79,14 @@ public sealed class Scenario : IAsyncDisposable
         try
         {
             scenario.Log($"run directory {scenario.Directory}");
-            scenario.Postgres = await PostgresServer.StartAsync(scenario.Directory);
-            scenario.Log($"PostgreSQL on port {scenario.Postgres.Port}");
-            scenario.Cluster = await TestCluster.StartAsync(scenario.Postgres, scenario.Directory, scenario.Log, cluster);
+            var servers = new List<PostgresServer>();
+            scenario.Databases = new DatabaseLayout(servers);
+            for (var i = 0; i < cluster.DatabaseServers; i++)
+                servers.Add(await PostgresServer.StartAsync(scenario.Directory));
+            scenario.Log(servers.Count == 1
+                ? $"PostgreSQL on port {scenario.Postgres.Port}"
+                : $"{servers.Count} PostgreSQL servers on ports {string.Join(", ", servers.Select(s => s.Port))}, partitions {scenario.Databases.PartitionMap}");
+            scenario.Cluster = await TestCluster.StartAsync(scenario.Databases, scenario.Directory, scenario.Log, cluster);
             scenario.Load = new LoadClient(() => scenario.Cluster.ServingEndpoints, scenario.Cluster.SigningKey);
             if (liveUsers > 0)
             {
@@ -162,6 +170,18 @@ public sealed class Scenario : IAsyncDisposable
                 ? $"live: every change reached each of {Live.Users.Count} live clients as an event or in a catch-up; no id, marker or receipt moved back"
                 : $"live: {live.Count} violation(s)");
         }
+        string? placement = null;
+        if (Databases.Servers.Count > 1)
+        {
+            IEnumerable<string> users = [.. Load.UserIds, .. Groups?.Made.SelectMany(g => g.Members) ?? []];
+            var entities = users.Select(u => $"mailbox-{u}").Concat(Groups?.Made.Select(g => $"group-{g.GroupId}") ?? []).ToList();
+            var placed = await Placement.CheckAsync(Databases, entities);
+            if (placed.Violations.Count > 0)
+                result = result with { Ok = false, Violations = [.. result.Violations, .. placed.Violations] };
+            placement = $"placement ({entities.Count} entities, partitions {Databases.PartitionMap}): " +
+                (placed.Violations.Count == 0 ? "each on the server of its partition only; " : $"{placed.Violations.Count} violation(s); ") + placed.Summary;
+            Log(placement);
+        }
         Log($"verifier: {result}");
 
         var summary = string.Join('\n',
@@ -174,6 +194,7 @@ public sealed class Scenario : IAsyncDisposable
             $"longest single send (first attempt to acknowledgement): {report.LongestSend.TotalSeconds:0.00} s",
             $"load duration: {report.Duration.TotalSeconds:0} s",
             $"verifier: {result}",
+            placement ?? "placement: one database server",
             report.Problems.Count == 0 ? "client problems: none" : $"client problems:\n  {string.Join("\n  ", report.Problems.Take(30))}");
         await File.WriteAllTextAsync(Path.Combine(Directory, "summary.txt"), summary + "\n");
         Log($"SUMMARY\n{summary}");
@@ -207,8 +228,8 @@ public sealed class Scenario : IAsyncDisposable
             await Load.DisposeAsync();
         if (Cluster is not null)
             await Cluster.DisposeAsync();
-        if (Postgres is not null)
-            await Postgres.DisposeAsync();
+        foreach (var server in Databases.Servers)
+            await server.DisposeAsync();
         Log("cleaned up");
         await _logFile.DisposeAsync();
     }

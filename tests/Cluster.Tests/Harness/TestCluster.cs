@@ -13,6 +13,44 @@ public sealed record ClusterOptions
 
     /// <summary>What the first nodes run: the node built beside these tests unless given.</summary>
     public NodeBuild Build { get; init; } = NodeBuild.Current;
+
+    /// <summary>PostgreSQL servers the journal is spread over (<see cref="DatabaseLayout"/>); 1: today's one server.</summary>
+    public int DatabaseServers { get; init; } = 1;
+}
+
+/// <summary>
+/// How the nodes' journal is laid out over the scenario's PostgreSQL servers: one server on the one-server keys, or
+/// servers db1..dbN with the logical partitions split evenly between them in ranges (Messaging:Persistence:Partitions).
+/// </summary>
+public sealed record DatabaseLayout(IReadOnlyList<PostgresServer> Servers)
+{
+    private const int Partitions = 256;
+
+    public static string NameOf(int index) => $"db{index + 1}";
+
+    /// <summary>Partition p is on server p * N / 256.</summary>
+    public int ServerIndexOf(int partition) => partition * Servers.Count / Partitions;
+
+    public string PartitionMap => string.Join(',', Enumerable.Range(0, Servers.Count).Select(i =>
+    {
+        var partitions = Enumerable.Range(0, Partitions).Where(p => ServerIndexOf(p) == i).ToList();
+        return $"{partitions[0]}-{partitions[^1]}={NameOf(i)}";
+    }));
+
+    /// <summary>The environment a node reads its journal's servers from, as docs/operations.md shows it.</summary>
+    public Dictionary<string, string> Environment()
+    {
+        var env = new Dictionary<string, string> { ["Messaging__Persistence__Provider"] = "PostgreSql" };
+        if (Servers.Count == 1)
+            env["Messaging__Persistence__ConnectionString"] = Servers[0].ConnectionString;
+        else
+        {
+            for (var i = 0; i < Servers.Count; i++)
+                env[$"Messaging__Persistence__Servers__{NameOf(i)}__ConnectionString"] = Servers[i].ConnectionString;
+            env["Messaging__Persistence__Partitions"] = PartitionMap;
+        }
+        return env;
+    }
 }
 
 /// <summary>
@@ -26,8 +64,9 @@ public sealed record NodeBuild(string Label, string? Dll, string? AppVersion)
 }
 
 /// <summary>
-/// Several node processes on loopback sharing one PostgreSQL and one signing key, each with its own remoting and HTTP
-/// port. Slots keep their ports across restarts (as a StatefulSet pod keeps its name); a replacement gets new ones.
+/// Several node processes on loopback sharing one PostgreSQL (or several: <see cref="DatabaseLayout"/>) and one signing
+/// key, each with its own remoting and HTTP port. Slots keep their ports across restarts (as a StatefulSet pod keeps its
+/// name); a replacement gets new ones.
 /// </summary>
 public sealed class TestCluster : IAsyncDisposable
 {
@@ -39,10 +78,10 @@ public sealed class TestCluster : IAsyncDisposable
     private readonly Dictionary<string, NodeBuild> _builds = [];
     private int _named;
 
-    private TestCluster(string directory, string connectionString, ClusterOptions options, Action<string> log)
+    private TestCluster(string directory, DatabaseLayout databases, ClusterOptions options, Action<string> log)
     {
         Directory = directory;
-        ConnectionString = connectionString;
+        Databases = databases;
         Options = options;
         _log = log;
         // Not valid base64 (the dashes), so a node cannot read it as anything but its UTF-8 bytes.
@@ -51,7 +90,7 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     public string Directory { get; }
-    public string ConnectionString { get; }
+    public DatabaseLayout Databases { get; }
     public ClusterOptions Options { get; }
     public string SigningKey { get; }
     public string AdminToken { get; }
@@ -69,10 +108,14 @@ public sealed class TestCluster : IAsyncDisposable
         }
     }
 
-    public static async Task<TestCluster> StartAsync(PostgresServer postgres, string directory, Action<string> log,
+    public static Task<TestCluster> StartAsync(PostgresServer postgres, string directory, Action<string> log,
+        ClusterOptions options) =>
+        StartAsync(new DatabaseLayout([postgres]), directory, log, options);
+
+    public static async Task<TestCluster> StartAsync(DatabaseLayout databases, string directory, Action<string> log,
         ClusterOptions options)
     {
-        var cluster = new TestCluster(directory, postgres.ConnectionString, options, log);
+        var cluster = new TestCluster(directory, databases, options, log);
         try
         {
             var ports = Enumerable.Range(0, options.Nodes).Select(_ => (Http: FreePorts.Next(), Remoting: FreePorts.Next())).ToList();
@@ -96,11 +139,9 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>Every environment variable a node gets; also what docs/operations.md tells a person to set.</summary>
     public IReadOnlyDictionary<string, string> EnvironmentFor(string name, int remotingPort)
     {
-        var env = new Dictionary<string, string>
+        var env = new Dictionary<string, string>(Databases.Environment())
         {
             ["Messaging__DataDirectory"] = Path.Combine(Directory, name, "data"),
-            ["Messaging__Persistence__Provider"] = "PostgreSql",
-            ["Messaging__Persistence__ConnectionString"] = ConnectionString,
             ["Messaging__Cluster__Hostname"] = "127.0.0.1",
             ["Messaging__Cluster__Port"] = remotingPort.ToString(),
             ["Messaging__Cluster__SeedNodes"] = string.Join(',', SeedNodes),
