@@ -3,7 +3,8 @@ namespace Messaging.Cluster.Tests.Harness;
 /// <summary>
 /// The harness by hand (`dotnet run --project tests/Cluster.Tests -- VERB`):
 ///   postgres            a throwaway PostgreSQL; prints its connection string
-///   cluster [N]         PostgreSQL plus N nodes (default 3); prints their URLs and a token per demo user
+///   cluster [N] [S]     S PostgreSQL servers (default 1; the journal's partitions split between them) plus N nodes
+///                       (default 3); prints their URLs and a token per demo user
 ///   load [N] [SECONDS]  the same, with the load client running for SECONDS (default 30), then the verifier
 /// Everything stops and is cleaned up on Ctrl+C (or at the end of `load`); logs stay in the printed run directory.
 /// </summary>
@@ -26,15 +27,29 @@ public static class ManualRun
             case "cluster":
             {
                 var dir = Paths.NewRunDirectory("manual");
-                await using var server = await PostgresServer.StartAsync(dir);
-                await using var cluster = await TestCluster.StartAsync(server, dir, Console.WriteLine,
-                    ClusterSettings.ForTests with { Nodes = nodes });
-                foreach (var node in cluster.Nodes)
-                    Console.WriteLine($"{node.Name}: {node.HttpUri} ({node.AkkaAddress}, pid {node.Pid}, logs {node.StdoutPath})");
-                foreach (var user in new[] { "alice", "bob" })
-                    Console.WriteLine($"token {user}: {Api.Token(cluster.SigningKey, user)}");
-                await WaitForCtrlC();
-                return 0;
+                var count = args.Length > 2 && int.TryParse(args[2], out var c) ? c : 1;
+                var servers = new List<PostgresServer>();
+                try
+                {
+                    for (var i = 0; i < count; i++)
+                        servers.Add(await PostgresServer.StartAsync(dir));
+                    var databases = new DatabaseLayout(servers);
+                    foreach (var (key, value) in databases.Environment())
+                        Console.WriteLine($"{key}=\"{value}\"");
+                    await using var cluster = await TestCluster.StartAsync(databases, dir, Console.WriteLine,
+                        ClusterSettings.ForTests with { Nodes = nodes, DatabaseServers = count });
+                    foreach (var node in cluster.Nodes)
+                        Console.WriteLine($"{node.Name}: {node.HttpUri} ({node.AkkaAddress}, pid {node.Pid}, logs {node.StdoutPath})");
+                    foreach (var user in new[] { "alice", "bob" })
+                        Console.WriteLine($"token {user}: {Api.Token(cluster.SigningKey, user)}");
+                    await WaitForCtrlC();
+                    return 0;
+                }
+                finally
+                {
+                    foreach (var server in servers)
+                        await server.DisposeAsync();
+                }
             }
             case "load":
             {
@@ -46,7 +61,7 @@ public static class ManualRun
                 return verifier.Ok ? 0 : 1;
             }
             default:
-                Console.WriteLine("usage: postgres | cluster [N] | load [N] [SECONDS]");
+                Console.WriteLine("usage: postgres | cluster [N] [DATABASE_SERVERS] | load [N] [SECONDS]");
                 return verb == "help" ? 0 : 2;
         }
     }
