@@ -9,6 +9,8 @@ using Messaging.LoadGenerator;
 //   load             one load against a running server (--url, --key, optionally --pid)
 //   live             throwaway PostgreSQL + node (Release): open SSE streams, memory per stream, ack->event latency at half peak
 //   groups           throwaway PostgreSQL + node (Release): group fan-out for groups of 8, 256, 1024 members
+//   servers          the journal on 1, then 2 throwaway PostgreSQL servers + node (Release): CPU per send of the node and
+//                    each server, rows per server
 //   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process)
 //   baseline-server  the plain Npgsql service (started by bench)
 try
@@ -20,6 +22,7 @@ try
         ["parts", .. var rest] => await Parts.RunAsync(new Args(rest)),
         ["live", .. var rest] => await LiveBench.RunAsync(new Args(rest)),
         ["groups", .. var rest] => await GroupBench.RunAsync(new Args(rest)),
+        ["servers", .. var rest] => await ServersBench.RunAsync(new Args(rest)),
         ["baseline-server", .. var rest] => await BaselineServer(new Args(rest)),
         _ => Usage(),
     };
@@ -50,6 +53,8 @@ static int Usage()
           live   [--streams 10000] [--senders 1000] [--concurrency 64] [--peak 15] [--rounds 3] [--warmup 5]
                  [--duration 20] [--json out.json]
           groups [--sizes 8,256,1024] [--concurrency 16] [--warmup 3] [--duration 15] [--rounds 3] [--json out.json]
+          servers [--servers 1,2] [--users 10000] [--contacts 3] [--retry 0.05] [--concurrency 64] [--warmup 10]
+                 [--duration 20] [--rounds 3] [--pg-fsync on|off] [--json out.json]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
         """);
