@@ -68,9 +68,26 @@ public static class PersistenceHosting
                     useWriterUuidColumn: true)
                 .AddHocon(PluginSettings(server.Plugins), HoconAddMode.Prepend);
         }
-        if (fenced.Count > 0)
-            builder.AddStartup(async (system, _) => await Task.WhenAll(fenced.Select(server =>
-                JournalFence.InstallAsync(system, server.ConnectionString, TimeSpan.FromSeconds(60), server.Journal))));
+        if (servers.All(server => server.Name is not null))
+            // No default plugins: Akka.Persistence would fall back to its in-memory ones, and an entity without a
+            // partition would lose its writes quietly; with none it fails loudly ("default journal plugin is not configured").
+            builder.AddHocon("""
+                akka.persistence.journal.plugin = ""
+                akka.persistence.snapshot-store.plugin = ""
+                """, HoconAddMode.Prepend);
+        builder.AddStartup(async (system, _) =>
+        {
+            // Every server's tables exist from the start, also on a server that holds no partition yet (one being
+            // added: docs/operations.md), so partitions can be copied to it; the journal makes its tables as it starts.
+            var persistence = Akka.Persistence.Persistence.Instance.Apply(system);
+            foreach (var server in servers)
+            {
+                persistence.JournalFor(server.Plugins.Journal);
+                persistence.SnapshotStoreFor(server.Plugins.SnapshotStore);
+            }
+            await Task.WhenAll(fenced.Select(server =>
+                JournalFence.InstallAsync(system, server.ConnectionString, TimeSpan.FromSeconds(60), server.Journal)));
+        });
         return builder;
     }
 

@@ -121,8 +121,11 @@ public sealed class PartitionSettingsSpecs
         {
             var config = host.Services.GetRequiredService<ActorSystem>().Settings.Config;
 
-            Assert.True(string.IsNullOrEmpty(config.GetString("akka.persistence.journal.plugin")));
-            Assert.True(string.IsNullOrEmpty(config.GetString("akka.persistence.snapshot-store.plugin")));
+            // Not even Akka's in-memory fallbacks: whatever asks for the default journal fails instead of losing its
+            // writes (for snapshots Akka puts its no-snapshot-store there, which refuses every save).
+            var persistence = Akka.Persistence.Persistence.Instance.Apply(host.Services.GetRequiredService<ActorSystem>());
+            Assert.Contains("not configured", Assert.ThrowsAny<Exception>(() => persistence.JournalFor(null)).Message);
+            Assert.Equal("", host.Services.GetRequiredService<ActorSystem>().Settings.Config.GetString("akka.persistence.snapshot-store.plugin"));
             foreach (var server in servers)
             {
                 var journal = config.GetConfig(server.Plugins.Journal);
@@ -141,10 +144,27 @@ public sealed class PartitionSettingsSpecs
                 Assert.True(journal.GetBoolean("default.journal.use-writer-uuid-column"));
                 Assert.Equal("default", journal.GetString("table-mapping"));
             }
+            // Each server's tables are made at start, also where nothing was written yet (a server being added).
+            foreach (var server in servers)
+                await Eventually.AssertAsync(() => Task.FromResult(TablesOf(server).IsSupersetOf(["journal", "snapshot"])),
+                    TimeSpan.FromSeconds(10), () => $"{server.Name} has only [{string.Join(", ", TablesOf(server))}]");
         }
         finally
         {
             await host.StopAsync(TestContext.Current.CancellationToken);
         }
+    }
+
+    private static HashSet<string> TablesOf(JournalServer server)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(server.ConnectionString);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT name FROM sqlite_master WHERE type = 'table'";
+        using var reader = command.ExecuteReader();
+        var tables = new HashSet<string>();
+        while (reader.Read())
+            tables.Add(reader.GetString(0));
+        return tables;
     }
 }
