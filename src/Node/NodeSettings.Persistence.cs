@@ -23,12 +23,25 @@ public sealed partial class NodeSettings
         public string? ConnectionString { get; set; }
     }
 
-    /// <summary>The servers the journal is on: those of <c>Servers</c>, or the one of today's keys (unnamed: Akka's default plugins).</summary>
-    public IReadOnlyList<JournalServer> JournalServers => Persistence.Servers.Count == 0
-        ? [new JournalServer(null, ConnectionString)]
-        : [.. Persistence.Servers
-            .Select(server => new JournalServer(server.Key.ToLowerInvariant(), server.Value.ConnectionString ?? ""))
-            .OrderBy(server => server.Name, StringComparer.Ordinal)];
+    /// <summary>
+    /// The servers the journal is on: those of <c>Servers</c>, the one holding partition 0 also Akka's default plugins;
+    /// or the one of today's keys (unnamed: Akka's default plugin ids, as before).
+    /// </summary>
+    public IReadOnlyList<JournalServer> JournalServers
+    {
+        get
+        {
+            if (Persistence.Servers.Count == 0)
+                return [new JournalServer(null, ConnectionString)];
+            var home = PartitionMap.Parse(Persistence.Partitions, Persistence.Servers.Keys).ServerByPartition?[0];
+            return [.. Persistence.Servers
+                .Select(server => new JournalServer(server.Key.ToLowerInvariant(), server.Value.ConnectionString ?? "")
+                {
+                    IsDefault = string.Equals(server.Key, home, StringComparison.OrdinalIgnoreCase),
+                })
+                .OrderBy(server => server.Name, StringComparer.Ordinal)];
+        }
+    }
 
     /// <summary>Which journal and snapshot store each mailbox and group writes (valid settings only).</summary>
     public JournalPartitions JournalPartitions

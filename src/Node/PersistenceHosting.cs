@@ -10,11 +10,15 @@ namespace Messaging.Node;
 /// <summary>
 /// One database server of the journal, with its own journal and snapshot store plugin. Unnamed: the only server,
 /// configured by today's keys, on Akka's default plugin ids (<c>akka.persistence.journal.sql</c>), as before servers
-/// had names; named: <c>akka.persistence.journal.sql-NAME</c>, and no default plugin at all, so nothing can write
-/// anywhere its partition does not say.
+/// had names; named: <c>akka.persistence.journal.sql-NAME</c>. One server is also Akka's default journal and snapshot
+/// store (<see cref="IsDefault"/>): the home of whatever persists and is no mailbox or group (the delivery indexes,
+/// sharding's remembered entities of their region), so nothing falls back to Akka's in-memory plugins.
 /// </summary>
 public sealed record JournalServer(string? Name, string ConnectionString)
 {
+    /// <summary>Akka's default plugins: the only server, or with several the one that holds partition 0.</summary>
+    public bool IsDefault { get; init; } = Name is null;
+
     public string PluginIdentifier => Name is null ? "sql" : $"sql-{Name}";
 
     public PersistencePlugins Plugins =>
@@ -31,8 +35,8 @@ public static class PersistenceHosting
     /// <summary>
     /// Journal and snapshots in SQL (SQLite file or PostgreSQL), tables created on first start, one journal and one
     /// snapshot store plugin per server, each with the same settings; mailboxes and groups pick theirs by partition
-    /// (<see cref="JournalPartitions"/>). Sharding keeps its own state in DData, so nothing but mailboxes and groups
-    /// lives in these tables. Each event carries its writer's uuid; on PostgreSQL every server's journal refuses every
+    /// (<see cref="JournalPartitions"/>), everything else persistent uses the default server's (<see cref="JournalServer.IsDefault"/>).
+    /// Sharding keeps its coordinator state in DData; only the delivery index region remembers its entities here. Each event carries its writer's uuid; on PostgreSQL every server's journal refuses every
     /// writer but an entity's newest claimant (<see cref="JournalFence"/>). Akka's replay filter is off: the mailbox
     /// itself sorts out journals written before that fence (<c>ReplayAudit</c>), where the filter would either fail
     /// recovery for good or silently drop acknowledged messages.
@@ -46,6 +50,8 @@ public static class PersistenceHosting
             PersistenceProvider.PostgreSql => ProviderName.PostgreSQL15,
             _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, null),
         };
+        if (servers.Count(server => server.IsDefault) != 1)
+            throw new ArgumentException("exactly one server holds Akka's default plugins", nameof(servers));
         var fenced = new List<(string Journal, string ConnectionString)>();
         foreach (var server in servers)
         {
@@ -63,18 +69,11 @@ public static class PersistenceHosting
                     providerName,
                     autoInitialize: true,
                     pluginIdentifier: server.PluginIdentifier,
-                    isDefaultPlugin: server.Name is null,
+                    isDefaultPlugin: server.IsDefault,
                     databaseMapping: DatabaseMapping.Default,
                     useWriterUuidColumn: true)
                 .AddHocon(PluginSettings(server.Plugins), HoconAddMode.Prepend);
         }
-        if (servers.All(server => server.Name is not null))
-            // No default plugins: Akka.Persistence would fall back to its in-memory ones, and an entity without a
-            // partition would lose its writes quietly; with none it fails loudly ("default journal plugin is not configured").
-            builder.AddHocon("""
-                akka.persistence.journal.plugin = ""
-                akka.persistence.snapshot-store.plugin = ""
-                """, HoconAddMode.Prepend);
         builder.AddStartup(async (system, _) =>
         {
             // Every server's tables exist from the start, also on a server that holds no partition yet (one being

@@ -4,8 +4,9 @@ namespace Messaging.Cluster.Tests.Harness;
 
 /// <summary>
 /// Where the journal put each entity, read from every server in SQL: each entity's events, snapshots and writer claim
-/// on the server its partition names and on no other, and every server with a real share. The partitions are computed
-/// by PostgreSQL from the stored ids (the first byte of SHA-256: the node's hash, worked out independently).
+/// on the server its partition names and on no other, anything else persistent on the default server (partition 0's),
+/// and every server with a real share. The partitions are computed by PostgreSQL from the stored ids (the first byte
+/// of SHA-256: the node's hash, worked out independently).
 /// </summary>
 public static class Placement
 {
@@ -21,17 +22,25 @@ public static class Placement
         {
             var name = DatabaseLayout.NameOf(server);
             var counts = new Dictionary<string, (int Entities, long Rows)>();
+            var others = 0;
             foreach (var (table, persistenceId, partition, rows) in await RowsAsync(layout.Servers[server]))
             {
-                var home = layout.ServerIndexOf(partition);
+                // A mailbox or group by its partition; anything else (delivery indexes, sharding's remembered
+                // entities) on the default server, the one holding partition 0.
+                var entity = persistenceId.StartsWith("mailbox-", StringComparison.Ordinal) || persistenceId.StartsWith("group-", StringComparison.Ordinal);
+                var home = layout.ServerIndexOf(entity ? partition : 0);
                 if (home != server)
-                    violations.Add($"{rows} {table} row(s) of {persistenceId} (partition {partition}) on {name}: its partition is on {DatabaseLayout.NameOf(home)}");
+                    violations.Add($"{rows} {table} row(s) of {persistenceId} (partition {partition}) on {name}: " +
+                        (entity ? $"its partition is on {DatabaseLayout.NameOf(home)}" : $"the default server is {DatabaseLayout.NameOf(home)}"));
+                else if (!entity)
+                    others++;
                 if (table == "journal")
                     (holders.TryGetValue(persistenceId, out var list) ? list : holders[persistenceId] = []).Add(server);
                 var (e, r) = counts.GetValueOrDefault(table);
                 counts[table] = (e + 1, r + rows);
             }
-            summary.Add($"{name}: " + string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Key} {c.Value.Rows} rows of {c.Value.Entities} entities")));
+            summary.Add($"{name}: " + string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Key} {c.Value.Rows} rows of {c.Value.Entities} ids")) +
+                (others > 0 ? $"; {others} of these ids no mailbox or group" : ""));
         }
 
         foreach (var entity in entities)
