@@ -70,7 +70,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string PostToGroupManifest = "PtG";
     internal const string ConfirmGroupDeliveryManifest = "CGD";
     internal const string KeepGroupDeliveringManifest = "KGD";
-    // delivery index (1.2.1)
+    // delivery index (1.3.0)
     internal const string MarkPendingManifest = "MPd";
     internal const string GetPendingDeliveriesManifest = "GPD";
     internal const string PendingDeliveriesManifest = "PDs";
