@@ -242,8 +242,7 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
         // as failed now, and not carried out when the journal takes them. Take no more commands and start again
         // from the journal. Passivate (not Stop) so the shard buffers what arrives meanwhile for the next incarnation.
         _rejected = true;
-        // Once: a batch can have several rejected writes, and the shard takes a second Passivate from an entity it
-        // is already stopping as the next incarnation's, leaving that one stopped for good with its messages buffered.
+        // Once: a batch can have several rejected writes, and one passivation is enough.
         if (!Stopping)
             Context.Parent.Tell(new Passivate(StopMessage));
         Stopping = true;
