@@ -19,7 +19,6 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
     private readonly IActorRef _groups;
-    private readonly DeliveryIndexRef _index;
     private readonly Action<bool> _markPending;
     private DeliveryTracker _delivery;
     // Allocated once: Run is on every send's path.
@@ -49,8 +48,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         _settings = settings;
         _mailboxes = mailboxes;
         _groups = groups;
-        _index = index;
-        _markPending = pending => _index.Mark(_userId, pending);
+        _markPending = pending => index.Mark(userId, pending);
         _delivery = DeliveryTracker.Create(settings);
         _persistConfirmed = confirmed => Write(confirmed, _ => { });
         _continues = evt => Durable.Continues(evt);

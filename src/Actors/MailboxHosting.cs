@@ -31,7 +31,7 @@ public static class MailboxHosting
                 var plugins = partitions?.For(MailboxActor.PersistenceIdFor(userId));
                 return Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
                     new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
-                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(userId, new WakeForDelivery(userId)))),
+                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor, userId)),
                     plugins));
             },
             extractor,

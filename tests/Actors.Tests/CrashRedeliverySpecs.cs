@@ -26,10 +26,10 @@ public sealed class CrashRedeliverySpecs(ITestOutputHelper output)
         await Index.Ask<PendingDeliveries>(new GetPendingDeliveries(indexId), Ask, Ct);
 
     private static string MailboxIndex(string userId) =>
-        DeliveryIndexRef.IndexIdFor(MailboxHosting.TypeName, new MailboxMessageExtractor(10).ShardId(userId, new WakeForDelivery(userId)));
+        DeliveryIndexRef.IndexIdFor(MailboxHosting.TypeName, new MailboxMessageExtractor(10), userId);
 
     private static string GroupIndex(string groupId) =>
-        DeliveryIndexRef.IndexIdFor(GroupHosting.TypeName, new GroupMessageExtractor(10).ShardId(groupId, new WakeForDelivery(groupId)));
+        DeliveryIndexRef.IndexIdFor(GroupHosting.TypeName, new GroupMessageExtractor(10), groupId);
 
     private async Task KillGroupAsync(string groupId)
     {

@@ -16,7 +16,8 @@ public sealed class DeliveryIndexRegion;
 public sealed record DeliveryIndexRef(IActorRef Region, string IndexId)
 {
     /// <summary>The index of an entity: one per shard of the entity's type (the shard count never changes).</summary>
-    public static string IndexIdFor(string typeName, string shardId) => $"{typeName}-{shardId}";
+    public static string IndexIdFor(string typeName, IMessageExtractor extractor, string entityId) =>
+        $"{typeName}-{extractor.ShardId(entityId, new WakeForDelivery(entityId))}";
 
     public void Mark(string entityId, bool pending) => Region.Tell(new MarkPending(IndexId, entityId, pending));
 }

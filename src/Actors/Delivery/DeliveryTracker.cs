@@ -263,18 +263,22 @@ public sealed record DeliveryTracker
         // Confirmed in memory counts: the journal learns of confirmations in batches.
         if (!durable.Channels.Any(channel => channel.LastSeq > ConfirmedSeq(channel)))
             return new(Mark(false, effects), effects.DrainToImmutable());
-        var next = this;
-        if (!Timers.Contains(DeliveryTimer.Redelivery))
-        {
-            next = next with { Timers = Timers.Add(DeliveryTimer.Redelivery) };
-            effects.Add(new DeliveryEffect.StartTimer(DeliveryTimer.Redelivery, _settings.RedeliveryInterval, _settings.RedeliveryInterval));
-        }
+        var next = WithRedeliveryTimer(effects);
         foreach (var channel in durable.Channels)
         {
             if (channel.LastSeq > next.ConfirmedSeq(channel))
                 next = next.ResendBatch(channel, durable, effects);
         }
         return new(next.Mark(true, effects), effects.DrainToImmutable());
+    }
+
+    /// <summary>The redelivery timer, started (first tick after an interval) unless it runs already.</summary>
+    private DeliveryTracker WithRedeliveryTimer(ImmutableArray<DeliveryEffect>.Builder effects)
+    {
+        if (Timers.Contains(DeliveryTimer.Redelivery))
+            return this;
+        effects.Add(new DeliveryEffect.StartTimer(DeliveryTimer.Redelivery, _settings.RedeliveryInterval, _settings.RedeliveryInterval));
+        return this with { Timers = Timers.Add(DeliveryTimer.Redelivery) };
     }
 
     private DeliveryTracker Mark(bool pending, ImmutableArray<DeliveryEffect>.Builder effects)
@@ -308,12 +312,7 @@ public sealed record DeliveryTracker
         // when the recipient makes progress: a steady stream of new sends must not postpone resending a lost copy.
         if (copy.PreviousSeq <= ConfirmedSeq(copy.RecipientId, durable))
             next = next with { Progress = Progress.SetItem(copy.RecipientId, ProgressOf(copy.RecipientId) with { Since = Now }) };
-        if (!next.Timers.Contains(DeliveryTimer.Redelivery))
-        {
-            next = next with { Timers = next.Timers.Add(DeliveryTimer.Redelivery) };
-            effects.Add(new DeliveryEffect.StartTimer(DeliveryTimer.Redelivery, _settings.RedeliveryInterval, _settings.RedeliveryInterval));
-        }
-        return next;
+        return next.WithRedeliveryTimer(effects);
     }
 
     private DeliveryTracker ExpireWaits(ImmutableArray<DeliveryEffect>.Builder effects)

@@ -30,11 +30,11 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
         PersistencePlugins? plugins = null)
         : base(PersistenceIdFor(groupId), GroupState.Empty(groupId, limits), plugins)
     {
-        _markPending = pending => index.Mark(groupId, pending);
         _groupId = groupId;
         _settings = settings;
         _mailboxes = mailboxes;
         _groups = groups;
+        _markPending = pending => index.Mark(groupId, pending);
         _delivery = DeliveryTracker.Create(settings);
         _persistConfirmed = confirmed => Write(confirmed, _ => { });
         _continues = evt => Durable.Continues(evt);

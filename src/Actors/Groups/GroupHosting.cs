@@ -41,7 +41,7 @@ public static class GroupHosting
                 var plugins = partitions?.For(GroupActor.PersistenceIdFor(groupId));
                 return Props.Create(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
                     new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
-                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor.ShardId(groupId, new WakeForDelivery(groupId)))),
+                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor, groupId)),
                     plugins));
             },
             extractor,
