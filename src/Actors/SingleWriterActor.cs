@@ -41,6 +41,7 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     private bool _rejected;
     // The shard sent its stop message (passivation or hand-off).
     private bool _stopAsked;
+    private readonly PauseGuard _pauseGuard = PauseGuard.Get(Context.System);
 
     /// <param name="plugins">The journal and snapshot store of this entity (its partition's server); Akka's defaults if null.</param>
     protected SingleWriterActor(string persistenceId, TState empty, PersistencePlugins? plugins = null)
@@ -139,6 +140,11 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     /// (then it does not count); without it, <see cref="WritesFailed"/> must answer.</param>
     protected void Write(TEvent evt, Action<TEvent> onDurable, Action? onFailed = null)
     {
+        if (_pauseGuard.Refusal is { } paused)
+        {
+            RefuseAfterPause(paused, onFailed);
+            return;
+        }
         if (!_claimed)
         {
             // The fence: the journal takes the claim only as its newest event, and then no other writer's events.
@@ -219,6 +225,11 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     {
         Log.Info("Journal of {PersistenceId} is missing entry {Gap} above its newest claim: claiming, then recovering again",
             PersistenceId, gap);
+        if (_pauseGuard.Refusal is { } paused)
+        {
+            RefuseAfterPause(paused, null);
+            return;
+        }
         _claimed = Stopping = true;
         _nextJournalSeq++;
         Persist(Claim(), _ => Context.Parent.Tell(new Passivate(StopMessage)));
@@ -250,6 +261,20 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
         base.OnPersistRejected(cause, @event, sequenceNr);
         if (_inFlight == 0 && _stopAsked)
             Context.Stop(Self); // the stop message came while this write was in flight
+    }
+
+    /// <summary>
+    /// This node was paused long enough for the majority to have started the entity elsewhere (<see cref="PauseGuard"/>):
+    /// nothing of this incarnation counts from now on, as after a rejection, and it writes nothing more. It does not
+    /// passivate: a next incarnation here would refuse too, and the node is leaving, whose hand-off stops this one.
+    /// </summary>
+    private void RefuseAfterPause(string reason, Action? onFailed)
+    {
+        if (!_rejected)
+            Log.Warning("{PersistenceId} refuses to write: {Reason}", PersistenceId, reason);
+        _rejected = Stopping = true;
+        onFailed?.Invoke();
+        NoneCount(reason);
     }
 
     /// <summary>No write still in flight counts: answer every writer as failed.</summary>

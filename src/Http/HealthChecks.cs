@@ -11,11 +11,12 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Messaging.Http;
 
-/// <summary>/healthz/live: the process answers. /healthz/ready: an Up cluster member whose journals answer (one at least).</summary>
+/// <summary>/healthz/live: the process answers. /healthz/ready: an Up cluster member, not back from a long pause, whose journals answer (one at least).</summary>
 public static class MessagingHealth
 {
-    public const string LivePath = "/healthz/live";
-    public const string ReadyPath = "/healthz/ready";
+    public const string PathBase = "/healthz";
+    public const string LivePath = PathBase + "/live";
+    public const string ReadyPath = PathBase + "/ready";
     private const string Ready = "ready";
 
     public static IServiceCollection AddMessagingHealthChecks(this IServiceCollection services)
@@ -23,6 +24,7 @@ public static class MessagingHealth
         services.TryAddSingleton(JournalPartitions.AllOn(PersistencePlugins.Default)); // one journal unless the host says
         services.AddHealthChecks()
             .AddCheck<ClusterMemberUpCheck>("cluster-member-up", tags: [Ready])
+            .AddCheck<NotPausedCheck>("not-paused", tags: [Ready])
             .AddCheck<JournalAnswersCheck>("journal-answers", tags: [Ready], timeout: TimeSpan.FromSeconds(5));
         return services;
     }
@@ -44,6 +46,17 @@ public sealed class ClusterMemberUpCheck(ActorSystem system) : IHealthCheck
             ? HealthCheckResult.Healthy($"{self.Address} is Up")
             : HealthCheckResult.Unhealthy($"{self.Address} is {self.Status}"));
     }
+}
+
+/// <summary>Not ready once the pause guard refuses: the node was paused long enough for its mailboxes to have moved.</summary>
+public sealed class NotPausedCheck(ActorSystem system) : IHealthCheck
+{
+    private readonly PauseGuard _guard = PauseGuard.Get(system);
+
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_guard.Refusal is { } paused
+            ? HealthCheckResult.Unhealthy(paused)
+            : HealthCheckResult.Healthy(_guard.Limit is { } limit ? $"no pause longer than {limit}" : "the pause guard is off"));
 }
 
 /// <summary>

@@ -1,3 +1,5 @@
+using Akka.Actor;
+using Messaging.Actors;
 using Messaging.Actors.Upgrades;
 using Messaging.Http.OpenApi;
 using Microsoft.AspNetCore.Builder;
@@ -44,6 +46,21 @@ public static class HttpHosting
                 var sendStatus = ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? SendStatus.TooLarge : SendStatus.Invalid;
                 await Problems.Of(ex.StatusCode, ex.Message, SendStatus.For(http, sendStatus)).ExecuteAsync(http);
             }
+        });
+        // A node back from a pause longer than the pause guard's limit serves nothing: its mailboxes may run elsewhere,
+        // so its answers could be stale and its writes are refused. The health endpoints still answer (not ready).
+        var guard = PauseGuard.Get(app.Services.GetRequiredService<ActorSystem>());
+        app.Use(async (http, next) =>
+        {
+            if (guard.Refusal is { } paused && !http.Request.Path.StartsWithSegments(MessagingHealth.PathBase))
+            {
+                HttpMetrics.RecordUnavailable(UnavailableReason.NodePaused);
+                http.Response.Headers.RetryAfter = "1";
+                await Problems.Of(StatusCodes.Status503ServiceUnavailable, $"this node cannot answer now, nothing was stored: {paused}",
+                    SendStatus.For(http, SendStatus.Unavailable)).ExecuteAsync(http);
+                return;
+            }
+            await next(http);
         });
         app.UseAuthentication();
         app.UseAuthorization();

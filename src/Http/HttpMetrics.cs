@@ -56,4 +56,6 @@ public static class UnavailableReason
     public const string Unexpected = "unexpected";
     /// <summary>A feature a node of an older release cannot read, refused while one is a member (or switched off).</summary>
     public const string FeatureOff = "feature_off";
+    /// <summary>The node was paused longer than the pause guard's limit and is leaving the cluster.</summary>
+    public const string NodePaused = "node_paused";
 }

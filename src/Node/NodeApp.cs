@@ -35,6 +35,7 @@ public static class NodeApp
             .ConfigureLoggers(loggers => loggers.AddLoggerFactory())
             .WithMessagingSerialization()
             .WithMessagingCluster(settings.Cluster, tls)
+            .WithPauseGuard(settings.PauseGuardLimit)
             .WithMessagingDiscovery(settings)
             .WithMessagingPersistence(settings.Persistence.Provider, settings.JournalServers)
             .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount, partitions: partitions)

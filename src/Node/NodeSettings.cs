@@ -69,6 +69,16 @@ public sealed partial class NodeSettings
         public TimeSpan TokenLifetime { get; set; } = TimeSpan.FromHours(24);
     }
 
+    /// <summary>
+    /// The longest pause a node on PostgreSQL survives (<see cref="Messaging.Actors.PauseGuard"/>): half the shortest
+    /// time in which the majority takes a paused node's mailboxes over (unreachable, then downed after StableAfter,
+    /// then started elsewhere after the down-removal margin of another StableAfter). Off on SQLite: one node, no
+    /// takeover.
+    /// </summary>
+    public TimeSpan? PauseGuardLimit => Persistence.Provider == PersistenceProvider.PostgreSql
+        ? (Cluster.UnreachableAfter + 2 * Cluster.StableAfter) / 2
+        : null;
+
     public string DataDirectoryPath => Path.GetFullPath(DataDirectory);
 
     public string ConnectionString => Persistence.ConnectionString is { Length: > 0 } configured

@@ -64,6 +64,12 @@ public sealed class DeliveryIndexActor : ReceivePersistentActor, IWithTimers
         {
             if (mark.Pending == _pending.Contains(mark.EntityId))
                 return; // nothing changes: nothing is written
+            if (PauseGuard.Get(Context.System).Refusal is { } paused)
+            {
+                // The index may run elsewhere now: an entry written here could land after that one's.
+                _log.Warning("Delivery index {IndexId} does not mark {EntityId}: {Reason}", _indexId, mark.EntityId, paused);
+                return;
+            }
             Persist(new PendingChanged(mark.EntityId, mark.Pending), changed =>
             {
                 Apply(changed);
