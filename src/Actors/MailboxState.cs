@@ -6,16 +6,21 @@ using Messaging.Messages;
 namespace Messaging.Actors;
 
 /// <summary>
-/// Bounds that keep a live mailbox's memory independent of its history: recent messages per conversation, remembered
-/// clientMessageIds, copies (and their characters) not yet confirmed per recipient, and the conversation list's
-/// snippet length in characters. Part of <see cref="MailboxSettings"/>; configured as <c>Messaging:Mailbox</c> keys.
+/// Bounds that keep a live mailbox's memory independent of its history: recent messages per conversation and the
+/// characters of all of them together, remembered clientMessageIds, copies (and their characters) not yet confirmed
+/// per recipient, and the conversation list's snippet length in characters. Part of <see cref="MailboxSettings"/>;
+/// configured as <c>Messaging:Mailbox</c> keys.
 /// </summary>
+/// <param name="MaxRecentChars">The text of every conversation's recent messages together, in characters: past it the
+/// windows of the conversations written longest ago leave memory (their pages are read from the journal). At least
+/// one message of the largest size, which the conversation just written always keeps.</param>
 public sealed record MailboxLimits(
     int RecentPerConversation = 50,
     int DedupWindow = 4096,
     int MaxPendingPerRecipient = 1_000,
     long MaxPendingCharsPerRecipient = 4 * 1024 * 1024,
-    int SnippetLength = 100);
+    int SnippetLength = 100,
+    long MaxRecentChars = 256 * 1024);
 
 public abstract record SendDecision
 {
@@ -99,6 +104,15 @@ public sealed partial record MailboxState(
         ImmutableQueue<string>.Empty,
         ImmutableDictionary<string, OutboundChannel>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal));
+
+    /// <summary>Characters of text in every conversation's <see cref="ConversationState.Recent"/> window together.</summary>
+    public long RecentChars { get; init; }
+
+    /// <summary>
+    /// The conversations that hold a window, by the journal position of their newest message (their
+    /// <c>Anchors[0]</c>), oldest first: who leaves memory first when <see cref="RecentChars"/> passes the bound.
+    /// </summary>
+    public ImmutableSortedDictionary<long, string> Windows { get; init; } = ImmutableSortedDictionary<long, string>.Empty;
 
     /// <summary>Stamps strictly increase within a mailbox, whatever the clock does (restarts, node moves).</summary>
     public long NextStamp(long now) => Math.Max(now, LastStamp + 1);
@@ -343,8 +357,8 @@ public sealed partial record MailboxState(
     /// <param name="journalSeq">The event's own journal sequence number (kept as the thread's newest anchor).</param>
     public MailboxState Apply(IMailboxEvent evt, long journalSeq) => evt switch
     {
-        MessageSent sent => ApplySent(sent, journalSeq),
-        MessageReceived received => ApplyReceived(received, journalSeq),
+        MessageSent sent => ApplySent(sent, journalSeq).WithinRecentBound(),
+        MessageReceived received => ApplyReceived(received, journalSeq).WithinRecentBound(),
         DeliveriesConfirmed confirmed => ApplyConfirmed(confirmed),
         ReceiptsMarked marked => ApplyMarked(marked),
         ReceiptReceived receipt => ApplyReceipt(receipt),
@@ -481,9 +495,14 @@ public sealed partial record MailboxState(
         var tally = (existing?.Tally ?? default).After(compact, UserId);
         var stored = new StoredMessage(seq, compact, tally);
         var recent = existing?.Recent ?? [];
-        recent = recent.Length >= Limits.RecentPerConversation
-            ? recent.RemoveRange(0, recent.Length - Limits.RecentPerConversation + 1).Add(stored)
-            : recent.Add(stored);
+        var recentChars = RecentChars + compact.Text.Length;
+        if (recent.Length >= Limits.RecentPerConversation)
+        {
+            var dropped = recent.Length - Limits.RecentPerConversation + 1;
+            recentChars -= CharsOf(recent, 0, dropped);
+            recent = recent.RemoveRange(0, dropped);
+        }
+        recent = recent.Add(stored);
 
         var snippet = Snippet(message.System is { } system ? Membership.Describe(message.SenderId, system) : message.Text);
         var conversation = existing is null
@@ -504,14 +523,65 @@ public sealed partial record MailboxState(
             };
 
         var byStamp = ByStamp;
+        var windows = Windows;
         if (existing is not null)
+        {
             byStamp = byStamp.Remove(existing.LastUpdatedTimestamp);
+            if (!existing.Recent.IsDefaultOrEmpty)
+                windows = windows.Remove(existing.Anchors[0]);
+        }
         return this with
         {
             LastStamp = Math.Max(LastStamp, stamp),
             Conversations = Conversations.SetItem(conversation.ConversationId, conversation),
             ByStamp = byStamp.SetItem(stamp, conversation.ConversationId),
+            RecentChars = recentChars,
+            Windows = windows.SetItem(journalSeq, conversation.ConversationId),
         };
+    }
+
+    private static long CharsOf(ImmutableArray<StoredMessage> messages, int start, int count)
+    {
+        long chars = 0;
+        for (var i = start; i < start + count; i++)
+            chars += messages[i].Message.Text.Length;
+        return chars;
+    }
+
+    /// <summary>
+    /// Keeps <see cref="RecentChars"/> within <see cref="MailboxLimits.MaxRecentChars"/>: the windows of the
+    /// conversations whose newest message is oldest leave memory whole, and the newest conversation (the one just
+    /// written) last, oldest messages first, down to its newest message, which stays: what was just written is what
+    /// live events and the next page show. Nothing is lost: pages before a window are read from the journal.
+    /// </summary>
+    private MailboxState WithinRecentBound()
+    {
+        if (RecentChars <= Limits.MaxRecentChars)
+            return this;
+        var conversations = Conversations;
+        var windows = Windows;
+        var chars = RecentChars;
+        while (chars > Limits.MaxRecentChars && !windows.IsEmpty)
+        {
+            var (position, id) = windows.First();
+            var conversation = conversations[id];
+            if (windows.Count > 1)
+            {
+                chars -= CharsOf(conversation.Recent, 0, conversation.Recent.Length);
+                conversations = conversations.SetItem(id, conversation with { Recent = [] });
+                windows = windows.Remove(position);
+                continue;
+            }
+            // The last window left: keep its newest message, however large (the bound is at least one message).
+            var keep = conversation.Recent.Length;
+            var kept = chars;
+            while (keep > 1 && kept > Limits.MaxRecentChars)
+                kept -= conversation.Recent[conversation.Recent.Length - keep--].Message.Text.Length;
+            conversations = conversations.SetItem(id, conversation with { Recent = conversation.Recent[^keep..] });
+            chars = kept;
+            break;
+        }
+        return this with { Conversations = conversations, Windows = windows, RecentChars = chars };
     }
 
     /// <summary>One recipient array per direction of a 1:1 conversation, reused by every message in the window.</summary>
@@ -647,7 +717,7 @@ public sealed partial record MailboxState(
             .Select(c => ShareStrings(WithTallies(userId, ConversationState.FromSnapshot(c), c.Tally is null, snapshot)))
             .ToImmutableArray();
         var byId = conversations.ToDictionary(c => c.ConversationId, StringComparer.Ordinal);
-        return state with
+        return (state with
         {
             LastStamp = snapshot.LastStamp,
             Conversations = state.Conversations.SetItems(
@@ -665,7 +735,11 @@ public sealed partial record MailboxState(
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
-        };
+            RecentChars = conversations.Sum(c => c.Recent.IsDefaultOrEmpty ? 0L : CharsOf(c.Recent, 0, c.Recent.Length)),
+            Windows = state.Windows.SetItems(conversations
+                .Where(c => !c.Recent.IsDefaultOrEmpty)
+                .Select(c => KeyValuePair.Create(c.Anchors[0], c.ConversationId))),
+        }).WithinRecentBound(); // a snapshot taken before the bound, or under a larger one
     }
 }
 

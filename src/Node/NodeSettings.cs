@@ -194,6 +194,8 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Mailbox:MaxPendingCharsPerRecipient must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
         if (Mailbox.Limits.SnippetLength < 1)
             yield return "Messaging:Mailbox:SnippetLength must be at least 1";
+        if (Mailbox.Limits.MaxRecentChars < MessagingApi.MaxMessageBytes)
+            yield return $"Messaging:Mailbox:MaxRecentChars must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
 
         if (Groups.MaxMembers < 2)
             yield return "Messaging:Groups:MaxMembers must be at least 2";
