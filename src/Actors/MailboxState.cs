@@ -11,6 +11,9 @@ namespace Messaging.Actors;
 /// per recipient, and the conversation list's snippet length in characters. Part of <see cref="MailboxSettings"/>;
 /// configured as <c>Messaging:Mailbox</c> keys.
 /// </summary>
+/// <param name="MaxNewConversations">Conversations one user may open (a first message to someone they have no
+/// conversation with) within <see cref="NewConversationWindow"/>; past it such a send is refused with 429 (anti-spam).
+/// Replies, and messages in existing conversations, are never limited.</param>
 /// <param name="MaxRecentChars">The text of every conversation's recent messages together, in characters: past it the
 /// windows of the conversations written longest ago leave memory (their pages are read from the journal). At least
 /// one message of the largest size, which the conversation just written always keeps.</param>
@@ -20,7 +23,11 @@ public sealed record MailboxLimits(
     int MaxPendingPerRecipient = 1_000,
     long MaxPendingCharsPerRecipient = 4 * 1024 * 1024,
     int SnippetLength = 100,
-    long MaxRecentChars = 256 * 1024);
+    long MaxRecentChars = 256 * 1024,
+    int MaxNewConversations = 200)
+{
+    public TimeSpan NewConversationWindow { get; init; } = TimeSpan.FromHours(1);
+}
 
 public abstract record SendDecision
 {
@@ -114,6 +121,12 @@ public sealed partial record MailboxState(
     /// </summary>
     public ImmutableSortedDictionary<long, string> Windows { get; init; } = ImmutableSortedDictionary<long, string>.Empty;
 
+    /// <summary>
+    /// Stamps of the newest conversations this user opened, oldest first: at most
+    /// <see cref="MailboxLimits.MaxNewConversations"/>, so the oldest says when the next may be opened.
+    /// </summary>
+    public ImmutableQueue<long> Openings { get; init; } = ImmutableQueue<long>.Empty;
+
     /// <summary>Stamps strictly increase within a mailbox, whatever the clock does (restarts, node moves).</summary>
     public long NextStamp(long now) => Math.Max(now, LastStamp + 1);
 
@@ -158,7 +171,24 @@ public sealed partial record MailboxState(
             return Fail(SendOutcome.Unavailable,
                 $"{channel.PendingCount} messages to '{recipient}' are still awaiting delivery; retry later");
 
+        if (!Conversations.ContainsKey(Ids.ConversationFor(UserId, recipient)) && OpeningAllowedIn(now) is { } wait)
+            return new SendDecision.Reply(SendResult.Failure(SendOutcome.RateLimited,
+                $"{UserId} opened {Limits.MaxNewConversations} new conversations within {Limits.NewConversationWindow}; " +
+                "messages in existing conversations are not limited; retry later") with { RetryAfterMs = wait });
+
         return new SendDecision.Store(NewSent(recipient, cmd.Text, cmd.ClientMessageId, now));
+    }
+
+    /// <summary>
+    /// Null if this user may open a conversation at <paramref name="now"/>, else the milliseconds until they may: when
+    /// the oldest of their last <see cref="MailboxLimits.MaxNewConversations"/> openings leaves the window.
+    /// </summary>
+    private long? OpeningAllowedIn(long now)
+    {
+        if (Openings.Count() < Limits.MaxNewConversations)
+            return null;
+        var freeAt = Openings.Peek() + (long)Limits.NewConversationWindow.TotalMilliseconds;
+        return freeAt <= now ? null : freeAt - now;
     }
 
     /// <summary>A new message from this user at the end of its conversation and of its delivery channel.</summary>
@@ -368,7 +398,10 @@ public sealed partial record MailboxState(
 
     private MailboxState ApplySent(MessageSent sent, long journalSeq)
     {
+        var opens = !Conversations.ContainsKey(sent.Message.ConversationId);
         var next = WithMessage(sent.Message, sent.Seq, sent.Message.ServerTimestamp, journalSeq);
+        if (opens)
+            next = next with { Openings = Opened(next.Openings, sent.Message.ServerTimestamp) };
         // The stored copy holds the conversation's shared id strings: the dedup record and the outbox use them too.
         var message = next.Conversations[sent.Message.ConversationId].Recent[^1].Message;
         var recipient = message.RecipientIds[0];
@@ -540,6 +573,15 @@ public sealed partial record MailboxState(
         };
     }
 
+    private ImmutableQueue<long> Opened(ImmutableQueue<long> openings, long stamp)
+    {
+        openings = openings.Enqueue(stamp);
+        var count = openings.Count();
+        for (; count > Limits.MaxNewConversations; count--)
+            openings = openings.Dequeue();
+        return openings;
+    }
+
     private static long CharsOf(ImmutableArray<StoredMessage> messages, int start, int count)
     {
         long chars = 0;
@@ -705,7 +747,8 @@ public sealed partial record MailboxState(
         [.. ByStamp.Values.Reverse().Select(id => Conversations[id].ToSnapshot())],
         [.. DedupOrder.Select(id => Record(id, Dedup[id]))],
         [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
-        [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))]);
+        [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))],
+        [.. Openings]);
 
     public static MailboxState FromSnapshot(string userId, MailboxLimits limits, MailboxSnapshot snapshot)
     {
@@ -735,6 +778,7 @@ public sealed partial record MailboxState(
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
+            Openings = ImmutableQueue.CreateRange(snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))),
             RecentChars = conversations.Sum(c => c.Recent.IsDefaultOrEmpty ? 0L : CharsOf(c.Recent, 0, c.Recent.Length)),
             Windows = state.Windows.SetItems(conversations
                 .Where(c => !c.Recent.IsDefaultOrEmpty)

@@ -29,6 +29,7 @@ public sealed class MailboxClient(
         { Outcome: SendOutcome.Conflict } conflict => new MailboxFailure.Conflict(conflict.Detail),
         { Outcome: SendOutcome.Invalid } rejected => new MailboxFailure.Invalid(rejected.Detail),
         { Outcome: SendOutcome.Unavailable } refused => new MailboxFailure.Unavailable(UnavailableReason.MailboxRefused, refused.Detail),
+        { Outcome: SendOutcome.RateLimited } limited => new MailboxFailure.RateLimited(limited.Detail, TimeSpan.FromMilliseconds(limited.RetryAfterMs)),
         _ => Unexpected(result),
     };
 
@@ -148,6 +149,9 @@ public abstract record MailboxFailure(string Detail)
 
     /// <summary>The user may not do this to the group: not a member, or not an admin (403).</summary>
     public sealed record Forbidden(string Detail) : MailboxFailure(Detail);
+
+    /// <summary>The user opened too many new conversations lately (429); a retry after <see cref="RetryAfter"/> can succeed.</summary>
+    public sealed record RateLimited(string Detail, TimeSpan RetryAfter) : MailboxFailure(Detail);
 
     /// <summary>No answer now, the client may retry (503); <see cref="Reason"/> tags the 503 metric.</summary>
     public sealed record Unavailable(string Reason, string Detail) : MailboxFailure(Detail);

@@ -61,7 +61,9 @@ public static class MessagingApi
             .ProducesFailure(StatusCodes.Status413PayloadTooLarge,
                 "the text is 64 KiB or more of UTF-8, or the body is far larger (refused without being read whole)",
                 SendStatus.TooLarge)
-            .ProducesFailure(StatusCodes.Status429TooManyRequests, "this user's send rate is exceeded", SendStatus.RateLimited)
+            .ProducesFailure(StatusCodes.Status429TooManyRequests,
+                "this user's send rate is exceeded, or they opened too many new conversations lately (first messages to users they have no conversation with)",
+                SendStatus.RateLimited)
             .ProducesFailure(StatusCodes.Status503ServiceUnavailable,
                 "the cluster cannot take the write now; retrying with the same clientMessageId is safe", SendStatus.Unavailable);
 

@@ -61,6 +61,12 @@ public static class Problems
                 return Of(StatusCodes.Status404NotFound, failure.Detail, SendStatus.For(http, SendStatus.NotFound));
             case MailboxFailure.Forbidden:
                 return Of(StatusCodes.Status403Forbidden, failure.Detail, SendStatus.For(http, SendStatus.Forbidden));
+            case MailboxFailure.RateLimited limited:
+                HttpMetrics.RecordRateLimited();
+                var seconds = Math.Max(1, (long)Math.Ceiling(limited.RetryAfter.TotalSeconds));
+                http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                return Of(StatusCodes.Status429TooManyRequests, $"{failure.Detail} (after {seconds} s)",
+                    SendStatus.For(http, SendStatus.RateLimited));
             case MailboxFailure.Unavailable unavailable:
                 HttpMetrics.RecordUnavailable(unavailable.Reason);
                 http.Response.Headers.RetryAfter = options.UnavailableRetryAfterSeconds.ToString(CultureInfo.InvariantCulture);

@@ -192,14 +192,18 @@ public enum SendOutcome
     Forbidden = 6,
     /// <summary>A group send to a group that does not exist.</summary>
     NotFound = 7,
+    /// <summary>The sender opened too many new conversations lately; <see cref="SendResult.RetryAfterMs"/> says when to retry.</summary>
+    RateLimited = 8,
 }
 
+/// <param name="RetryAfterMs">With <see cref="SendOutcome.RateLimited"/>: how long until a retry can succeed.</param>
 public sealed record SendResult(
     SendOutcome Outcome,
     string MessageId,
     string ConversationId,
     long ServerTimestamp,
-    string Detail) : IMessagingProtocol
+    string Detail,
+    long RetryAfterMs = 0) : IMessagingProtocol
 {
     public static SendResult Failure(SendOutcome outcome, string detail) => new(outcome, "", "", 0, detail);
 }

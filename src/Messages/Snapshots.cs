@@ -46,9 +46,15 @@ public sealed record OutboundSnapshot(string RecipientId, long LastSeq, Immutabl
 public sealed record InboundSnapshot(string SenderId, long LastSeq);
 
 /// <summary>A mailbox's whole state; taken every N events so recovery replays at most N events.</summary>
+/// <param name="Openings">Stamps of the newest conversations this user opened (the new-conversation rate limit), oldest first.</param>
 public sealed record MailboxSnapshot(
     long LastStamp,
     ImmutableArray<ConversationSnapshot> Conversations,
     ImmutableArray<SentRecord> Dedup,
     ImmutableArray<OutboundSnapshot> Outbound,
-    ImmutableArray<InboundSnapshot> Inbound) : IMessagingProtocol;
+    ImmutableArray<InboundSnapshot> Inbound,
+    ImmutableArray<long> Openings = default) : IMessagingProtocol
+{
+    /// <summary>Never a default array (absent in snapshots taken before the limit).</summary>
+    public ImmutableArray<long> Openings { get; init; } = Openings.IsDefault ? [] : Openings;
+}

@@ -194,6 +194,10 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Mailbox:MaxPendingCharsPerRecipient must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
         if (Mailbox.Limits.SnippetLength < 1)
             yield return "Messaging:Mailbox:SnippetLength must be at least 1";
+        if (Mailbox.Limits.MaxNewConversations < 1)
+            yield return "Messaging:Mailbox:MaxNewConversations must be at least 1";
+        if (Mailbox.Limits.NewConversationWindow <= TimeSpan.Zero)
+            yield return "Messaging:Mailbox:NewConversationWindow must be positive";
         if (Mailbox.Limits.MaxRecentChars < MessagingApi.MaxMessageBytes)
             yield return $"Messaging:Mailbox:MaxRecentChars must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
 

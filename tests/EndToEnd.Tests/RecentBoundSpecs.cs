@@ -1,12 +1,18 @@
 namespace Messaging.EndToEnd.Tests;
 
-/// <summary>A node whose mailboxes keep at most one largest message of text in memory.</summary>
-public sealed class SmallMemoryNodeFixture : IAsyncLifetime
+/// <summary>
+/// A node with tight mailbox limits: at most one largest message of text in memory per mailbox, and three new
+/// conversations per user within 20 minutes.
+/// </summary>
+public sealed class LimitedNodeFixture : IAsyncLifetime
 {
+    public const int MaxNewConversations = 3;
+
     public TestNode Node { get; private set; } = null!;
 
     public async ValueTask InitializeAsync() => Node = await TestNode.StartAsync(
-        "--Messaging:Mailbox:MaxRecentChars=65535", "--Messaging:Mailbox:SnapshotEvery=5");
+        "--Messaging:Mailbox:MaxRecentChars=65535", "--Messaging:Mailbox:SnapshotEvery=5",
+        $"--Messaging:Mailbox:MaxNewConversations={MaxNewConversations}", "--Messaging:Mailbox:NewConversationWindow=00:20:00");
 
     public async ValueTask DisposeAsync() => await Node.DisposeAsync();
 }
@@ -15,7 +21,7 @@ public sealed class SmallMemoryNodeFixture : IAsyncLifetime
 /// The text a mailbox holds in memory is bounded; what leaves memory is read back from the journal, so a client sees
 /// every message of every conversation whole, in order, whichever of them are still in memory.
 /// </summary>
-public sealed class RecentBoundSpecs(SmallMemoryNodeFixture fixture) : IClassFixture<SmallMemoryNodeFixture>
+public sealed class RecentBoundSpecs(LimitedNodeFixture fixture) : IClassFixture<LimitedNodeFixture>
 {
     private readonly TestNode _node = fixture.Node;
 
@@ -55,5 +61,38 @@ public sealed class RecentBoundSpecs(SmallMemoryNodeFixture fixture) : IClassFix
             var conversation = sent.Keys.Single(id => id.Contains(other, StringComparison.Ordinal));
             Assert.Equal(sent[conversation], (await _node.ClientFor(other).Thread(other, conversation, "?count=200").Ok()).Texts());
         }
+    }
+}
+
+/// <summary>Anti-spam over HTTP: a user who opened too many conversations lately gets 429 for the next, and nothing is stored.</summary>
+public sealed class NewConversationLimitSpecs(LimitedNodeFixture fixture) : IClassFixture<LimitedNodeFixture>
+{
+    private readonly TestNode _node = fixture.Node;
+
+    [Fact]
+    public async Task Should_answer_429_with_retry_after_for_one_conversation_too_many_and_store_nothing()
+    {
+        var spammer = Users.Unique("spammer");
+        var client = _node.ClientFor(spammer);
+        var targets = Enumerable.Range(0, LimitedNodeFixture.MaxNewConversations + 1).Select(i => Users.Unique($"target{i}")).ToArray();
+        for (var i = 0; i < LimitedNodeFixture.MaxNewConversations; i++)
+            await client.Send(targets[i], "buy now").Ok();
+
+        var refused = await client.Send(targets[^1], "buy now", "one-too-many");
+        var problem = await refused.AssertProblem(System.Net.HttpStatusCode.TooManyRequests, "RateLimited");
+        Assert.Contains("new conversations", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        var retryAfter = refused.Headers.RetryAfter?.Delta ?? TimeSpan.Zero;
+        Assert.InRange(retryAfter.TotalSeconds, 20 * 60 - 60, 20 * 60); // the configured window, from the first opening
+        Assert.Equal(LimitedNodeFixture.MaxNewConversations,
+            (await client.Conversations(spammer).Ok()).GetProperty("conversations").GetArrayLength());
+        Assert.Equal(0, (await _node.ClientFor(targets[^1]).Conversations(targets[^1]).Ok()).GetProperty("conversations").GetArrayLength());
+
+        // Existing conversations are not limited, in either direction; and a reply opens nothing for the replier.
+        await client.Send(targets[0], "still here").Ok();
+        var stranger = Users.Unique("stranger");
+        await _node.ClientFor(stranger).Send(spammer, "who are you?").Ok();
+        await client.Send(stranger, "a reply").Ok();
+        // The same clientMessageId, retried later, is refused the same way (nothing was stored under it).
+        await (await client.Send(targets[^1], "buy now", "one-too-many")).AssertProblem(System.Net.HttpStatusCode.TooManyRequests, "RateLimited");
     }
 }

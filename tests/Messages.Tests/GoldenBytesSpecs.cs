@@ -72,6 +72,8 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         { "PendingChanged", "PCh", "0a05616c6963651001" },
         { "PendingChanged, cleared", "PCh", "0a056772707e67" },
         { "DeliveryIndexSnapshot", "DIS", "0a05616c6963650a056772707e67" },
+        // v1.4 (the new-conversation rate limit): added 2026-12-01.
+        { "MailboxSnapshot, v1.4", "MSn", "080e32020a0c" },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -112,6 +114,7 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         ["PendingChanged"] = new PendingChanged("alice", true),
         ["PendingChanged, cleared"] = new PendingChanged("grp~g", false),
         ["DeliveryIndexSnapshot"] = new DeliveryIndexSnapshot(["alice", "grp~g"]),
+        ["MailboxSnapshot, v1.4"] = new MailboxSnapshot(14, [], [], [], [], [10, 12]),
     };
 
     [Theory]

@@ -52,6 +52,7 @@ public static class ProtocolSamples
         ["SendResult, conflict"] = SendResult.Failure(SendOutcome.Conflict, "clientMessageId 'c' was already used — ✗"),
         ["SendResult, invalid"] = SendResult.Failure(SendOutcome.Invalid, "the message text is empty"),
         ["SendResult, unavailable"] = SendResult.Failure(SendOutcome.Unavailable, "journal down"),
+        ["SendResult, rate limited"] = SendResult.Failure(SendOutcome.RateLimited, "too many new conversations") with { RetryAfterMs = 61_000 },
         ["ConversationsPage"] = new ConversationsPage(
             [
                 new ConversationSummary(Conversation, [Alice, Bob], "Grüße 👋🏽", 1_764_000_000_456),
@@ -84,6 +85,7 @@ public static class ProtocolSamples
             ],
             [new InboundSnapshot(Bob, 7), new InboundSnapshot("carol", 0)]),
         ["MailboxSnapshot, empty"] = new MailboxSnapshot(0, [], [], [], []),
+        ["MailboxSnapshot, openings"] = new MailboxSnapshot(1_764_000_000_999, [], [], [], [], [1_764_000_000_001, 1_764_000_000_999]),
         ["MailboxSnapshot, v1.1"] = new MailboxSnapshot(
             1_764_000_001_000,
             [

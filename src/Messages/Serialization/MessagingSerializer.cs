@@ -471,10 +471,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ConversationId = r.ConversationId,
         ServerTimestamp = r.ServerTimestamp,
         Detail = r.Detail,
+        RetryAfterMs = r.RetryAfterMs,
     };
 
     private static SendResult FromProto(P.SendResult r) =>
-        new((SendOutcome)(int)r.Outcome, r.MessageId, r.ConversationId, r.ServerTimestamp, r.Detail);
+        new((SendOutcome)(int)r.Outcome, r.MessageId, r.ConversationId, r.ServerTimestamp, r.Detail, r.RetryAfterMs);
 
     private static P.ConversationsPage ToProto(ConversationsPage page)
     {
@@ -641,6 +642,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             foreach (var i in s.Inbound)
                 proto.Inbound.Add(new P.InboundSnapshot { SenderId = i.SenderId, LastSeq = i.LastSeq });
         }
+        proto.Openings.AddRange(s.Openings);
         return proto;
     }
 
@@ -649,7 +651,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ToImmutable(s.Conversations, static c => FromProto(c)),
         ToImmutable(s.Dedup, static r => FromProto(r)),
         ToImmutable(s.Outbound, static o => FromProto(o)),
-        ToImmutable(s.Inbound, static i => new InboundSnapshot(i.SenderId, i.LastSeq)));
+        ToImmutable(s.Inbound, static i => new InboundSnapshot(i.SenderId, i.LastSeq)),
+        [.. s.Openings]);
 
     private static P.ConversationSnapshot ToProto(ConversationSnapshot c)
     {
