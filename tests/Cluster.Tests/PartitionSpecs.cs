@@ -53,12 +53,12 @@ public sealed class PartitionSpecs(ITestOutputHelper output)
         await scenario.LoadProgressesAsync(200, Progress);
 
         var (load, verifier) = await scenario.FinishAsync();
-        Assert.True(verifier.Ok, verifier.ToString());
         var side = IsolatedSide.Of(scenario.Load, isolated.HttpUri, cutAt, restartAt, verifier);
         var windows = Windows.Of(scenario.Load, cutAt, healAt);
         scenario.Log($"cut at {Seconds(cutAt)}: {isolated.Name} unready after {Seconds(unreadyAt - cutAt)}, every user served again " +
             $"by {Seconds(servedAt - cutAt)}, healed at {Seconds(healAt - cutAt)}; {side}; {windows}");
         side.AssertNoFalseSuccess();
+        Assert.True(verifier.Ok, verifier.ToString());
         Assert.True(side.Refused > 0, $"the isolated node refused nothing while cut off ({side}): the load did not reach it");
         Scenario.AssertWithin(load, PartitionBounds.Isolated);
     }
@@ -99,12 +99,12 @@ public sealed class PartitionSpecs(ITestOutputHelper output)
         await scenario.LoadProgressesAsync(200, Progress);
 
         var (load, verifier) = await scenario.FinishAsync();
-        Assert.True(verifier.Ok, verifier.ToString());
         var side = IsolatedSide.Of(scenario.Load, cut.HttpUri, cutAt, healAt, verifier);
         var windows = Windows.Of(scenario.Load, cutAt, healAt);
         scenario.Log($"cut at {Seconds(cutAt)}: {cut.Name} unready after {Seconds(unreadyAt - cutAt)}, healed at {Seconds(healAt - cutAt)}, " +
             $"ready again {Seconds(readyAt - healAt)} after the heal; {side}; {windows}");
         side.AssertNoFalseSuccess();
+        Assert.True(verifier.Ok, verifier.ToString());
         Assert.True(windows.Unavailable > 0, $"no client got a 503 while {cut.Name} could not reach PostgreSQL ({windows})");
         Assert.Same(cut, scenario.Cluster.Nodes[Cut]); // served again by the same incarnation: nobody downed it
         Scenario.AssertWithin(load, PartitionBounds.DatabaseCut);
@@ -183,8 +183,17 @@ internal sealed record Windows(int Users, int Affected, TimeSpan Longest, TimeSp
 /// <summary>Bounds on what the load sees in the partition scenarios (docs/operations.md, "The partition scenarios").</summary>
 internal static class PartitionBounds
 {
-    /// <summary>Placeholder until measured.</summary>
-    public static FaultBounds Isolated => new(TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(60), 0.5, 1000);
+    /// <summary>
+    /// A node cut off from the other two: for the majority's clients a crash (its mailboxes move after the downing
+    /// time); the isolated node answers 503 (or nothing, once it exits) until it is gone from the load balancer.
+    /// Seen: no window over 0.4 s, one send 18.4 s, 503s 1.2 %, no timeouts.
+    /// </summary>
+    public static FaultBounds Isolated => FaultBounds.Crash;
 
-    public static FaultBounds DatabaseCut => new(TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(60), 0.5, 1000);
+    /// <summary>
+    /// A node cut off from PostgreSQL for 25 s: its mailboxes answer 503 throughout (nothing moves them), and a mailbox
+    /// whose recovery began during the cut may wait out Akka's 30 s recovery timeout after the heal (seen: one send
+    /// 55 s), so 25 + 30 s and headroom. The others are served throughout (seen: no window over 0.8 s, 503s 1.1 %).
+    /// </summary>
+    public static FaultBounds DatabaseCut => new(TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(70), 0.05, 0);
 }

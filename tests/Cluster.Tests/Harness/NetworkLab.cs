@@ -33,7 +33,11 @@ public sealed class NetworkLab : ITestNetwork, IAsyncDisposable
     private readonly Dictionary<string, HashSet<string>> _cuts = [];
     private readonly Action<string> _log;
 
-    private NetworkLab(Action<string> log) => _log = log;
+    private NetworkLab(Action<string> log) => _log = line =>
+    {
+        try { log(line); }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException) { /* the test's log is gone */ }
+    };
 
     /// <summary>The test process's own address on the bridge.</summary>
     public static string RootAddress => $"{Subnet}.1";
@@ -52,6 +56,7 @@ public sealed class NetworkLab : ITestNetwork, IAsyncDisposable
     public static async Task<NetworkLab> CreateAsync(IEnumerable<string> hosts, Action<string> log)
     {
         var lab = new NetworkLab(log);
+        log = lab._log;
         try
         {
             await CleanLeftoversAsync(log);
