@@ -186,14 +186,16 @@ internal static class PartitionBounds
     /// <summary>
     /// A node cut off from the other two: for the majority's clients a crash (its mailboxes move after the downing
     /// time); the isolated node answers 503 (or nothing, once it exits) until it is gone from the load balancer.
-    /// Seen: no window over 0.4 s, one send 18.4 s, 503s 1.2 %, no timeouts.
+    /// Seen in two runs: windows of 0.3 and 1.7 s, longest sends 18.4 and 21.6 s, 503s 1.2 and 1.6 %, no timeouts.
     /// </summary>
     public static FaultBounds Isolated => FaultBounds.Crash;
 
     /// <summary>
     /// A node cut off from PostgreSQL for 25 s: its mailboxes answer 503 throughout (nothing moves them), and a mailbox
     /// whose recovery began during the cut may wait out Akka's 30 s recovery timeout after the heal (seen: one send
-    /// 55 s), so 25 + 30 s and headroom. The others are served throughout (seen: no window over 0.8 s, 503s 1.1 %).
+    /// 55 and 56 s in two runs), so 25 + 30 s and headroom. The others are served throughout (seen: windows of 0.8 s).
+    /// The 503s are the cut-off node's users retrying for the whole cut, so their share grows as the machine slows
+    /// (seen: 1.1 and 2.9 %): 10 %.
     /// </summary>
-    public static FaultBounds DatabaseCut => new(TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(70), 0.05, 0);
+    public static FaultBounds DatabaseCut => new(TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(70), 0.10, 0);
 }
