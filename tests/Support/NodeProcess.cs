@@ -35,11 +35,15 @@ public sealed class NodeProcess : IAsyncDisposable
     /// <summary>The remoting and admin ports the environment gives the node, when the caller fixes them.</summary>
     public int RemotingPort { get; init; }
     public int AdminPort { get; init; }
-    public Uri HttpUri => new($"http://127.0.0.1:{HttpPort}");
+    /// <summary>The address the node binds HTTP and remoting to: loopback unless it runs in a network namespace of its own.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+    /// <summary>A command the node is started under, e.g. `ip netns exec NS` to run it in a network namespace.</summary>
+    public IReadOnlyList<string> Launcher { get; init; } = [];
+    public Uri HttpUri => new($"http://{Host}:{HttpPort}");
     public Uri AdminUri => new($"http://127.0.0.1:{AdminPort}");
     /// <summary>akka.ssl.tcp for a node with remoting TLS on.</summary>
     public string RemotingProtocol { get; init; } = "akka.tcp";
-    public string AkkaAddress => $"{RemotingProtocol}://messaging@127.0.0.1:{RemotingPort}";
+    public string AkkaAddress => $"{RemotingProtocol}://messaging@{Host}:{RemotingPort}";
     public string StdoutPath => Path.Combine(Directory, $"{Name}.{Incarnation}.out");
     public string StderrPath => Path.Combine(Directory, $"{Name}.{Incarnation}.err");
     public int Pid => _process?.Id ?? throw new InvalidOperationException($"{Name} was not started");
@@ -56,9 +60,9 @@ public sealed class NodeProcess : IAsyncDisposable
         System.IO.Directory.CreateDirectory(Directory);
         var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, WorkingDirectory = Directory };
         // exec: the pid we signal is the node's own, as a container runtime's would be; setsid: its own session, so
-        // signals meant for the test runner's terminal or process group never reach it.
-        const string script = "out=$1 err=$2; shift 2; exec setsid dotnet \"$@\" >\"$out\" 2>\"$err\"";
-        string[] args = ["-c", script, "sh", StdoutPath, StderrPath,
+        // signals meant for the test runner's terminal or process group never reach it. A launcher execs too.
+        const string script = "out=$1 err=$2; shift 2; exec setsid \"$@\" >\"$out\" 2>\"$err\"";
+        string[] args = ["-c", script, "sh", StdoutPath, StderrPath, .. Launcher, "dotnet",
             Dll ?? Repository.NodeDll, .. _arguments, "--urls", HttpUri.ToString().TrimEnd('/')];
         foreach (var arg in args)
             psi.ArgumentList.Add(arg);

@@ -17,9 +17,13 @@ public sealed class PostgresServer : IAsyncDisposable
     private bool _disposed;
 
     private readonly bool _durable;
+    private readonly IReadOnlyList<string> _launcher;
 
-    private PostgresServer(string bin, string directory, int port, bool asServiceUser, bool durable)
+    private PostgresServer(string bin, string directory, int port, bool asServiceUser, bool durable, string host,
+        IReadOnlyList<string> launcher)
     {
+        Host = host;
+        _launcher = launcher;
         _durable = durable;
         _bin = bin;
         Directory = directory;
@@ -31,6 +35,8 @@ public sealed class PostgresServer : IAsyncDisposable
     public string DataDirectory => Path.Combine(Directory, "data");
     public string LogFile => Path.Combine(Directory, "postgres.log");
     public int Port { get; }
+    /// <summary>The one address it listens on: loopback unless it runs in a network namespace of its own.</summary>
+    public string Host { get; }
     public string Database => "messaging";
 
     /// <summary>Connection string for the database the nodes share (trust auth on loopback, no password).</summary>
@@ -38,7 +44,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public string ConnectionStringFor(string database) => new NpgsqlConnectionStringBuilder
     {
-        Host = "127.0.0.1",
+        Host = Host,
         Port = Port,
         Username = ServiceUser,
         Database = database,
@@ -68,14 +74,17 @@ public sealed class PostgresServer : IAsyncDisposable
     /// fsync and synchronous commit on, as in production: a benchmark of acknowledged writes must pay for them.
     /// Off for tests: safe for the process crashes they cause (the OS keeps the WAL), and faster.
     /// </param>
-    public static async Task<PostgresServer> StartAsync(string? parentDirectory = null, bool durable = false)
+    /// <param name="host">The address to listen on (default loopback); any other is trusted from its own subnet.</param>
+    /// <param name="launcher">A command its tools run under, e.g. `ip netns exec NS` to run it in a network namespace.</param>
+    public static async Task<PostgresServer> StartAsync(string? parentDirectory = null, bool durable = false,
+        string host = "127.0.0.1", IReadOnlyList<string>? launcher = null)
     {
         var bin = FindBinDirectory();
         var asServiceUser = Environment.UserName == "root" || geteuid() == 0;
         var parent = parentDirectory ?? Path.GetTempPath();
         var directory = Path.Combine(parent, $"pg-{Guid.NewGuid().ToString("N")[..8]}");
         System.IO.Directory.CreateDirectory(directory);
-        var server = new PostgresServer(bin, directory, FreePorts.Next(), asServiceUser, durable);
+        var server = new PostgresServer(bin, directory, FreePorts.Next(), asServiceUser, durable, host, launcher ?? []);
         try
         {
             if (asServiceUser)
@@ -88,6 +97,8 @@ public sealed class PostgresServer : IAsyncDisposable
             }
             await server.RunAsync("initdb", "-D", server.DataDirectory, "-U", ServiceUser, "--auth=trust",
                 "--encoding=UTF8", "--no-sync", "--no-instructions");
+            if (host != "127.0.0.1")
+                await File.AppendAllTextAsync(Path.Combine(server.DataDirectory, "pg_hba.conf"), "host all all samenet trust\n");
             await server.PgCtlAsync("start", "-o", server.ServerOptions);
             await server.CreateDatabaseAsync(server.Database);
             return server;
@@ -99,9 +110,9 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    // Loopback only; the socket in our own dir.
+    // One address (loopback unless given); the socket in our own dir.
     private string ServerOptions =>
-        $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{Directory}' -c max_connections=400 " +
+        $"-p {Port} -c listen_addresses={Host} -c unix_socket_directories='{Directory}' -c max_connections=400 " +
         (_durable
             ? "-c fsync=on -c synchronous_commit=on -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min"
             : "-c fsync=off -c full_page_writes=off -c shared_buffers=64MB");
@@ -142,9 +153,9 @@ public sealed class PostgresServer : IAsyncDisposable
     private Task<string> RunAsync(string tool, params string[] args)
     {
         var path = Path.Combine(_bin, tool);
-        return _asServiceUser
-            ? Command.RunAsync("runuser", ["-u", ServiceUser, "--", path, .. args], CommandTimeout)
-            : Command.RunAsync(path, args, CommandTimeout);
+        string[] command = _asServiceUser ? ["runuser", "-u", ServiceUser, "--", path, .. args] : [path, .. args];
+        command = [.. _launcher, .. command];
+        return Command.RunAsync(command[0], command[1..], CommandTimeout);
     }
 
     public async ValueTask DisposeAsync()

@@ -19,7 +19,18 @@ public sealed record LoadOptions
 
 /// <summary>An acknowledged send: Sent, Accepted or Duplicate, with what the server answered.</summary>
 public sealed record AckedSend(string SenderId, string RecipientId, int Index, string ClientMessageId, string Text,
-    string MessageId, string ConversationId, long ServerTimestamp, string SendStatus, int Attempts, TimeSpan Took);
+    string MessageId, string ConversationId, long ServerTimestamp, string SendStatus, int Attempts, TimeSpan Took)
+{
+    /// <summary>The node that answered with the acknowledgement, and when (since the load started).</summary>
+    public Uri? Endpoint { get; init; }
+    public TimeSpan At { get; init; }
+}
+
+/// <summary>
+/// One attempt as the client saw it: the node asked, when (since the load started) and what came back: the HTTP
+/// status, or "timeout" or "connection error". What clients on each side of a partition were told.
+/// </summary>
+public sealed record Answer(TimeSpan At, Uri Endpoint, string SenderId, string ClientMessageId, string Outcome);
 
 public sealed record LoadReport(
     long Attempts, long Acknowledged, long Unavailable503, long Timeouts, long ConnectionErrors, long RateLimited,
@@ -48,6 +59,7 @@ public sealed class LoadClient : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly CancellationTokenSource _abort = new();
     private readonly ConcurrentQueue<AckedSend> _acks = new();
+    private readonly ConcurrentQueue<Answer> _answers = new();
     private readonly ConcurrentQueue<string> _problems = new();
     private readonly ConcurrentQueue<(string SenderId, string ClientMessageId)> _aborted = new();
     private readonly Stopwatch _clock = new();
@@ -77,6 +89,10 @@ public sealed class LoadClient : IAsyncDisposable
     public LoadOptions Options => _options;
     public IReadOnlyCollection<AckedSend> Acks => _acks;
     public long AcknowledgedCount => _acks.Count;
+    /// <summary>Time since the load started: the clock of <see cref="Answer.At"/> and <see cref="AckedSend.At"/>.</summary>
+    public TimeSpan Elapsed => _clock.Elapsed;
+    /// <summary>Every attempt's answer, by node, in the order they came.</summary>
+    public IReadOnlyCollection<Answer> Answers => _answers;
     /// <summary>Sends still unacknowledged when the drain deadline passed: their fate is unknown (stored or not).</summary>
     public IReadOnlyCollection<(string SenderId, string ClientMessageId)> Aborted => _aborted;
 
@@ -174,10 +190,11 @@ public sealed class LoadClient : IAsyncDisposable
                 using var message = Api.Authorized(HttpMethod.Post, new Uri(endpoint, "/v1/messages"), token, request);
                 using var response = await _http.SendAsync(message, timeout.Token);
                 var body = await ReadAsync(response, timeout.Token);
+                _answers.Enqueue(new Answer(_clock.Elapsed, endpoint, request.SenderId, request.ClientMessageId, ((int)response.StatusCode).ToString()));
                 switch (response.StatusCode)
                 {
                     case HttpStatusCode.OK when body is { MessageId: not null, ConversationId: not null }:
-                        RecordAck(request, index, body, attempt, _clock.Elapsed - started);
+                        RecordAck(request, index, body, attempt, _clock.Elapsed - started, endpoint);
                         return true;
                     case HttpStatusCode.ServiceUnavailable:
                         Interlocked.Increment(ref _unavailable);
@@ -202,6 +219,7 @@ public sealed class LoadClient : IAsyncDisposable
             }
             catch (OperationCanceledException) when (!_abort.IsCancellationRequested)
             {
+                _answers.Enqueue(new Answer(_clock.Elapsed, endpoint, request.SenderId, request.ClientMessageId, "timeout"));
                 Interlocked.Increment(ref _timeouts);
             }
             catch (OperationCanceledException)
@@ -210,13 +228,14 @@ public sealed class LoadClient : IAsyncDisposable
             }
             catch (HttpRequestException)
             {
+                _answers.Enqueue(new Answer(_clock.Elapsed, endpoint, request.SenderId, request.ClientMessageId, "connection error"));
                 Interlocked.Increment(ref _connectionErrors);
                 await PauseAsync(TimeSpan.FromMilliseconds(100));
             }
         }
     }
 
-    private void RecordAck(SendRequest request, int index, SendResponse body, int attempts, TimeSpan took)
+    private void RecordAck(SendRequest request, int index, SendResponse body, int attempts, TimeSpan took, Uri endpoint)
     {
         var status = body.SendStatus ?? "?";
         if (status == "Accepted")
@@ -231,7 +250,8 @@ public sealed class LoadClient : IAsyncDisposable
             Problem($"{request.ClientMessageId}: unexpected sendStatus {status} with 200");
 
         _acks.Enqueue(new AckedSend(request.SenderId, request.RecipientIds[0], index, request.ClientMessageId, request.Message,
-            body.MessageId!, body.ConversationId!, body.ServerTimestamp, status, attempts, took));
+            body.MessageId!, body.ConversationId!, body.ServerTimestamp, status, attempts, took)
+        { Endpoint = endpoint, At = _clock.Elapsed });
         lock (_gapGate)
         {
             var now = _clock.Elapsed.Ticks;

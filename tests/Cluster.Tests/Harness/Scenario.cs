@@ -82,7 +82,10 @@ public sealed class Scenario : IAsyncDisposable
             var servers = new List<PostgresServer>();
             scenario.Databases = new DatabaseLayout(servers);
             for (var i = 0; i < cluster.DatabaseServers; i++)
-                servers.Add(await PostgresServer.StartAsync(scenario.Directory));
+                servers.Add(cluster.Network is { } network
+                    ? await PostgresServer.StartAsync(scenario.Directory, host: network.AddressOf(ITestNetwork.DatabaseHost(i)),
+                        launcher: network.LauncherOf(ITestNetwork.DatabaseHost(i)))
+                    : await PostgresServer.StartAsync(scenario.Directory));
             scenario.Log(servers.Count == 1
                 ? $"PostgreSQL on port {scenario.Postgres.Port}"
                 : $"{servers.Count} PostgreSQL servers on ports {string.Join(", ", servers.Select(s => s.Port))}, partitions {scenario.Databases.PartitionMap}");

@@ -16,6 +16,9 @@ public sealed record ClusterOptions
 
     /// <summary>PostgreSQL servers the journal is spread over (<see cref="DatabaseLayout"/>); 1: today's one server.</summary>
     public int DatabaseServers { get; init; } = 1;
+
+    /// <summary>Where nodes and databases run: each in a network namespace of its own (<see cref="NetworkLab"/>), or on loopback when null.</summary>
+    public ITestNetwork? Network { get; init; }
 }
 
 /// <summary>
@@ -119,7 +122,7 @@ public sealed class TestCluster : IAsyncDisposable
         try
         {
             var ports = Enumerable.Range(0, options.Nodes).Select(_ => (Http: FreePorts.Next(), Remoting: FreePorts.Next())).ToList();
-            cluster.SeedNodes = [.. ports.Select(p => $"akka.tcp://messaging@127.0.0.1:{p.Remoting}")];
+            cluster.SeedNodes = [.. ports.Select((p, i) => $"akka.tcp://messaging@{cluster.HostOf($"node{i + 1}")}:{p.Remoting}")];
             cluster._named = options.Nodes;
             for (var i = 0; i < options.Nodes; i++)
                 cluster._slots.Add(cluster.NewNode($"node{i + 1}", ports[i].Http, ports[i].Remoting, 1));
@@ -142,7 +145,7 @@ public sealed class TestCluster : IAsyncDisposable
         var env = new Dictionary<string, string>(Databases.Environment())
         {
             ["Messaging__DataDirectory"] = Path.Combine(Directory, name, "data"),
-            ["Messaging__Cluster__Hostname"] = "127.0.0.1",
+            ["Messaging__Cluster__Hostname"] = HostOf(name),
             ["Messaging__Cluster__Port"] = remotingPort.ToString(),
             ["Messaging__Cluster__SeedNodes"] = string.Join(',', SeedNodes),
             ["Messaging__Auth__SigningKey"] = SigningKey,
@@ -175,8 +178,12 @@ public sealed class TestCluster : IAsyncDisposable
             RemotingPort = remotingPort,
             AdminPort = adminPort,
             Dll = build.Dll,
+            Host = HostOf(name),
+            Launcher = Options.Network?.LauncherOf(name) ?? [],
         };
     }
+
+    private string HostOf(string name) => Options.Network?.AddressOf(name) ?? "127.0.0.1";
 
     /// <summary>The build a node runs.</summary>
     public NodeBuild BuildOf(NodeProcess node)
