@@ -2,7 +2,8 @@
 # Installs what the test suite needs on a fresh Debian machine, and nothing when it is there already:
 #   PostgreSQL's server binaries (the tests start their own throwaway servers from /usr/lib/postgresql/*/bin),
 #   Node.js and npm (k8s/validate.sh and the OpenAPI lint install their npm packages themselves),
-#   chromium at /usr/bin/chromium (tests/WebClient.Tests drive it through Microsoft.Playwright).
+#   chromium at /usr/bin/chromium (tests/WebClient.Tests drive it through Microsoft.Playwright),
+#   libfaketime (tests/Cluster.Tests preload it into a node whose clock runs an hour ahead or behind: ClockSkewSpecs).
 # The README's test command runs it first; so does .ci/run, through that command.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -11,6 +12,7 @@ missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || missing+=(postgresql)
 { command -v node > /dev/null && command -v npm > /dev/null; } || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+compgen -G "/usr/lib/*/faketime/libfaketime.so.1" > /dev/null || missing+=(libfaketime)
 
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""

@@ -16,6 +16,13 @@ public sealed record ClusterOptions
 
     /// <summary>PostgreSQL servers the journal is spread over (<see cref="DatabaseLayout"/>); 1: today's one server.</summary>
     public int DatabaseServers { get; init; } = 1;
+
+    /// <summary>
+    /// Extra environment for one node by slot name (node1, node2, ...), over <see cref="Environment"/> and kept across
+    /// its restarts (e.g. <see cref="Faketime"/> for a node whose clock is wrong).
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> NodeEnvironment { get; init; } =
+        new Dictionary<string, IReadOnlyDictionary<string, string>>();
 }
 
 /// <summary>
@@ -150,6 +157,8 @@ public sealed class TestCluster : IAsyncDisposable
             ["DOTNET_gcServer"] = "0", // several nodes on 2 cores: workstation GC keeps each one small
         };
         foreach (var (key, value) in Options.Environment)
+            env[key] = value;
+        foreach (var (key, value) in Options.NodeEnvironment.GetValueOrDefault(name) ?? new Dictionary<string, string>())
             env[key] = value;
         return env;
     }
