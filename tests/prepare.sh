@@ -4,6 +4,7 @@
 #   Node.js and npm (k8s/validate.sh and the OpenAPI lint install their npm packages themselves),
 #   chromium at /usr/bin/chromium (tests/WebClient.Tests drive it through Microsoft.Playwright),
 #   nftables (`nft`), for the opt-in partition scenarios (tests/Cluster.Tests/PartitionSpecs.cs; small).
+#   libfaketime (tests/Cluster.Tests preload it into a node whose clock runs an hour ahead or behind: ClockSkewSpecs).
 # The README's test command runs it first; so does .ci/run, through that command.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -13,6 +14,7 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" > /dev/null || missing+=(postgresq
 { command -v node > /dev/null && command -v npm > /dev/null; } || missing+=(nodejs npm)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v nft > /dev/null || [ -x /usr/sbin/nft ] || missing+=(nftables)
+compgen -G "/usr/lib/*/faketime/libfaketime.so.1" > /dev/null || missing+=(libfaketime)
 
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""

@@ -17,13 +17,14 @@ public static class Jwt
         Mint(userId, key, DateTimeOffset.UtcNow + lifetime);
 
     /// <summary>Any token, also those the node must refuse: expired, or for another issuer or audience.</summary>
+    /// <param name="notBefore">Its iat and nbf; by default now, or an hour before it expires if that is earlier.</param>
     public static string Mint(string userId, byte[] key, DateTimeOffset expires, string issuer = Messaging,
-        string audience = Messaging)
+        string audience = Messaging, DateTimeOffset? notBefore = null)
     {
         // Valid from now, or from an hour before it expires if that is earlier: a token minted already expired was
         // valid once, so the node refuses it for its expiry and nothing else.
         var exp = expires.ToUnixTimeSeconds();
-        var from = Math.Min(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), exp - 3600);
+        var from = notBefore?.ToUnixTimeSeconds() ?? Math.Min(DateTimeOffset.UtcNow.ToUnixTimeSeconds(), exp - 3600);
         var header = Base64Url.EncodeToString("""{"alg":"HS256","typ":"JWT"}"""u8);
         var payload = Base64Url.EncodeToString(JsonSerializer.SerializeToUtf8Bytes(new
         {

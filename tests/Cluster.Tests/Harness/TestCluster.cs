@@ -19,6 +19,12 @@ public sealed record ClusterOptions
 
     /// <summary>Where nodes and databases run: each in a network namespace of its own (<see cref="NetworkLab"/>), or on loopback when null.</summary>
     public ITestNetwork? Network { get; init; }
+    /// <summary>
+    /// Extra environment for one node by slot name (node1, node2, ...), over <see cref="Environment"/> and kept across
+    /// its restarts (e.g. <see cref="Faketime"/> for a node whose clock is wrong).
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyDictionary<string, string>> NodeEnvironment { get; init; } =
+        new Dictionary<string, IReadOnlyDictionary<string, string>>();
 }
 
 /// <summary>
@@ -153,6 +159,8 @@ public sealed class TestCluster : IAsyncDisposable
             ["DOTNET_gcServer"] = "0", // several nodes on 2 cores: workstation GC keeps each one small
         };
         foreach (var (key, value) in Options.Environment)
+            env[key] = value;
+        foreach (var (key, value) in Options.NodeEnvironment.GetValueOrDefault(name) ?? new Dictionary<string, string>())
             env[key] = value;
         return env;
     }
