@@ -72,10 +72,13 @@ public sealed class PauseGuard : IExtension
         {
             if (Limit is not { } limit)
                 return null;
+            // The tick first: the watchdog trips before it moves the tick on, so a fresh tick read here means a trip
+            // (if there was one) is seen below, and a stale one refuses by itself.
+            var lastTick = Volatile.Read(ref _lastTick);
             var pausedFor = Volatile.Read(ref _pausedForTicks);
             if (pausedFor != 0)
                 return $"this node was paused for {Seconds(pausedFor)}, long enough for its mailboxes to have moved; it is leaving the cluster";
-            var sinceTick = _clock() - Volatile.Read(ref _lastTick);
+            var sinceTick = _clock() - lastTick;
             return sinceTick > limit.TotalSeconds * Stopwatch.Frequency
                 ? $"this node has just resumed after {Seconds(sinceTick)} without running; it is leaving the cluster"
                 : null;

@@ -27,7 +27,12 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
 
         var previous = await PreviousRelease.BuildAsync(output.WriteLine);
         var current = new NodeBuild("current", null, CurrentRelease());
-        await using var scenario = await Scenario.StartAsync("upgrade", output.WriteLine, ClusterSettings.ForTests with { Build = previous });
+        // Groups came with 1.2.0: from an older release they are gated (off while an old node is a member); from 1.2.0
+        // on they run all along, in the group load beside the 1:1 load and on the way back too.
+        var groupsGated = ReleaseOf(previous.AppVersion!) < new Version(1, 2, 0);
+        // Live clients (with their receipts) on each node in turn, from a release that has them (1.1.0 and later).
+        await using var scenario = await Scenario.StartAsync("upgrade", output.WriteLine, ClusterSettings.ForTests with { Build = previous },
+            liveUsers: 10, streamSlot: 0, groups: !groupsGated);
         var cluster = scenario.Cluster;
         _signingKey = cluster.SigningKey;
         scenario.Log($"from {previous.Label} (app-version {previous.AppVersion}) to the current build (app-version {current.AppVersion})");
@@ -42,10 +47,19 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
             var next = await cluster.AddAsync(current);
             started.Add(next);
             newNodes.Add(next);
-            // Old nodes are still members: groups stay off on every new node, and nothing of them is stored.
-            foreach (var node in newNodes)
-                await ExpectStatusAsync(scenario, node, "alice", HttpMethod.Post, "/v1/groups", NewGroup("alice", "mixed"), HttpStatusCode.ServiceUnavailable);
-            await ExpectStatusAsync(scenario, old, "alice", HttpMethod.Post, "/v1/groups", NewGroup("alice", "old"), HttpStatusCode.NotFound);
+            if (groupsGated)
+            {
+                // Old nodes are still members: groups stay off on every new node, and nothing of them is stored.
+                foreach (var node in newNodes)
+                    await ExpectStatusAsync(scenario, node, "alice", HttpMethod.Post, "/v1/groups", NewGroup("alice", "mixed"), HttpStatusCode.ServiceUnavailable);
+                await ExpectStatusAsync(scenario, old, "alice", HttpMethod.Post, "/v1/groups", NewGroup("alice", "old"), HttpStatusCode.NotFound);
+            }
+            else
+            {
+                // Both releases have groups: a mixed cluster creates them on either.
+                await UntilStatusAsync(scenario, next, "alice", HttpMethod.Post, "/v1/groups", NewGroup("alice", "mixed"), HttpStatusCode.Created, Progress);
+                await UntilStatusAsync(scenario, old, "alice", HttpMethod.Post, "/v1/groups", NewGroup("alice", "old"), HttpStatusCode.Created, Progress);
+            }
             await StaysUpUntilReplacedAsync(cluster, old);
             await scenario.LoadProgressesAsync(200, Progress);
         }
@@ -76,18 +90,38 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
         var back = await cluster.AddAsync(previous);
         started.Add(back);
         oldNodes.Add(back);
-        foreach (var node in newNodes)
+        if (groupsGated)
         {
-            await UntilStatusAsync(scenario, node, members[0], HttpMethod.Post, "/v1/groups", NewGroup(members[0], "rollback"), HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
-            scenario.Log($"{node.Name}: POST /v1/groups 503 with {back.Name} of the previous release a member");
+            foreach (var node in newNodes)
+            {
+                await UntilStatusAsync(scenario, node, members[0], HttpMethod.Post, "/v1/groups", NewGroup(members[0], "rollback"), HttpStatusCode.ServiceUnavailable, TimeSpan.FromSeconds(30));
+                scenario.Log($"{node.Name}: POST /v1/groups 503 with {back.Name} of the previous release a member");
+            }
         }
         await StaysUpUntilReplacedAsync(cluster, newNodes[0]);
         newNodes.RemoveAt(0);
         foreach (var node in newNodes)
         {
-            await ExpectStatusAsync(scenario, node, members[1], HttpMethod.Post, "/v1/messages",
-                new { conversationId = groupId, message = "after the rollback", clientMessageId = "upg-rollback" }, HttpStatusCode.ServiceUnavailable);
-            await ExpectStatusAsync(scenario, node, members[1], HttpMethod.Get, $"/v1/groups/{groupId}", null, HttpStatusCode.ServiceUnavailable);
+            var body = new { conversationId = groupId, message = "after the rollback", clientMessageId = "upg-rollback" };
+            if (groupsGated)
+            {
+                await ExpectStatusAsync(scenario, node, members[1], HttpMethod.Post, "/v1/messages", body, HttpStatusCode.ServiceUnavailable);
+                await ExpectStatusAsync(scenario, node, members[1], HttpMethod.Get, $"/v1/groups/{groupId}", null, HttpStatusCode.ServiceUnavailable);
+            }
+        }
+        if (!groupsGated)
+        {
+            // The group goes on through the node of the previous release and the current ones alike.
+            for (var n = 12; n < 18; n++)
+            {
+                var sender = members[n % members.Length];
+                var text = $"{sender} upgrade #{n}";
+                var node = n % 2 == 0 ? back : newNodes[n % newNodes.Count];
+                await UntilStatusAsync(scenario, node, sender, HttpMethod.Post, "/v1/messages",
+                    new { conversationId = groupId, message = text, clientMessageId = $"upg-{n}" }, HttpStatusCode.Created, Progress);
+                groupSends.Add((sender, text));
+            }
+            scenario.Log($"group {groupId}: {groupSends.Count} sends acknowledged, 6 of them after the rollback (3 through {back.Name})");
         }
         await scenario.LoadProgressesAsync(200, Progress);
         await scenario.EveryMailboxServesAsync(Progress);
@@ -105,6 +139,9 @@ public sealed class UpgradeSpecs(ITestOutputHelper output)
         Assert.All(findings, f => Assert.True(f.Findings.Unrecovered == 0, $"{f.node.Name}: {f.Findings.Text}"));
         Scenario.AssertWithin(load, FaultBounds.RollingUpgrade);
     }
+
+    /// <summary>The release at the head of an app-version (1.3.0 of 1.3.0-rc1 or 1.3.0+3-abc).</summary>
+    private static Version ReleaseOf(string appVersion) => Version.Parse(appVersion.Split('-', '+')[0]);
 
     /// <summary>The release of the node built beside these tests (Version in src/Node/Node.csproj).</summary>
     private static string CurrentRelease() =>

@@ -153,13 +153,14 @@ public sealed class Scenario : IAsyncDisposable
         Log($"every user had a send acknowledged; load: {Load.Report()}");
     }
 
-    public async Task<(LoadReport Load, VerifierResult Verifier)> FinishAsync()
+    /// <param name="oneClock">False where a node's clock is wrong on purpose (see <see cref="Verifier"/>).</param>
+    public async Task<(LoadReport Load, VerifierResult Verifier)> FinishAsync(bool oneClock = true)
     {
         var report = await Load.StopAsync();
         Log($"load stopped: {report}");
         if (Groups is not null)
             await Groups.StopAsync();
-        var verifier = new Verifier(() => Cluster.ServingEndpoints, Cluster.SigningKey, Log);
+        var verifier = new Verifier(() => Cluster.ServingEndpoints, Cluster.SigningKey, Log, oneClock);
         var result = await verifier.VerifyAsync(Load, deliveryWithin: TimeSpan.FromSeconds(60));
         if (Groups is not null && await Groups.VerifyAsync(TimeSpan.FromSeconds(60)) is { Count: > 0 } groupViolations)
             result = result with { Ok = false, Violations = [.. result.Violations, .. groupViolations] };
