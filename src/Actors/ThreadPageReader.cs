@@ -9,8 +9,11 @@ namespace Messaging.Actors;
 /// Reads a thread page that lies before the mailbox's in-memory window straight from the journal, through the
 /// journal protocol every plugin implements (no SQL). It walks the skip list that <see cref="ThreadLinks"/> make
 /// (O(log depth) point reads) to the journal positions of the page's last and first message, then reads the range
-/// between them if it is at most <c>maxRange</c> entries, else the page's messages one by one along their
-/// <see cref="ThreadLinks.Previous"/> links. History is immutable, so this runs beside the mailbox without touching
+/// between them if it is at most <c>maxRange</c> entries, else walks the page along its
+/// <see cref="ThreadLinks.Previous"/> links: where the page is dense (at least four of its messages per
+/// <see cref="Chunk"/> entries, on average over its range) it reads the block of entries ending at the next message it
+/// lacks, which brings the messages below it too, until blocks have cost <c>maxRange</c> entries; then, and where the
+/// page is sparse, one message per read. History is immutable, so this runs beside the mailbox without touching
 /// its state. Bounded: it keeps only the page's own messages (whatever else the range holds is dropped as it
 /// arrives), asks the journal for at most <see cref="Chunk"/> entries at a time, and answers by one deadline from its
 /// start; once it has answered it stops, so at most one chunk is still on its way to nobody.
@@ -38,6 +41,9 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     private long _journalSeq;
     private long _target;
     private long _highJournalSeq;
+    private long _lowJournalSeq;
+    // Entries the walk may still read in blocks (beyond its one-message reads).
+    private long _blockBudget;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -84,7 +90,11 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
                 if (high - low < _maxRange)
                     ReadRange(low, high, Reply);
                 else
+                {
+                    _lowJournalSeq = low;
+                    _blockBudget = _maxRange;
                     Walk(_plan.ToSeq, high);
+                }
             });
         });
     }
@@ -140,12 +150,17 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         });
     }
 
-    /// <summary>A page spread over more than maxRange entries: one point read per message not read yet, newest first.</summary>
+    /// <summary>
+    /// A page spread over more than maxRange entries, newest first: the message at <paramref name="journalSeq"/> is read
+    /// in a block with the entries below it while the page is dense and the block budget lasts, else on its own.
+    /// </summary>
     private void Walk(long seq, long journalSeq)
     {
         if (!_page.TryGetValue(journalSeq, out var entry))
         {
-            Read(journalSeq, journalSeq, () =>
+            var block = BlockBelow(seq, journalSeq);
+            _blockBudget -= block - 1;
+            Read(journalSeq - block + 1, journalSeq, () =>
             {
                 if (_page.ContainsKey(journalSeq))
                     Walk(seq, journalSeq);
@@ -160,6 +175,17 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             Reply();
         else
             Walk(seq - 1, entry.Links.Previous);
+    }
+
+    /// <summary>How many entries to read ending at message <paramref name="seq"/> (1: just it).</summary>
+    private long BlockBelow(long seq, long journalSeq)
+    {
+        var messages = _plan.ToSeq - _plan.FromSeq;
+        var perMessage = messages == 0 ? long.MaxValue : (_highJournalSeq - _lowJournalSeq) / messages; // average entries apart
+        if (perMessage > Chunk / 4)
+            return 1;
+        var wanted = (seq - _plan.FromSeq + 1) * perMessage; // down to the page's first message, on average
+        return Math.Max(1, Math.Min(Math.Min(wanted, Chunk), Math.Min(_blockBudget, journalSeq - _lowJournalSeq + 1)));
     }
 
     private void ReadRange(long from, long to, Action done)

@@ -20,7 +20,7 @@ public sealed class JournalReadSpecs(ITestOutputHelper output)
     private string Carol => $"carol-{Run}";
 
     [Fact]
-    public async Task Should_read_a_page_spread_over_other_conversations_message_by_message()
+    public async Task Should_read_a_page_spread_over_other_conversations_without_going_through_its_whole_range()
     {
         for (var i = 1; i <= 12; i++)
         {
@@ -35,8 +35,30 @@ public sealed class JournalReadSpecs(ITestOutputHelper output)
 
         var page = Assert.IsType<ThreadPage>(reply);
         Assert.Equal(["m3", "m4", "m5", "m6", "m7"], page.Messages.Select(m => m.Message.Text));
-        // m3..m7 lie 45 journal entries apart; a range read would go through all of them (and keep them).
-        Assert.InRange(journalEntries, 1, Settings.JournalReadMaxRange);
+        // m3..m7 lie 45 journal entries apart; a range read would go through all of them (and keep them). The walk reads
+        // at most JournalReadMaxRange entries in blocks, one per message of the page, and a few skip-list lookups.
+        Assert.InRange(journalEntries, 1, Settings.JournalReadMaxRange + 5 + 8);
+    }
+
+    [Fact]
+    public async Task Should_read_a_dense_page_wider_than_the_range_limit_whole_and_in_order()
+    {
+        // Two conversations taking turns: bob's messages two or three entries apart, 60 of them over ~150 entries.
+        for (var i = 1; i <= 60; i++)
+        {
+            await Sent(Alice, Bob, $"m{i}");
+            await Sent(Alice, Carol, $"x{i}");
+        }
+        var journalEntries = 0;
+
+        var reply = await CountingReads(Alice, () => Interlocked.Increment(ref journalEntries),
+            () => Region.Ask<object>(new GetThread(Alice, Ids.ConversationFor(Alice, Bob), 5, 50, null, null), Ask, Ct));
+
+        var page = Assert.IsType<ThreadPage>(reply);
+        Assert.Equal(Enumerable.Range(6, 50).Select(i => $"m{i}"), page.Messages.Select(m => m.Message.Text));
+        Assert.Equal(Enumerable.Range(6, 50).Select(i => (long)i), page.Messages.Select(m => m.Seq));
+        // Blocks up to the range limit, then one entry per message still missing, and the lookups.
+        Assert.InRange(journalEntries, 50, Settings.JournalReadMaxRange + 50 + 8);
     }
 
     [Fact]
