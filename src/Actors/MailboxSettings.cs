@@ -42,9 +42,9 @@ public sealed record MailboxSettings
 
     /// <summary>
     /// The widest journal range a thread page is read in at once. The range between a page's first and last message
-    /// also holds the user's other conversations' events; when it is wider than this, the page is read message by
-    /// message along its links instead, so one read goes through at most this many entries plus the page and its
-    /// O(log depth) lookups.
+    /// also holds the user's other conversations' events; when it is wider than this, the page is walked along its
+    /// links instead, in blocks of entries while it is dense (at most this many entries in blocks), else message by
+    /// message, so one read goes through at most this many entries plus the page and its O(log depth) lookups.
     /// </summary>
     public int JournalReadMaxRange { get; init; } = 1000;
 
