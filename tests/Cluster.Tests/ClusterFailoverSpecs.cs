@@ -48,14 +48,46 @@ public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
         await scenario.LoadProgressesAsync(300, Progress);
 
         // Slot 0 is the oldest node: it also hosts the shard coordinator, which must move too.
+        var killed = scenario.Load.Elapsed;
         await scenario.Cluster.KillAsync(0);
         await scenario.EveryMailboxServesAsync(Progress);
+        var served = scenario.Load.Elapsed;
         await scenario.Cluster.ReplaceAsync(0);
         await scenario.LoadProgressesAsync(200, Progress);
 
         var (load, verifier) = await scenario.FinishAsync();
+        scenario.Log($"windows around the kill: {UserWindows.Of(scenario.Load, killed, served)}");
         Assert.True(verifier.Ok, verifier.ToString());
         Scenario.AssertWithin(load, FaultBounds.Crash);
+    }
+
+    /// <summary>
+    /// A kill -9 as Kubernetes meets it when the pod stays: the container restarts at once at the same address (pod IP,
+    /// port 4053) with a new uid. The members down the old incarnation when the new one asks to join, without waiting
+    /// for the failure detector or the Split Brain Resolver; its mailboxes start elsewhere after the down-removal margin.
+    /// The oldest node is killed, so the shard coordinator moves too.
+    /// </summary>
+    [Fact]
+    public async Task Should_serve_a_killed_nodes_users_again_soon_when_it_restarts_at_the_same_address()
+    {
+        await using var scenario = await Scenario.StartAsync("sigkill-restart", output.WriteLine, ClusterSettings.ForTests, groups: true);
+        await scenario.LoadProgressesAsync(300, Progress);
+
+        var killed = scenario.Load.Elapsed;
+        var restarted = await scenario.Cluster.KillAndRestartAsync(0);
+        await scenario.EveryMailboxServesAsync(Progress);
+        var served = scenario.Load.Elapsed;
+        await restarted.WaitReadyAsync(scenario.Cluster.Options.ReadyWithin);
+        scenario.Log($"{restarted.Name} #{restarted.Incarnation} ready {(scenario.Load.Elapsed - killed).TotalSeconds:0.0} s after the kill");
+        await scenario.LoadProgressesAsync(200, Progress);
+
+        var (load, verifier) = await scenario.FinishAsync();
+        var windows = UserWindows.Of(scenario.Load, killed, served);
+        scenario.Log($"windows around the kill: {windows}");
+        Assert.True(verifier.Ok, verifier.ToString());
+        Scenario.AssertWithin(load, FaultBounds.CrashRestartedInPlace);
+        Assert.True(windows.Longest <= FaultBounds.CrashRestartedInPlace.LongestSend,
+            $"a user went {windows.Longest.TotalSeconds:0.0} s without an acknowledgement (bound {FaultBounds.CrashRestartedInPlace.LongestSend.TotalSeconds} s): {windows}");
     }
 
     [Fact]

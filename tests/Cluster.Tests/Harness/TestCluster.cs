@@ -270,6 +270,28 @@ public sealed class TestCluster : IAsyncDisposable
         await node.WaitForExitAsync(TimeSpan.FromSeconds(10));
     }
 
+    /// <summary>
+    /// SIGKILL <paramref name="slot"/> and start its next incarnation at once on the same HTTP and remoting ports, as
+    /// Kubernetes restarts a killed container in the same pod (same IP, same port 4053): the cluster sees a new uid at
+    /// a member's address. Returns once the new process runs; <see cref="NodeProcess.WaitReadyAsync"/> waits for it.
+    /// </summary>
+    public async Task<NodeProcess> KillAndRestartAsync(int slot)
+    {
+        var old = Nodes[slot];
+        _log($"SIGKILL {old.Name} (pid {old.Pid}), restarting it on the same ports");
+        old.Kill();
+        await old.WaitForExitAsync(TimeSpan.FromSeconds(10));
+        var next = NewNode(old.Name, old.HttpPort, old.RemotingPort, old.Incarnation + 1);
+        lock (_gate)
+        {
+            _retired.Add(old);
+            _slots[slot] = next;
+        }
+        next.Start();
+        _log($"{next.Name} #{next.Incarnation} started (pid {next.Pid}, akka {next.RemotingPort})");
+        return next;
+    }
+
     /// <summary>A new node on new ports in place of <paramref name="slot"/>, joining through the seed nodes.</summary>
     public async Task<NodeProcess> ReplaceAsync(int slot)
     {
