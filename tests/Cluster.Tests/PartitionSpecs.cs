@@ -150,34 +150,13 @@ internal sealed record IsolatedSide(int Asked, int Ok, int Refused, int Timeouts
         $"the cut-off node was asked {Asked} times: {Ok} x 200 (each stored), {Refused} x 503, {Timeouts} timeouts, {ConnectionErrors} connection errors";
 }
 
-/// <summary>
-/// How long users went without an acknowledgement around a fault: for each user, the longest time between two of its
-/// acknowledgements (or the cut and its first) that overlaps [cut, heal]. Affected: a user whose longest is over 2 s
-/// (a user sends every 100 ms or so when served).
-/// </summary>
-internal sealed record Windows(int Users, int Affected, TimeSpan Longest, TimeSpan MedianAffected, long Unavailable)
+/// <summary>The users' windows around the cut (<see cref="UserWindows"/>), and the 503s between the cut and the heal.</summary>
+internal sealed record Windows(UserWindows Users, long Unavailable)
 {
-    public static Windows Of(LoadClient load, TimeSpan cut, TimeSpan heal)
-    {
-        var longest = load.UserIds.Select(user =>
-        {
-            var times = load.Acks.Where(a => a.SenderId == user).Select(a => a.At).Order().ToList();
-            var worst = TimeSpan.Zero;
-            for (var i = 1; i < times.Count; i++)
-                if (times[i] > cut && times[i - 1] < heal)
-                    worst = TimeSpan.FromTicks(Math.Max(worst.Ticks, (times[i] - Max(times[i - 1], cut)).Ticks));
-            return worst;
-        }).ToList();
-        var affected = longest.Where(t => t > TimeSpan.FromSeconds(2)).Order().ToList();
-        var unavailable = load.Answers.Count(a => a.Outcome == "503" && a.At >= cut && a.At < heal);
-        return new(longest.Count, affected.Count, longest.Max(), affected.Count > 0 ? affected[affected.Count / 2] : TimeSpan.Zero, unavailable);
-    }
+    public static Windows Of(LoadClient load, TimeSpan cut, TimeSpan heal) =>
+        new(UserWindows.Of(load, cut, heal), load.Answers.Count(a => a.Outcome == "503" && a.At >= cut && a.At < heal));
 
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
-    public override string ToString() =>
-        $"{Affected} of {Users} users waited over 2 s for an acknowledgement (longest {Longest.TotalSeconds:0.0} s, median of those " +
-        $"{MedianAffected.TotalSeconds:0.0} s); {Unavailable} 503s between the cut and the heal";
+    public override string ToString() => $"{Users}; {Unavailable} 503s between the cut and the heal";
 }
 
 /// <summary>Bounds on what the load sees in the partition scenarios (docs/operations.md, "The partition scenarios").</summary>

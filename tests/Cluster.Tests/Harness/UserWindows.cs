@@ -3,7 +3,7 @@ namespace Messaging.Cluster.Tests.Harness;
 /// <summary>
 /// How long users went without an acknowledgement around a fault: for each user, the longest time between two of its
 /// acknowledgements (or the fault and its first) that overlaps [fault, end]. Affected: a user whose longest is over 2 s
-/// (a user sends every 100 ms or so when served). The same measure as the partition scenarios' (PartitionSpecs).
+/// (a user sends every 100 ms or so when served). The kill and partition scenarios use it.
 /// </summary>
 public sealed record UserWindows(int Users, int Affected, TimeSpan Longest, TimeSpan MedianAffected)
 {
