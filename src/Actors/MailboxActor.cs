@@ -396,7 +396,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         }
         var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
         var reader = Context.ActorOf(ThreadPageReader.Props(
-            PersistenceId, journal, plan, replyTo, _settings.JournalReadTimeout, _settings.JournalReadMaxRange, wrap));
+            PersistenceId, journal, plan, replyTo, _settings.JournalReadTimeout, _settings.JournalReadMaxRange, wrap,
+            _settings.WalkInBlocks));
         _readers.Add(Context.Watch(reader));
     }
 

@@ -64,6 +64,13 @@ public sealed record MailboxSettings
     /// <summary>Live event streams one user may hold open at once (devices, tabs), on whichever nodes; beyond it 429.</summary>
     public int MaxStreamsPerUser { get; init; } = 10;
 
+    /// <summary>
+    /// Whether a thread page wider than <see cref="JournalReadMaxRange"/> is walked in blocks where it is dense (else one
+    /// message per read). Always on; the load generator turns it off for the baseline it measures blocks against. Not
+    /// configuration.
+    /// </summary>
+    public bool WalkInBlocks { get; internal init; } = true;
+
     /// <summary>Time for the mailbox's clocks; tests put a fake one here. Not configuration.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 }

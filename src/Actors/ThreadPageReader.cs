@@ -44,21 +44,24 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     private long _lowJournalSeq;
     // Entries the walk may still read in blocks (beyond its one-message reads).
     private long _blockBudget;
+    private readonly bool _blocks;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="deadline">The read answers within this from its start (a 503 past it), however the journal paces it.</param>
     /// <param name="maxRange">The widest journal range read at once; a page spread wider is read message by message.</param>
     /// <param name="wrap">What <paramref name="replyTo"/> gets for the page (or the failure): the page itself by default.</param>
+    /// <param name="blocks">Walk a wide page in blocks where it is dense (see the class); off: one message per read.</param>
     public static Props Props(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
-        int maxRange, Func<object, object>? wrap = null) =>
-        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap));
+        int maxRange, Func<object, object>? wrap = null, bool blocks = true) =>
+        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap, blocks));
 
     public ThreadPageReader(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
-        int maxRange, Func<object, object>? wrap = null)
+        int maxRange, Func<object, object>? wrap = null, bool blocks = true)
     {
+        _blocks = blocks;
         _persistenceId = persistenceId;
         _journal = journal;
         _plan = plan;
@@ -92,7 +95,7 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
                 else
                 {
                     _lowJournalSeq = low;
-                    _blockBudget = _maxRange;
+                    _blockBudget = _blocks ? _maxRange : 0;
                     Walk(_plan.ToSeq, high);
                 }
             });

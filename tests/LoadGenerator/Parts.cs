@@ -208,7 +208,12 @@ public static class Parts
         memory.Sort();
         Console.WriteLine($"  cold recovery of {messages} messages: median {times[2]:0.0} ms (min {times[0]:0.0}, max {times[4]:0.0}); live state {memory[2] / 1024.0:0} KiB");
         if (deepPage && live is not null)
+        {
             results["deepPage"] = await DeepPage(live, user);
+            // The same mailbox again, reading wide pages one message per read: the baseline of the walk in blocks.
+            var (_, _, pointReads) = await RecoverOnce(system, settings with { WalkInBlocks = false }, user, keep: true);
+            results["widePage"] = await WidePage(live, pointReads!, user);
+        }
         return new { Messages = messages, Events = events, ReplayedEvents = events - snapshotSeq, MedianMs = times[2], TimesMs = times, StateBytes = memory[2] };
     }
 
@@ -254,6 +259,43 @@ public static class Parts
         Console.WriteLine($"  thread page 10,000 deep (50 messages, journal): p50 {deep.P50Ms:0.0} ms p90 {deep.P90Ms:0.0} p99 {deep.P99Ms:0.0} max {deep.MaxMs:0.0}; " +
                           $"recent page from memory: p50 {recent.P50Ms:0.00} ms p99 {recent.P99Ms:0.00}");
         return new { Deep = deep, Recent = recent };
+    }
+
+    /// <summary>
+    /// Pages of 200 messages 10,000 deep: wider than JournalReadMaxRange (the conversation takes turns with four others),
+    /// so they are walked; by the mailbox as it is (in blocks) and by one that reads one message per read, alternating
+    /// which goes first, in the same process against the same journal.
+    /// </summary>
+    private static async Task<object> WidePage(IActorRef blocks, IActorRef pointReads, string user)
+    {
+        var conversation = Ids.ConversationFor(user, "deep-c0");
+        var inBlocks = new OpRecorder("page of 200, 10,000 deep, in blocks");
+        var onePerRead = new OpRecorder("page of 200, 10,000 deep, one message per read");
+        async Task<double> Read(IActorRef actor, int i)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var page = await actor.Ask<object>(new GetThread(user, conversation, 10_000 + i * 37, 200, null, null), TimeSpan.FromSeconds(30));
+            var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            if (page is not ThreadPage { Messages.Length: 200 })
+                throw new InvalidOperationException($"wide page {i}: {page}");
+            return ms;
+        }
+        for (var i = 0; i < 50; i++)
+        {
+            var (first, second) = i % 2 == 0 ? (blocks, pointReads) : (pointReads, blocks);
+            var a = await Read(first, i);
+            var b = await Read(second, i);
+            if (i < 10)
+                continue; // warm-up
+            (first == blocks ? inBlocks : onePerRead).Add(a);
+            (second == blocks ? inBlocks : onePerRead).Add(b);
+        }
+        var withBlocks = inBlocks.Summary(1);
+        var baseline = onePerRead.Summary(1);
+        Console.WriteLine($"  page of 200, 10,000 deep (walked): in blocks p50 {withBlocks.P50Ms:0.0} ms p90 {withBlocks.P90Ms:0.0} p99 {withBlocks.P99Ms:0.0}; " +
+                          $"one message per read p50 {baseline.P50Ms:0.0} ms p90 {baseline.P90Ms:0.0} p99 {baseline.P99Ms:0.0}; " +
+                          $"median ratio {baseline.P50Ms / withBlocks.P50Ms:0.0}x");
+        return new { InBlocks = withBlocks, OneMessagePerRead = baseline };
     }
 
     /// <summary>
