@@ -32,12 +32,17 @@ public static class HttpMetrics
         SendDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds, tag);
     }
 
-    public static readonly UpDownCounter<long> LiveStreams = MessagingMetrics.Meter.CreateUpDownCounter<long>(
-        "messaging.live.streams", unit: "{stream}", description: "Live event streams open on this node");
+    private static long _liveStreams;
 
-    internal static void LiveStreamOpened() => LiveStreams.Add(1);
+    // Observed rather than added to (as messaging.mailboxes.active): an exporter that starts listening after streams
+    // opened would otherwise count their closing and not their opening, and report fewer than are open.
+    public static readonly ObservableUpDownCounter<long> LiveStreams = MessagingMetrics.Meter.CreateObservableUpDownCounter(
+        "messaging.live.streams", () => Interlocked.Read(ref _liveStreams), unit: "{stream}",
+        description: "Live event streams open on this node");
 
-    internal static void LiveStreamClosed() => LiveStreams.Add(-1);
+    internal static void LiveStreamOpened() => Interlocked.Increment(ref _liveStreams);
+
+    internal static void LiveStreamClosed() => Interlocked.Decrement(ref _liveStreams);
 
     internal static void RecordRateLimited() =>
         Sends.Add(1, new KeyValuePair<string, object?>("outcome", SendStatus.RateLimited));
