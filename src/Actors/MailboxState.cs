@@ -573,14 +573,9 @@ public sealed partial record MailboxState(
         };
     }
 
-    private ImmutableQueue<long> Opened(ImmutableQueue<long> openings, long stamp)
-    {
-        openings = openings.Enqueue(stamp);
-        var count = openings.Count();
-        for (; count > Limits.MaxNewConversations; count--)
-            openings = openings.Dequeue();
-        return openings;
-    }
+    /// <summary>One more opening; the oldest goes once there are as many as the limit (never more: replay and snapshots keep that).</summary>
+    private ImmutableQueue<long> Opened(ImmutableQueue<long> openings, long stamp) =>
+        (openings.Count() < Limits.MaxNewConversations ? openings : openings.Dequeue()).Enqueue(stamp);
 
     private static long CharsOf(ImmutableArray<StoredMessage> messages, int start, int count)
     {

@@ -44,7 +44,6 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     private long _lowJournalSeq;
     // Entries the walk may still read in blocks (beyond its one-message reads).
     private long _blockBudget;
-    private readonly bool _blocks;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -61,7 +60,7 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
         int maxRange, Func<object, object>? wrap = null, bool blocks = true)
     {
-        _blocks = blocks;
+        _blockBudget = blocks ? maxRange : 0;
         _persistenceId = persistenceId;
         _journal = journal;
         _plan = plan;
@@ -95,7 +94,6 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
                 else
                 {
                     _lowJournalSeq = low;
-                    _blockBudget = _blocks ? _maxRange : 0;
                     Walk(_plan.ToSeq, high);
                 }
             });
