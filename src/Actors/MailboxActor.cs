@@ -55,7 +55,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
         Recover<SnapshotOffer>(offer =>
         {
-            Durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot);
+            Durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot, offer.Metadata.SequenceNr);
             _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
         });
         Recover<IMailboxEvent>(evt =>
@@ -67,6 +67,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         {
             var outcome = _audit!.Complete(LastSequenceNr);
             _audit = null;
+            if (outcome.Stale.Count > 0)
+                Durable = Durable.StaleFound(outcome.Stale[^1].Seq); // what the journal holds, resolved or not
             RecoveryDone();
             if (outcome.UnsettledGap > 0)
             {
@@ -247,7 +249,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                     replyTo.Tell(new MailboxUnavailable("the marked message is still being written; retry"));
                 else
                 {
-                    var plan = new ThreadPlan.FromJournal(conversation.ConversationId, read.Seq, read.Seq, conversation.LastSeq, conversation.Anchors);
+                    var plan = new ThreadPlan.FromJournal(conversation.ConversationId, read.Seq, read.Seq, conversation.LastSeq, conversation.Anchors, Durable.StaleUpTo);
                     ReadFromJournal(plan, Self, reply => new TallyRead(cmd, replyTo, read.Seq, known, reply));
                 }
                 break;
@@ -397,7 +399,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
         var reader = Context.ActorOf(ThreadPageReader.Props(
             PersistenceId, journal, plan, replyTo, _settings.JournalReadTimeout, _settings.JournalReadMaxRange, wrap,
-            _settings.WalkInBlocks));
+            _settings.WalkInBlocks, _settings.GuessPositions));
         _readers.Add(Context.Watch(reader));
     }
 

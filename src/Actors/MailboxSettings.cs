@@ -71,6 +71,13 @@ public sealed record MailboxSettings
     /// </summary>
     public bool WalkInBlocks { get; internal init; } = true;
 
+    /// <summary>
+    /// Whether a thread page read guesses where its last message lies (interpolation, <see cref="ThreadPageReader"/>)
+    /// before it walks the skip list. Always on; the load generator turns it off for the baseline it measures the
+    /// guesses against. Not configuration.
+    /// </summary>
+    public bool GuessPositions { get; internal init; } = true;
+
     /// <summary>Time for the mailbox's clocks; tests put a fake one here. Not configuration.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
 }

@@ -78,8 +78,9 @@ public abstract record ThreadPlan
     public sealed record InMemory(ThreadPage Page) : ThreadPlan;
 
     /// <summary>The page lies before the in-memory window: messages <see cref="FromSeq"/>..<see cref="ToSeq"/> are read from the journal.</summary>
+    /// <param name="StaleUpTo"><see cref="MailboxState.StaleUpTo"/>: events found by position at or below it are not trusted.</param>
     public sealed record FromJournal(
-        string ConversationId, long FromSeq, long ToSeq, long LastSeq, ImmutableArray<long> Anchors,
+        string ConversationId, long FromSeq, long ToSeq, long LastSeq, ImmutableArray<long> Anchors, long StaleUpTo,
         ImmutableArray<ParticipantReceipt> Receipts = default)
         : ThreadPlan;
 }
@@ -126,6 +127,13 @@ public sealed partial record MailboxState(
     /// <see cref="MailboxLimits.MaxNewConversations"/>, so the oldest says when the next may be opened.
     /// </summary>
     public ImmutableQueue<long> Openings { get; init; } = ImmutableQueue<long>.Empty;
+
+    /// <summary>
+    /// The highest journal sequence number that may hold a stale event (<see cref="ReplayAudit{TEvent}"/>): an event
+    /// of a conversation that is not on its history. A thread page read trusts an event it finds by position only
+    /// above this (<see cref="ThreadPageReader"/>); below it, only what the history's own links lead to.
+    /// </summary>
+    public long StaleUpTo { get; init; }
 
     /// <summary>Stamps strictly increase within a mailbox, whatever the clock does (restarts, node moves).</summary>
     public long NextStamp(long now) => Math.Max(now, LastStamp + 1);
@@ -306,8 +314,8 @@ public sealed partial record MailboxState(
         return senders;
     }
 
-    private static ReceiptDecision.ReadTally ReadTally(ConversationState conversation, long seq) =>
-        new(new ThreadPlan.FromJournal(conversation.ConversationId, seq, seq, conversation.LastSeq, conversation.Anchors), seq);
+    private ReceiptDecision.ReadTally ReadTally(ConversationState conversation, long seq) =>
+        new(new ThreadPlan.FromJournal(conversation.ConversationId, seq, seq, conversation.LastSeq, conversation.Anchors, StaleUpTo), seq);
 
     /// <summary>
     /// Whether <paramref name="evt"/> was decided on this very state: the next message of its conversation and
@@ -392,9 +400,14 @@ public sealed partial record MailboxState(
         DeliveriesConfirmed confirmed => ApplyConfirmed(confirmed),
         ReceiptsMarked marked => ApplyMarked(marked),
         ReceiptReceived receipt => ApplyReceipt(receipt),
-        WriterClaimed or StaleWritesResolved => this, // about the journal's writers, not the user's data
+        StaleWritesResolved resolved => StaleFound(resolved.UpToJournalSeq),
+        WriterClaimed => this, // about the journal's writers, not the user's data
         _ => throw new ArgumentException($"unknown mailbox event {evt.GetType().Name}", nameof(evt)),
     };
+
+    /// <summary>The journal holds stale events up to <paramref name="journalSeq"/> (a recovery found them).</summary>
+    public MailboxState StaleFound(long journalSeq) =>
+        journalSeq > StaleUpTo ? this with { StaleUpTo = journalSeq } : this;
 
     private MailboxState ApplySent(MessageSent sent, long journalSeq)
     {
@@ -732,7 +745,7 @@ public sealed partial record MailboxState(
             return new ThreadPlan.InMemory(new ThreadPage(recent.Slice(start, length), conversation.Receipts));
         }
         return new ThreadPlan.FromJournal(
-            conversation.ConversationId, from, high, conversation.LastSeq, conversation.Anchors, conversation.Receipts);
+            conversation.ConversationId, from, high, conversation.LastSeq, conversation.Anchors, StaleUpTo, conversation.Receipts);
     }
 
     // ---------------- snapshots ----------------
@@ -743,9 +756,14 @@ public sealed partial record MailboxState(
         [.. DedupOrder.Select(id => Record(id, Dedup[id]))],
         [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
         [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))],
-        [.. Openings]);
+        [.. Openings],
+        StaleUpTo);
 
-    public static MailboxState FromSnapshot(string userId, MailboxLimits limits, MailboxSnapshot snapshot)
+    /// <param name="snapshotJournalSeq">
+    /// Where the snapshot was taken: a snapshot from before 1.5.0 does not say where stale events may be, so anywhere
+    /// up to there (by default: anywhere).
+    /// </param>
+    public static MailboxState FromSnapshot(string userId, MailboxLimits limits, MailboxSnapshot snapshot, long snapshotJournalSeq = long.MaxValue)
     {
         var state = Empty(userId, limits);
         var order = ImmutableQueue<string>.Empty;
@@ -774,6 +792,7 @@ public sealed partial record MailboxState(
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
             Openings = ImmutableQueue.CreateRange(snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))),
+            StaleUpTo = snapshot.StaleUpTo ?? snapshotJournalSeq,
             RecentChars = conversations.Sum(c => c.Recent.IsDefaultOrEmpty ? 0L : CharsOf(c.Recent, 0, c.Recent.Length)),
             Windows = state.Windows.SetItems(conversations
                 .Where(c => !c.Recent.IsDefaultOrEmpty)

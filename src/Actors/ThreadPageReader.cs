@@ -7,21 +7,35 @@ namespace Messaging.Actors;
 
 /// <summary>
 /// Reads a thread page that lies before the mailbox's in-memory window straight from the journal, through the
-/// journal protocol every plugin implements (no SQL). It walks the skip list that <see cref="ThreadLinks"/> make
-/// (O(log depth) point reads) to the journal positions of the page's last and first message, then reads the range
-/// between them if it is at most <c>maxRange</c> entries, else walks the page along its
-/// <see cref="ThreadLinks.Previous"/> links: where the page is dense (at least four of its messages per
-/// <see cref="Chunk"/> entries, on average over its range) it reads the block of entries ending at the next message it
-/// lacks, which brings the messages below it too, until blocks have cost <c>maxRange</c> entries; then, and where the
-/// page is sparse, one message per read. History is immutable, so this runs beside the mailbox without touching
-/// its state. Bounded: it keeps only the page's own messages (whatever else the range holds is dropped as it
-/// arrives), asks the journal for at most <see cref="Chunk"/> entries at a time, and answers by one deadline from its
-/// start; once it has answered it stops, so at most one chunk is still on its way to nobody.
+/// journal protocol every plugin implements (no SQL).
+/// <list type="number">
+/// <item>It finds the journal position of the page's last message. First by interpolation: from the positions it
+/// knows (the anchors above, what it has read below), it guesses where the message lies and reads the block of
+/// <see cref="Chunk"/> entries ending just past the guess (blocks and guesses together read at most <c>maxRange</c>
+/// entries); in a history where the conversation's share of the journal
+/// is steady, that block holds the message and most of the page. At most <see cref="MaxGuesses"/> guesses, each
+/// narrowing the bracket; then (or when a block holds nothing of the conversation) it walks the skip list that
+/// <see cref="ThreadLinks"/> make (O(log depth) point reads, none for entries it has read already).</item>
+/// <item>From there it follows the page's <see cref="ThreadLinks.Previous"/> links down to its first message,
+/// reading the block of entries ending at the next message it lacks, sized by the conversation's density there,
+/// until blocks have cost <c>maxRange</c> entries; a page that is both wide (more than <c>maxRange</c> entries)
+/// and sparse (fewer than four of its messages per <see cref="Chunk"/> entries) is read one message per read.</item>
+/// </list>
+/// Exact: an event found by position is taken as the page's only above <see cref="ThreadPlan.FromJournal.StaleUpTo"/>
+/// and at or below the newest anchor, where nothing but the mailbox's own history lies; below that, only what the
+/// history's links lead to. The reply is the chain of links from the last message down, whatever else was read.
+/// History is immutable, so this runs beside the mailbox without touching its state. Bounded: it keeps only this
+/// conversation's entries (whatever else a block holds is dropped as it arrives), asks the journal for at most
+/// <see cref="Chunk"/> entries at a time, and answers by one deadline from its start; once it has answered it stops,
+/// so at most one chunk is still on its way to nobody.
 /// </summary>
 public sealed class ThreadPageReader : ReceiveActor, IWithTimers
 {
     /// <summary>Journal entries asked for at once: the most a reader can have coming after it gave up.</summary>
     public const int Chunk = 100;
+
+    /// <summary>Guesses by interpolation before the skip list is walked.</summary>
+    public const int MaxGuesses = 3;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _persistenceId;
@@ -30,10 +44,12 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     private readonly IActorRef _replyTo;
     private readonly TimeSpan _deadline;
     private readonly int _maxRange;
+    private readonly bool _guess;
     private readonly Func<object, object> _wrap;
-    // The page's messages read so far, by journal position: only this conversation's, only seqs of the page.
-    private readonly Dictionary<long, (StoredMessage Message, ThreadLinks Links)> _page = [];
-    private IPersistentRepresentation? _entry;
+    // This conversation's entries read so far, by journal position: the page's whole, the others' seq and links.
+    private readonly Dictionary<long, (StoredMessage? Message, long Seq, ThreadLinks Links)> _seen = [];
+    // The positions of this conversation's entries in the latest read.
+    private readonly List<long> _lastRead = [];
     private Action? _onRead;
 
     // Skip-list walk position: conversation seq and its journal sequence number.
@@ -41,26 +57,27 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     private long _journalSeq;
     private long _target;
     private long _highJournalSeq;
-    private long _lowJournalSeq;
     // Entries the walk may still read in blocks (beyond its one-message reads).
     private long _blockBudget;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="deadline">The read answers within this from its start (a 503 past it), however the journal paces it.</param>
-    /// <param name="maxRange">The widest journal range read at once; a page spread wider is read message by message.</param>
+    /// <param name="maxRange">The most entries read in blocks; a page spread wider and sparse is read message by message.</param>
     /// <param name="wrap">What <paramref name="replyTo"/> gets for the page (or the failure): the page itself by default.</param>
-    /// <param name="blocks">Walk a wide page in blocks where it is dense (see the class); off: one message per read.</param>
+    /// <param name="blocks">Read in blocks (see the class); off: one message per read (a baseline).</param>
+    /// <param name="guess">Guess the last message's position first (see the class); off: the skip list only (a baseline).</param>
     public static Props Props(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
-        int maxRange, Func<object, object>? wrap = null, bool blocks = true) =>
-        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap, blocks));
+        int maxRange, Func<object, object>? wrap = null, bool blocks = true, bool guess = true) =>
+        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap, blocks, guess));
 
     public ThreadPageReader(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
-        int maxRange, Func<object, object>? wrap = null, bool blocks = true)
+        int maxRange, Func<object, object>? wrap = null, bool blocks = true, bool guess = true)
     {
         _blockBudget = blocks ? maxRange : 0;
+        _guess = guess;
         _persistenceId = persistenceId;
         _journal = journal;
         _plan = plan;
@@ -71,54 +88,109 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
 
         Receive<ReplayedMessage>(m =>
         {
-            _entry = m.Persistent;
-            if (Entry(m.Persistent.Payload) is { } entry && entry.Message.Seq >= _plan.FromSeq && entry.Message.Seq <= _plan.ToSeq)
-                _page[m.Persistent.SequenceNr] = entry;
+            var position = m.Persistent.SequenceNr;
+            switch (m.Persistent.Payload)
+            {
+                case MessageSent s when s.Message.ConversationId == _plan.ConversationId:
+                    Seen(position, s.Seq, s.Links, () => new StoredMessage(s.Seq, s.Message, s.Tally));
+                    break;
+                case MessageReceived r when r.Message.ConversationId == _plan.ConversationId:
+                    Seen(position, r.Seq, r.Links, () => new StoredMessage(r.Seq, r.Message, r.Tally));
+                    break;
+            }
         });
         Receive<RecoverySuccess>(_ => _onRead!());
         Receive<ReplayMessagesFailure>(f => Fail($"journal read failed: {f.Cause.Message}"));
         Receive<DeadlinePassed>(_ => Fail($"journal read did not finish within {_deadline.TotalSeconds:0.###} s"));
     }
 
+    private void Seen(long position, long seq, ThreadLinks links, Func<StoredMessage> message)
+    {
+        _seen[position] = (seq >= _plan.FromSeq && seq <= _plan.ToSeq ? message() : null, seq, links);
+        _lastRead.Add(position);
+    }
+
     protected override void PreStart()
     {
         // One timer from the start: a journal that trickles entries does not move it.
         Timers.StartSingleTimer(DeadlinePassed.Instance, DeadlinePassed.Instance, _deadline);
-        Locate(_plan.ToSeq, _plan.LastSeq, _plan.Anchors[0], high =>
+        Locate(_plan.ToSeq, high =>
         {
             _highJournalSeq = high;
-            Locate(_plan.FromSeq, _plan.ToSeq, high, low =>
+            Walk(_plan.ToSeq, high);
+        });
+    }
+
+    /// <summary>Find the journal position of conversation message <paramref name="target"/>.</summary>
+    private void Locate(long target, Action<long> found)
+    {
+        // The nearest anchor at or above the target (anchor k holds the newest multiple of 2^k).
+        var (seq, journalSeq) = (_plan.LastSeq, _plan.Anchors[0]);
+        for (var k = 1; k < _plan.Anchors.Length; k++)
+        {
+            var anchorSeq = (_plan.LastSeq >> k) << k;
+            if (anchorSeq >= target && anchorSeq > 0 && anchorSeq < seq && _plan.Anchors[k] != 0)
+                (seq, journalSeq) = (anchorSeq, _plan.Anchors[k]);
+        }
+        if (_guess)
+            Guess(target, seq, journalSeq, 0, 0, MaxGuesses, found);
+        else
+            WalkSkipList(target, seq, journalSeq, found);
+    }
+
+    /// <summary>
+    /// Read the block ending just past where <paramref name="target"/> would lie if the conversation's share of the
+    /// journal were even between the message known above it and the one known below (seq 0 at position 0 at first).
+    /// </summary>
+    private void Guess(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq, int guesses, Action<long> found)
+    {
+        // Positions at or below a message known to lie below the target cannot hold it; nor, as far as trusting an
+        // entry by its position goes, can those that may hold stale events.
+        var floor = Math.Max(lowJournalSeq, _plan.StaleUpTo);
+        var size = Math.Min(Chunk, _blockBudget); // guesses are blocks too: they draw on the same budget
+        if (highSeq == target || guesses == 0 || highJournalSeq - floor <= 1 || size < 2)
+        {
+            WalkSkipList(target, highSeq, highJournalSeq, found);
+            return;
+        }
+        var estimate = lowJournalSeq + (long)((double)(target - lowSeq) / (highSeq - lowSeq) * (highJournalSeq - lowJournalSeq));
+        var to = Math.Min(highJournalSeq - 1, Math.Max(floor + 1, estimate) + size / 10);
+        var from = Math.Max(floor + 1, to - size + 1);
+        _blockBudget -= to - from + 1;
+        Read(from, to, () =>
+        {
+            var any = false;
+            foreach (var position in _lastRead)
             {
-                if (high - low < _maxRange)
-                    ReadRange(low, high, Reply);
-                else
+                var (_, seq, _) = _seen[position];
+                any = true;
+                if (seq == target)
                 {
-                    _lowJournalSeq = low;
-                    Walk(_plan.ToSeq, high);
+                    found(position);
+                    return;
                 }
-            });
+                if (seq > target && seq < highSeq)
+                    (highSeq, highJournalSeq) = (seq, position);
+                else if (seq < target && seq > lowSeq)
+                    (lowSeq, lowJournalSeq) = (seq, position);
+            }
+            if (any)
+                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1, found);
+            else // nothing of the conversation there: no telling which way to go
+                WalkSkipList(target, highSeq, highJournalSeq, found);
         });
     }
 
     /// <summary>
-    /// Find the journal position of conversation message <paramref name="target"/>, starting from a known message
-    /// (<paramref name="fromSeq"/> at <paramref name="fromJournalSeq"/>) or an anchor nearer above the target.
+    /// Walk the skip list from a message of the history (<paramref name="fromSeq"/> at <paramref name="fromJournalSeq"/>)
+    /// down to <paramref name="target"/>: jump to <c>seq - lowbit(seq)</c> when that does not pass the target, else
+    /// step to <c>seq - 1</c>.
     /// </summary>
-    private void Locate(long target, long fromSeq, long fromJournalSeq, Action<long> found)
+    private void WalkSkipList(long target, long fromSeq, long fromJournalSeq, Action<long> found)
     {
         _target = target;
         _seq = fromSeq;
         _journalSeq = fromJournalSeq;
-        // Anchor k holds the newest multiple of 2^k.
-        for (var k = 1; k < _plan.Anchors.Length; k++)
-        {
-            var anchorSeq = (_plan.LastSeq >> k) << k;
-            if (anchorSeq >= target && anchorSeq > 0 && anchorSeq < _seq && _plan.Anchors[k] != 0)
-            {
-                _seq = anchorSeq;
-                _journalSeq = _plan.Anchors[k];
-            }
-        }
         Step(found);
     }
 
@@ -129,48 +201,56 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             found(_journalSeq);
             return;
         }
-        Read(_journalSeq, _journalSeq, () =>
+        if (!_seen.TryGetValue(_journalSeq, out var entry))
         {
-            if (_entry is null || Entry(_entry.Payload) is not { } entry || entry.Message.Seq != _seq)
+            Read(_journalSeq, _journalSeq, () =>
             {
-                Fail($"journal entry {_journalSeq} of {_persistenceId} is not message {_seq} of {_plan.ConversationId}");
-                return;
-            }
-            var lowBit = _seq & -_seq;
-            if (_seq - lowBit >= _target && entry.Links.Skip != 0)
-            {
-                _seq -= lowBit;
-                _journalSeq = entry.Links.Skip;
-            }
-            else
-            {
-                _seq -= 1;
-                _journalSeq = entry.Links.Previous;
-            }
-            Step(found);
-        });
+                if (!_seen.ContainsKey(_journalSeq))
+                    Fail($"journal entry {_journalSeq} of {_persistenceId} is not a message of {_plan.ConversationId}");
+                else
+                    Step(found);
+            });
+            return;
+        }
+        if (entry.Seq != _seq)
+        {
+            Fail($"journal entry {_journalSeq} of {_persistenceId} is not message {_seq} of {_plan.ConversationId}");
+            return;
+        }
+        var lowBit = _seq & -_seq;
+        if (_seq - lowBit >= _target && entry.Links.Skip != 0)
+        {
+            _seq -= lowBit;
+            _journalSeq = entry.Links.Skip;
+        }
+        else
+        {
+            _seq -= 1;
+            _journalSeq = entry.Links.Previous;
+        }
+        Step(found);
     }
 
     /// <summary>
-    /// A page spread over more than maxRange entries, newest first: the message at <paramref name="journalSeq"/> is read
-    /// in a block with the entries below it while the page is dense and the block budget lasts, else on its own.
+    /// From the page's last message down its links, newest first: the message at <paramref name="journalSeq"/> is
+    /// read in a block with the entries below it while the block budget lasts, else on its own.
     /// </summary>
     private void Walk(long seq, long journalSeq)
     {
-        if (!_page.TryGetValue(journalSeq, out var entry))
+        if (!_seen.TryGetValue(journalSeq, out var entry))
         {
             var block = BlockBelow(seq, journalSeq);
             _blockBudget -= block - 1;
             Read(journalSeq - block + 1, journalSeq, () =>
             {
-                if (_page.ContainsKey(journalSeq))
+                if (_seen.ContainsKey(journalSeq))
                     Walk(seq, journalSeq);
                 else
                     Fail($"expected message {seq} of {_plan.ConversationId} at journal entry {journalSeq}");
             });
             return;
         }
-        if (entry.Message.Seq != seq || (seq > _plan.FromSeq && entry.Links.Previous >= journalSeq))
+        if (entry.Seq != seq || (seq > _plan.FromSeq && entry.Links.Previous >= journalSeq))
             Fail($"expected message {seq} of {_plan.ConversationId} at journal entry {journalSeq}");
         else if (seq == _plan.FromSeq)
             Reply();
@@ -181,31 +261,33 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     /// <summary>How many entries to read ending at message <paramref name="seq"/> (1: just it).</summary>
     private long BlockBelow(long seq, long journalSeq)
     {
-        var messages = _plan.ToSeq - _plan.FromSeq;
-        var perMessage = messages == 0 ? long.MaxValue : (_highJournalSeq - _lowJournalSeq) / messages; // average entries apart
-        if (perMessage > Chunk / 4)
-            return 1;
-        var wanted = (seq - _plan.FromSeq + 1) * perMessage; // down to the page's first message, on average
-        return Math.Max(1, Math.Min(Math.Min(wanted, Chunk), Math.Min(_blockBudget, journalSeq - _lowJournalSeq + 1)));
-    }
-
-    private void ReadRange(long from, long to, Action done)
-    {
-        var end = Math.Min(to, from + Chunk - 1);
-        Read(from, end, end < to ? () => ReadRange(end + 1, to, done) : done);
+        // Entries per message of the conversation, on average between this message and the lowest one read so far
+        // (or the newest, if none lies below it).
+        var (otherSeq, otherJournalSeq) = (_plan.LastSeq, _plan.Anchors[0]);
+        foreach (var (position, e) in _seen)
+        {
+            if (e.Seq < seq && (otherSeq > seq || e.Seq < otherSeq))
+                (otherSeq, otherJournalSeq) = (e.Seq, position);
+        }
+        var perMessage = otherSeq == seq ? 1.0 : Math.Max(1.0, (double)(otherJournalSeq - journalSeq) / (otherSeq - seq));
+        var entries = (seq - _plan.FromSeq) * perMessage; // from the page's first message up to this one, about
+        if (entries > _maxRange && perMessage > Chunk / 4)
+            return 1; // wide and sparse: blocks would be mostly other conversations
+        var wanted = (long)Math.Ceiling(entries * 1.1) + 1;
+        return Math.Max(1, Math.Min(Math.Min(wanted, Chunk), Math.Min(_blockBudget, journalSeq)));
     }
 
     private void Read(long from, long to, Action done)
     {
-        _entry = null;
+        _lastRead.Clear();
         _onRead = done;
         _journal.Tell(new ReplayMessages(from, to, to - from + 1, _persistenceId, Self));
     }
 
     /// <summary>
     /// The page is the chain of <see cref="ThreadLinks.Previous"/> links from its last message down to its first:
-    /// exactly this mailbox's copy, whatever else was read (in journals written before writes were fenced, a paused
-    /// node's stale events of the same conversation).
+    /// exactly this mailbox's copy, whatever else was read (stale events of the same conversation: see
+    /// <see cref="ReplayAudit{TEvent}"/>).
     /// </summary>
     private void Reply()
     {
@@ -213,7 +295,7 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         var journalSeq = _highJournalSeq;
         for (var seq = _plan.ToSeq; seq >= _plan.FromSeq; seq--)
         {
-            if (!_page.TryGetValue(journalSeq, out var found) || found.Message.Seq != seq)
+            if (!_seen.TryGetValue(journalSeq, out var found) || found.Seq != seq || found.Message is null)
             {
                 Fail($"expected message {seq} of {_plan.ConversationId} at journal entry {journalSeq}");
                 return;
@@ -224,14 +306,6 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         _replyTo.Tell(_wrap(new ThreadPage([.. page], _plan.Receipts.IsDefault ? [] : _plan.Receipts)));
         Context.Stop(Self);
     }
-
-    /// <summary>A message of this page's conversation, with its links; null for anything else.</summary>
-    private (StoredMessage Message, ThreadLinks Links)? Entry(object payload) => payload switch
-    {
-        MessageSent s when s.Message.ConversationId == _plan.ConversationId => (new StoredMessage(s.Seq, s.Message, s.Tally), s.Links),
-        MessageReceived r when r.Message.ConversationId == _plan.ConversationId => (new StoredMessage(r.Seq, r.Message, r.Tally), r.Links),
-        _ => null,
-    };
 
     private void Fail(string reason)
     {

@@ -47,13 +47,18 @@ public sealed record InboundSnapshot(string SenderId, long LastSeq);
 
 /// <summary>A mailbox's whole state; taken every N events so recovery replays at most N events.</summary>
 /// <param name="Openings">Stamps of the newest conversations this user opened (the new-conversation rate limit), oldest first.</param>
+/// <param name="StaleUpTo">
+/// The highest journal sequence number that may hold a stale event (one not on the mailbox's own history: see
+/// ReplayAudit), 0 if none; null in snapshots taken before 1.5.0, which did not track it.
+/// </param>
 public sealed record MailboxSnapshot(
     long LastStamp,
     ImmutableArray<ConversationSnapshot> Conversations,
     ImmutableArray<SentRecord> Dedup,
     ImmutableArray<OutboundSnapshot> Outbound,
     ImmutableArray<InboundSnapshot> Inbound,
-    ImmutableArray<long> Openings = default) : IMessagingProtocol
+    ImmutableArray<long> Openings = default,
+    long? StaleUpTo = null) : IMessagingProtocol
 {
     /// <summary>Never a default array (absent in snapshots taken before the limit).</summary>
     public ImmutableArray<long> Openings { get; init; } = Openings.IsDefault ? [] : Openings;

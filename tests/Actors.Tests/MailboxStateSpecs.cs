@@ -39,6 +39,21 @@ public sealed class MailboxStateSpecs
     }
 
     [Fact]
+    public void Should_know_where_stale_events_may_lie_across_resolutions_and_snapshots()
+    {
+        long j = 0;
+        var (state, _) = Sent(Alice(), Send("bob", "hi", "c1"), T0, ref j);
+        Assert.Equal(0, state.StaleUpTo);
+        Assert.Equal(0, MailboxState.FromSnapshot("alice", new MailboxLimits(), state.ToSnapshot(), 40).StaleUpTo);
+
+        state = state.Apply(new StaleWritesResolved(9), 12).Apply(new StaleWritesResolved(5), 13); // only ever up
+        Assert.Equal(9, state.StaleUpTo);
+        Assert.Equal(9, MailboxState.FromSnapshot("alice", new MailboxLimits(), state.ToSnapshot(), 40).StaleUpTo);
+        // A snapshot from before 1.5.0 does not say: stale events may lie anywhere up to where it was taken.
+        Assert.Equal(40, MailboxState.FromSnapshot("alice", new MailboxLimits(), state.ToSnapshot() with { StaleUpTo = null }, 40).StaleUpTo);
+    }
+
+    [Fact]
     public void Should_stamp_after_the_last_stamp_recovered_from_a_snapshot()
     {
         long j = 0;

@@ -74,6 +74,9 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         { "DeliveryIndexSnapshot", "DIS", "0a05616c6963650a056772707e67" },
         // v1.4 (the new-conversation rate limit): added 2026-12-01.
         { "MailboxSnapshot, v1.4", "MSn", "080e32020a0c" },
+        // v1.5 (where stale events may lie, for thread pages found by position): added 2026-12-01.
+        { "MailboxSnapshot, v1.5", "MSn", "080f3807" },
+        { "MailboxSnapshot, v1.5, none stale", "MSn", "08103800" },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -115,6 +118,8 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         ["PendingChanged, cleared"] = new PendingChanged("grp~g", false),
         ["DeliveryIndexSnapshot"] = new DeliveryIndexSnapshot(["alice", "grp~g"]),
         ["MailboxSnapshot, v1.4"] = new MailboxSnapshot(14, [], [], [], [], [10, 12]),
+        ["MailboxSnapshot, v1.5"] = new MailboxSnapshot(15, [], [], [], [], [], StaleUpTo: 7),
+        ["MailboxSnapshot, v1.5, none stale"] = new MailboxSnapshot(16, [], [], [], [], [], StaleUpTo: 0),
     };
 
     [Theory]

@@ -643,6 +643,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
                 proto.Inbound.Add(new P.InboundSnapshot { SenderId = i.SenderId, LastSeq = i.LastSeq });
         }
         proto.Openings.AddRange(s.Openings);
+        if (s.StaleUpTo is { } staleUpTo)
+            proto.StaleUpTo = staleUpTo;
         return proto;
     }
 
@@ -652,7 +654,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ToImmutable(s.Dedup, static r => FromProto(r)),
         ToImmutable(s.Outbound, static o => FromProto(o)),
         ToImmutable(s.Inbound, static i => new InboundSnapshot(i.SenderId, i.LastSeq)),
-        [.. s.Openings]);
+        [.. s.Openings],
+        s.HasStaleUpTo ? s.StaleUpTo : null);
 
     private static P.ConversationSnapshot ToProto(ConversationSnapshot c)
     {

@@ -1,0 +1,198 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using Akka.Actor;
+using Akka.Persistence;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// The reader of pages before the in-memory window, on journals written here event by event (decided by
+/// <see cref="MailboxState"/>, so links and anchors are the production ones), reading through a journal that counts
+/// its requests; and by mailboxes that keep 5 messages per conversation in memory.
+/// </summary>
+public sealed class ThreadPageReaderSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(ThreadPageReaderSpecs), output, new MailboxSettings { Limits = Limits })
+{
+    private const long T0 = 1_764_400_000_000;
+
+    private static readonly MailboxLimits Limits = new(
+        RecentPerConversation: 5, MaxPendingPerRecipient: 1_000_000, MaxPendingCharsPerRecipient: long.MaxValue);
+
+    private string Owner => $"owner-{Run}";
+
+    /// <summary>A history of <paramref name="turns"/> messages of the owner, to the given recipient at each turn.</summary>
+    private async Task<(MailboxState State, Dictionary<string, List<string>> Texts)> WriteHistoryAsync(
+        IEnumerable<string> turns, params (long Position, IMailboxEvent Event)[] extra)
+    {
+        var state = MailboxState.Empty(Owner, Limits);
+        var texts = new Dictionary<string, List<string>>();
+        var events = new List<(long Position, IMailboxEvent Event)>();
+        var position = 0L;
+        var extras = extra.ToDictionary(e => e.Position, e => e.Event);
+        foreach (var recipient in turns)
+        {
+            while (extras.TryGetValue(++position, out var stale))
+                events.Add((position, stale));
+            var list = texts.TryGetValue(recipient, out var l) ? l : texts[recipient] = [];
+            var text = $"{recipient}:{list.Count + 1}";
+            var sent = Assert.IsType<SendDecision.Store>(
+                state.DecideSend(new SendMessage(Owner, [recipient], text, $"cid-{position}"), T0 + position)).Event;
+            state = state.Apply(sent, position);
+            events.Add((position, sent));
+            list.Add(text);
+        }
+        foreach (var batch in events.Chunk(500))
+        {
+            var probe = CreateTestProbe(); // each write is answered once for all, then once per event
+            JournalActorRef.Tell(new WriteMessages(
+                batch.Select(e => (IPersistentEnvelope)new AtomicWrite(new Persistent(
+                    e.Event, e.Position, MailboxActor.PersistenceIdFor(Owner), "", false, ActorRefs.NoSender, "writer")))
+                    .ToImmutableList(),
+                probe.Ref, 1));
+            await probe.ExpectMsgAsync<WriteMessagesSuccessful>(Ask, cancellationToken: Ct);
+        }
+        return (state, texts);
+    }
+
+    /// <summary>Reads one page through a journal that counts the requests it is asked.</summary>
+    private async Task<(object Reply, int Requests)> ReadAsync(
+        ThreadPlan.FromJournal plan, bool guess = true, bool blocks = true)
+    {
+        var counter = new StrongBox<int>();
+        var journal = Sys.ActorOf(Props.Create(() => new CountingJournal(JournalActorRef, counter)));
+        var probe = CreateTestProbe();
+        Sys.ActorOf(ThreadPageReader.Props(
+            MailboxActor.PersistenceIdFor(Owner), journal, plan, probe.Ref, TimeSpan.FromSeconds(10), 1_000,
+            blocks: blocks, guess: guess));
+        var reply = await probe.ReceiveOneAsync(Ask, Ct);
+        return (reply, counter.Value);
+    }
+
+    private static ThreadPlan.FromJournal Plan(MailboxState state, string recipient, long fromSeq, long toSeq) =>
+        Assert.IsType<ThreadPlan.FromJournal>(state.PlanThread(new GetThread(
+            state.UserId, Ids.ConversationFor(state.UserId, recipient), 0, (int)(toSeq - fromSeq + 1), toSeq + 1, null)));
+
+    private static void AssertPage(object reply, List<string> texts, long fromSeq, long toSeq)
+    {
+        var page = Assert.IsType<ThreadPage>(reply);
+        Assert.Equal(
+            Enumerable.Range((int)fromSeq, (int)(toSeq - fromSeq + 1)).Select(seq => texts[seq - 1]),
+            page.Messages.Select(m => m.Message.Text));
+        Assert.Equal(Enumerable.Range((int)fromSeq, (int)(toSeq - fromSeq + 1)).Select(seq => (long)seq), page.Messages.Select(m => m.Seq));
+    }
+
+    [Fact]
+    public async Task Should_read_every_page_exactly_where_conversations_come_in_bursts_of_any_length()
+    {
+        // Six conversations in bursts of 1 to 80 messages: the target's share of the journal swings, which is what
+        // makes a guess by interpolation miss.
+        var random = new Random(12);
+        var turns = new List<string>();
+        while (turns.Count < 6_000)
+            turns.AddRange(Enumerable.Repeat($"r{random.Next(6)}-{Run}", random.Next(1, 80)));
+        var (state, texts) = await WriteHistoryAsync(turns);
+        var recipient = $"r0-{Run}";
+        var last = texts[recipient].Count;
+
+        foreach (var (count, i) in new[] { 1, 1, 7, 50, 50, 200 }.SelectMany(count => Enumerable.Range(0, 6).Select(i => (count, i))))
+        {
+            var toSeq = random.NextInt64(count, last - Limits.RecentPerConversation + 1);
+            var fromSeq = toSeq - count + 1;
+            var (guessed, _) = await ReadAsync(Plan(state, recipient, fromSeq, toSeq));
+            AssertPage(guessed, texts[recipient], fromSeq, toSeq);
+            var (walked, _) = await ReadAsync(Plan(state, recipient, fromSeq, toSeq), guess: false);
+            AssertPage(walked, texts[recipient], fromSeq, toSeq);
+        }
+    }
+
+    [Fact]
+    public async Task Should_find_a_deep_page_in_a_few_journal_requests_where_conversations_take_turns()
+    {
+        var recipients = Enumerable.Range(0, 5).Select(i => $"t{i}-{Run}").ToArray();
+        var (state, texts) = await WriteHistoryAsync(Enumerable.Range(0, 10_000).Select(i => recipients[i % 5]));
+        var recipient = recipients[0]; // 2,000 messages; the page is 1,500 deep
+
+        var plan = Plan(state, recipient, 451, 500);
+        var (guessed, guesses) = await ReadAsync(plan);
+        AssertPage(guessed, texts[recipient], 451, 500);
+        var (walked, walks) = await ReadAsync(plan, guess: false);
+        AssertPage(walked, texts[recipient], 451, 500);
+
+        Output?.WriteLine($"journal requests: {guesses} with the guess, {walks} along the skip list");
+        // The guess lands on the page: one block for it and the messages below, then blocks down to the first.
+        Assert.InRange(guesses, 1, 4);
+        Assert.True(walks > 10, $"the skip list alone took {walks} requests");
+    }
+
+    [Fact]
+    public async Task Should_not_take_a_stale_event_found_by_position_for_the_history()
+    {
+        // Two conversations taking turns; a stale copy of message 300 of the first (an event of an older writer, or
+        // one stored after a rejected write) sits just below where the guess for it lands. Only the history's own
+        // links may lead to the page: the stale event lies at or below the mailbox's StaleUpTo.
+        var a = $"a-{Run}";
+        var b = $"b-{Run}";
+        var staleAt = 599L; // where a:300 would be; it lands at 600, after the stale entry
+        var conversation = Ids.ConversationFor(Owner, a);
+        var stale = new MessageSent(
+            new ChatMessage(Ids.MessageId(Owner, T0), conversation, Owner, [a], "stale", "cid-stale", T0), 300,
+            new ThreadLinks(597, 591), 300); // a:299 and a:296, as the real one links
+        var (state, texts) = await WriteHistoryAsync(
+            Enumerable.Range(0, 1_000).Select(i => i % 2 == 0 ? a : b), (staleAt, stale));
+
+        var plan = Plan(state.StaleFound(staleAt), a, 291, 300);
+        var (reply, _) = await ReadAsync(plan);
+        AssertPage(reply, texts[a], 291, 300);
+        var (tally, _) = await ReadAsync(plan with { FromSeq = 300 });
+        AssertPage(tally, texts[a], 300, 300);
+    }
+
+    [Fact]
+    public async Task Should_read_a_mailbox_whose_journal_holds_a_write_stored_after_a_rejected_one_from_its_history()
+    {
+        // The old incarnation decided m2 (rejected: journal entry 3 missing) and then m3 as message 3 (stored at 4, a
+        // stale event): the mailbox stores m3 again as message 2 when it recovers. Message 3 is then the first sent
+        // afterwards, elsewhere in the journal; the stale one lies where a guess for it looks first.
+        var a = $"a-{Run}";
+        var empty = MailboxState.Empty(Owner, Limits);
+        SendMessage Send(string text) => new(Owner, [a], text, $"cid-{text}");
+        var m1 = Assert.IsType<SendDecision.Store>(empty.DecideSend(Send("m1"), T0)).Event;
+        var afterM1 = empty.Apply(m1, 2);
+        var m2 = Assert.IsType<SendDecision.Store>(afterM1.DecideSend(Send("m2"), T0 + 10)).Event;
+        var m3 = Assert.IsType<SendDecision.Store>(afterM1.Apply(m2, 3).DecideSend(Send("m3"), T0 + 20)).Event;
+        var probe = CreateTestProbe();
+        JournalActorRef.Tell(new WriteMessages(
+            new (long Seq, IMailboxEvent Event)[] { (1, new WriterClaimed("old", T0)), (2, m1), (4, m3) }
+                .Select(e => (IPersistentEnvelope)new AtomicWrite(new Persistent(
+                    e.Event, e.Seq, MailboxActor.PersistenceIdFor(Owner), "", false, ActorRefs.NoSender, "old")))
+                .ToImmutableList(),
+            probe.Ref, 1));
+        await probe.ExpectMsgAsync<WriteMessagesSuccessful>(Ask, cancellationToken: Ct);
+
+        var conversation = Ids.ConversationFor(Owner, a);
+        async Task<ThreadPage> Page(long before, int count) => Assert.IsType<ThreadPage>(
+            await Region.Ask<object>(new GetThread(Owner, conversation, 0, count, before, null), Ask, Ct));
+        await AwaitAssertAsync(async () => Assert.Equal(["m1", "m3"], (await Page(100, 10)).Messages.Select(m => m.Message.Text)),
+            Ask, cancellationToken: Ct);
+        for (var i = 1; i <= 12; i++)
+            Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(Send($"n{i}"), Ask, Ct)).Outcome);
+
+        string[] expected = ["m1", "m3", "n1"];
+        Assert.Equal(expected, (await Page(4, 3)).Messages.Select(m => m.Message.Text)); // from the journal
+        await KillMailboxAsync(Owner); // recovered again: the resolution is in the journal now
+        Assert.Equal(expected, (await Page(4, 3)).Messages.Select(m => m.Message.Text));
+    }
+
+    /// <summary>Forwards to the journal, counting the reads.</summary>
+    private sealed class CountingJournal : ReceiveActor
+    {
+        public CountingJournal(IActorRef journal, StrongBox<int> requests) =>
+            ReceiveAny(message =>
+            {
+                if (message is ReplayMessages)
+                    requests.Value++;
+                journal.Forward(message);
+            });
+    }
+}
