@@ -11,6 +11,9 @@ using Messaging.LoadGenerator;
 //   groups           throwaway PostgreSQL + node (Release): group fan-out for groups of 8, 256, 1024 members
 //   servers          the journal on 1, then 2 throwaway PostgreSQL servers + node (Release): CPU per send of the node and
 //                    each server, rows per server
+//   soak             throwaway PostgreSQL + node (Release): half peak with reads and retries for 30 min, users idle in
+//                    turns (passivation), a row of rates, errors, latency, memory per interval, then a read-back of
+//                    every acknowledged send
 //   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process)
 //   baseline-server  the plain Npgsql service (started by bench)
 try
@@ -23,6 +26,7 @@ try
         ["live", .. var rest] => await LiveBench.RunAsync(new Args(rest)),
         ["groups", .. var rest] => await GroupBench.RunAsync(new Args(rest)),
         ["servers", .. var rest] => await ServersBench.RunAsync(new Args(rest)),
+        ["soak", .. var rest] => await Soak.RunAsync(new Args(rest)),
         ["baseline-server", .. var rest] => await BaselineServer(new Args(rest)),
         _ => Usage(),
     };
@@ -55,6 +59,10 @@ static int Usage()
           groups [--sizes 8,256,1024] [--concurrency 16] [--warmup 3] [--duration 15] [--rounds 3] [--json out.json]
           servers [--servers 1,2] [--users 10000] [--contacts 3] [--retry 0.05] [--concurrency 64] [--warmup 10]
                  [--duration 20] [--rounds 3] [--pg-fsync on|off] [--json out.json]
+          soak   [--minutes 30] [--interval 60] [--users 10000] [--contacts 3] [--retry 0.05] [--read 0.3]
+                 [--rate SENDS_PER_S | --fraction 0.5 --concurrency 64 --peak-warmup 10 --peak-duration 20]
+                 [--cohorts 4] [--idle-for SECONDS] [--passivate-after SECONDS] [--warmup-minutes 5]
+                 [--verify-users N (0 = all)] [--timeout 30] [--pg-fsync on|off] [--json out.json] [--keep-dir]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
         """);
