@@ -13,7 +13,8 @@ namespace Messaging.Node;
 public static class ObservabilityHosting
 {
     /// <summary>
-    /// OpenTelemetry metrics of the "Messaging" meter (and ASP.NET Core's request metrics) for Prometheus, scraped at
+    /// OpenTelemetry metrics of the "Messaging" meter (and ASP.NET Core's request metrics, and the runtime's: GC heap,
+    /// collections, working set, thread pool) for Prometheus, scraped at
     /// /metrics on the admin port (the node's admin server), plus the shard gauges.
     /// </summary>
     public static IServiceCollection AddMessagingMetrics(this IServiceCollection services)
@@ -21,7 +22,7 @@ public static class ObservabilityHosting
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("messaging"))
             .WithMetrics(metrics => metrics
-            .AddMeter(MessagingMetrics.MeterName, "Microsoft.AspNetCore.Hosting")
+            .AddMeter(MessagingMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "System.Runtime")
             .AddPrometheusExporter());
         services.AddHostedService<ShardGauges>();
         return services;

@@ -98,6 +98,9 @@ public sealed class MetricsSpecs(DefaultNodeFixture fixture) : IClassFixture<Def
         var entities = Value(now, "messaging_shards_entities", self);
         Expect(entities >= mailboxes, $"mailboxes in this node's shards {entities}, expected at least {mailboxes}");
         Expect(Value(now, "messaging_shards_hosted", self) >= 1, "no shard hosted by this node");
+        // The runtime's own meter: the managed heap and the working set, for memory over time.
+        Expect(Value(now, "dotnet_gc_last_collection_heap_size_bytes") > 0, "no managed heap size (System.Runtime meter)");
+        Expect(Value(now, "dotnet_process_memory_working_set_bytes") > 0, "no working set (System.Runtime meter)");
         return missing;
     }
 

@@ -209,7 +209,9 @@ public static class Parts
         Console.WriteLine($"  cold recovery of {messages} messages: median {times[2]:0.0} ms (min {times[0]:0.0}, max {times[4]:0.0}); live state {memory[2] / 1024.0:0} KiB");
         if (deepPage && live is not null)
         {
-            results["deepPage"] = await DeepPage(live, user);
+            // The same mailbox again, finding pages along the skip list only: the baseline of the guess.
+            var (_, _, skipList) = await RecoverOnce(system, settings with { GuessPositions = false }, user, keep: true);
+            results["deepPage"] = await DeepPage(live, skipList!, user);
             // The same mailbox again, reading wide pages one message per read: the baseline of the walk in blocks.
             var (_, _, pointReads) = await RecoverOnce(system, settings with { WalkInBlocks = false }, user, keep: true);
             results["widePage"] = await WidePage(live, pointReads!, user);
@@ -233,19 +235,33 @@ public static class Parts
         return (ms, bytes, null);
     }
 
-    private static async Task<object> DeepPage(IActorRef actor, string user)
+    /// <summary>
+    /// Pages of 50 messages 10,000 deep: by the mailbox as it is (a guess, then blocks) and by one that finds the page
+    /// along the skip list only, alternating which goes first, in the same process against the same journal.
+    /// </summary>
+    private static async Task<object> DeepPage(IActorRef actor, IActorRef skipList, string user)
     {
         var conversation = Ids.ConversationFor(user, "deep-c0");
-        var recorder = new OpRecorder("thread page 10,000 deep");
-        for (var i = 0; i < 60; i++)
+        var guessed = new OpRecorder("thread page 10,000 deep, guessed");
+        var walked = new OpRecorder("thread page 10,000 deep, skip list");
+        async Task<double> Read(IActorRef reader, int i)
         {
             var started = Stopwatch.GetTimestamp();
-            var page = await actor.Ask<object>(new GetThread(user, conversation, 10_000 + i * 37, 50, null, null), TimeSpan.FromSeconds(30));
+            var page = await reader.Ask<object>(new GetThread(user, conversation, 10_000 + i * 37, 50, null, null), TimeSpan.FromSeconds(30));
             var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             if (page is not ThreadPage { Messages.Length: 50 })
                 throw new InvalidOperationException($"deep page {i}: {page}");
-            if (i >= 10) // the first ten warm the reader's code paths
-                recorder.Add(ms);
+            return ms;
+        }
+        for (var i = 0; i < 70; i++)
+        {
+            var (first, second) = i % 2 == 0 ? (actor, skipList) : (skipList, actor);
+            var a = await Read(first, i);
+            var b = await Read(second, i);
+            if (i < 10)
+                continue; // the first ten warm the reader's code paths
+            (first == actor ? guessed : walked).Add(a);
+            (second == actor ? guessed : walked).Add(b);
         }
         var shallow = new OpRecorder("thread page (recent, in memory)");
         for (var i = 0; i < 200; i++)
@@ -254,11 +270,13 @@ public static class Parts
             await actor.Ask<ThreadPage>(new GetThread(user, conversation, 0, 50, null, null), TimeSpan.FromSeconds(30));
             shallow.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
-        var deep = recorder.Summary(1);
+        var deep = guessed.Summary(1);
+        var baseline = walked.Summary(1);
         var recent = shallow.Summary(1);
-        Console.WriteLine($"  thread page 10,000 deep (50 messages, journal): p50 {deep.P50Ms:0.0} ms p90 {deep.P90Ms:0.0} p99 {deep.P99Ms:0.0} max {deep.MaxMs:0.0}; " +
+        Console.WriteLine($"  thread page 10,000 deep (50 messages, journal): guessed p50 {deep.P50Ms:0.0} ms p90 {deep.P90Ms:0.0} p99 {deep.P99Ms:0.0} max {deep.MaxMs:0.0}; " +
+                          $"skip list p50 {baseline.P50Ms:0.0} ms p90 {baseline.P90Ms:0.0} p99 {baseline.P99Ms:0.0}; median ratio {baseline.P50Ms / deep.P50Ms:0.0}x; " +
                           $"recent page from memory: p50 {recent.P50Ms:0.00} ms p99 {recent.P99Ms:0.00}");
-        return new { Deep = deep, Recent = recent };
+        return new { Deep = deep, SkipList = baseline, Recent = recent };
     }
 
     /// <summary>
