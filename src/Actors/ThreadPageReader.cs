@@ -159,22 +159,20 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         _blockBudget -= to - from + 1;
         Read(from, to, () =>
         {
-            var any = false;
+            var at = 0L;
             foreach (var position in _lastRead)
             {
-                var (_, seq, _) = _seen[position];
-                any = true;
+                var seq = _seen[position].Seq;
                 if (seq == target)
-                {
-                    found(position);
-                    return;
-                }
-                if (seq > target && seq < highSeq)
+                    at = position;
+                else if (seq > target && seq < highSeq)
                     (highSeq, highJournalSeq) = (seq, position);
                 else if (seq < target && seq > lowSeq)
                     (lowSeq, lowJournalSeq) = (seq, position);
             }
-            if (any)
+            if (at != 0)
+                found(at);
+            else if (_lastRead.Count > 0)
                 Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1, found);
             else // nothing of the conversation there: no telling which way to go
                 WalkSkipList(target, highSeq, highJournalSeq, found);
