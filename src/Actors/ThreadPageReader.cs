@@ -34,8 +34,8 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     /// <summary>Journal entries asked for at once: the most a reader can have coming after it gave up.</summary>
     public const int Chunk = 100;
 
-    /// <summary>Guesses by interpolation before the skip list is walked.</summary>
-    public const int MaxGuesses = 3;
+    /// <summary>Blocks read to narrow the bracket around a message before the skip list is walked.</summary>
+    public const int MaxGuesses = 4;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _persistenceId;
@@ -133,26 +133,70 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
                 (seq, journalSeq) = (anchorSeq, _plan.Anchors[k]);
         }
         if (_guess)
-            Guess(target, seq, journalSeq, 0, 0, MaxGuesses, found);
+            Narrow(target, seq, journalSeq, 0, 0, MaxGuesses, long.MaxValue, found);
         else
             WalkSkipList(target, seq, journalSeq, found);
     }
 
     /// <summary>
+    /// Narrow the bracket around <paramref name="target"/>: between the nearest message of the history known above it
+    /// and the nearest known below (seq 0 at position 0 at first). While guesses last and the bracket is no wider than
+    /// <paramref name="guessWithin"/> entries, guess (<see cref="Guess"/>); else take one step of the skip-list walk
+    /// from the message above, which also names a message below the target whenever its skip link passes it.
+    /// </summary>
+    private void Narrow(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq, int guesses, long guessWithin, Action<long> found)
+    {
+        if (highSeq == target)
+        {
+            found(highJournalSeq);
+            return;
+        }
+        // Positions at or below a message known to lie below the target cannot hold it; nor, as far as trusting an
+        // entry by its position goes, can those that may hold stale events.
+        var width = highJournalSeq - Math.Max(lowJournalSeq, _plan.StaleUpTo);
+        if (guesses > 0 && width > 1 && width <= guessWithin && Math.Min(Chunk, _blockBudget) >= 2)
+        {
+            Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found);
+            return;
+        }
+        if (!_seen.TryGetValue(highJournalSeq, out var entry))
+        {
+            Read(highJournalSeq, highJournalSeq, () =>
+            {
+                if (_seen.ContainsKey(highJournalSeq))
+                    Narrow(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, guessWithin, found);
+                else
+                    Fail($"journal entry {highJournalSeq} of {_persistenceId} is not a message of {_plan.ConversationId}");
+            });
+            return;
+        }
+        if (entry.Seq != highSeq)
+        {
+            Fail($"journal entry {highJournalSeq} of {_persistenceId} is not message {highSeq} of {_plan.ConversationId}");
+            return;
+        }
+        var (nextSeq, next) = (highSeq - 1, entry.Links.Previous);
+        var skipSeq = highSeq - (highSeq & -highSeq);
+        if (skipSeq > 0 && entry.Links.Skip != 0)
+        {
+            if (skipSeq >= target)
+                (nextSeq, next) = (skipSeq, entry.Links.Skip);
+            else if (skipSeq > lowSeq)
+                (lowSeq, lowJournalSeq) = (skipSeq, entry.Links.Skip);
+        }
+        Narrow(target, nextSeq, next, lowSeq, lowJournalSeq, guesses, guessWithin, found);
+    }
+
+    /// <summary>
     /// Read the block ending just past where <paramref name="target"/> would lie if the conversation's share of the
-    /// journal were even between the message known above it and the one known below (seq 0 at position 0 at first).
+    /// journal were even across the bracket. Every message of the conversation in it, and every message their links
+    /// name, narrows the bracket; a block with nothing of the conversation says nothing of which way to go, so the
+    /// next guess waits until the walk has halved the bracket.
     /// </summary>
     private void Guess(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq, int guesses, Action<long> found)
     {
-        // Positions at or below a message known to lie below the target cannot hold it; nor, as far as trusting an
-        // entry by its position goes, can those that may hold stale events.
         var floor = Math.Max(lowJournalSeq, _plan.StaleUpTo);
         var size = Math.Min(Chunk, _blockBudget); // guesses are blocks too: they draw on the same budget
-        if (highSeq == target || guesses == 0 || highJournalSeq - floor <= 1 || size < 2)
-        {
-            WalkSkipList(target, highSeq, highJournalSeq, found);
-            return;
-        }
         var estimate = lowJournalSeq + (long)((double)(target - lowSeq) / (highSeq - lowSeq) * (highJournalSeq - lowJournalSeq));
         var to = Math.Min(highJournalSeq - 1, Math.Max(floor + 1, estimate) + size / 10);
         var from = Math.Max(floor + 1, to - size + 1);
@@ -160,9 +204,8 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         Read(from, to, () =>
         {
             var at = 0L;
-            foreach (var position in _lastRead)
+            void Consider(long seq, long position)
             {
-                var seq = _seen[position].Seq;
                 if (seq == target)
                     at = position;
                 else if (seq > target && seq < highSeq)
@@ -170,12 +213,21 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
                 else if (seq < target && seq > lowSeq)
                     (lowSeq, lowJournalSeq) = (seq, position);
             }
+            // The block lies above StaleUpTo and below the newest anchor: what it holds of the conversation is history.
+            foreach (var position in _lastRead)
+            {
+                var (_, seq, links) = _seen[position];
+                Consider(seq, position);
+                if (seq > 1 && links.Previous != 0)
+                    Consider(seq - 1, links.Previous);
+                if (seq - (seq & -seq) > 0 && links.Skip != 0)
+                    Consider(seq - (seq & -seq), links.Skip);
+            }
             if (at != 0)
                 found(at);
-            else if (_lastRead.Count > 0)
-                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1, found);
-            else // nothing of the conversation there: no telling which way to go
-                WalkSkipList(target, highSeq, highJournalSeq, found);
+            else
+                Narrow(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1,
+                    _lastRead.Count > 0 ? long.MaxValue : (to - floor) / 2, found);
         });
     }
 

@@ -212,6 +212,17 @@ public static class Parts
             // The same mailbox again, finding pages along the skip list only: the baseline of the guess.
             var (_, _, skipList) = await RecoverOnce(system, settings with { GuessPositions = false }, user, keep: true);
             results["deepPage"] = await DeepPage(live, skipList!, user);
+            // A history where the five conversations come in bursts of 1 to 80 pairs of messages: the share of the
+            // journal a conversation takes swings, which is what makes a guess miss.
+            const string bursty = "bursty";
+            var random = new Random(7);
+            var pairs = new List<int>();
+            while (pairs.Count < messages / 2)
+                pairs.AddRange(Enumerable.Repeat(random.Next(5), random.Next(1, 81)));
+            await WriteHistory(system, settings, bursty, messages, [.. pairs.Take(messages / 2)]);
+            var (_, _, burstyLive) = await RecoverOnce(system, settings, bursty, keep: true);
+            var (_, _, burstySkipList) = await RecoverOnce(system, settings with { GuessPositions = false }, bursty, keep: true);
+            results["deepPageBursty"] = await DeepPage(burstyLive!, burstySkipList!, bursty);
             // The same mailbox again, reading wide pages one message per read: the baseline of the walk in blocks.
             var (_, _, pointReads) = await RecoverOnce(system, settings with { WalkInBlocks = false }, user, keep: true);
             results["widePage"] = await WidePage(live, pointReads!, user);
@@ -241,7 +252,7 @@ public static class Parts
     /// </summary>
     private static async Task<object> DeepPage(IActorRef actor, IActorRef skipList, string user)
     {
-        var conversation = Ids.ConversationFor(user, "deep-c0");
+        var conversation = Ids.ConversationFor(user, $"{user}-c0");
         var guessed = new OpRecorder("thread page 10,000 deep, guessed");
         var walked = new OpRecorder("thread page 10,000 deep, skip list");
         async Task<double> Read(IActorRef reader, int i)
@@ -273,7 +284,7 @@ public static class Parts
         var deep = guessed.Summary(1);
         var baseline = walked.Summary(1);
         var recent = shallow.Summary(1);
-        Console.WriteLine($"  thread page 10,000 deep (50 messages, journal): guessed p50 {deep.P50Ms:0.0} ms p90 {deep.P90Ms:0.0} p99 {deep.P99Ms:0.0} max {deep.MaxMs:0.0}; " +
+        Console.WriteLine($"  {user}: thread page 10,000 deep (50 messages, journal): guessed p50 {deep.P50Ms:0.0} ms p90 {deep.P90Ms:0.0} p99 {deep.P99Ms:0.0} max {deep.MaxMs:0.0}; " +
                           $"skip list p50 {baseline.P50Ms:0.0} ms p90 {baseline.P90Ms:0.0} p99 {baseline.P99Ms:0.0}; median ratio {baseline.P50Ms / deep.P50Ms:0.0}x; " +
                           $"recent page from memory: p50 {recent.P50Ms:0.00} ms p99 {recent.P99Ms:0.00}");
         return new { Deep = deep, SkipList = baseline, Recent = recent };
@@ -320,7 +331,7 @@ public static class Parts
     /// A mailbox history made by the pure state (the same decisions the actor makes), written through the journal
     /// protocol in large atomic writes, with the snapshot the actor would have taken last before the end.
     /// </summary>
-    private static async Task<(long Events, long SnapshotSeq)> WriteHistory(ActorSystem system, MailboxSettings settings, string user, int messages)
+    private static async Task<(long Events, long SnapshotSeq)> WriteHistory(ActorSystem system, MailboxSettings settings, string user, int messages, int[]? contactOfPair = null)
     {
         var persistence = Persistence.Instance.Apply(system);
         var journal = persistence.JournalFor(null);
@@ -328,7 +339,7 @@ public static class Parts
         var persistenceId = MailboxActor.PersistenceIdFor(user);
         var writer = Guid.NewGuid().ToString();
         var contacts = Enumerable.Range(0, 5).Select(c => $"{user}-c{c}").ToArray();
-        var generator = new HistoryGenerator(user, contacts, settings.Limits, 1_700_000_000_000);
+        var generator = new HistoryGenerator(user, contacts, settings.Limits, 1_700_000_000_000, contactOfPair: contactOfPair);
 
         // The actor snapshots every SnapshotEvery events; take the last one SnapshotEvery - 1 events before the end.
         var total = generator.EventCount(messages);
@@ -495,8 +506,11 @@ public static class Parts
 /// alternately sent and received, each decided by <see cref="MailboxState"/>, with delivery confirmations journaled
 /// every <c>confirmEvery</c> messages per contact (so the outbox stays small, as it does when recipients are up).
 /// </summary>
-public sealed class HistoryGenerator(string user, string[] contacts, MailboxLimits limits, long startMs, int confirmEvery = 50)
+/// <param name="contactOfPair">Which contact each pair of messages (one sent, one received) is with; by default they take turns.</param>
+public sealed class HistoryGenerator(string user, string[] contacts, MailboxLimits limits, long startMs, int confirmEvery = 50, int[]? contactOfPair = null)
 {
+    private int ContactOf(int i) => contactOfPair is null ? i / 2 % contacts.Length : contactOfPair[i / 2];
+
     private const string Filler = "the quick brown fox jumps over the lazy dog 0123456789";
 
     public long EventCount(int messages)
@@ -507,7 +521,7 @@ public sealed class HistoryGenerator(string user, string[] contacts, MailboxLimi
         {
             if (i % 2 != 0)
                 continue;
-            var c = i / 2 % contacts.Length;
+            var c = ContactOf(i);
             if (++sentPerContact[c] % confirmEvery == 0)
                 confirmations++;
         }
@@ -524,7 +538,7 @@ public sealed class HistoryGenerator(string user, string[] contacts, MailboxLimi
         for (var i = 0; i < messages; i++)
         {
             var sent = i % 2 == 0;
-            var c = i / 2 % contacts.Length;
+            var c = ContactOf(i);
             var contact = contacts[c];
             var text = $"{i:D8} {Filler}"[..40];
             IMailboxEvent evt;
