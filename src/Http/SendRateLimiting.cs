@@ -71,16 +71,9 @@ public static class SendRateLimiting
             foreach (var (policy, (_, perSecond, burst)) in buckets)
             {
                 var (perPeriod, period) = Refill(perSecond);
-                limiter.AddPolicy(policy, http => RateLimitPartition.GetTokenBucketLimiter(
+                limiter.AddPolicy(policy, http => RateLimitPartition.Get(
                     http.User.FindFirst(JwtRegisteredClaimNames.Sub)?.Value ?? "",
-                    _ => new TokenBucketRateLimiterOptions
-                    {
-                        TokenLimit = burst,
-                        TokensPerPeriod = perPeriod,
-                        ReplenishmentPeriod = period,
-                        QueueLimit = 0,
-                        AutoReplenishment = true,
-                    }));
+                    _ => new LazyTokenBucket(burst, perPeriod, period)));
             }
             limiter.OnRejected = async (context, _) =>
             {
