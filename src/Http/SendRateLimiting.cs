@@ -71,9 +71,16 @@ public static class SendRateLimiting
             foreach (var (policy, (_, perSecond, burst)) in buckets)
             {
                 var (perPeriod, period) = Refill(perSecond);
-                limiter.AddPolicy(policy, http => RateLimitPartition.Get(
+                limiter.AddPolicy(policy, http => RateLimitPartition.GetTokenBucketLimiter(
                     http.User.FindFirst(JwtRegisteredClaimNames.Sub)?.Value ?? "",
-                    _ => new LazyTokenBucket(burst, perPeriod, period)));
+                    _ => new TokenBucketRateLimiterOptions
+                    {
+                        TokenLimit = burst,
+                        TokensPerPeriod = perPeriod,
+                        ReplenishmentPeriod = period,
+                        QueueLimit = 0,
+                        AutoReplenishment = true,
+                    }));
             }
             limiter.OnRejected = async (context, _) =>
             {

@@ -21,64 +21,6 @@ public sealed class RateLimitSpecs
         Assert.Equal(rate, perPeriod * 1000 / period.TotalMilliseconds, precision: 9);
     }
 
-    private sealed class ManualClock : TimeProvider
-    {
-        public long Now { get; set; } = 1_000_000;
-
-        public override long TimestampFrequency => 1_000; // milliseconds
-
-        public override long GetTimestamp() => Now;
-    }
-
-    [Fact]
-    public void Should_give_a_buckets_tokens_at_exactly_its_rate_in_whole_periods_when_used()
-    {
-        var clock = new ManualClock();
-        var bucket = new Messaging.Http.LazyTokenBucket(burst: 4, tokensPerPeriod: 13, period: TimeSpan.FromMilliseconds(100), clock);
-
-        for (var i = 0; i < 4; i++)
-            Assert.True(bucket.AttemptAcquire().IsAcquired);
-        var refused = bucket.AttemptAcquire();
-        Assert.False(refused.IsAcquired);
-        Assert.True(refused.TryGetMetadata(System.Threading.RateLimiting.MetadataName.RetryAfter, out var wait));
-        Assert.Equal(TimeSpan.FromMilliseconds(100), wait);
-
-        clock.Now += 99; // not a whole period yet
-        Assert.False(bucket.AttemptAcquire().IsAcquired);
-        clock.Now += 1;
-        for (var i = 0; i < 4; i++) // 13 tokens a period, capped at the burst
-            Assert.True(bucket.AttemptAcquire().IsAcquired);
-        Assert.False(bucket.AttemptAcquire().IsAcquired);
-
-        // A sustained rate: 130/s over 10 s, however the acquisitions fall within the periods (a burst of at least
-        // one period's tokens, else the cap is the rate).
-        bucket = new Messaging.Http.LazyTokenBucket(burst: 20, tokensPerPeriod: 13, period: TimeSpan.FromMilliseconds(100), clock);
-        while (bucket.AttemptAcquire().IsAcquired) { }
-        var granted = 0;
-        for (var ms = 0; ms < 10_000; ms += 7)
-        {
-            clock.Now += 7;
-            while (bucket.AttemptAcquire().IsAcquired)
-                granted++;
-        }
-        Assert.InRange(granted, 1_300 - 13, 1_300);
-    }
-
-    [Fact]
-    public void Should_say_how_long_a_bucket_has_been_full_so_that_idle_users_are_forgotten()
-    {
-        var clock = new ManualClock();
-        var bucket = new Messaging.Http.LazyTokenBucket(burst: 2, tokensPerPeriod: 1, period: TimeSpan.FromMilliseconds(10), clock);
-        clock.Now += 5_000;
-        Assert.Equal(TimeSpan.FromSeconds(5), bucket.IdleDuration);
-
-        Assert.True(bucket.AttemptAcquire().IsAcquired);
-        Assert.Null(bucket.IdleDuration);
-        clock.Now += 10; // full again from here
-        clock.Now += 990;
-        Assert.Equal(TimeSpan.FromMilliseconds(990), bucket.IdleDuration);
-    }
-
     [Fact]
     public async Task Should_answer_429_with_Retry_After_past_a_users_burst_and_spare_other_users()
     {
