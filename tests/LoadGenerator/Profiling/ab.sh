@@ -27,7 +27,7 @@ for c in $(seq 1 "$CYCLES"); do
       --node-env "DOTNET_TieredPGO=1;$E" < "$F" > "$OUT/$T.hold" 2>&1 &
     HOLD=$!
     exec 3> "$F"
-    until grep -q "press Enter" "$OUT/$T.hold"; do sleep 2; done
+    until grep -q "press Enter" "$OUT/$T.hold"; do kill -0 $HOLD 2> /dev/null || { cat "$OUT/$T.hold"; exit 1; }; sleep 2; done
     measure "$OUT/$T.hold" "${T}_prime" 25 > /dev/null
     echo "$T [$E] [$D] load $(cut -d' ' -f1-3 /proc/loadavg): $(measure "$OUT/$T.hold" "$T" 30)" | tee -a "$OUT/$NAME.results"
     exec 3>&-
