@@ -71,7 +71,12 @@ public readonly struct WindowMessage
     public static WindowMessage From(StoredMessage stored, ImmutableArray<string> participants, bool direct, string? sharedClientMessageId = null)
     {
         var m = stored.Message;
-        var sender = participants.FirstOrDefault(p => p == m.SenderId) ?? m.SenderId;
+        var sender = m.SenderId;
+        foreach (var participant in participants)
+        {
+            if (participant == sender)
+                sender = participant;
+        }
         var flags = stored.Tally is null ? 0 : HasTally;
         var recipientsAsGiven = false;
         if (m.RecipientIds.IsDefaultOrEmpty)
@@ -139,7 +144,10 @@ public readonly struct WindowMessage
     }
 
     private static string? Other(ImmutableArray<string> participants, string senderId) =>
-        participants.Length == 2 && participants.Contains(senderId) ? participants.FirstOrDefault(p => p != senderId) : null;
+        participants.Length != 2 ? null
+        : participants[0] == senderId ? participants[1]
+        : participants[1] == senderId ? participants[0]
+        : null;
 
     /// <summary>Whether the text survives UTF-8 unchanged (a lone surrogate would not).</summary>
     private static bool RoundTrips(string text)
