@@ -12,6 +12,8 @@ namespace Messaging.Actors;
 /// <c>Anchors[k]</c> is the journal sequence number of the newest message whose seq is a multiple of 2^k
 /// (<c>Anchors[0]</c> is the newest message). Entry points into the journal skip list; log2(LastSeq)+1 longs.
 /// </param>
+/// <param name="Window">The recent messages, oldest first, with consecutive seqs, compact (<see cref="WindowMessage"/>):
+/// <see cref="Stored"/> and <see cref="Recent"/> build them into the contract's messages.</param>
 /// <param name="Tally">Messages from others in the whole copy, and the newest one's timestamp.</param>
 /// <param name="Delivered">The tally at <paramref name="DeliveredUpToSeq"/>.</param>
 /// <param name="Read">The tally at <paramref name="ReadUpToSeq"/>.</param>
@@ -22,7 +24,7 @@ public sealed record ConversationState(
     long LastUpdatedTimestamp,
     long LastSeq,
     ImmutableArray<long> Anchors,
-    ImmutableArray<StoredMessage> Recent,
+    ImmutableArray<WindowMessage> Window,
     string Kind = ConversationSummary.DirectKind,
     string? Name = null,
     long DeliveredUpToSeq = 0,
@@ -37,14 +39,34 @@ public sealed record ConversationState(
 
     public long UnreadCount => Tally.FromOthers - Read.FromOthers;
 
+    /// <summary>Message <paramref name="index"/> of the window as stored.</summary>
+    public StoredMessage Stored(int index) => Window[index].ToStored(ConversationId, ParticipantIds);
+
+    /// <summary>Messages <paramref name="start"/>.. of the window as stored (a page, a snapshot).</summary>
+    public ImmutableArray<StoredMessage> Recent(int start = 0, int count = -1)
+    {
+        count = count < 0 ? Window.Length - start : count;
+        var messages = new StoredMessage[count];
+        for (var i = 0; i < count; i++)
+            messages[i] = Stored(start + i);
+        return ImmutableArray.Create(messages);
+    }
+
     public ConversationSnapshot ToSnapshot() =>
-        new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, Recent,
+        new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, Recent(),
             Kind, Name, DeliveredUpToSeq, ReadUpToSeq, Tally, Delivered, Read, Receipts);
 
-    public static ConversationState FromSnapshot(ConversationSnapshot c) =>
-        new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.LastSeq, c.Anchors, c.Recent,
+    /// <param name="clientMessageIds">The dedup window's instances of the clientMessageIds, shared rather than copied.</param>
+    public static ConversationState FromSnapshot(ConversationSnapshot c, IReadOnlyDictionary<string, string>? clientMessageIds = null)
+    {
+        var direct = !Ids.IsGroup(c.ConversationId);
+        var window = ImmutableArray.CreateBuilder<WindowMessage>(c.Recent.Length);
+        foreach (var stored in c.Recent)
+            window.Add(WindowMessage.From(stored, c.ParticipantIds, direct, clientMessageIds?.GetValueOrDefault(stored.Message.ClientMessageId)));
+        return new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.LastSeq, c.Anchors, window.MoveToImmutable(),
             c.Kind, c.Name, c.DeliveredUpToSeq, c.ReadUpToSeq, c.Tally ?? default, c.Delivered, c.Read,
             c.Receipts);
+    }
 
     /// <summary>
     /// What the list and live events show of it, as <paramref name="ownerId"/>'s copy: a receipt for every other
@@ -86,8 +108,8 @@ public sealed record ConversationState(
             return Delivered;
         if (seq == ReadUpToSeq)
             return Read;
-        if (Recent.Length > 0 && seq >= Recent[0].Seq)
-            return Recent[(int)(seq - Recent[0].Seq)].Tally;
+        if (Window.Length > 0 && seq >= Window[0].Seq)
+            return Window[(int)(seq - Window[0].Seq)].Tally;
         return null;
     }
 }

@@ -102,9 +102,10 @@ public sealed partial record MailboxState(
 {
     private static readonly IComparer<long> Descending = Comparer<long>.Create((a, b) => b.CompareTo(a));
 
-    public static MailboxState Empty(string userId, MailboxLimits limits) => new(
-        userId,
-        limits,
+    // Shared: WithComparers allocates the comparer pair anew on every call, and every dictionary of a state keeps it.
+    private static readonly MailboxState Blank = new(
+        "",
+        new MailboxLimits(),
         0,
         ImmutableDictionary<string, ConversationState>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableSortedDictionary<long, string>.Empty.WithComparers(Descending),
@@ -113,7 +114,9 @@ public sealed partial record MailboxState(
         ImmutableDictionary<string, OutboundChannel>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal));
 
-    /// <summary>Characters of text in every conversation's <see cref="ConversationState.Recent"/> window together.</summary>
+    public static MailboxState Empty(string userId, MailboxLimits limits) => Blank with { UserId = userId, Limits = limits };
+
+    /// <summary>Characters of text in every conversation's <see cref="ConversationState.Window"/> together.</summary>
     public long RecentChars { get; init; }
 
     /// <summary>
@@ -303,13 +306,13 @@ public sealed partial record MailboxState(
         if (!Ids.IsGroup(conversation.ConversationId))
             return conversation.ParticipantIds.Where(p => p != UserId).Take(1).ToArray();
         var from = conversation.ReadUpToSeq + 1; // read <= delivered: everything above the read marker is news to someone
-        if (conversation.Recent.IsEmpty || from < conversation.Recent[0].Seq)
+        if (conversation.Window.IsEmpty || from < conversation.Window[0].Seq)
             return conversation.ParticipantIds.Where(p => p != UserId).ToArray();
         var senders = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var stored in conversation.Recent)
+        foreach (var stored in conversation.Window)
         {
-            if (stored.Seq >= from && stored.Seq <= delivered && stored.Message.SenderId != UserId && stored.Message.System is null)
-                senders.Add(stored.Message.SenderId);
+            if (stored.Seq >= from && stored.Seq <= delivered && stored.SenderId != UserId && !stored.IsSystem)
+                senders.Add(stored.SenderId);
         }
         return senders;
     }
@@ -412,11 +415,10 @@ public sealed partial record MailboxState(
     private MailboxState ApplySent(MessageSent sent, long journalSeq)
     {
         var opens = !Conversations.ContainsKey(sent.Message.ConversationId);
-        var next = WithMessage(sent.Message, sent.Seq, sent.Message.ServerTimestamp, journalSeq);
+        // The message with the conversation's shared id strings: the dedup record and the outbox use them too.
+        var (next, message) = WithMessage(sent.Message, sent.Seq, sent.Message.ServerTimestamp, journalSeq);
         if (opens)
             next = next with { Openings = Opened(next.Openings, sent.Message.ServerTimestamp) };
-        // The stored copy holds the conversation's shared id strings: the dedup record and the outbox use them too.
-        var message = next.Conversations[sent.Message.ConversationId].Recent[^1].Message;
         var recipient = message.RecipientIds[0];
 
         var dedup = next.Dedup.SetItem(
@@ -440,10 +442,9 @@ public sealed partial record MailboxState(
 
     private MailboxState ApplyReceived(MessageReceived received, long journalSeq)
     {
-        var next = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq, received.GroupName, received.GroupMembers);
-        var conversation = next.Conversations[received.Message.ConversationId];
+        var (next, message) = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq, received.GroupName, received.GroupMembers);
         // The channel is the group's in a group, the sender's otherwise (shared string instances either way).
-        var channel = Ids.IsGroup(conversation.ConversationId) ? conversation.ConversationId : conversation.Recent[^1].Message.SenderId;
+        var channel = Ids.IsGroup(message.ConversationId) ? message.ConversationId : message.SenderId;
         return next with { Inbound = next.Inbound.SetItem(channel, received.ChannelSeq) };
     }
 
@@ -516,7 +517,7 @@ public sealed partial record MailboxState(
         return this with { Outbound = Outbound.SetItem(confirmed.RecipientId, channel.ConfirmUpTo(confirmed.UpToSeq)) };
     }
 
-    private MailboxState WithMessage(
+    private (MailboxState State, ChatMessage Shared) WithMessage(
         ChatMessage message, long seq, long stamp, long journalSeq, string? groupName = null, ImmutableArray<string> groupMembers = default)
     {
         var id = message.ConversationId;
@@ -533,14 +534,15 @@ public sealed partial record MailboxState(
         {
             ConversationId = existing?.ConversationId ?? id,
             SenderId = participants.FirstOrDefault(p => p == message.SenderId) ?? message.SenderId,
-            RecipientIds = message.RecipientIds.Length == 1
-                ? SharedRecipients(existing, participants, message)
+            RecipientIds = message.RecipientIds is [var only]
+                ? [participants.FirstOrDefault(p => p == only) ?? only]
                 : message.RecipientIds,
         };
 
         var tally = (existing?.Tally ?? default).After(compact, UserId);
-        var stored = new StoredMessage(seq, compact, tally);
-        var recent = existing?.Recent ?? [];
+        var stored = WindowMessage.From(new StoredMessage(seq, compact, tally), participants, !Ids.IsGroup(id),
+            compact.SenderId == UserId ? compact.ClientMessageId : null);
+        var recent = existing?.Window ?? [];
         var recentChars = RecentChars + compact.Text.Length;
         if (recent.Length >= Limits.RecentPerConversation)
         {
@@ -563,7 +565,7 @@ public sealed partial record MailboxState(
                 LastUpdatedTimestamp = stamp,
                 LastSeq = seq,
                 Anchors = UpdateAnchors(existing.Anchors, seq, journalSeq),
-                Recent = recent,
+                Window = recent,
                 Tally = tally,
                 Receipts = receipts,
             };
@@ -573,28 +575,28 @@ public sealed partial record MailboxState(
         if (existing is not null)
         {
             byStamp = byStamp.Remove(existing.LastUpdatedTimestamp);
-            if (!existing.Recent.IsDefaultOrEmpty)
+            if (!existing.Window.IsDefaultOrEmpty)
                 windows = windows.Remove(existing.Anchors[0]);
         }
-        return this with
+        return (this with
         {
             LastStamp = Math.Max(LastStamp, stamp),
             Conversations = Conversations.SetItem(conversation.ConversationId, conversation),
             ByStamp = byStamp.SetItem(stamp, conversation.ConversationId),
             RecentChars = recentChars,
             Windows = windows.SetItem(journalSeq, conversation.ConversationId),
-        };
+        }, compact);
     }
 
     /// <summary>One more opening; the oldest goes once there are as many as the limit (never more: replay and snapshots keep that).</summary>
     private ImmutableQueue<long> Opened(ImmutableQueue<long> openings, long stamp) =>
         (openings.Count() < Limits.MaxNewConversations ? openings : openings.Dequeue()).Enqueue(stamp);
 
-    private static long CharsOf(ImmutableArray<StoredMessage> messages, int start, int count)
+    private static long CharsOf(ImmutableArray<WindowMessage> messages, int start, int count)
     {
         long chars = 0;
         for (var i = start; i < start + count; i++)
-            chars += messages[i].Message.Text.Length;
+            chars += messages[i].TextLength;
         return chars;
     }
 
@@ -617,37 +619,21 @@ public sealed partial record MailboxState(
             var conversation = conversations[id];
             if (windows.Count > 1)
             {
-                chars -= CharsOf(conversation.Recent, 0, conversation.Recent.Length);
-                conversations = conversations.SetItem(id, conversation with { Recent = [] });
+                chars -= CharsOf(conversation.Window, 0, conversation.Window.Length);
+                conversations = conversations.SetItem(id, conversation with { Window = [] });
                 windows = windows.Remove(position);
                 continue;
             }
             // The last window left: keep its newest message, however large (the bound is at least one message).
-            var keep = conversation.Recent.Length;
+            var keep = conversation.Window.Length;
             var kept = chars;
             while (keep > 1 && kept > Limits.MaxRecentChars)
-                kept -= conversation.Recent[conversation.Recent.Length - keep--].Message.Text.Length;
-            conversations = conversations.SetItem(id, conversation with { Recent = conversation.Recent[^keep..] });
+                kept -= conversation.Window[conversation.Window.Length - keep--].TextLength;
+            conversations = conversations.SetItem(id, conversation with { Window = conversation.Window[^keep..] });
             chars = kept;
             break;
         }
         return this with { Conversations = conversations, Windows = windows, RecentChars = chars };
-    }
-
-    /// <summary>One recipient array per direction of a 1:1 conversation, reused by every message in the window.</summary>
-    private static ImmutableArray<string> SharedRecipients(
-        ConversationState? existing, ImmutableArray<string> participants, ChatMessage message)
-    {
-        if (existing is not null)
-        {
-            for (var i = existing.Recent.Length - 1; i >= 0; i--)
-            {
-                var earlier = existing.Recent[i].Message;
-                if (earlier.SenderId == message.SenderId && earlier.RecipientIds is [var only] && only == message.RecipientIds[0])
-                    return earlier.RecipientIds;
-            }
-        }
-        return [participants.First(p => p == message.RecipientIds[0])];
     }
 
     /// <summary>Message <paramref name="seq"/> becomes the newest multiple of 2^k for every k up to its trailing zeros.</summary>
@@ -719,8 +705,8 @@ public sealed partial record MailboxState(
         };
         if (id is null || !Conversations.TryGetValue(id, out var conversation))
             return null;
-        ImmutableArray<StoredMessage> messages = evt is MessageSent or MessageReceived && conversation.Recent.Length > 0
-            ? [conversation.Recent[^1]]
+        ImmutableArray<StoredMessage> messages = evt is MessageSent or MessageReceived && conversation.Window.Length > 0
+            ? [conversation.Stored(conversation.Window.Length - 1)]
             : [];
         return new ConversationChange(conversation.ToSummary(UserId), messages);
     }
@@ -737,12 +723,12 @@ public sealed partial record MailboxState(
         if (high < from || query.Count <= 0)
             return new ThreadPlan.InMemory(new ThreadPage([], conversation.Receipts));
 
-        var recent = conversation.Recent;
-        if (recent.Length > 0 && from >= recent[0].Seq)
+        var window = conversation.Window;
+        if (window.Length > 0 && from >= window[0].Seq)
         {
-            var start = (int)(from - recent[0].Seq);
+            var start = (int)(from - window[0].Seq);
             var length = (int)(high - from + 1);
-            return new ThreadPlan.InMemory(new ThreadPage(recent.Slice(start, length), conversation.Receipts));
+            return new ThreadPlan.InMemory(new ThreadPage(conversation.Recent(start, length), conversation.Receipts));
         }
         return new ThreadPlan.FromJournal(
             conversation.ConversationId, from, high, conversation.LastSeq, conversation.Anchors, StaleUpTo, conversation.Receipts);
@@ -767,10 +753,14 @@ public sealed partial record MailboxState(
     {
         var state = Empty(userId, limits);
         var order = ImmutableQueue<string>.Empty;
+        var kept = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
+        {
             order = order.Enqueue(record.ClientMessageId);
+            kept[record.ClientMessageId] = record.ClientMessageId;
+        }
         var conversations = snapshot.Conversations
-            .Select(c => ShareStrings(WithTallies(userId, ConversationState.FromSnapshot(c), c.Tally is null, snapshot)))
+            .Select(c => ConversationState.FromSnapshot(WithTallies(userId, c, snapshot), kept))
             .ToImmutableArray();
         var byId = conversations.ToDictionary(c => c.ConversationId, StringComparer.Ordinal);
         return (state with
@@ -793,17 +783,18 @@ public sealed partial record MailboxState(
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
             Openings = ImmutableQueue.CreateRange(snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))),
             StaleUpTo = snapshot.StaleUpTo ?? snapshotJournalSeq,
-            RecentChars = conversations.Sum(c => c.Recent.IsDefaultOrEmpty ? 0L : CharsOf(c.Recent, 0, c.Recent.Length)),
+            RecentChars = conversations.Sum(c => CharsOf(c.Window, 0, c.Window.Length)),
             Windows = state.Windows.SetItems(conversations
-                .Where(c => !c.Recent.IsDefaultOrEmpty)
+                .Where(c => !c.Window.IsDefaultOrEmpty)
                 .Select(c => KeyValuePair.Create(c.Anchors[0], c.ConversationId))),
         }).WithinRecentBound(); // a snapshot taken before the bound, or under a larger one
     }
 }
 
 /// <summary>
-/// A snapshot deserializes every id string of every message separately; these give each message and dedup record
-/// the conversation's own instances again, as replaying events does (a few hundred bytes per message).
+/// What a snapshot needs before it becomes state. Its strings are shared as replaying events shares them: each
+/// window message's sender is the conversation's instance (<see cref="WindowMessage.From"/>), its clientMessageId the
+/// dedup window's.
 /// </summary>
 public sealed partial record MailboxState
 {
@@ -811,9 +802,9 @@ public sealed partial record MailboxState
     /// A snapshot taken before v1.1 has no tallies: in a 1:1 copy the messages from the other participant are exactly
     /// what their channel delivered (it carried nothing else then), and the window's tallies follow from that.
     /// </summary>
-    private static ConversationState WithTallies(string userId, ConversationState c, bool missing, MailboxSnapshot snapshot)
+    private static ConversationSnapshot WithTallies(string userId, ConversationSnapshot c, MailboxSnapshot snapshot)
     {
-        if (!missing)
+        if (c.Tally is not null)
             return c;
         var other = c.ParticipantIds.FirstOrDefault(p => p != userId);
         var total = snapshot.Inbound.FirstOrDefault(i => i.SenderId == other)?.LastSeq ?? 0;
@@ -825,26 +816,6 @@ public sealed partial record MailboxState
             return m with { Tally = tally };
         }).ToImmutableArray();
         return c with { Recent = recent, Tally = tally with { FromOthers = total } };
-    }
-
-    private static ConversationState ShareStrings(ConversationState c)
-    {
-        if (c.Recent.IsDefaultOrEmpty)
-            return c;
-        var recipients = new Dictionary<string, ImmutableArray<string>>(StringComparer.Ordinal);
-        var recent = c.Recent.Select(m =>
-        {
-            var message = m.Message;
-            var sender = c.ParticipantIds.FirstOrDefault(p => p == message.SenderId) ?? message.SenderId;
-            var to = message.RecipientIds;
-            if (to is [var only])
-            {
-                if (!recipients.TryGetValue(only, out to))
-                    recipients[only] = to = [c.ParticipantIds.FirstOrDefault(p => p == only) ?? only];
-            }
-            return m with { Message = message with { ConversationId = c.ConversationId, SenderId = sender, RecipientIds = to } };
-        }).ToImmutableArray();
-        return c with { Recent = recent };
     }
 
     /// <summary>A dedup entry as the contract's record: ids are derived from the owner, so they are not kept.</summary>

@@ -155,7 +155,7 @@ public sealed class GroupStateSpecs
         Assert.Equal(ConversationSummary.GroupKind, conversation.Kind);
         Assert.Equal("Family", conversation.Name);
         Assert.Equal(["alice", "bob", "carol", "dave"], conversation.ParticipantIds);
-        Assert.Equal([1L, 2L, 3L], conversation.Recent.Select(m => m.Seq));
+        Assert.Equal([1L, 2L, 3L], conversation.Recent().Select(m => m.Seq));
         Assert.Equal(1, conversation.UnreadCount); // membership changes are not unread messages
 
         // Dave's first copy is the one that added him; it carries the members, and he has nothing before it.

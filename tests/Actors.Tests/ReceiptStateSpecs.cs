@@ -41,7 +41,7 @@ public sealed class ReceiptStateSpecs
         Assert.Equal(4, conversation.UnreadCount);
         Assert.Equal(new Tally(4, T0 + 5), conversation.Tally);
         Assert.Equal([new Tally(1, T0 + 1), new Tally(2, T0 + 2), new Tally(2, T0 + 2), new Tally(3, T0 + 4), new Tally(4, T0 + 5)],
-            conversation.Recent.Select(m => m.Tally!.Value));
+            conversation.Recent().Select(m => m.Tally!.Value));
         var summary = Assert.Single(bob.ListConversations(new GetConversations("bob", 0, 10, 0)).Conversations);
         Assert.Equal((5L, 0L, 4L, "direct"), (summary.LastSeq, summary.ReadUpToSeq, summary.UnreadCount, summary.Kind));
     }
@@ -193,10 +193,10 @@ public sealed class ReceiptStateSpecs
 
     private static void DeepEqual(ConversationState expected, ConversationState actual)
     {
-        Assert.Equal(expected with { Recent = [], Anchors = [], Receipts = [], ParticipantIds = [] },
-            actual with { Recent = [], Anchors = [], Receipts = [], ParticipantIds = [] });
-        Assert.Equal(expected.Recent.Select(m => (m.Seq, m.Message.MessageId, m.Message.Text, m.Tally)),
-            actual.Recent.Select(m => (m.Seq, m.Message.MessageId, m.Message.Text, m.Tally)));
+        Assert.Equal(expected with { Window = [], Anchors = [], Receipts = [], ParticipantIds = [] },
+            actual with { Window = [], Anchors = [], Receipts = [], ParticipantIds = [] });
+        Assert.Equal(expected.Recent().Select(m => (m.Seq, m.Message.MessageId, m.Message.Text, m.Tally)),
+            actual.Recent().Select(m => (m.Seq, m.Message.MessageId, m.Message.Text, m.Tally)));
         Assert.Equal(expected.Anchors, actual.Anchors);
         Assert.Equal(expected.Receipts, actual.Receipts);
         Assert.Equal(expected.ParticipantIds, actual.ParticipantIds);

@@ -27,8 +27,8 @@ public sealed class RecentBoundSpecs
     /// <summary>The bookkeeping agrees with the windows themselves, and stays within the bound.</summary>
     private static void AssertAccounted(MailboxState state)
     {
-        var windowed = state.Conversations.Values.Where(c => !c.Recent.IsEmpty).ToList();
-        Assert.Equal(windowed.Sum(c => c.Recent.Sum(m => (long)m.Message.Text.Length)), state.RecentChars);
+        var windowed = state.Conversations.Values.Where(c => !c.Recent().IsEmpty).ToList();
+        Assert.Equal(windowed.Sum(c => c.Recent().Sum(m => (long)m.Message.Text.Length)), state.RecentChars);
         Assert.Equal(windowed.Select(c => (c.Anchors[0], c.ConversationId)).OrderBy(w => w.Item1),
             state.Windows.Select(w => (w.Key, w.Value)));
         Assert.True(state.RecentChars <= state.Limits.MaxRecentChars, $"{state.RecentChars} chars in memory");
@@ -67,15 +67,15 @@ public sealed class RecentBoundSpecs
         state = SendTo(state, "bob", Text(10, 'b'), ref j); // bob's is now the more recent conversation
         state = SendTo(state, "dave", Text(40_000), ref j);  // over the bound: carol's window goes, not bob's
 
-        Assert.Empty(state.Conversations[Ids.ConversationFor("alice", "carol")].Recent);
-        Assert.Equal(2, state.Conversations[Ids.ConversationFor("alice", "bob")].Recent.Length);
-        Assert.Single(state.Conversations[Ids.ConversationFor("alice", "dave")].Recent);
+        Assert.Empty(state.Conversations[Ids.ConversationFor("alice", "carol")].Recent());
+        Assert.Equal(2, state.Conversations[Ids.ConversationFor("alice", "bob")].Recent().Length);
+        Assert.Single(state.Conversations[Ids.ConversationFor("alice", "dave")].Recent());
         AssertAccounted(state);
 
         // A conversation that lost its window gets one again with its next message.
         state = SendTo(state, "carol", Text(10, 'c'), ref j);
         var carol = state.Conversations[Ids.ConversationFor("alice", "carol")];
-        Assert.Equal([2L], carol.Recent.Select(m => m.Seq));
+        Assert.Equal([2L], carol.Recent().Select(m => m.Seq));
         AssertAccounted(state);
     }
 
@@ -87,11 +87,11 @@ public sealed class RecentBoundSpecs
         for (var i = 0; i < 5; i++)
             state = SendTo(state, "bob", Text(30_000), ref j);
         var bob = Ids.ConversationFor("alice", "bob");
-        Assert.Equal([4L, 5], state.Conversations[bob].Recent.Select(m => m.Seq));
+        Assert.Equal([4L, 5], state.Conversations[bob].Recent().Select(m => m.Seq));
         AssertAccounted(state);
 
         state = SendTo(state, "bob", Text(65_535), ref j);
-        Assert.Equal([6L], state.Conversations[bob].Recent.Select(m => m.Seq));
+        Assert.Equal([6L], state.Conversations[bob].Recent().Select(m => m.Seq));
         AssertAccounted(state);
     }
 

@@ -40,6 +40,7 @@ public static class Parts
         var journalConcurrency = a.Int("journal-concurrency", 500);
         var hocon = a.Str("hocon");
         var jsonPath = a.Str("json");
+        var hold = a.Flag("hold"); // after the parts, print the pid and wait for Enter (for dotnet-gcdump)
         a.RejectUnknown();
 
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Bench.CpuModel()}, {Bench.MemoryGiB():0} GiB; load average {ProcStats.LoadAverage1():0.00}; GC server={GCSettings.IsServerGC}");
@@ -77,6 +78,11 @@ public static class Parts
                 results["memory"] = await Memory(system, region, mailboxes);
             if (only.Contains("journal"))
                 results["journal"] = await JournalThroughput(region, provider, connectionString, journalUsers, journalConcurrency, journalSeconds);
+            if (hold)
+            {
+                Console.WriteLine($"holding: pid {Environment.ProcessId} (dotnet-gcdump collect -p {Environment.ProcessId}); Enter to stop");
+                Console.ReadLine();
+            }
             await host.StopAsync();
         }
         finally

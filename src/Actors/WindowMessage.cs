@@ -1,0 +1,207 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Text;
+using System.Text.Unicode;
+using Messaging.Messages;
+
+namespace Messaging.Actors;
+
+/// <summary>
+/// One message of a conversation's in-memory window, compact: its numbers and text in one UTF-8 array, its sender the
+/// conversation's string. A window of 50 messages otherwise holds a StoredMessage, a ChatMessage, a text string and a
+/// clientMessageId string per message (~290 B against ~115 B here). Built into a <see cref="StoredMessage"/> on read
+/// (<see cref="ToStored"/>), which gives back exactly what was stored.
+/// </summary>
+public readonly struct WindowMessage
+{
+    // Zigzag varints: seq, stamp, flags, tally (if any), text length in chars and in UTF-8 bytes; then the text and,
+    // unless _extra holds it, the clientMessageId.
+    private readonly byte[] _data;
+    private readonly string _senderId;
+    // Null, the clientMessageId (a string shared with the dedup window), or Unusual.
+    private readonly object? _extra;
+
+    private const int HasTally = 1, NoRecipients = 2, OtherParticipant = 4;
+
+    /// <summary>What few messages have: kept beside the array as given.</summary>
+    private sealed record Unusual(
+        string ClientMessageId, string? MessageId, GroupChange? System, ImmutableArray<string> RecipientIds, string? Text);
+
+    private WindowMessage(byte[] data, string senderId, object? extra) => (_data, _senderId, _extra) = (data, senderId, extra);
+
+    public long Seq => new Reader(_data).Long();
+
+    public string SenderId => _senderId;
+
+    public bool IsSystem => _extra is Unusual { System: not null };
+
+    public Tally? Tally
+    {
+        get
+        {
+            var reader = new Reader(_data);
+            reader.Long();
+            reader.Long();
+            var flags = reader.Long();
+            return (flags & HasTally) == 0 ? null : new Tally(reader.Long(), reader.Long());
+        }
+    }
+
+    /// <summary>Characters (UTF-16) of the text: what <see cref="MailboxLimits.MaxRecentChars"/> counts.</summary>
+    public int TextLength
+    {
+        get
+        {
+            var reader = new Reader(_data);
+            reader.Long();
+            reader.Long();
+            if ((reader.Long() & HasTally) != 0)
+            {
+                reader.Long();
+                reader.Long();
+            }
+            return (int)reader.Long();
+        }
+    }
+
+    /// <param name="stored">A message of a conversation whose participants are <paramref name="participants"/>
+    /// (its sender is taken from them when it is one).</param>
+    /// <param name="direct">Whether the conversation is 1:1 (its participants never change).</param>
+    /// <param name="sharedClientMessageId">The clientMessageId's instance the dedup window holds, if any.</param>
+    public static WindowMessage From(StoredMessage stored, ImmutableArray<string> participants, bool direct, string? sharedClientMessageId = null)
+    {
+        var m = stored.Message;
+        var sender = m.SenderId;
+        foreach (var participant in participants)
+        {
+            if (participant == sender)
+                sender = participant;
+        }
+        var flags = stored.Tally is null ? 0 : HasTally;
+        var recipientsAsGiven = false;
+        if (m.RecipientIds.IsDefaultOrEmpty)
+            flags |= m.RecipientIds.IsDefault ? 0 : NoRecipients;
+        else if (direct && m.RecipientIds is [var only] && only == Other(participants, m.SenderId))
+            flags |= OtherParticipant;
+        else
+            recipientsAsGiven = true;
+        if (m.RecipientIds.IsDefault)
+            recipientsAsGiven = true;
+
+        var explicitId = Ids.IsDerivedMessageId(m.MessageId, m.SenderId, m.ServerTimestamp) ? null : m.MessageId;
+        var textAsUtf8 = RoundTrips(m.Text);
+        var idAsUtf8 = sharedClientMessageId is null && RoundTrips(m.ClientMessageId);
+        object? extra = explicitId is not null || m.System is not null || recipientsAsGiven || !textAsUtf8
+            ? new Unusual(sharedClientMessageId ?? m.ClientMessageId, explicitId, m.System, recipientsAsGiven ? m.RecipientIds : default, textAsUtf8 ? null : m.Text)
+            : idAsUtf8 ? null : sharedClientMessageId ?? m.ClientMessageId;
+        if (extra is Unusual)
+            idAsUtf8 = false;
+
+        var textBytes = textAsUtf8 ? Encoding.UTF8.GetByteCount(m.Text) : 0;
+        var idBytes = idAsUtf8 ? Encoding.UTF8.GetByteCount(m.ClientMessageId) : 0;
+        Span<byte> head = stackalloc byte[7 * 10];
+        var writer = new Writer(head);
+        writer.Long(stored.Seq);
+        writer.Long(m.ServerTimestamp);
+        writer.Long(flags);
+        if (stored.Tally is { } tally)
+        {
+            writer.Long(tally.FromOthers);
+            writer.Long(tally.LastFromOthersAt);
+        }
+        writer.Long(m.Text.Length);
+        writer.Long(textBytes);
+        var data = new byte[writer.Length + textBytes + idBytes];
+        head[..writer.Length].CopyTo(data);
+        if (textAsUtf8)
+            Encoding.UTF8.GetBytes(m.Text, data.AsSpan(writer.Length, textBytes));
+        if (idAsUtf8)
+            Encoding.UTF8.GetBytes(m.ClientMessageId, data.AsSpan(writer.Length + textBytes));
+        return new WindowMessage(data, sender, extra);
+    }
+
+    /// <summary>The message as stored, in conversation <paramref name="conversationId"/> of <paramref name="participants"/>.</summary>
+    public StoredMessage ToStored(string conversationId, ImmutableArray<string> participants)
+    {
+        var reader = new Reader(_data);
+        var seq = reader.Long();
+        var stamp = reader.Long();
+        var flags = reader.Long();
+        Tally? tally = (flags & HasTally) == 0 ? null : new Tally(reader.Long(), reader.Long());
+        reader.Long(); // chars
+        var textBytes = (int)reader.Long();
+        var rest = _data.AsSpan(reader.Position);
+        var unusual = _extra as Unusual;
+        var text = unusual?.Text ?? Encoding.UTF8.GetString(rest[..textBytes]);
+        var clientMessageId = unusual?.ClientMessageId ?? _extra as string ?? Encoding.UTF8.GetString(rest[textBytes..]);
+        var recipients = (flags & OtherParticipant) != 0 ? [Other(participants, _senderId)!]
+            : (flags & NoRecipients) != 0 ? ImmutableArray<string>.Empty
+            : unusual!.RecipientIds;
+        var message = new ChatMessage(
+            unusual?.MessageId ?? Ids.MessageId(_senderId, stamp), conversationId, _senderId, recipients, text, clientMessageId, stamp,
+            unusual?.System);
+        return new StoredMessage(seq, message, tally);
+    }
+
+    private static string? Other(ImmutableArray<string> participants, string senderId) =>
+        participants.Length != 2 ? null
+        : participants[0] == senderId ? participants[1]
+        : participants[1] == senderId ? participants[0]
+        : null;
+
+    /// <summary>Whether the text survives UTF-8 unchanged (a lone surrogate would not).</summary>
+    private static bool RoundTrips(string text)
+    {
+        if (Ascii.IsValid(text))
+            return true;
+        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
+        try
+        {
+            return Utf8.FromUtf16(text, buffer, out _, out _, replaceInvalidSequences: false) == OperationStatus.Done;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private ref struct Writer(Span<byte> buffer)
+    {
+        private readonly Span<byte> _buffer = buffer;
+
+        public int Length { get; private set; }
+
+        public void Long(long value)
+        {
+            var zigzag = (ulong)((value << 1) ^ (value >> 63));
+            while (zigzag >= 0x80)
+            {
+                _buffer[Length++] = (byte)(zigzag | 0x80);
+                zigzag >>= 7;
+            }
+            _buffer[Length++] = (byte)zigzag;
+        }
+    }
+
+    private ref struct Reader(byte[] data)
+    {
+        private readonly byte[] _data = data;
+
+        public int Position { get; private set; }
+
+        public long Long()
+        {
+            ulong value = 0;
+            var shift = 0;
+            byte b;
+            do
+            {
+                b = _data[Position++];
+                value |= (ulong)(b & 0x7F) << shift;
+                shift += 7;
+            }
+            while ((b & 0x80) != 0);
+            return (long)(value >> 1) ^ -(long)(value & 1);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Collections.Immutable;
+using Messaging.Messages;
+using Messaging.Messages.Tests;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// A window message is kept compact (<see cref="WindowMessage"/>) and built back on every read, page and snapshot:
+/// what comes back must be exactly what was stored, whatever the text and whatever is unusual about the message.
+/// </summary>
+public sealed class WindowMessageSpecs
+{
+    private const long T0 = 1_764_300_000_000;
+    private static readonly ImmutableArray<string> Direct = ["alice", "bob"];
+    private const string DirectId = "dm~alice~bob";
+    private static readonly ImmutableArray<string> Members = ["alice", "bob", "carol"];
+    private const string GroupId = "grp~g1";
+
+    private static ChatMessage Message(string sender, string text, string clientMessageId = "c-1", ImmutableArray<string>? to = null) =>
+        new(Ids.MessageId(sender, T0), DirectId, sender, to ?? [sender == "alice" ? "bob" : "alice"], text, clientMessageId, T0);
+
+    // Not theory data: its serialization would turn a lone surrogate into U+FFFD before the test sees it.
+    private static readonly string[] Texts =
+    [
+        "plain ASCII, forty characters of it ....",
+        "héllo wörld, ça va? ñ ß ø",
+        "emoji 👋🏽 and a family 👨‍👩‍👧 and flags 🇫🇷",
+        "\ud83d\ude00 a surrogate pair written as escapes",
+        "a lone high surrogate \ud800 in the middle",
+        "a lone low surrogate at the end \udc00",
+        "مرحبا بالعالم — שלום — 你好，世界",
+        "\0 nul and \u0001 control characters\r\n",
+        new string('x', 65_535),
+    ];
+
+    [Fact]
+    public void Should_give_back_exactly_the_text_and_clientMessageId()
+    {
+        foreach (var text in Texts)
+        foreach (var stored in new[]
+        {
+            new StoredMessage(7, Message("alice", text, clientMessageId: text), new Tally(3, T0 - 5)),
+            new StoredMessage(8, Message("bob", text), new Tally(4, T0)),
+        })
+        {
+            var window = WindowMessage.From(stored, Direct, direct: true);
+            DeepEquality.AssertEqual(stored, window.ToStored(DirectId, Direct));
+            Assert.Equal(text.Length, window.TextLength);
+        }
+    }
+
+    [Fact]
+    public void Should_give_back_exactly_what_is_unusual()
+    {
+        var cases = new[]
+        {
+            // an explicit message id (not sender + stamp), as an event may carry
+            new StoredMessage(1, Message("alice", "hi") with { MessageId = "legacy-id-1" }, new Tally(0, 0)),
+            // written before v1.1: no tally
+            new StoredMessage(2, Message("bob", "no tally"), null),
+            // large and negative numbers survive the varints
+            new StoredMessage(long.MaxValue, Message("alice", "big") with { ServerTimestamp = long.MaxValue }, new Tally(long.MaxValue, long.MinValue)),
+            new StoredMessage(-3, Message("alice", "negative") with { ServerTimestamp = -1 }, new Tally(-1, -2)),
+            // recipients that are not the other participant, several, none, default
+            new StoredMessage(3, Message("alice", "to carol", to: ["carol"]), new Tally(0, 0)),
+            new StoredMessage(4, Message("alice", "to two", to: ["bob", "carol"]), new Tally(0, 0)),
+            new StoredMessage(5, Message("alice", "to none", to: []), new Tally(0, 0)),
+            new StoredMessage(6, Message("alice", "default") with { RecipientIds = default }, new Tally(0, 0)),
+            // a sender who is not a participant
+            new StoredMessage(7, Message("mallory", "who?", to: ["bob"]), new Tally(1, T0)),
+            // an empty text and an empty clientMessageId
+            new StoredMessage(8, Message("bob", "", clientMessageId: ""), new Tally(2, T0)),
+        };
+        foreach (var stored in cases)
+        {
+            var window = WindowMessage.From(stored, Direct, direct: true);
+            DeepEquality.AssertEqual(stored, window.ToStored(DirectId, Direct));
+            Assert.Equal(stored.Seq, window.Seq);
+            Assert.Equal(stored.Tally, window.Tally);
+            Assert.Equal(stored.Message.SenderId, window.SenderId);
+        }
+    }
+
+    [Fact]
+    public void Should_give_back_group_messages_and_membership_changes()
+    {
+        var change = new GroupChange(GroupChange.Added, ["carol", "dave"]);
+        var cases = new[]
+        {
+            new StoredMessage(1, new ChatMessage(Ids.MessageId("alice", T0), GroupId, "alice", [], "", "", T0, change), new Tally(0, 0)),
+            new StoredMessage(2, new ChatMessage(Ids.MessageId("bob", T0 + 1), GroupId, "bob", [], "hello all 👋", "b-1", T0 + 1), new Tally(1, T0 + 1)),
+            // a former member's message: its sender is no longer a participant
+            new StoredMessage(3, new ChatMessage(Ids.MessageId("eve", T0 + 2), GroupId, "eve", [], "bye", "e-1", T0 + 2), new Tally(2, T0 + 2)),
+        };
+        foreach (var stored in cases)
+        {
+            var window = WindowMessage.From(stored, Members, direct: false);
+            DeepEquality.AssertEqual(stored, window.ToStored(GroupId, Members));
+            Assert.Equal(stored.Message.System is not null, window.IsSystem);
+        }
+    }
+
+    [Fact]
+    public void Should_share_the_dedup_windows_clientMessageId_and_the_conversations_sender()
+    {
+        var sender = new string("alice".ToCharArray());
+        var clientMessageId = new string("c-42".ToCharArray());
+        var stored = new StoredMessage(9, Message(sender, "shared") with { ClientMessageId = "c-42" }, new Tally(0, 0));
+        var back = WindowMessage.From(stored, Direct, direct: true, clientMessageId).ToStored(DirectId, Direct);
+        DeepEquality.AssertEqual(stored, back);
+        Assert.Same(clientMessageId, back.Message.ClientMessageId);
+        Assert.Same(Direct[0], back.Message.SenderId);
+    }
+
+    [Fact]
+    public void Should_survive_a_snapshot_of_the_state_unchanged()
+    {
+        var limits = new MailboxLimits();
+        var state = MailboxState.Empty("alice", limits);
+        long journalSeq = 0;
+        var texts = new[] { "first", "emoji 👨‍👩‍👧", "lone \ud800 surrogate", "مرحبا", "" + new string('y', 300) };
+        foreach (var (text, i) in texts.Select((t, i) => (t, i)))
+        {
+            var sent = (SendDecision.Store)state.DecideSend(new SendMessage("alice", ["bob"], text, $"a-{i}"), T0 + i * 10);
+            state = state.Apply(sent.Event, ++journalSeq);
+            var reply = new ChatMessage(Ids.MessageId("bob", T0 + i * 10 + 5), DirectId, "bob", ["alice"], text + " back", $"b-{i}", T0 + i * 10 + 5);
+            var delivered = (DeliveryDecision.Store)state.DecideDelivery(new DeliverMessage("alice", i + 1, reply), T0 + i * 10 + 6);
+            state = state.Apply(delivered.Event, ++journalSeq);
+        }
+        var snapshot = state.ToSnapshot();
+        var recovered = MailboxState.FromSnapshot("alice", limits, snapshot);
+        DeepEquality.AssertEqual(snapshot, recovered.ToSnapshot());
+        Assert.Equal(state.RecentChars, recovered.RecentChars);
+        var page = (ThreadPlan.InMemory)recovered.PlanThread(new GetThread("alice", DirectId, 0, 50, null, null));
+        Assert.Equal(texts.SelectMany(t => new[] { t, t + " back" }), page.Page.Messages.Select(m => m.Message.Text));
+    }
+}
