@@ -9,21 +9,22 @@ namespace Messaging.Actors;
 /// Reads a thread page that lies before the mailbox's in-memory window straight from the journal, through the
 /// journal protocol every plugin implements (no SQL).
 /// <list type="number">
-/// <item>It finds the journal position of the page's last message. First by interpolation: from the positions it
-/// knows (the anchors above, what it has read below), it guesses where the message lies and reads the block of
-/// <see cref="Chunk"/> entries ending just past the guess (blocks and guesses together read at most <c>maxRange</c>
-/// entries); in a history where the conversation's share of the journal
-/// is steady, that block holds the message and most of the page. At most <see cref="MaxGuesses"/> guesses, each
-/// narrowing the bracket; then (or when a block holds nothing of the conversation) it walks the skip list that
-/// <see cref="ThreadLinks"/> make (O(log depth) point reads, none for entries it has read already).</item>
+/// <item>It finds the journal position of the page's last message, narrowing a bracket between the nearest message
+/// of the history known above it (an anchor at first) and the nearest known below. First by a guess: it interpolates
+/// where the message would lie if the conversation's share of the journal were even across the bracket, and reads the
+/// block of up to <see cref="Chunk"/> entries ending just past that; in a steady history that block holds the message
+/// and much of the page. Every message of the conversation a block holds, and every message their links name, narrows
+/// the bracket. A block with nothing of the conversation says nothing of which way to go: then the reader takes steps
+/// of the skip list that <see cref="ThreadLinks"/> make (point reads, none for entries it has read already) until the
+/// bracket has halved, and guesses again; at most <see cref="MaxGuesses"/> guesses, then steps to the end.</item>
 /// <item>From there it follows the page's <see cref="ThreadLinks.Previous"/> links down to its first message,
 /// reading the block of entries ending at the next message it lacks, sized by the conversation's density there,
 /// until blocks have cost <c>maxRange</c> entries; a page that is both wide (more than <c>maxRange</c> entries)
 /// and sparse (fewer than four of its messages per <see cref="Chunk"/> entries) is read one message per read.</item>
 /// </list>
-/// Exact: an event found by position is taken as the page's only above <see cref="ThreadPlan.FromJournal.StaleUpTo"/>
-/// and at or below the newest anchor, where nothing but the mailbox's own history lies; below that, only what the
-/// history's links lead to. The reply is the chain of links from the last message down, whatever else was read.
+/// Guesses and blocks together read at most <c>maxRange</c> entries. Exact: an event found by position is taken as the
+/// conversation's only above <see cref="ThreadPlan.FromJournal.StaleUpTo"/> and at or below the newest anchor, where
+/// nothing but the mailbox's own history lies; below that, only what the history's links lead to. The reply is the chain of links from the last message down, whatever else was read.
 /// History is immutable, so this runs beside the mailbox without touching its state. Bounded: it keeps only this
 /// conversation's entries (whatever else a block holds is dropped as it arrives), asks the journal for at most
 /// <see cref="Chunk"/> entries at a time, and answers by one deadline from its start; once it has answered it stops,
