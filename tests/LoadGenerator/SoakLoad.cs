@@ -27,7 +27,6 @@ public sealed class SoakLoad
     private readonly string _runId = Guid.NewGuid().ToString("N")[..8];
     private readonly Lock _recordLock = new();
     private readonly Dictionary<string, long> _errorsTotal = [];
-    private readonly ManagedHeap? _heap;
     private Window _window = new();
     private long _origin;
     private int _outstanding;
@@ -48,7 +47,6 @@ public sealed class SoakLoad
         _users = [.. Enumerable.Range(0, options.Users).Select(i => $"u{i:D6}")];
         _auth = [.. _users.Select(u => new AuthenticationHeaderValue("Bearer", Jwt.Mint(u, signingKey, TimeSpan.FromDays(2))))];
         _senders = [.. _users.Select(_ => new Sender(options.Contacts))];
-        _heap = ManagedHeap.TryStart(nodePid, options.Interval);
     }
 
     public Dictionary<string, long> ErrorsTotal()
@@ -68,7 +66,7 @@ public sealed class SoakLoad
             ? $"idle users: {_o.Cohorts} cohorts of ~{_o.Users / _o.Cohorts} users, each idle in turn for {_o.EffectiveIdleFor.TotalSeconds:0} s " +
               $"(passivation after {(_o.PassivateAfter ?? TimeSpan.FromMinutes(2)).TotalSeconds:0} s idle)"
             : "idle users: none (--cohorts 1)");
-        Console.WriteLine(_heap is null ? "managed heap: no dotnet-counters found, RSS only" : "managed heap: dotnet-counters (System.Runtime, the heap after the last GC)");
+        Console.WriteLine("managed heap: the node's /metrics (System.Runtime's heap size after the last GC, all generations)");
 
         var rows = new List<SoakRow>();
         _origin = Stopwatch.GetTimestamp();
@@ -106,7 +104,6 @@ public sealed class SoakLoad
         rows.Add(await RowAsync(lastRow, cpu));
         Console.WriteLine(Line(rows[^1]));
         await stopReporting.CancelAsync();
-        _heap?.Dispose();
         return rows;
     }
 
@@ -348,6 +345,7 @@ public sealed class SoakLoad
         var now = Stopwatch.GetTimestamp();
         var seconds = Math.Max(1e-3, (now - since) / (double)Stopwatch.Frequency);
         var cores = cpu.Stop();
+        var metrics = await ScrapeAsync();
         w.SendMs.Sort();
         w.ReadMs.Sort();
         return new SoakRow(
@@ -356,7 +354,7 @@ public sealed class SoakLoad
             Percentile(w.SendMs, 0.50), Percentile(w.SendMs, 0.99), w.SendMs.Count > 0 ? w.SendMs[^1] : 0,
             Percentile(w.ReadMs, 0.50), Percentile(w.ReadMs, 0.99),
             ProcStats.StatusBytes(_nodePid, "VmRSS") / 1048576.0, ProcStats.StatusBytes(_nodePid, "VmHWM") / 1048576.0,
-            _heap?.LatestMiB(), await MailboxesActiveAsync(), cores.GetValueOrDefault("server"),
+            metrics.HeapBytes / 1048576.0, metrics.Mailboxes, cores.GetValueOrDefault("server"),
             cores.GetValueOrDefault("postgres"), cores.GetValueOrDefault("loadgen"), cores.GetValueOrDefault("machine"),
             ProcStats.LoadAverage1());
     }
@@ -364,26 +362,35 @@ public sealed class SoakLoad
     private static double Percentile(List<double> sorted, double p) =>
         sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
-    /// <summary>messaging.mailboxes.active from the node's Prometheus endpoint (admin port), or null if it does not answer.</summary>
-    private async Task<long?> MailboxesActiveAsync()
+    /// <summary>
+    /// From the node's Prometheus endpoint (admin port): messaging.mailboxes.active, and the managed heap after the last
+    /// GC summed over the generations (System.Runtime's dotnet.gc.last_collection.heap.size); null if it does not answer.
+    /// </summary>
+    private async Task<(long? Mailboxes, double? HeapBytes)> ScrapeAsync()
     {
         try
         {
             var text = await _admin.GetStringAsync("/metrics");
-            long? sum = null;
+            long? mailboxes = null;
+            double? heap = null;
             foreach (var line in text.Split('\n'))
             {
-                if (!line.StartsWith("messaging_mailboxes_active", StringComparison.Ordinal))
+                var mailbox = line.StartsWith("messaging_mailboxes_active", StringComparison.Ordinal);
+                if (!mailbox && !line.StartsWith("dotnet_gc_last_collection_heap_size_bytes", StringComparison.Ordinal))
                     continue;
                 var value = line[(line.LastIndexOf(' ') + 1)..];
-                if (double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
-                    sum = (sum ?? 0) + (long)v;
+                if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+                    continue;
+                if (mailbox)
+                    mailboxes = (mailboxes ?? 0) + (long)v;
+                else
+                    heap = (heap ?? 0) + v;
             }
-            return sum;
+            return (mailboxes, heap);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
-            return null;
+            return (null, null);
         }
     }
 
@@ -640,83 +647,5 @@ public sealed class SoakLoad
                 return -1;
             }
         }
-    }
-}
-
-/// <summary>
-/// The node's managed heap after its last GC (System.Runtime's dotnet.gc.last_collection.heap.size, summed over the
-/// generations), from <c>dotnet-counters monitor</c> when the tool is installed (PATH or ~/.dotnet/tools): the node exports
-/// no runtime metrics of its own. The monitor's screen, redirected, is a block of "generation value" lines per refresh;
-/// `collect` buffers its file for minutes, so it is not used.
-/// </summary>
-public sealed partial class ManagedHeap : IDisposable
-{
-    private const string Counter = "dotnet.gc.last_collection.heap.size";
-    private readonly Process _process;
-    private readonly Dictionary<string, long> _byGeneration = new(StringComparer.Ordinal);
-    private readonly Lock _lock = new();
-
-    private ManagedHeap(Process process)
-    {
-        _process = process;
-        _ = Task.Run(ReadAsync);
-        _ = process.StandardError.ReadToEndAsync();
-    }
-
-    public static ManagedHeap? TryStart(int pid, TimeSpan interval)
-    {
-        var tool = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
-            .Append(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".dotnet", "tools"))
-            .Select(dir => Path.Combine(dir, "dotnet-counters"))
-            .FirstOrDefault(File.Exists);
-        if (tool is null)
-            return null;
-        var psi = new ProcessStartInfo(tool)
-        {
-            UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
-            Environment = { ["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1" }, // "1,234,567" whatever the locale
-        };
-        foreach (var arg in new[]
-                 {
-                     "monitor", "-p", pid.ToString(CultureInfo.InvariantCulture), "--counters", $"System.Runtime[{Counter}]",
-                     "--refresh-interval", Math.Clamp((int)interval.TotalSeconds / 4, 1, 10).ToString(CultureInfo.InvariantCulture),
-                 })
-            psi.ArgumentList.Add(arg);
-        var process = Process.Start(psi);
-        return process is null ? null : new ManagedHeap(process);
-    }
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"^\s+(gen0|gen1|gen2|loh|poh)\s+([\d,]+)\s*$")]
-    private static partial System.Text.RegularExpressions.Regex GenerationLine();
-
-    private async Task ReadAsync()
-    {
-        while (await _process.StandardOutput.ReadLineAsync() is { } line)
-        {
-            var match = GenerationLine().Match(line);
-            if (match.Success && long.TryParse(match.Groups[2].Value.Replace(",", "", StringComparison.Ordinal), CultureInfo.InvariantCulture, out var bytes))
-            {
-                lock (_lock)
-                    _byGeneration[match.Groups[1].Value] = bytes;
-            }
-        }
-    }
-
-    /// <summary>The sum over generations of the latest values shown, or null before the first.</summary>
-    public double? LatestMiB()
-    {
-        lock (_lock)
-            return _byGeneration.Count == 0 ? null : _byGeneration.Values.Sum() / 1048576.0;
-    }
-
-    public void Dispose()
-    {
-        try
-        {
-            if (!_process.HasExited)
-                _process.Kill();
-        }
-        catch (InvalidOperationException) { }
-        _process.Dispose();
     }
 }
