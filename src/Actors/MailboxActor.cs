@@ -169,6 +169,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     protected override int SnapshotEvery => _settings.SnapshotEvery;
 
+    protected override int SnapshotBeforeStopAfter => _settings.SnapshotOnPassivationAfter;
+
+    protected override TimeSpan SnapshotBeforeStopTimeout => _settings.SnapshotOnPassivationTimeout;
+
     protected override object StopMessage => StopMailbox.Instance;
 
     private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();

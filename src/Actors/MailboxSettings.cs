@@ -35,6 +35,16 @@ public sealed record MailboxSettings
     public int SnapshotEvery { get; init; } = 1000;
 
     /// <summary>
+    /// A mailbox that passivates (or is rebalanced) with at least this many events since its last snapshot takes one
+    /// before it stops, so it wakes with one snapshot and few events to replay instead of up to
+    /// <see cref="SnapshotEvery"/>; 0 never does. A leaving node's hand-off takes none.
+    /// </summary>
+    public int SnapshotOnPassivationAfter { get; init; } = 100;
+
+    /// <summary>How long a stop waits for that snapshot; past it the mailbox stops without. Not configuration.</summary>
+    public TimeSpan SnapshotOnPassivationTimeout { get; internal init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Deadline for a thread page read from the journal, from the read's start: past it the reader answers 503 and
     /// stops. Shorter than the edge's AskTimeout, so nothing is still read for a client that was answered 503.
     /// </summary>

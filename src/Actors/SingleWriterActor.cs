@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
@@ -35,6 +36,9 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     private long _nextJournalSeq = 1;
     private int _eventsSinceSnapshot;
     private bool _snapshotInProgress;
+    // Stopping once the snapshot in progress is saved (or failed, or took too long): see StopWhenSettled.
+    private bool _stopAfterSnapshot;
+    private ICancelable? _snapshotTimeout;
     // This incarnation's claim is written (or on its way) ahead of its first event.
     private bool _claimed;
     // A write was rejected: the writes after it were decided on a state the journal does not have.
@@ -53,16 +57,27 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
         Command<SaveSnapshotSuccess>(success =>
         {
             _snapshotInProgress = false;
+            // Stopping waits for the older snapshots' deletion too, so its answer does not end up in dead letters.
             DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
         });
         Command<SaveSnapshotFailure>(failure =>
         {
             _snapshotInProgress = false;
             Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
+            StopIfSnapshotWaited();
         });
-        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsSuccess>(_ => StopIfSnapshotWaited());
         Command<DeleteSnapshotsFailure>(failure =>
-            Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId));
+        {
+            Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId);
+            StopIfSnapshotWaited();
+        });
+        Command<SnapshotBeforeStopTimedOut>(_ =>
+        {
+            Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
+                PersistenceId, SnapshotBeforeStopTimeout);
+            Context.Stop(Self);
+        });
     }
 
     public override string PersistenceId { get; }
@@ -103,6 +118,22 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     protected bool Stopping { get; private set; }
 
     protected abstract int SnapshotEvery { get; }
+
+    /// <summary>
+    /// When the shard stops this entity (see <see cref="StopWhenSettled"/>) and at least this many events were written
+    /// since its last snapshot, it takes one first, so its next incarnation reads a snapshot and few events instead
+    /// of replaying up to <see cref="SnapshotEvery"/>. 0: never.
+    /// </summary>
+    protected virtual int SnapshotBeforeStopAfter => 0;
+
+    /// <summary>How long a stop waits for its snapshot; past it the entity stops without (it is only a shortcut).</summary>
+    protected virtual TimeSpan SnapshotBeforeStopTimeout => TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A stop of a node that is up: a passivation or a rebalance. A leaving node's hand-off stops every entity at once
+    /// within the shutdown's time, so it takes no snapshots (the next node replays instead).
+    /// </summary>
+    private bool NodeIsUp => Cluster.Get(Context.System).SelfMember.Status is MemberStatus.Up or MemberStatus.WeaklyUp;
 
     /// <summary>The message the shard sends back to stop this entity after it asked to passivate.</summary>
     protected abstract object StopMessage { get; }
@@ -201,19 +232,63 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     {
         Decided = Durable;
         if (_stopAsked)
-            Context.Stop(Self);
+            StopNowOrAfterSnapshot();
     }
 
     /// <summary>
-    /// Stop once every write in flight is durable or refused (at once if none is in flight). Only the shard's stop
-    /// message asks this: an incarnation that wants to stop (a refused write) asks the shard to passivate it, so the
-    /// shard buffers what arrives meanwhile instead of handing it to a stopped actor.
+    /// Stop once every write in flight is durable or refused (at once if none is in flight), after a snapshot if
+    /// enough was written since the last one (<see cref="SnapshotBeforeStopAfter"/>). Only the shard's stop message
+    /// asks this: an incarnation that wants to stop (a refused write) asks the shard to passivate it, so the shard
+    /// buffers what arrives meanwhile instead of handing it to a stopped actor.
     /// </summary>
     protected void StopWhenSettled()
     {
+        if (_stopAsked)
+            return; // a second stop message (the shard's, after a passivation this incarnation asked for)
         Stopping = _stopAsked = true;
         if (_inFlight == 0)
+            StopNowOrAfterSnapshot();
+    }
+
+    private void StopNowOrAfterSnapshot()
+    {
+        if (_stopAfterSnapshot)
+            return; // waiting for it already
+        var worthIt = SnapshotBeforeStopAfter > 0 && _eventsSinceSnapshot >= SnapshotBeforeStopAfter;
+        // Nothing after a rejection counts, and a paused node's incarnations may already run elsewhere: no snapshot.
+        if (_snapshotInProgress || (worthIt && !_rejected && _pauseGuard.Refusal is null && NodeIsUp))
+        {
+            // Durable is exactly the journal up to LastSequenceNr here: nothing is in flight.
+            if (!_snapshotInProgress)
+            {
+                _snapshotInProgress = true;
+                _eventsSinceSnapshot = 0;
+                SaveSnapshot(ToSnapshot(Durable));
+            }
+            _stopAfterSnapshot = true;
+            _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
+                SnapshotBeforeStopTimeout, Self, SnapshotBeforeStopTimedOut.Instance, Self);
+            return;
+        }
+        Context.Stop(Self);
+    }
+
+    /// <summary>The snapshot a stop waits for is saved and the older ones deleted, or it failed.</summary>
+    private void StopIfSnapshotWaited()
+    {
+        if (_stopAfterSnapshot && !_snapshotInProgress)
             Context.Stop(Self);
+    }
+
+    protected override void PostStop()
+    {
+        _snapshotTimeout?.Cancel();
+        base.PostStop();
+    }
+
+    private sealed class SnapshotBeforeStopTimedOut
+    {
+        public static readonly SnapshotBeforeStopTimedOut Instance = new();
     }
 
     /// <summary>

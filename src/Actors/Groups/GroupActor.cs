@@ -134,6 +134,10 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
 
     protected override int SnapshotEvery => _settings.SnapshotEvery;
 
+    protected override int SnapshotBeforeStopAfter => _settings.SnapshotOnPassivationAfter;
+
+    protected override TimeSpan SnapshotBeforeStopTimeout => _settings.SnapshotOnPassivationTimeout;
+
     protected override object StopMessage => StopGroup.Instance;
 
     private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();

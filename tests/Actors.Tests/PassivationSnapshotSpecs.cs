@@ -1,0 +1,102 @@
+using Akka.Actor;
+using Akka.Persistence;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// A mailbox that passivates with enough events since its last snapshot takes one first, so it wakes from a snapshot
+/// and few events; a snapshot store that fails or hangs never keeps it from stopping.
+/// </summary>
+public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(PassivationSnapshotSpecs), output, new MailboxSettings
+    {
+        PassivateIdleAfter = TimeSpan.FromSeconds(1),
+        SnapshotEvery = 1000,
+        SnapshotOnPassivationAfter = 5,
+        SnapshotOnPassivationTimeout = TimeSpan.FromSeconds(1),
+    })
+{
+    private async Task<LoadSnapshotResult> LatestSnapshotAsync(string userId) =>
+        await SnapshotsActorRef.Ask<LoadSnapshotResult>(
+            new LoadSnapshot(MailboxActor.PersistenceIdFor(userId), SnapshotSelectionCriteria.Latest, long.MaxValue), Ask, Ct);
+
+    private async Task<IActorRef> EntityAsync(string userId)
+    {
+        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
+        return await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
+    }
+
+    /// <summary>Sends <paramref name="count"/> messages and waits for the sender's mailbox to passivate.</summary>
+    private async Task<List<SendResult>> SendThenPassivateAsync(string from, string to, int count, TimeSpan within)
+    {
+        var results = new List<SendResult>();
+        for (var i = 1; i <= count; i++)
+            results.Add(await Region.Ask<SendResult>(new SendMessage(from, [to], $"m{i}", $"c{i}"), Ask, Ct));
+        Assert.All(results, r => Assert.Equal(SendOutcome.Sent, r.Outcome));
+        var entity = await EntityAsync(from);
+        Watch(entity);
+        ExpectTerminated(entity, within, cancellationToken: Ct);
+        return results;
+    }
+
+    private async Task AssertThreadAsync(string userId, SendResult first, int count)
+    {
+        var page = Assert.IsType<ThreadPage>(await Region.Ask<object>(new GetThread(userId, first.ConversationId, 0, 50, null, null), Ask, Ct));
+        Assert.Equal(Enumerable.Range(1, count).Select(i => $"m{i}"), page.Messages.Select(m => m.Message.Text));
+    }
+
+    [Fact]
+    public async Task Should_take_a_snapshot_of_everything_when_a_mailbox_with_enough_events_passivates()
+    {
+        var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
+
+        var sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(10));
+
+        var snapshot = await LatestSnapshotAsync(alice);
+        Assert.NotNull(snapshot.Snapshot);
+        // The snapshot is the whole journal: waking reads it and replays nothing.
+        var status = await Region.Ask<MailboxStatus>(new GetMailboxStatus(alice), Ask, Ct);
+        Assert.Equal(status.LastSequenceNr, snapshot.Snapshot.Metadata.SequenceNr);
+        await AssertThreadAsync(alice, sent[0], 6);
+        var retry = await Region.Ask<SendResult>(new SendMessage(alice, [bob], "m2", "c2"), Ask, Ct);
+        Assert.Equal((SendOutcome.Duplicate, sent[1].MessageId), (retry.Outcome, retry.MessageId));
+    }
+
+    [Fact]
+    public async Task Should_take_no_snapshot_when_few_events_were_written_since_the_last()
+    {
+        var (carol, dave) = ($"carol-{Run}", $"dave-{Run}");
+
+        await SendThenPassivateAsync(carol, dave, 1, TimeSpan.FromSeconds(10)); // claim, send, confirmation: 3 < 5
+
+        Assert.Null((await LatestSnapshotAsync(carol)).Snapshot);
+    }
+
+    [Fact]
+    public async Task Should_stop_and_wake_intact_when_the_snapshot_store_fails()
+    {
+        var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
+        List<SendResult> sent = null!;
+
+        await WithSnapshotSave(save => save.Fail(), async () =>
+            sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(10)));
+
+        Assert.Null((await LatestSnapshotAsync(alice)).Snapshot);
+        await AssertThreadAsync(alice, sent[0], 6);
+    }
+
+    [Fact]
+    public async Task Should_stop_without_the_snapshot_when_the_snapshot_store_hangs()
+    {
+        var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
+        List<SendResult> sent = null!;
+
+        // The store answers only after 30 s; the mailbox waits 1 s for it (SnapshotOnPassivationTimeout), so it stops
+        // within the passivation timeout plus that, not after 30 s.
+        await WithSnapshotSave(save => save.FailWithDelay(TimeSpan.FromSeconds(30)), async () =>
+            sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(8)));
+
+        await AssertThreadAsync(alice, sent[0], 6);
+    }
+}
