@@ -67,10 +67,11 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         Recover<RecoveryCompleted>(_ =>
         {
             var outcome = _audit!.Complete(LastSequenceNr);
+            var snapshotSeq = _audit.SnapshotSeq;
             _audit = null;
             if (outcome.Stale.Count > 0)
                 Durable = Durable.StaleFound(outcome.Stale[^1].Seq); // what the journal holds, resolved or not
-            RecoveryDone();
+            RecoveryDone(snapshotSeq);
             if (outcome.UnsettledGap > 0)
             {
                 ClaimThenRecoverAgain(outcome.UnsettledGap);

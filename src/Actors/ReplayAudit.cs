@@ -29,8 +29,11 @@ public sealed class ReplayAudit<TEvent> where TEvent : class
     private long _highestGap;
     private long _lastClaim;
 
+    /// <summary>The journal position of the snapshot the recovery started from; 0 without one.</summary>
+    public long SnapshotSeq { get; private set; }
+
     /// <summary>Replay continues after a snapshot at <paramref name="snapshotSeq"/>.</summary>
-    public void SnapshotOffered(long snapshotSeq) => _expected = snapshotSeq + 1;
+    public void SnapshotOffered(long snapshotSeq) => _expected = (SnapshotSeq = snapshotSeq) + 1;
 
     /// <summary>One replayed event; true when it is to be applied now, false when it is stale and kept aside.</summary>
     /// <param name="continues">Whether the event continues the entity as replayed so far.</param>

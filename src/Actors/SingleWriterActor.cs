@@ -156,11 +156,16 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
     /// </summary>
     protected abstract void WritesFailed(string reason);
 
-    /// <summary>Call when recovery completes: writing starts after the journal's highest entry.</summary>
-    protected void RecoveryDone()
+    /// <summary>
+    /// Call when recovery completes: writing starts after the journal's highest entry, and the events replayed since
+    /// the snapshot at <paramref name="snapshotSeq"/> (0: none) count toward the next one, so a recovery never replays
+    /// much more than <see cref="SnapshotEvery"/>, however little each incarnation writes.
+    /// </summary>
+    protected void RecoveryDone(long snapshotSeq)
     {
         Decided = Durable;
         _nextJournalSeq = LastSequenceNr + 1;
+        _eventsSinceSnapshot = (int)Math.Min(int.MaxValue, LastSequenceNr - snapshotSeq);
     }
 
     /// <summary>

@@ -74,6 +74,29 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Should_count_the_events_a_recovery_replayed_toward_the_next_snapshot()
+    {
+        var (carol, dave) = ($"carol-{Run}", $"dave-{Run}");
+        await SendThenPassivateAsync(carol, dave, 1, TimeSpan.FromSeconds(10)); // 3 events: no snapshot yet
+        Assert.Null((await LatestSnapshotAsync(carol)).Snapshot);
+
+        // The next incarnation replays those 3 and writes 3 more: 6 since the last snapshot (none), so it takes one.
+        // Counting only its own writes, no incarnation that writes fewer than the bound would ever take one, and
+        // every wake would replay the whole history.
+        var next = await Region.Ask<SendResult>(new SendMessage(carol, [dave], "m2", "c2"), Ask, Ct);
+        Assert.Equal(SendOutcome.Sent, next.Outcome);
+        var entity = await EntityAsync(carol);
+        Watch(entity);
+        ExpectTerminated(entity, TimeSpan.FromSeconds(10), cancellationToken: Ct);
+
+        var snapshot = await LatestSnapshotAsync(carol);
+        Assert.NotNull(snapshot.Snapshot);
+        Assert.Equal((await Region.Ask<MailboxStatus>(new GetMailboxStatus(carol), Ask, Ct)).LastSequenceNr,
+            snapshot.Snapshot.Metadata.SequenceNr);
+        await AssertThreadAsync(carol, next, 2);
+    }
+
+    [Fact]
     public async Task Should_stop_and_wake_intact_when_the_snapshot_store_fails()
     {
         var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");

@@ -55,8 +55,9 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
         Recover<RecoveryCompleted>(_ =>
         {
             var outcome = _audit!.Complete(LastSequenceNr);
+            var snapshotSeq = _audit.SnapshotSeq;
             _audit = null;
-            RecoveryDone();
+            RecoveryDone(snapshotSeq);
             if (outcome.UnsettledGap > 0)
             {
                 ClaimThenRecoverAgain(outcome.UnsettledGap);
