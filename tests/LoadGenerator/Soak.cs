@@ -42,6 +42,8 @@ public static class Soak
         var fsync = a.Str("pg-fsync", "on") != "off";
         var jsonPath = a.Str("json");
         var keepDir = a.Flag("keep-dir");
+        // Extra node environment, "K=V;K=V": e.g. DOTNET_GCHeapHardLimit=0x30000000 for the heap limit a 1 GiB pod gives.
+        var nodeEnv = a.Str("node-env");
         a.RejectUnknown();
         if (o.Minutes <= 0 || o.Interval <= TimeSpan.Zero || o.Users < o.Contacts + 2 || o.ReadShare + o.RetryShare >= 1)
             throw new ArgumentException("--minutes and --interval must be positive, --users above --contacts + 1, --read + --retry below 1");
@@ -61,6 +63,8 @@ public static class Soak
         var env = Bench.NodeEnvironment(pg, key, runDir);
         if (o.PassivateAfter is { } passivate)
             env["Messaging__Mailbox__PassivateIdleAfter"] = passivate.ToString("c", CultureInfo.InvariantCulture);
+        foreach (var pair in (nodeEnv ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
+            env[pair[..pair.IndexOf('=')]] = pair[(pair.IndexOf('=') + 1)..];
         var adminPort = int.Parse(env["Messaging__Admin__Port"], CultureInfo.InvariantCulture);
         Console.WriteLine($"starting the node ({Repository.NodeDll}) ...");
         await using var node = new NodeProcess("messaging", FreePorts.Next(), runDir, env);
