@@ -93,10 +93,10 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             switch (m.Persistent.Payload)
             {
                 case MessageSent s when s.Message.ConversationId == _plan.ConversationId:
-                    Seen(position, s.Seq, s.Links, () => new StoredMessage(s.Seq, s.Message, s.Tally));
+                    Seen(position, s.Seq, s.Links, InPage(s.Seq) ? new StoredMessage(s.Seq, s.Message, s.Tally) : null);
                     break;
                 case MessageReceived r when r.Message.ConversationId == _plan.ConversationId:
-                    Seen(position, r.Seq, r.Links, () => new StoredMessage(r.Seq, r.Message, r.Tally));
+                    Seen(position, r.Seq, r.Links, InPage(r.Seq) ? new StoredMessage(r.Seq, r.Message, r.Tally) : null);
                     break;
             }
         });
@@ -105,9 +105,12 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         Receive<DeadlinePassed>(_ => Fail($"journal read did not finish within {_deadline.TotalSeconds:0.###} s"));
     }
 
-    private void Seen(long position, long seq, ThreadLinks links, Func<StoredMessage> message)
+    private bool InPage(long seq) => seq >= _plan.FromSeq && seq <= _plan.ToSeq;
+
+    /// <summary>A message of the conversation at <paramref name="position"/>; <paramref name="message"/> only if it is on the page.</summary>
+    private void Seen(long position, long seq, ThreadLinks links, StoredMessage? message)
     {
-        _seen[position] = (seq >= _plan.FromSeq && seq <= _plan.ToSeq ? message() : null, seq, links);
+        _seen[position] = (message, seq, links);
         _lastRead.Add(position);
     }
 

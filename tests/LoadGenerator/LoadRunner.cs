@@ -67,7 +67,7 @@ public sealed class LoadRunner
     private long _dropped;
     private long _completed;
     private long _completedReads;
-    private int _outstanding;
+    private readonly InFlight _inFlight = new();
     private long _measureStart;
     private long _measureEnd = long.MaxValue;
     private static readonly double TickMs = 1000.0 / Stopwatch.Frequency;
@@ -120,7 +120,7 @@ public sealed class LoadRunner
 
         var cores = await measuring;
         var drain = Stopwatch.StartNew();
-        while (Volatile.Read(ref _outstanding) > 0 && drain.Elapsed < TimeSpan.FromSeconds(30))
+        while (_inFlight.Current > 0 && drain.Elapsed < TimeSpan.FromSeconds(30))
             await Task.Delay(50);
         await progressStop.CancelAsync();
         await progress;
@@ -165,34 +165,14 @@ public sealed class LoadRunner
         Console.Error.WriteLine($"[{_o.Label}] primed {_users.Length} users in {clock.Elapsed.TotalSeconds:0.0} s ({_users.Length / clock.Elapsed.TotalSeconds:0}/s, {failed} failed)");
     }
 
-    private async Task OpenLoop(double rate, long origin, TimeSpan total)
-    {
-        var random = new Random(1);
-        long issued = 0;
-        var end = origin + (long)(total.TotalSeconds * Stopwatch.Frequency);
-        while (Stopwatch.GetTimestamp() < end)
-        {
-            var due = (long)((Stopwatch.GetTimestamp() - origin) / (double)Stopwatch.Frequency * rate);
-            for (; issued < due; issued++)
+    private Task OpenLoop(double rate, long origin, TimeSpan total) =>
+        Pacing.OpenLoop(rate, origin, origin + (long)(total.TotalSeconds * Stopwatch.Frequency), _inFlight, _o.MaxOutstanding,
+            dueAt =>
             {
-                var dueAt = origin + (long)(issued / rate * Stopwatch.Frequency);
-                if (Volatile.Read(ref _outstanding) >= _o.MaxOutstanding)
-                {
-                    if (dueAt >= _measureStart && dueAt < _measureEnd)
-                        Interlocked.Increment(ref _dropped);
-                    continue;
-                }
-                Interlocked.Increment(ref _outstanding);
-                var seed = random.Next();
-                _ = Task.Run(async () =>
-                {
-                    try { await One(new Random(seed), dueAt); }
-                    finally { Interlocked.Decrement(ref _outstanding); }
-                }, CancellationToken.None);
-            }
-            await Task.Delay(1);
-        }
-    }
+                if (dueAt >= _measureStart && dueAt < _measureEnd)
+                    Interlocked.Increment(ref _dropped);
+            },
+            One);
 
     private async Task ClosedLoop(TimeSpan total)
     {
@@ -202,9 +182,9 @@ public sealed class LoadRunner
             var random = new Random(w * 7919 + 1);
             while (deadline.Elapsed < total)
             {
-                Interlocked.Increment(ref _outstanding);
+                Interlocked.Increment(ref _inFlight.Count);
                 try { await One(random, Stopwatch.GetTimestamp()); }
-                finally { Interlocked.Decrement(ref _outstanding); }
+                finally { Interlocked.Decrement(ref _inFlight.Count); }
             }
         })).ToArray();
         await Task.WhenAll(workers);
@@ -325,7 +305,7 @@ public sealed class LoadRunner
                 var phase = Stopwatch.GetTimestamp() < _measureStart ? "warmup" : "measure";
                 var recent = _send.Summary(1, Math.Max(0, _send.Count - 2000));
                 var line = $"[{_o.Label}] {clock.Elapsed.TotalSeconds,5:0}s {phase,-7} sends/s {sends - lastSends,6} reads/s {reads - lastReads,6} " +
-                           $"send p99 {Table.Ms(recent.P99Ms),6} ms  outstanding {Volatile.Read(ref _outstanding),5} errors {_errors.Values.Sum(),5} dropped {_dropped}";
+                           $"send p99 {Table.Ms(recent.P99Ms),6} ms  outstanding {_inFlight.Current,5} errors {_errors.Values.Sum(),5} dropped {_dropped}";
                 lastSends = sends;
                 lastReads = reads;
                 if (interactive)

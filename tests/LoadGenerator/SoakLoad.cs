@@ -29,7 +29,7 @@ public sealed class SoakLoad
     private readonly Dictionary<string, long> _errorsTotal = [];
     private Window _window = new();
     private long _origin;
-    private int _outstanding;
+    private readonly InFlight _inFlight = new();
 
     public SoakLoad(SoakOptions options, Uri node, byte[] signingKey, int nodePid, int adminPort, Dictionary<string, Func<double>> cpuSources)
     {
@@ -97,9 +97,9 @@ public sealed class SoakLoad
         await reporter;
         // What is still outstanding ends in the last row (a request has at most the client timeout).
         var drain = Stopwatch.StartNew();
-        while (Volatile.Read(ref _outstanding) > 0 && drain.Elapsed < _o.Timeout + TimeSpan.FromSeconds(5))
+        while (_inFlight.Current > 0 && drain.Elapsed < _o.Timeout + TimeSpan.FromSeconds(5))
             await Task.Delay(50);
-        if (Volatile.Read(ref _outstanding) > 0)
+        if (_inFlight.Current > 0)
             Error(ErrorKind.Timeout, $"still outstanding {drain.Elapsed.TotalSeconds:0} s after the end");
         rows.Add(await RowAsync(lastRow, cpu));
         Console.WriteLine(Line(rows[^1]));
@@ -121,32 +121,9 @@ public sealed class SoakLoad
         Console.WriteLine($"primed {_users.Length} mailboxes in {clock.Elapsed.TotalSeconds:0.0} s ({failed} failed)");
     }
 
-    private async Task OpenLoop(double rate, long end)
-    {
-        var random = new Random(1);
-        long issued = 0;
-        while (Stopwatch.GetTimestamp() < end)
-        {
-            var due = (long)((Stopwatch.GetTimestamp() - _origin) / (double)Stopwatch.Frequency * rate);
-            for (; issued < due; issued++)
-            {
-                var dueAt = _origin + (long)(issued / rate * Stopwatch.Frequency);
-                if (Volatile.Read(ref _outstanding) >= _o.MaxOutstanding)
-                {
-                    Error(ErrorKind.Dropped, $"dropped ({_o.MaxOutstanding} outstanding)");
-                    continue;
-                }
-                Interlocked.Increment(ref _outstanding);
-                var seed = random.Next();
-                _ = Task.Run(async () =>
-                {
-                    try { await One(new Random(seed), dueAt); }
-                    finally { Interlocked.Decrement(ref _outstanding); }
-                }, CancellationToken.None);
-            }
-            await Task.Delay(1);
-        }
-    }
+    private Task OpenLoop(double rate, long end) =>
+        Pacing.OpenLoop(rate, _origin, end, _inFlight, _o.MaxOutstanding,
+            _ => Error(ErrorKind.Dropped, $"dropped ({_o.MaxOutstanding} outstanding)"), One);
 
     /// <summary>The cohort idle at this moment, or -1.</summary>
     private int IdleCohort(long ticks) => _o.Cohorts <= 1
