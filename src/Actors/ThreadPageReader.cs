@@ -14,9 +14,11 @@ namespace Messaging.Actors;
 /// where the message would lie if the conversation's share of the journal were even across the bracket, and reads the
 /// block of up to <see cref="Chunk"/> entries ending just past that; in a steady history that block holds the message
 /// and much of the page. Every message of the conversation a block holds, and every message their links name, narrows
-/// the bracket. A block with nothing of the conversation says nothing of which way to go: then the reader takes steps
-/// of the skip list that <see cref="ThreadLinks"/> make (point reads, none for entries it has read already) until the
-/// bracket has halved, and guesses again; at most <see cref="MaxGuesses"/> guesses, then steps to the end.</item>
+/// the bracket. A block with nothing of the conversation (it fell into another conversation's burst) says nothing of
+/// which way to go: the reader reads the block above it, up to the nearest message of the conversation. When that
+/// reaches the message above, or the budget is spent, it takes steps of the skip list that <see cref="ThreadLinks"/>
+/// make (point reads, none for entries it has read already) until the bracket has halved, and guesses again; at most
+/// <see cref="MaxGuesses"/> guesses, then steps to the end.</item>
 /// <item>From there it follows the page's <see cref="ThreadLinks.Previous"/> links down to its first message,
 /// reading the block of entries ending at the next message it lacks, sized by the conversation's density there,
 /// until blocks have cost <c>maxRange</c> entries; a page that is both wide (more than <c>maxRange</c> entries)
@@ -158,7 +160,7 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         // Positions at or below a message known to lie below the target cannot hold it; nor, as far as trusting an
         // entry by its position goes, can those that may hold stale events.
         var width = highJournalSeq - Math.Max(lowJournalSeq, _plan.StaleUpTo);
-        if (guesses > 0 && width > 1 && width <= guessWithin && Math.Min(Chunk, _blockBudget) >= 2)
+        if (guesses > 0 && width > 1 && width <= guessWithin && GuessSize >= 2)
         {
             Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found);
             return;
@@ -194,16 +196,25 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     /// <summary>
     /// Read the block ending just past where <paramref name="target"/> would lie if the conversation's share of the
     /// journal were even across the bracket. Every message of the conversation in it, and every message their links
-    /// name, narrows the bracket; a block with nothing of the conversation says nothing of which way to go, so the
-    /// next guess waits until the walk has halved the bracket.
+    /// name, narrows the bracket. A block with nothing of the conversation (another's burst) says nothing of which way
+    /// to go: the block above it follows (<paramref name="missedUpTo"/>: the missed block's top), up to the nearest
+    /// message of the conversation there or the message above; past that, the next guess waits until the walk has
+    /// halved the bracket.
     /// </summary>
-    private void Guess(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq, int guesses, Action<long> found)
+    private void Guess(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq, int guesses, Action<long> found,
+        long missedUpTo = 0)
     {
         var floor = Math.Max(lowJournalSeq, _plan.StaleUpTo);
-        var size = Math.Min(Chunk, _blockBudget); // guesses are blocks too: they draw on the same budget
-        var estimate = lowJournalSeq + (long)((double)(target - lowSeq) / (highSeq - lowSeq) * (highJournalSeq - lowJournalSeq));
-        var to = Math.Min(highJournalSeq - 1, Math.Max(floor + 1, estimate) + size / 10);
-        var from = Math.Max(floor + 1, to - size + 1);
+        var size = GuessSize; // guesses are blocks too: they draw on the same budget
+        long from, to;
+        if (missedUpTo == 0)
+        {
+            var estimate = lowJournalSeq + (long)((double)(target - lowSeq) / (highSeq - lowSeq) * (highJournalSeq - lowJournalSeq));
+            to = Math.Min(highJournalSeq - 1, Math.Max(floor + 1, estimate) + size / 10);
+            from = Math.Max(floor + 1, to - size + 1);
+        }
+        else
+            (from, to) = (missedUpTo + 1, Math.Min(highJournalSeq - 1, missedUpTo + size));
         _blockBudget -= to - from + 1;
         Read(from, to, () =>
         {
@@ -229,11 +240,16 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             }
             if (at != 0)
                 found(at);
+            else if (_lastRead.Count == 0 && to + 1 < highJournalSeq && GuessSize >= 2)
+                // Nothing of the conversation here (another's burst): the block above, up to the nearest of its messages.
+                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, missedUpTo: to);
             else
                 Narrow(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1,
                     _lastRead.Count > 0 ? long.MaxValue : (to - floor) / 2, found);
         });
     }
+
+    private long GuessSize => Math.Min(Chunk, _blockBudget);
 
     /// <summary>
     /// Walk the skip list from a message of the history (<paramref name="fromSeq"/> at <paramref name="fromJournalSeq"/>)
