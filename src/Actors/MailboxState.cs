@@ -95,8 +95,7 @@ public sealed partial record MailboxState(
     long LastStamp,
     ImmutableDictionary<string, ConversationState> Conversations,
     ImmutableSortedDictionary<long, string> ByStamp,
-    ImmutableDictionary<string, SentEntry> Dedup,
-    ImmutableQueue<string> DedupOrder,
+    DedupWindow Dedup,
     ImmutableDictionary<string, OutboundChannel> Outbound,
     ImmutableDictionary<string, long> Inbound) : Delivery.IOutbox
 {
@@ -109,8 +108,7 @@ public sealed partial record MailboxState(
         0,
         ImmutableDictionary<string, ConversationState>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableSortedDictionary<long, string>.Empty.WithComparers(Descending),
-        ImmutableDictionary<string, SentEntry>.Empty.WithComparers(StringComparer.Ordinal),
-        ImmutableQueue<string>.Empty,
+        DedupWindow.Empty,
         ImmutableDictionary<string, OutboundChannel>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal));
 
@@ -421,21 +419,14 @@ public sealed partial record MailboxState(
             next = next with { Openings = Opened(next.Openings, sent.Message.ServerTimestamp) };
         var recipient = message.RecipientIds[0];
 
-        var dedup = next.Dedup.SetItem(
-            message.ClientMessageId, new SentEntry(recipient, message.ServerTimestamp, Ids.TextHash(message.Text)));
-        var order = next.DedupOrder.Enqueue(message.ClientMessageId);
-        while (dedup.Count > Limits.DedupWindow)
-        {
-            order = order.Dequeue(out var oldest);
-            dedup = dedup.Remove(oldest);
-        }
+        var dedup = next.Dedup.Add(
+            message.ClientMessageId, new SentEntry(recipient, message.ServerTimestamp, Ids.TextHash(message.Text)), Limits.DedupWindow);
 
         var channel = next.Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
         var delivery = new DeliverMessage(recipient, sent.ChannelSeq, message);
         return next with
         {
             Dedup = dedup,
-            DedupOrder = order,
             Outbound = next.Outbound.SetItem(recipient, channel.Enqueue(delivery)),
         };
     }
@@ -739,7 +730,7 @@ public sealed partial record MailboxState(
     public MailboxSnapshot ToSnapshot() => new(
         LastStamp,
         [.. ByStamp.Values.Reverse().Select(id => Conversations[id].ToSnapshot())],
-        [.. DedupOrder.Select(id => Record(id, Dedup[id]))],
+        [.. Dedup.Select(e => Record(e.Key, e.Value))],
         [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
         [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))],
         [.. Openings],
@@ -752,13 +743,9 @@ public sealed partial record MailboxState(
     public static MailboxState FromSnapshot(string userId, MailboxLimits limits, MailboxSnapshot snapshot, long snapshotJournalSeq = long.MaxValue)
     {
         var state = Empty(userId, limits);
-        var order = ImmutableQueue<string>.Empty;
         var kept = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
-        {
-            order = order.Enqueue(record.ClientMessageId);
             kept[record.ClientMessageId] = record.ClientMessageId;
-        }
         var conversations = snapshot.Conversations
             .Select(c => ConversationState.FromSnapshot(WithTallies(userId, c, snapshot), kept))
             .ToImmutableArray();
@@ -770,14 +757,14 @@ public sealed partial record MailboxState(
                 conversations.Select(c => KeyValuePair.Create(c.ConversationId, c))),
             ByStamp = state.ByStamp.SetItems(
                 snapshot.Conversations.Select(c => KeyValuePair.Create(c.LastUpdatedTimestamp, c.ConversationId))),
-            Dedup = state.Dedup.SetItems(
+            Dedup = DedupWindow.Create(
                 snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow))
                     .Select(r => KeyValuePair.Create(r.ClientMessageId, new SentEntry(
                         byId.TryGetValue(r.ConversationId, out var c)
                             ? c.ParticipantIds.FirstOrDefault(p => p == r.RecipientId) ?? r.RecipientId
                             : r.RecipientId,
-                        r.ServerTimestamp, r.TextHash)))),
-            DedupOrder = order,
+                        r.ServerTimestamp, r.TextHash))),
+                limits.DedupWindow),
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
@@ -825,7 +812,7 @@ public sealed partial record MailboxState
 }
 
 /// <summary>
-/// What the dedup window keeps of one send, stored inline in the dictionary: the message id and conversation id are
+/// What the dedup window keeps of one send, stored inline in its arrays (<see cref="DedupWindow"/>): the message id and conversation id are
 /// derived from the mailbox owner, the recipient and the stamp (the recipient string is the conversation's instance).
 /// </summary>
 public readonly record struct SentEntry(string RecipientId, long ServerTimestamp, ulong TextHash);
