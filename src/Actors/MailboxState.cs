@@ -125,9 +125,10 @@ public sealed partial record MailboxState(
 
     /// <summary>
     /// Stamps of the newest conversations this user opened, oldest first: at most
-    /// <see cref="MailboxLimits.MaxNewConversations"/>, so the oldest says when the next may be opened.
+    /// <see cref="MailboxLimits.MaxNewConversations"/>, so the oldest says when the next may be opened. An array (64
+    /// bytes for 5 stamps; a queue was a node per stamp).
     /// </summary>
-    public ImmutableQueue<long> Openings { get; init; } = ImmutableQueue<long>.Empty;
+    public ImmutableArray<long> Openings { get; init; } = ImmutableArray<long>.Empty;
 
     /// <summary>
     /// The highest journal sequence number that may hold a stale event (<see cref="ReplayAudit{TEvent}"/>): an event
@@ -194,9 +195,9 @@ public sealed partial record MailboxState(
     /// </summary>
     private long? OpeningAllowedIn(long now)
     {
-        if (Openings.Count() < Limits.MaxNewConversations)
+        if (Openings.Length < Limits.MaxNewConversations)
             return null;
-        var freeAt = Openings.Peek() + (long)Limits.NewConversationWindow.TotalMilliseconds;
+        var freeAt = Openings[0] + (long)Limits.NewConversationWindow.TotalMilliseconds;
         return freeAt <= now ? null : freeAt - now;
     }
 
@@ -580,8 +581,8 @@ public sealed partial record MailboxState(
     }
 
     /// <summary>One more opening; the oldest goes once there are as many as the limit (never more: replay and snapshots keep that).</summary>
-    private ImmutableQueue<long> Opened(ImmutableQueue<long> openings, long stamp) =>
-        (openings.Count() < Limits.MaxNewConversations ? openings : openings.Dequeue()).Enqueue(stamp);
+    private ImmutableArray<long> Opened(ImmutableArray<long> openings, long stamp) =>
+        (openings.Length < Limits.MaxNewConversations ? openings : openings.RemoveAt(0)).Add(stamp);
 
     private static long CharsOf(ImmutableArray<WindowMessage> messages, int start, int count)
     {
@@ -768,7 +769,7 @@ public sealed partial record MailboxState(
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
-            Openings = ImmutableQueue.CreateRange(snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))),
+            Openings = [.. snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))],
             StaleUpTo = snapshot.StaleUpTo ?? snapshotJournalSeq,
             RecentChars = conversations.Sum(c => CharsOf(c.Window, 0, c.Window.Length)),
             Windows = state.Windows.SetItems(conversations
