@@ -15,7 +15,8 @@ public static class MailboxHosting
 
     /// <summary>
     /// Mailboxes as a sharded entity type: a fixed shard count (about 10x the largest node count, never changed),
-    /// remember-entities off, idle passivation (<see cref="MailboxSettings.PassivateIdleAfter"/>) through
+    /// remember-entities off, each entity on a <see cref="CompactMailbox"/> (a message queue that allocates small and
+    /// shrinks back), idle passivation (<see cref="MailboxSettings.PassivateIdleAfter"/>) through
     /// <see cref="Messaging.Messages.StopMailbox"/>, so a mailbox drains its writes before it stops or moves.
     /// </summary>
     /// <param name="partitions">Which journal each mailbox writes (its partition's server); Akka's default one if null.</param>
@@ -24,7 +25,7 @@ public static class MailboxHosting
         JournalPartitions? partitions = null)
     {
         var extractor = new MailboxMessageExtractor(shardCount);
-        return builder.WithShardRegion<MailboxRegion>(
+        return builder.AddHocon(CompactMailbox.Hocon, HoconAddMode.Append).WithShardRegion<MailboxRegion>(
             TypeName,
             (_, registry, _) => userId =>
             {
@@ -32,7 +33,7 @@ public static class MailboxHosting
                 return Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
                     new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
                         Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor, userId)),
-                    plugins));
+                    plugins)).WithMailbox(CompactMailbox.Id);
             },
             extractor,
             new ShardOptions

@@ -95,8 +95,7 @@ public sealed partial record MailboxState(
     long LastStamp,
     ImmutableDictionary<string, ConversationState> Conversations,
     ImmutableSortedDictionary<long, string> ByStamp,
-    ImmutableDictionary<string, SentEntry> Dedup,
-    ImmutableQueue<string> DedupOrder,
+    DedupWindow Dedup,
     ImmutableDictionary<string, OutboundChannel> Outbound,
     ImmutableDictionary<string, long> Inbound) : Delivery.IOutbox
 {
@@ -109,8 +108,7 @@ public sealed partial record MailboxState(
         0,
         ImmutableDictionary<string, ConversationState>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableSortedDictionary<long, string>.Empty.WithComparers(Descending),
-        ImmutableDictionary<string, SentEntry>.Empty.WithComparers(StringComparer.Ordinal),
-        ImmutableQueue<string>.Empty,
+        DedupWindow.Empty,
         ImmutableDictionary<string, OutboundChannel>.Empty.WithComparers(StringComparer.Ordinal),
         ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal));
 
@@ -127,9 +125,10 @@ public sealed partial record MailboxState(
 
     /// <summary>
     /// Stamps of the newest conversations this user opened, oldest first: at most
-    /// <see cref="MailboxLimits.MaxNewConversations"/>, so the oldest says when the next may be opened.
+    /// <see cref="MailboxLimits.MaxNewConversations"/>, so the oldest says when the next may be opened. An array (64
+    /// bytes for 5 stamps; a queue was a node per stamp).
     /// </summary>
-    public ImmutableQueue<long> Openings { get; init; } = ImmutableQueue<long>.Empty;
+    public ImmutableArray<long> Openings { get; init; } = ImmutableArray<long>.Empty;
 
     /// <summary>
     /// The highest journal sequence number that may hold a stale event (<see cref="ReplayAudit{TEvent}"/>): an event
@@ -196,9 +195,9 @@ public sealed partial record MailboxState(
     /// </summary>
     private long? OpeningAllowedIn(long now)
     {
-        if (Openings.Count() < Limits.MaxNewConversations)
+        if (Openings.Length < Limits.MaxNewConversations)
             return null;
-        var freeAt = Openings.Peek() + (long)Limits.NewConversationWindow.TotalMilliseconds;
+        var freeAt = Openings[0] + (long)Limits.NewConversationWindow.TotalMilliseconds;
         return freeAt <= now ? null : freeAt - now;
     }
 
@@ -421,21 +420,14 @@ public sealed partial record MailboxState(
             next = next with { Openings = Opened(next.Openings, sent.Message.ServerTimestamp) };
         var recipient = message.RecipientIds[0];
 
-        var dedup = next.Dedup.SetItem(
-            message.ClientMessageId, new SentEntry(recipient, message.ServerTimestamp, Ids.TextHash(message.Text)));
-        var order = next.DedupOrder.Enqueue(message.ClientMessageId);
-        while (dedup.Count > Limits.DedupWindow)
-        {
-            order = order.Dequeue(out var oldest);
-            dedup = dedup.Remove(oldest);
-        }
+        var dedup = next.Dedup.Add(
+            message.ClientMessageId, new SentEntry(recipient, message.ServerTimestamp, Ids.TextHash(message.Text)), Limits.DedupWindow);
 
         var channel = next.Outbound.GetValueOrDefault(recipient) ?? OutboundChannel.Empty(recipient);
         var delivery = new DeliverMessage(recipient, sent.ChannelSeq, message);
         return next with
         {
             Dedup = dedup,
-            DedupOrder = order,
             Outbound = next.Outbound.SetItem(recipient, channel.Enqueue(delivery)),
         };
     }
@@ -589,8 +581,8 @@ public sealed partial record MailboxState(
     }
 
     /// <summary>One more opening; the oldest goes once there are as many as the limit (never more: replay and snapshots keep that).</summary>
-    private ImmutableQueue<long> Opened(ImmutableQueue<long> openings, long stamp) =>
-        (openings.Count() < Limits.MaxNewConversations ? openings : openings.Dequeue()).Enqueue(stamp);
+    private ImmutableArray<long> Opened(ImmutableArray<long> openings, long stamp) =>
+        (openings.Length < Limits.MaxNewConversations ? openings : openings.RemoveAt(0)).Add(stamp);
 
     private static long CharsOf(ImmutableArray<WindowMessage> messages, int start, int count)
     {
@@ -739,7 +731,7 @@ public sealed partial record MailboxState(
     public MailboxSnapshot ToSnapshot() => new(
         LastStamp,
         [.. ByStamp.Values.Reverse().Select(id => Conversations[id].ToSnapshot())],
-        [.. DedupOrder.Select(id => Record(id, Dedup[id]))],
+        [.. Dedup.Select(e => Record(e.Key, e.Value))],
         [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
         [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))],
         [.. Openings],
@@ -752,13 +744,9 @@ public sealed partial record MailboxState(
     public static MailboxState FromSnapshot(string userId, MailboxLimits limits, MailboxSnapshot snapshot, long snapshotJournalSeq = long.MaxValue)
     {
         var state = Empty(userId, limits);
-        var order = ImmutableQueue<string>.Empty;
         var kept = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
-        {
-            order = order.Enqueue(record.ClientMessageId);
             kept[record.ClientMessageId] = record.ClientMessageId;
-        }
         var conversations = snapshot.Conversations
             .Select(c => ConversationState.FromSnapshot(WithTallies(userId, c, snapshot), kept))
             .ToImmutableArray();
@@ -770,18 +758,18 @@ public sealed partial record MailboxState(
                 conversations.Select(c => KeyValuePair.Create(c.ConversationId, c))),
             ByStamp = state.ByStamp.SetItems(
                 snapshot.Conversations.Select(c => KeyValuePair.Create(c.LastUpdatedTimestamp, c.ConversationId))),
-            Dedup = state.Dedup.SetItems(
+            Dedup = DedupWindow.Create(
                 snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow))
                     .Select(r => KeyValuePair.Create(r.ClientMessageId, new SentEntry(
                         byId.TryGetValue(r.ConversationId, out var c)
                             ? c.ParticipantIds.FirstOrDefault(p => p == r.RecipientId) ?? r.RecipientId
                             : r.RecipientId,
-                        r.ServerTimestamp, r.TextHash)))),
-            DedupOrder = order,
+                        r.ServerTimestamp, r.TextHash))),
+                limits.DedupWindow),
             Outbound = state.Outbound.SetItems(snapshot.Outbound.Select(o =>
                 KeyValuePair.Create(o.RecipientId, OutboundChannel.Restore(o.RecipientId, o.LastSeq, o.Pending)))),
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
-            Openings = ImmutableQueue.CreateRange(snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))),
+            Openings = [.. snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))],
             StaleUpTo = snapshot.StaleUpTo ?? snapshotJournalSeq,
             RecentChars = conversations.Sum(c => CharsOf(c.Window, 0, c.Window.Length)),
             Windows = state.Windows.SetItems(conversations
@@ -825,7 +813,7 @@ public sealed partial record MailboxState
 }
 
 /// <summary>
-/// What the dedup window keeps of one send, stored inline in the dictionary: the message id and conversation id are
+/// What the dedup window keeps of one send, stored inline in its arrays (<see cref="DedupWindow"/>): the message id and conversation id are
 /// derived from the mailbox owner, the recipient and the stamp (the recipient string is the conversation's instance).
 /// </summary>
 public readonly record struct SentEntry(string RecipientId, long ServerTimestamp, ulong TextHash);

@@ -41,6 +41,19 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Should_run_each_mailbox_entity_on_the_compact_message_queue()
+    {
+        Assert.Equal(SendOutcome.Sent, (await SendAsync(Alice, Bob, "hello bob", "c1")).Outcome);
+        foreach (var user in new[] { Alice, Bob })
+        {
+            var shard = new MailboxMessageExtractor(10).ShardId(user, new GetMailboxStatus(user));
+            var entity = await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{user}").ResolveOne(Ask, Ct);
+            var cell = Assert.IsType<ActorCell>(((ActorRefWithCell)entity).Underlying, exactMatch: false);
+            Assert.IsType<CompactDequeMessageQueue>(cell.Mailbox!.MessageQueue);
+        }
+    }
+
+    [Fact]
     public async Task Should_give_a_retry_in_flight_the_first_writes_answer_and_store_once()
     {
         // The journal holds the first write until the retry has reached the mailbox: the retry provably comes while

@@ -1,0 +1,104 @@
+using System.Collections.Immutable;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// <see cref="DedupWindow"/> against what it replaced (a dictionary plus a queue of ids, oldest evicted first): the
+/// same ids held, the same entries, the same order, at bounds around its chunk size; and earlier windows unchanged.
+/// </summary>
+public sealed class DedupWindowSpecs
+{
+    private static SentEntry Entry(int i) => new($"r{i % 7}", 1_700_000_000_000 + i, (ulong)i * 31);
+
+    /// <summary>The structure <see cref="MailboxState"/> kept before, as it applied a send.</summary>
+    private sealed record Model(ImmutableDictionary<string, SentEntry> Dedup, ImmutableQueue<string> Order)
+    {
+        public static readonly Model Empty = new(ImmutableDictionary<string, SentEntry>.Empty.WithComparers(StringComparer.Ordinal), ImmutableQueue<string>.Empty);
+
+        public Model Add(string id, SentEntry entry, int bound)
+        {
+            var dedup = Dedup.SetItem(id, entry);
+            var order = Order.Enqueue(id);
+            while (dedup.Count > bound)
+            {
+                order = order.Dequeue(out var oldest);
+                dedup = dedup.Remove(oldest);
+            }
+            return new Model(dedup, order);
+        }
+
+        public List<KeyValuePair<string, SentEntry>> InOrder() => [.. Order.Select(id => KeyValuePair.Create(id, Dedup[id]))];
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(5)]
+    [InlineData(31)]
+    [InlineData(32)]
+    [InlineData(33)]
+    [InlineData(64)]
+    [InlineData(100)]
+    [InlineData(4096)]
+    public void Should_hold_exactly_what_the_dictionary_and_queue_held_send_after_send(int bound)
+    {
+        var random = new Random(bound);
+        var window = DedupWindow.Empty;
+        var model = Model.Empty;
+        var history = new List<DedupWindow>();
+        var sends = Math.Max(3 * bound, 200);
+        for (var i = 0; i < sends; i++)
+        {
+            var id = $"c{i}";
+            window = window.Add(id, Entry(i), bound);
+            model = model.Add(id, Entry(i), bound);
+            history.Add(window);
+
+            Assert.Equal(model.Dedup.Count, window.Count);
+            // Lookups of ids in the window, just evicted, long gone, never used, and of a colliding-looking one.
+            foreach (var probe in new[] { id, $"c{i - bound}", $"c{i - bound + 1}", $"c{random.Next(i + 1)}", "never", $"c{i}x" })
+            {
+                Assert.Equal(model.Dedup.TryGetValue(probe, out var expected), window.TryGetValue(probe, out var actual));
+                Assert.Equal(expected, actual);
+                Assert.Equal(model.Dedup.ContainsKey(probe), window.ContainsKey(probe));
+            }
+            if (i % 17 == 0 || i == sends - 1)
+                Assert.Equal(model.InOrder(), window.ToList());
+        }
+        // Immutable: an earlier window still holds what it held.
+        var earlier = history[sends / 2];
+        Assert.Equal(Math.Min(bound, sends / 2 + 1), earlier.Count);
+        Assert.Equal(earlier.Count > 0, earlier.ContainsKey($"c{sends / 2}"));
+    }
+
+    [Fact]
+    public void Should_be_rebuilt_from_its_entries_in_the_same_order_and_cut_to_the_bound()
+    {
+        var window = DedupWindow.Empty;
+        for (var i = 0; i < 100; i++)
+            window = window.Add($"c{i}", Entry(i), 70);
+
+        Assert.Equal(window.ToList(), DedupWindow.Create(window, 70).ToList());
+        var cut = DedupWindow.Create(window, 40);
+        Assert.Equal(window.Skip(30).ToList(), cut.ToList());
+        Assert.False(cut.ContainsKey("c59"));
+        Assert.True(cut.ContainsKey("c60"));
+    }
+
+    [Fact]
+    public void Should_give_an_id_it_holds_the_new_entry_in_its_place()
+    {
+        var window = DedupWindow.Empty;
+        for (var i = 0; i < 40; i++)
+            window = window.Add($"c{i}", Entry(i), 100);
+
+        var again = window.Add("c3", Entry(999), 100);
+
+        Assert.Equal(40, again.Count);
+        Assert.True(again.TryGetValue("c3", out var entry));
+        Assert.Equal(Entry(999), entry);
+        Assert.Equal(window.Select(e => e.Key), again.Select(e => e.Key));
+        Assert.True(window.TryGetValue("c3", out var before));
+        Assert.Equal(Entry(3), before);
+    }
+}
