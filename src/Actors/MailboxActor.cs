@@ -13,19 +13,18 @@ namespace Messaging.Actors;
 /// <see cref="MailboxState"/>, delivery to other mailboxes by <see cref="DeliveryTracker"/>, and written the way
 /// <see cref="SingleWriterActor{TState,TEvent}"/> writes; this class carries out what they decide.
 /// </summary>
-public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent>, IWithTimers
+public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent>, IWithTimers, IDeliveryHost
 {
     private readonly string _userId;
     private readonly MailboxSettings _settings;
     private readonly IActorRef _mailboxes;
     private readonly IActorRef _groups;
-    private readonly Action<bool> _markPending;
+    private readonly DeliveryIndexRef _index;
     private DeliveryTracker _delivery;
-    // Allocated once: Run is on every send's path.
-    private readonly Action<DeliveriesConfirmed> _persistConfirmed;
     // Only while recovering: what the replay learns about the journal's writers.
     private ReplayAudit<IMailboxEvent>? _audit = new();
-    private readonly Func<IMailboxEvent, bool> _continues;
+    // Only while recovering, as the audit.
+    private Func<IMailboxEvent, bool>? _continues;
     // Live event streams of this user (on any node), watched: true once caught up, from then on every change is pushed.
     // Both allocated on first use: most live mailboxes never have either.
     private Dictionary<IActorRef, bool>? _streams;
@@ -49,45 +48,50 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         _settings = settings;
         _mailboxes = mailboxes;
         _groups = groups;
-        _markPending = pending => index.Mark(userId, pending);
+        _index = index;
         _delivery = DeliveryTracker.Create(settings);
-        _persistConfirmed = confirmed => Write(confirmed, _ => { });
-        _continues = evt => Durable.Continues(evt);
-
-        Recover<SnapshotOffer>(offer =>
-        {
-            Durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot, offer.Metadata.SequenceNr);
-            _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
-        });
-        Recover<IMailboxEvent>(evt =>
-        {
-            if (_audit!.Replayed(LastSequenceNr, evt, _continues))
-                Durable = Durable.Apply(evt, LastSequenceNr);
-        });
-        Recover<RecoveryCompleted>(_ =>
-        {
-            var outcome = _audit!.Complete(LastSequenceNr);
-            var snapshotSeq = _audit.SnapshotSeq;
-            _audit = null;
-            if (outcome.Stale.Count > 0)
-                Durable = Durable.StaleFound(outcome.Stale[^1].Seq); // what the journal holds, resolved or not
-            RecoveryDone(snapshotSeq);
-            if (outcome.UnsettledGap > 0)
-            {
-                ClaimThenRecoverAgain(outcome.UnsettledGap);
-                return;
-            }
-            if (outcome.Stale.Count > 0)
-                ResolveStaleWrites(outcome.Stale);
-            Run(_delivery.Recovered(Durable));
-        });
-
-        // One handler for every command rather than one registration each: each registration is a delegate and
-        // matcher state per instance (~1.5 KiB of a live mailbox's ~7 KiB of actor overhead).
-        Command<object>(Handle);
     }
 
-    private bool Handle(object message)
+    protected override bool ReceiveRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer offer:
+                Durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot, offer.Metadata.SequenceNr);
+                _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
+                return true;
+            case IMailboxEvent evt:
+                if (_audit!.Replayed(LastSequenceNr, evt, _continues ??= e => Durable.Continues(e)))
+                    Durable = Durable.Apply(evt, LastSequenceNr);
+                return true;
+            case RecoveryCompleted:
+                OnRecoveryCompleted();
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void OnRecoveryCompleted()
+    {
+        var outcome = _audit!.Complete(LastSequenceNr);
+        var snapshotSeq = _audit.SnapshotSeq;
+        _audit = null;
+        _continues = null;
+        if (outcome.Stale.Count > 0)
+            Durable = Durable.StaleFound(outcome.Stale[^1].Seq); // what the journal holds, resolved or not
+        RecoveryDone(snapshotSeq);
+        if (outcome.UnsettledGap > 0)
+        {
+            ClaimThenRecoverAgain(outcome.UnsettledGap);
+            return;
+        }
+        if (outcome.Stale.Count > 0)
+            ResolveStaleWrites(outcome.Stale);
+        Run(_delivery.Recovered(Durable));
+    }
+
+    protected override bool OnCommand(object message)
     {
         switch (message)
         {
@@ -163,6 +167,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 return false;
         }
     }
+
+    void IDeliveryHost.PersistConfirmed(DeliveriesConfirmed confirmed) => Write(confirmed, _ => { });
+
+    void IDeliveryHost.MarkPending(bool pending) => _index.Mark(_userId, pending);
 
     public static string PersistenceIdFor(string userId) => $"mailbox-{userId}";
 
@@ -453,7 +461,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private void Run(DeliveryStep step)
     {
         _delivery = step.Tracker;
-        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed, _markPending);
+        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, this);
     }
 
     /// <summary>

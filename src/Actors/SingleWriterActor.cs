@@ -24,7 +24,7 @@ namespace Messaging.Actors;
 /// incarnation stops at once.
 /// </para>
 /// </summary>
-public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
+public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
     where TState : class
     where TEvent : class
 {
@@ -54,31 +54,46 @@ public abstract class SingleWriterActor<TState, TEvent> : ReceivePersistentActor
         if (plugins is not null)
             (JournalPluginId, SnapshotPluginId) = (plugins.Journal, plugins.SnapshotStore);
         Durable = Decided = empty;
-        Command<SaveSnapshotSuccess>(success =>
-        {
-            _snapshotInProgress = false;
-            // Stopping waits for the older snapshots' deletion too, so its answer does not end up in dead letters.
-            DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
-        });
-        Command<SaveSnapshotFailure>(failure =>
-        {
-            _snapshotInProgress = false;
-            Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
-            StopIfSnapshotWaited();
-        });
-        Command<DeleteSnapshotsSuccess>(_ => StopIfSnapshotWaited());
-        Command<DeleteSnapshotsFailure>(failure =>
-        {
-            Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId);
-            StopIfSnapshotWaited();
-        });
-        Command<SnapshotBeforeStopTimedOut>(_ =>
-        {
-            Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
-                PersistenceId, SnapshotBeforeStopTimeout);
-            Context.Stop(Self);
-        });
     }
+
+    /// <summary>
+    /// Snapshot bookkeeping here, everything else to <see cref="OnCommand"/>. One method rather than a registration per
+    /// message type (<c>ReceivePersistentActor</c>): those are delegates and matcher state in every instance, about
+    /// 1 KiB of each live mailbox.
+    /// </summary>
+    protected sealed override bool ReceiveCommand(object message)
+    {
+        switch (message)
+        {
+            case SaveSnapshotSuccess success:
+                _snapshotInProgress = false;
+                // Stopping waits for the older snapshots' deletion too, so its answer does not end up in dead letters.
+                DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
+                return true;
+            case SaveSnapshotFailure failure:
+                _snapshotInProgress = false;
+                Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
+                StopIfSnapshotWaited();
+                return true;
+            case DeleteSnapshotsSuccess:
+                StopIfSnapshotWaited();
+                return true;
+            case DeleteSnapshotsFailure failure:
+                Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId);
+                StopIfSnapshotWaited();
+                return true;
+            case SnapshotBeforeStopTimedOut:
+                Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
+                    PersistenceId, SnapshotBeforeStopTimeout);
+                Context.Stop(Self);
+                return true;
+            default:
+                return OnCommand(message);
+        }
+    }
+
+    /// <summary>The entity's own commands: true when handled (else Akka's unhandled-message path).</summary>
+    protected abstract bool OnCommand(object message);
 
     public override string PersistenceId { get; }
 

@@ -29,17 +29,24 @@ public abstract record DeliveryEffect
     public sealed record MarkPending(bool Pending) : DeliveryEffect;
 }
 
+/// <summary>What an entity that delivers does for <see cref="DeliveryEffects.CarryOut"/> (the entity itself: no delegates per instance).</summary>
+public interface IDeliveryHost
+{
+    /// <summary>Writes an event the way the entity writes.</summary>
+    void PersistConfirmed(DeliveriesConfirmed confirmed);
+
+    /// <summary>Tells the entity's delivery index (see <see cref="DeliveryEffect.MarkPending"/>).</summary>
+    void MarkPending(bool pending);
+}
+
 /// <summary>The one way an entity carries out delivery effects, so every entity that delivers does it alike.</summary>
 public static class DeliveryEffects
 {
     /// <param name="mailboxes">Where copies go (the mailbox shard region).</param>
     /// <param name="timers">The entity's timers; a timer's message is its <see cref="DeliveryTimer"/>, to hand back
     /// to <see cref="DeliveryTracker.Tick"/>.</param>
-    /// <param name="persist">Writes an event the way the entity writes.</param>
-    /// <param name="markPending">Tells the entity's delivery index (see <see cref="DeliveryEffect.MarkPending"/>).</param>
-    public static void CarryOut(
-        ImmutableArray<DeliveryEffect> effects, IActorRef mailboxes, ITimerScheduler timers, Action<DeliveriesConfirmed> persist,
-        Action<bool> markPending)
+    /// <param name="host">The entity: writes confirmations and tells its delivery index.</param>
+    public static void CarryOut(ImmutableArray<DeliveryEffect> effects, IActorRef mailboxes, ITimerScheduler timers, IDeliveryHost host)
     {
         foreach (var effect in effects)
         {
@@ -53,7 +60,7 @@ public static class DeliveryEffects
                         caller.Tell(reply.Result);
                     break;
                 case DeliveryEffect.Persist write:
-                    persist(write.Event);
+                    host.PersistConfirmed(write.Event);
                     break;
                 case DeliveryEffect.StartTimer { Period: { } period } start:
                     timers.StartPeriodicTimer(start.Timer, start.Timer, start.InitialDelay, period);
@@ -65,7 +72,7 @@ public static class DeliveryEffects
                     timers.Cancel(cancel.Timer);
                     break;
                 case DeliveryEffect.MarkPending mark:
-                    markPending(mark.Pending);
+                    host.MarkPending(mark.Pending);
                     break;
             }
         }

@@ -13,17 +13,18 @@ namespace Messaging.Actors.Groups;
 /// <see cref="DeliveryTracker"/> mailboxes use (over the group's window instead of per-recipient queues), writes the
 /// way <see cref="SingleWriterActor{TState,TEvent}"/> writes.
 /// </summary>
-public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWithTimers
+public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWithTimers, IDeliveryHost
 {
     private readonly string _groupId;
     private readonly MailboxSettings _settings;
+    private readonly GroupLimits _limits;
     private readonly IActorRef _mailboxes;
     private readonly IActorRef _groups;
-    private readonly Action<bool> _markPending;
+    private readonly DeliveryIndexRef _index;
     private DeliveryTracker _delivery;
-    private readonly Action<DeliveriesConfirmed> _persistConfirmed;
     private ReplayAudit<IGroupEvent>? _audit = new();
-    private readonly Func<IGroupEvent, bool> _continues;
+    // Only while recovering, as the audit.
+    private Func<IGroupEvent, bool>? _continues;
 
     public GroupActor(
         string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index,
@@ -32,102 +33,130 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     {
         _groupId = groupId;
         _settings = settings;
+        _limits = limits;
         _mailboxes = mailboxes;
         _groups = groups;
-        _markPending = pending => index.Mark(groupId, pending);
+        _index = index;
         _delivery = DeliveryTracker.Create(settings);
-        _persistConfirmed = confirmed => Write(confirmed, _ => { });
-        _continues = evt => Durable.Continues(evt);
-
-        Recover<SnapshotOffer>(offer =>
-        {
-            Durable = GroupState.FromSnapshot(_groupId, limits, (GroupSnapshot)offer.Snapshot);
-            _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
-        });
-        // A group's journal is fenced from its first write, so only a write after a rejected (or failed) one can fail
-        // to continue it: its sender was answered as failed, nothing of it left, and it is skipped (the sender's
-        // retry stores it at the end of the group's order). Skipped at every recovery alike: no mark is needed.
-        Recover<IGroupEvent>(evt =>
-        {
-            if (_audit!.Replayed(LastSequenceNr, evt, _continues))
-                Durable = Durable.Apply(evt);
-        });
-        Recover<RecoveryCompleted>(_ =>
-        {
-            var outcome = _audit!.Complete(LastSequenceNr);
-            var snapshotSeq = _audit.SnapshotSeq;
-            _audit = null;
-            RecoveryDone(snapshotSeq);
-            if (outcome.UnsettledGap > 0)
-            {
-                ClaimThenRecoverAgain(outcome.UnsettledGap);
-                return;
-            }
-            if (outcome.Stale.Count > 0)
-                Log.Warning("Journal of {PersistenceId} holds {Count} events written after a write the journal rejected " +
-                    "(journal entries {First}..{Last}); they were answered as failed and are skipped",
-                    PersistenceId, outcome.Stale.Count, outcome.Stale[0].Seq, outcome.Stale[^1].Seq);
-            Run(_delivery.Recovered(Durable));
-        });
-
-        Command<PostToGroup>(HandlePost);
-        Command<CreateGroup>(cmd =>
-        {
-            if (!Durable.Exists && Decided.Exists)
-            {
-                // A retry while the create's write is in flight: answer once it is durable, and only if it is.
-                var replyTo = Sender;
-                DeferAsync(cmd, _ => replyTo.Tell(Durable.Exists
-                    ? new GroupAnswer(Durable.View, Created: false)
-                    : new MailboxUnavailable("the group's creation did not complete; retry")));
-                return;
-            }
-            Decide(Decided.DecideCreate(cmd, Now), created: true);
-        });
-        Command<ChangeMembers>(cmd =>
-        {
-            var decision = Decided.DecideMembers(cmd, Now);
-            if (decision is GroupDecision.Reply { Answer: GroupAnswer })
-            {
-                // Nothing to change, maybe thanks to a write still in flight: answer once that is durable, and only
-                // if the journal has the change.
-                var replyTo = Sender;
-                DeferAsync(cmd, _ => replyTo.Tell(Durable.DecideMembers(cmd, Now) is GroupDecision.Reply { Answer: GroupAnswer answer }
-                    ? answer
-                    : new MailboxUnavailable("the membership change did not complete; retry")));
-                return;
-            }
-            Decide(decision);
-        });
-        Command<LeaveGroup>(cmd => Decide(Decided.DecideLeave(cmd, Now)));
-        Command<GetGroup>(query =>
-        {
-            Sender.Tell(Durable.Get(query));
-            PassivateIfNone();
-        });
-        Command<ConfirmGroupDelivery>(confirmation =>
-            Run(_delivery.Confirmation(confirmation.MemberId, confirmation.UpToSeq, Durable, Decided)));
-        Command<DeliveryTimer>(timer =>
-        {
-            // As for mailboxes: the redelivery tick goes round through the shard region, which counts it as activity.
-            if (timer == DeliveryTimer.Redelivery)
-                _groups.Tell(new KeepGroupDelivering(_groupId));
-            else
-                Run(_delivery.Tick(timer, Durable, Decided));
-        });
-        Command<KeepGroupDelivering>(_ => Run(_delivery.Tick(DeliveryTimer.Redelivery, Durable, Decided)));
-        Command<WakeForDelivery>(_ => Run(_delivery.Woken(Durable)));
-        Command<GetGroupStatus>(_ =>
-        {
-            Sender.Tell(Durable.Status(LastSequenceNr, Cluster.Get(Context.System).SelfAddress.ToString()));
-            PassivateIfNone();
-        });
-        Command<StopGroup>(_ =>
-        {
-            Run(_delivery.Stop(Decided));
-            StopWhenSettled();
-        });
     }
+
+    protected override bool ReceiveRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer offer:
+                Durable = GroupState.FromSnapshot(_groupId, _limits, (GroupSnapshot)offer.Snapshot);
+                _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
+                return true;
+            // A group's journal is fenced from its first write, so only a write after a rejected (or failed) one can
+            // fail to continue it: its sender was answered as failed, nothing of it left, and it is skipped (the
+            // sender's retry stores it at the end of the group's order). Skipped at every recovery alike: no mark is
+            // needed.
+            case IGroupEvent evt:
+                if (_audit!.Replayed(LastSequenceNr, evt, _continues ??= e => Durable.Continues(e)))
+                    Durable = Durable.Apply(evt);
+                return true;
+            case RecoveryCompleted:
+                OnRecoveryCompleted();
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void OnRecoveryCompleted()
+    {
+        var outcome = _audit!.Complete(LastSequenceNr);
+        var snapshotSeq = _audit.SnapshotSeq;
+        _audit = null;
+        _continues = null;
+        RecoveryDone(snapshotSeq);
+        if (outcome.UnsettledGap > 0)
+        {
+            ClaimThenRecoverAgain(outcome.UnsettledGap);
+            return;
+        }
+        if (outcome.Stale.Count > 0)
+            Log.Warning("Journal of {PersistenceId} holds {Count} events written after a write the journal rejected " +
+                "(journal entries {First}..{Last}); they were answered as failed and are skipped",
+                PersistenceId, outcome.Stale.Count, outcome.Stale[0].Seq, outcome.Stale[^1].Seq);
+        Run(_delivery.Recovered(Durable));
+    }
+
+    protected override bool OnCommand(object message)
+    {
+        switch (message)
+        {
+            case PostToGroup post:
+                HandlePost(post);
+                return true;
+            case CreateGroup cmd:
+                if (!Durable.Exists && Decided.Exists)
+                {
+                    // A retry while the create's write is in flight: answer once it is durable, and only if it is.
+                    var replyTo = Sender;
+                    DeferAsync(cmd, _ => replyTo.Tell(Durable.Exists
+                        ? new GroupAnswer(Durable.View, Created: false)
+                        : new MailboxUnavailable("the group's creation did not complete; retry")));
+                    return true;
+                }
+                Decide(Decided.DecideCreate(cmd, Now), created: true);
+                return true;
+            case ChangeMembers cmd:
+            {
+                var decision = Decided.DecideMembers(cmd, Now);
+                if (decision is GroupDecision.Reply { Answer: GroupAnswer })
+                {
+                    // Nothing to change, maybe thanks to a write still in flight: answer once that is durable, and
+                    // only if the journal has the change.
+                    var replyTo = Sender;
+                    DeferAsync(cmd, _ => replyTo.Tell(Durable.DecideMembers(cmd, Now) is GroupDecision.Reply { Answer: GroupAnswer answer }
+                        ? answer
+                        : new MailboxUnavailable("the membership change did not complete; retry")));
+                    return true;
+                }
+                Decide(decision);
+                return true;
+            }
+            case LeaveGroup cmd:
+                Decide(Decided.DecideLeave(cmd, Now));
+                return true;
+            case GetGroup query:
+                Sender.Tell(Durable.Get(query));
+                PassivateIfNone();
+                return true;
+            case ConfirmGroupDelivery confirmation:
+                Run(_delivery.Confirmation(confirmation.MemberId, confirmation.UpToSeq, Durable, Decided));
+                return true;
+            case DeliveryTimer timer:
+                // As for mailboxes: the redelivery tick goes round through the shard region, which counts it as activity.
+                if (timer == DeliveryTimer.Redelivery)
+                    _groups.Tell(new KeepGroupDelivering(_groupId));
+                else
+                    Run(_delivery.Tick(timer, Durable, Decided));
+                return true;
+            case KeepGroupDelivering:
+                Run(_delivery.Tick(DeliveryTimer.Redelivery, Durable, Decided));
+                return true;
+            case WakeForDelivery:
+                Run(_delivery.Woken(Durable));
+                return true;
+            case GetGroupStatus:
+                Sender.Tell(Durable.Status(LastSequenceNr, Cluster.Get(Context.System).SelfAddress.ToString()));
+                PassivateIfNone();
+                return true;
+            case StopGroup:
+                Run(_delivery.Stop(Decided));
+                StopWhenSettled();
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    void IDeliveryHost.PersistConfirmed(DeliveriesConfirmed confirmed) => Write(confirmed, _ => { });
+
+    void IDeliveryHost.MarkPending(bool pending) => _index.Mark(_groupId, pending);
 
     public static string PersistenceIdFor(string groupId) => $"group-{groupId}";
 
@@ -223,6 +252,6 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     private void Run(DeliveryStep step)
     {
         _delivery = step.Tracker;
-        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, _persistConfirmed, _markPending);
+        DeliveryEffects.CarryOut(step.Effects, _mailboxes, Timers, this);
     }
 }
