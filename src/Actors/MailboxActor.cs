@@ -80,7 +80,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         _continues = null;
         if (outcome.Stale.Count > 0)
             Durable = Durable.StaleFound(outcome.Stale[^1].Seq); // what the journal holds, resolved or not
-        RecoveryDone(snapshotSeq);
+        RecoveryDone(snapshotSeq, countReplayed: outcome.Stale.Count == 0);
         if (outcome.UnsettledGap > 0)
         {
             ClaimThenRecoverAgain(outcome.UnsettledGap);

@@ -38,7 +38,13 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
     private bool _snapshotInProgress;
     // Stopping once the snapshot in progress is saved (or failed, or took too long): see StopWhenSettled.
     private bool _stopAfterSnapshot;
+    // That snapshot is saved and the older ones deleted, or it failed, or it took too long.
+    private bool _stopSnapshotDone;
+    // The deletion a stop waits for (older snapshots than the one it took); another's answer does not count.
+    private long _stopDeletesUpTo = -1;
     private ICancelable? _snapshotTimeout;
+    // Durable may lack events of the journal (a hole being settled: ClaimThenRecoverAgain): no snapshot may be taken.
+    private bool _incomplete;
     // This incarnation's claim is written (or on its way) ahead of its first event.
     private bool _claimed;
     // A write was rejected: the writes after it were decided on a state the journal does not have.
@@ -68,24 +74,29 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
             case SaveSnapshotSuccess success:
                 _snapshotInProgress = false;
                 // Stopping waits for the older snapshots' deletion too, so its answer does not end up in dead letters.
+                if (_stopAfterSnapshot)
+                    _stopDeletesUpTo = success.Metadata.SequenceNr - 1;
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
                 return true;
             case SaveSnapshotFailure failure:
                 _snapshotInProgress = false;
                 Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
-                StopIfSnapshotWaited();
+                if (_stopAfterSnapshot)
+                    StopSnapshotDone();
                 return true;
-            case DeleteSnapshotsSuccess:
-                StopIfSnapshotWaited();
+            case DeleteSnapshotsSuccess deleted:
+                if (_stopAfterSnapshot && deleted.Criteria.MaxSequenceNr == _stopDeletesUpTo)
+                    StopSnapshotDone();
                 return true;
             case DeleteSnapshotsFailure failure:
                 Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId);
-                StopIfSnapshotWaited();
+                if (_stopAfterSnapshot && failure.Criteria.MaxSequenceNr == _stopDeletesUpTo)
+                    StopSnapshotDone();
                 return true;
             case SnapshotBeforeStopTimedOut:
                 Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
                     PersistenceId, SnapshotBeforeStopTimeout);
-                Context.Stop(Self);
+                StopSnapshotDone();
                 return true;
             default:
                 return OnCommand(message);
@@ -145,10 +156,13 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
     protected virtual TimeSpan SnapshotBeforeStopTimeout => TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// A stop of a node that is up: a passivation or a rebalance. A leaving node's hand-off stops every entity at once
-    /// within the shutdown's time, so it takes no snapshots (the next node replays instead).
+    /// A stop of a node that is up and not shutting down: a passivation or a rebalance. A shutdown's hand-off (which
+    /// runs while the member is still Up, before it leaves) stops every entity at once within the shutdown's time, so
+    /// it takes no snapshots (the next node replays instead).
     /// </summary>
-    private bool NodeIsUp => Cluster.Get(Context.System).SelfMember.Status is MemberStatus.Up or MemberStatus.WeaklyUp;
+    private bool NodeIsUp =>
+        CoordinatedShutdown.Get(Context.System).ShutdownReason is null &&
+        Cluster.Get(Context.System).SelfMember.Status is MemberStatus.Up or MemberStatus.WeaklyUp;
 
     /// <summary>The message the shard sends back to stop this entity after it asked to passivate.</summary>
     protected abstract object StopMessage { get; }
@@ -176,11 +190,14 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
     /// the snapshot at <paramref name="snapshotSeq"/> (0: none) count toward the next one, so a recovery never replays
     /// much more than <see cref="SnapshotEvery"/>, however little each incarnation writes.
     /// </summary>
-    protected void RecoveryDone(long snapshotSeq)
+    /// <param name="countReplayed">False when the recovery found stale events: then no snapshot may come before the
+    /// writes that resolve them are durable (a snapshot above them would keep them from ever being decided again), so
+    /// only this incarnation's own writes count, as they always did.</param>
+    protected void RecoveryDone(long snapshotSeq, bool countReplayed = true)
     {
         Decided = Durable;
         _nextJournalSeq = LastSequenceNr + 1;
-        _eventsSinceSnapshot = (int)Math.Min(int.MaxValue, LastSequenceNr - snapshotSeq);
+        _eventsSinceSnapshot = countReplayed ? (int)Math.Min(int.MaxValue, LastSequenceNr - snapshotSeq) : 0;
     }
 
     /// <summary>
@@ -236,7 +253,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
             Written(e);
             // In a handler LastSequenceNr is this event's position and Durable holds everything up to it,
             // so the snapshot matches its sequence number even with later writes in flight.
-            if (_eventsSinceSnapshot >= SnapshotEvery && !_snapshotInProgress)
+            if (_eventsSinceSnapshot >= SnapshotEvery && !_snapshotInProgress && !_incomplete)
             {
                 _snapshotInProgress = true;
                 _eventsSinceSnapshot = 0;
@@ -253,6 +270,14 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
         Decided = Durable;
         if (_stopAsked)
             StopNowOrAfterSnapshot();
+    }
+
+    /// <summary>The snapshot a stop waited for is done (or given up): stop once no write is in flight.</summary>
+    private void StopSnapshotDone()
+    {
+        _stopSnapshotDone = true;
+        if (_inFlight == 0)
+            Context.Stop(Self);
     }
 
     /// <summary>
@@ -273,10 +298,16 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
     private void StopNowOrAfterSnapshot()
     {
         if (_stopAfterSnapshot)
-            return; // waiting for it already
+        {
+            // A write (a timer's) went out while the snapshot was on its way: stop once both are done.
+            if (_stopSnapshotDone)
+                Context.Stop(Self);
+            return;
+        }
         var worthIt = SnapshotBeforeStopAfter > 0 && _eventsSinceSnapshot >= SnapshotBeforeStopAfter;
-        // Nothing after a rejection counts, and a paused node's incarnations may already run elsewhere: no snapshot.
-        if (_snapshotInProgress || (worthIt && !_rejected && _pauseGuard.Refusal is null && NodeIsUp))
+        // Nothing after a rejection counts, a paused node's incarnations may already run elsewhere, and a recovery
+        // that is settling a hole does not hold the whole journal: no snapshot.
+        if (_snapshotInProgress || (worthIt && !_rejected && !_incomplete && _pauseGuard.Refusal is null && NodeIsUp))
         {
             // Durable is exactly the journal up to LastSequenceNr here: nothing is in flight.
             if (!_snapshotInProgress)
@@ -291,13 +322,6 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
             return;
         }
         Context.Stop(Self);
-    }
-
-    /// <summary>The snapshot a stop waits for is saved and the older ones deleted, or it failed.</summary>
-    private void StopIfSnapshotWaited()
-    {
-        if (_stopAfterSnapshot && !_snapshotInProgress)
-            Context.Stop(Self);
     }
 
     protected override void PostStop()
@@ -325,7 +349,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
             RefuseAfterPause(paused, null);
             return;
         }
-        _claimed = Stopping = true;
+        _claimed = Stopping = _incomplete = true;
         _nextJournalSeq++;
         Persist(Claim(), _ => Context.Parent.Tell(new Passivate(StopMessage)));
     }

@@ -15,8 +15,8 @@ namespace Messaging.Actors;
 /// block of up to <see cref="Chunk"/> entries ending just past that; in a steady history that block holds the message
 /// and much of the page. Every message of the conversation a block holds, and every message their links name, narrows
 /// the bracket. A block with nothing of the conversation (it fell into another conversation's burst) says nothing of
-/// which way to go: the reader reads the block above it, up to the nearest message of the conversation. When that
-/// reaches the message above, or the budget is spent, it takes steps of the skip list that <see cref="ThreadLinks"/>
+/// which way to go: the reader reads the blocks above it until one holds some of the conversation. When that
+/// reaches the message above, or misses in a row have cost half the budget, it takes steps of the skip list that <see cref="ThreadLinks"/>
 /// make (point reads, none for entries it has read already) until the bracket has halved, and guesses again; at most
 /// <see cref="MaxGuesses"/> guesses, then steps to the end.</item>
 /// <item>From there it follows the page's <see cref="ThreadLinks.Previous"/> links down to its first message,
@@ -197,12 +197,13 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     /// Read the block ending just past where <paramref name="target"/> would lie if the conversation's share of the
     /// journal were even across the bracket. Every message of the conversation in it, and every message their links
     /// name, narrows the bracket. A block with nothing of the conversation (another's burst) says nothing of which way
-    /// to go: the block above it follows (<paramref name="missedUpTo"/>: the missed block's top), up to the nearest
-    /// message of the conversation there or the message above; past that, the next guess waits until the walk has
-    /// halved the bracket.
+    /// to go: the block above it follows (<paramref name="missedUpTo"/>: the missed block's top; <paramref name="missed"/>:
+    /// entries read in a row without any), until a block holds some of the conversation, reaches the message above,
+    /// or half the budget has gone on misses in a row; past that, the next guess waits until the walk has halved the
+    /// bracket.
     /// </summary>
     private void Guess(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq, int guesses, Action<long> found,
-        long missedUpTo = 0)
+        long missedUpTo = 0, long missed = 0)
     {
         var floor = Math.Max(lowJournalSeq, _plan.StaleUpTo);
         var size = GuessSize; // guesses are blocks too: they draw on the same budget
@@ -240,9 +241,10 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             }
             if (at != 0)
                 found(at);
-            else if (_lastRead.Count == 0 && to + 1 < highJournalSeq && GuessSize >= 2)
-                // Nothing of the conversation here (another's burst): the block above, up to the nearest of its messages.
-                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, missedUpTo: to);
+            else if (_lastRead.Count == 0 && to + 1 < highJournalSeq && GuessSize >= 2 && missed + (to - from + 1) < _maxRange / 2)
+                // Nothing of the conversation here (another's burst): the block above, until one holds some of its
+                // messages; at most half the budget in a row, so a long run of others leaves blocks for the page.
+                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, missedUpTo: to, missed: missed + (to - from + 1));
             else
                 Narrow(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1,
                     _lastRead.Count > 0 ? long.MaxValue : (to - floor) / 2, found);

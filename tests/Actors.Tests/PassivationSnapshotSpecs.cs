@@ -102,9 +102,15 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
         var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
         List<SendResult> sent = null!;
 
-        await WithSnapshotSave(save => save.Fail(), async () =>
-            sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(10)));
+        var attempts = 0;
+        await WithSnapshotSave(save => save.FailIf((pid, _) =>
+        {
+            if (pid == MailboxActor.PersistenceIdFor(alice))
+                Interlocked.Increment(ref attempts);
+            return true;
+        }), async () => sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(10)));
 
+        Assert.Equal(1, attempts); // it tried, the store failed, and it stopped all the same
         Assert.Null((await LatestSnapshotAsync(alice)).Snapshot);
         await AssertThreadAsync(alice, sent[0], 6);
     }
@@ -117,8 +123,15 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
 
         // The store answers only after 30 s; the mailbox waits 1 s for it (SnapshotOnPassivationTimeout), so it stops
         // within the passivation timeout plus that, not after 30 s.
-        await WithSnapshotSave(save => save.FailWithDelay(TimeSpan.FromSeconds(30)), async () =>
-            sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(8)));
+        var attempts = 0;
+        await WithSnapshotSave(save => save.FailIfWithDelay(TimeSpan.FromSeconds(30), (pid, _) =>
+        {
+            if (pid == MailboxActor.PersistenceIdFor(alice))
+                Interlocked.Increment(ref attempts);
+            return true;
+        }), async () => sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(8)));
+
+        Assert.Equal(1, attempts); // it waited for a snapshot that did not come, then stopped without it
 
         await AssertThreadAsync(alice, sent[0], 6);
     }

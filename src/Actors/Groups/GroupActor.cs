@@ -70,7 +70,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
         var snapshotSeq = _audit.SnapshotSeq;
         _audit = null;
         _continues = null;
-        RecoveryDone(snapshotSeq);
+        RecoveryDone(snapshotSeq, countReplayed: outcome.Stale.Count == 0);
         if (outcome.UnsettledGap > 0)
         {
             ClaimThenRecoverAgain(outcome.UnsettledGap);
