@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Persistence;
 using Messaging.Messages;
@@ -94,6 +95,58 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
         Assert.Equal((await Region.Ask<MailboxStatus>(new GetMailboxStatus(carol), Ask, Ct)).LastSequenceNr,
             snapshot.Snapshot.Metadata.SequenceNr);
         await AssertThreadAsync(carol, next, 2);
+    }
+
+    [Fact]
+    public async Task Should_take_no_snapshot_when_a_recovery_claims_to_settle_a_hole()
+    {
+        // The journal holds a hole above its newest claim that an old writer's write still in flight could fill: the
+        // incarnation that finds it claims and passivates to recover again. Its state lacks whatever the hole may
+        // turn out to hold, so it must not leave a snapshot, though 8 events (over the 5 of this test) were replayed.
+        var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
+        const long t0 = 1_764_500_000_000;
+        var state = MailboxState.Empty(alice, Settings.Limits);
+        var events = new List<(long Seq, IMailboxEvent Event)> { (1, new WriterClaimed("old", t0)) };
+        for (var i = 1; i <= 6; i++)
+        {
+            var sent = Assert.IsType<SendDecision.Store>(state.DecideSend(new SendMessage(alice, [bob], $"m{i}", $"c{i}"), t0 + i)).Event;
+            var seq = i <= 5 ? i + 1 : 8; // 7 missing
+            state = state.Apply(sent, seq);
+            events.Add((seq, sent));
+        }
+        var writer = CreateTestProbe();
+        JournalActorRef.Tell(new WriteMessages(
+            events.Select(e => (IPersistentEnvelope)new AtomicWrite(new Persistent(
+                e.Event, e.Seq, MailboxActor.PersistenceIdFor(alice), "", false, ActorRefs.NoSender, "old"))).ToImmutableList(),
+            writer.Ref, 1));
+        await writer.ExpectMsgAsync<WriteMessagesSuccessful>(Ask, cancellationToken: Ct);
+
+        // Every snapshot alice's incarnations save, by position. The one that claims at 9 must save none; a later one
+        // (woken to deliver, say) recovers the whole journal and may.
+        var saved = new List<long>();
+        await WithSnapshotSave(save => save.FailIf((pid, criteria) =>
+        {
+            if (pid == MailboxActor.PersistenceIdFor(alice))
+                lock (saved)
+                    saved.Add(criteria.MaxSequenceNr);
+            return false;
+        }), async () =>
+        {
+            await Region.Ask<object>(new GetMailboxStatus(alice), Ask, Ct); // wakes it: it claims (9) and passivates
+            await AwaitAssertAsync(async () =>
+            {
+                var probe = CreateTestProbe();
+                JournalActorRef.Tell(new ReplayMessages(9, 9, 1, MailboxActor.PersistenceIdFor(alice), probe.Ref));
+                Assert.IsType<WriterClaimed>(Assert.IsType<ReplayedMessage>(await probe.ReceiveOneAsync(Ask, Ct)).Persistent.Payload);
+            }, Ask, cancellationToken: Ct);
+            await Task.Delay(TimeSpan.FromSeconds(2), Ct); // its stop, and a snapshot if it took one, come within ms
+        });
+
+        lock (saved)
+            Assert.DoesNotContain(9L, saved);
+        var page = Assert.IsType<ThreadPage>(await Region.Ask<object>(
+            new GetThread(alice, Ids.ConversationFor(alice, bob), 0, 50, null, null), Ask, Ct));
+        Assert.Equal(["m1", "m2", "m3", "m4", "m5", "m6"], page.Messages.Select(m => m.Message.Text));
     }
 
     [Fact]
