@@ -65,6 +65,22 @@ public sealed record MailboxSettings
     public TimeSpan PassivateIdleAfter { get; init; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
+    /// The node's memory governor (<see cref="MemoryGovernor"/>): when the heap, as the last garbage collection left
+    /// it, is above this share of the memory the runtime may use, the least recently used mailboxes and groups
+    /// passivate until it is near <see cref="HeapLowWater"/>. 0: off.
+    /// </summary>
+    public double HeapHighWater { get; init; } = 0.7;
+
+    /// <summary>Where the governor aims once above <see cref="HeapHighWater"/>; below it.</summary>
+    public double HeapLowWater { get; init; } = 0.6;
+
+    /// <summary>How often the governor reads the heap. Not configuration.</summary>
+    public TimeSpan HeapCheckInterval { get; internal init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>After shedding, the governor waits for a full collection or this long before it sheds again. Not configuration.</summary>
+    public TimeSpan HeapShedSettle { get; internal init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// How often a delivery index wakes the entities it keeps: mailboxes and groups whose recipients made no progress
     /// for a redelivery interval, so that one stopped meanwhile (its node crashed, or it was handed off) resumes
     /// delivering by itself. The first wake comes as soon as the index starts.

@@ -24,10 +24,13 @@ namespace Messaging.Actors;
 /// incarnation stops at once.
 /// </para>
 /// </summary>
-public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
+public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGoverned
     where TState : class
     where TEvent : class
 {
+    // For the node's memory governor: when this entity last got a message (Environment.TickCount64), and its ref.
+    private long _lastActive = Environment.TickCount64;
+    private IActorRef _governedRef = ActorRefs.Nobody;
     private int _inFlight;
     // What to do, per write in flight (oldest first), if it turns out not to count: null where WritesFailed answers.
     private readonly Queue<Action?> _onFailed = new();
@@ -71,6 +74,11 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
     {
         switch (message)
         {
+            case ShedMemory:
+                // The node's heap is above its high water mark and this entity is among the least recently used.
+                if (!Stopping)
+                    Context.Parent.Tell(new Passivate(StopMessage));
+                return true;
             case SaveSnapshotSuccess success:
                 _snapshotInProgress = false;
                 // Stopping waits for the older snapshots' deletion too, so its answer does not end up in dead letters.
@@ -99,6 +107,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
                 StopSnapshotDone();
                 return true;
             default:
+                Volatile.Write(ref _lastActive, Environment.TickCount64);
                 return OnCommand(message);
         }
     }
@@ -324,9 +333,21 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor
         Context.Stop(Self);
     }
 
+    IActorRef IGoverned.GovernedRef => _governedRef;
+
+    long IGoverned.LastActive => Volatile.Read(ref _lastActive);
+
+    protected override void PreStart()
+    {
+        _governedRef = Self;
+        MemoryGovernor.Get(Context.System).Enter(this);
+        base.PreStart();
+    }
+
     protected override void PostStop()
     {
         _snapshotTimeout?.Cancel();
+        MemoryGovernor.Get(Context.System).Leave(this);
         base.PostStop();
     }
 

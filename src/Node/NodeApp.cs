@@ -41,6 +41,7 @@ public static class NodeApp
             .WithMailboxShards(settings.Mailbox, settings.Cluster.ShardCount, partitions: partitions)
             .WithGroupShards(settings.Mailbox, settings.Groups, settings.Cluster.ShardCount, partitions: partitions)
             .WithDeliveryIndex(settings.Mailbox)
+            .WithMemoryGovernor(settings.Mailbox)
             .AddStartup((system, _) =>
             {
                 features.Start(system);

@@ -42,6 +42,8 @@ public sealed class ConfigurationSpecs
     [InlineData("Messaging:RateLimit:ReadBurst", "0")]
     [InlineData("Messaging:Mailbox:JournalReadTimeout", "00:00:05")]
     [InlineData("Messaging:Mailbox:MaxConcurrentJournalReads", "0")]
+    [InlineData("Messaging:Mailbox:HeapHighWater", "1.5")]
+    [InlineData("Messaging:Mailbox:HeapLowWater", "0.8")] // above the default high water mark
     [InlineData("Messaging:Admin:Port", "-1")]
     [InlineData("Messaging:Admin:Hostname", "admin.example")]
     [InlineData("Messaging:Admin:Token", "short")]

@@ -1,0 +1,111 @@
+using System.Runtime.CompilerServices;
+using Akka.Actor;
+using Akka.Hosting;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// The node's memory governor: above the heap's high water mark the least recently used mailboxes passivate (and wake
+/// intact), a round waits for a full collection before the next, and below the mark nothing is shed. The heap is a
+/// reading the test sets.
+/// </summary>
+public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(MemoryGovernorSpecs), output, new MailboxSettings
+    {
+        HeapHighWater = 0.7,
+        HeapLowWater = 0.6,
+        HeapCheckInterval = TimeSpan.FromMilliseconds(100),
+        HeapShedSettle = TimeSpan.FromSeconds(3),
+    })
+{
+    private const long Limit = 1L << 30;
+    private volatile StrongBox<HeapReading> _heap = new(new(0, Limit, 0));
+
+    private void Heap(double share, int fullCollections) =>
+        _heap = new(new((long)(share * Limit), Limit, fullCollections));
+
+    protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider)
+    {
+        base.ConfigureAkka(builder, provider);
+        builder.WithMemoryGovernor(Settings, () => _heap.Value);
+    }
+
+    private async Task<IActorRef> EntityAsync(string userId)
+    {
+        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
+        return await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
+    }
+
+    [Fact]
+    public async Task Should_passivate_the_least_recently_used_mailboxes_above_the_high_water_mark_and_wake_them_intact()
+    {
+        var senders = Enumerable.Range(0, 10).Select(i => $"s{i}-{Run}").ToArray();
+        var recipients = Enumerable.Range(0, 10).Select(i => $"r{i}-{Run}").ToArray();
+        var sent = new SendResult[10];
+        // Recipients r0..r9 get their last message in that order; then every sender is used after all of them.
+        for (var i = 0; i < 10; i++)
+        {
+            sent[i] = await Region.Ask<SendResult>(new SendMessage(senders[i], [recipients[i]], $"hello {i}", $"c{i}"), Ask, Ct);
+            Assert.Equal(SendOutcome.Sent, sent[i].Outcome);
+            await Task.Delay(20, Ct);
+        }
+        foreach (var sender in senders)
+        {
+            await Region.Ask<MailboxStatus>(new GetMailboxStatus(sender), Ask, Ct);
+            await Task.Delay(20, Ct);
+        }
+        var refs = new Dictionary<string, IActorRef>();
+        foreach (var user in senders.Concat(recipients))
+        {
+            refs[user] = await EntityAsync(user);
+            Watch(refs[user]);
+        }
+
+        // 90 % of the limit, aiming at 60 %: a third of the 20 live mailboxes, capped at a quarter per round: 5.
+        Heap(0.9, fullCollections: 1);
+        var firstRound = Enumerable.Range(0, 5).Select(_ => ExpectMsg<Terminated>(TimeSpan.FromSeconds(5), cancellationToken: Ct).ActorRef).ToHashSet();
+        Assert.Equal(recipients[..5].Select(u => refs[u]).ToHashSet(), firstRound);
+
+        // Still above the mark, but no full collection yet has shown what the round freed: nothing more for a while.
+        ExpectNoMsg(TimeSpan.FromSeconds(1), Ct);
+
+        // A full collection: the heap is still high, so the next least recently used go.
+        Heap(0.9, fullCollections: 2);
+        var secondRound = Enumerable.Range(0, 3).Select(_ => ExpectMsg<Terminated>(TimeSpan.FromSeconds(5), cancellationToken: Ct).ActorRef).ToHashSet();
+        Assert.Equal(recipients[5..8].Select(u => refs[u]).ToHashSet(), secondRound); // 15 live: a quarter is 3
+
+        // Below the high water mark: nobody else stops.
+        Heap(0.65, fullCollections: 3);
+        ExpectNoMsg(TimeSpan.FromSeconds(1.5), Ct);
+        Assert.Equal(12, MemoryGovernor.Get(Sys).LiveCount);
+
+        // A shed mailbox wakes from its journal with everything.
+        for (var i = 0; i < 8; i++)
+        {
+            var page = Assert.IsType<ThreadPage>(await Region.Ask<object>(
+                new GetThread(recipients[i], sent[i].ConversationId, 0, 50, null, null), Ask, Ct));
+            Assert.Equal([$"hello {i}"], page.Messages.Select(m => m.Message.Text));
+        }
+    }
+
+    [Theory]
+    [InlineData(0.70, 100, 0)]   // at the mark: nothing
+    [InlineData(0.71, 100, 16)]  // (0.71 - 0.6) / 0.71 of 100, rounded up
+    [InlineData(0.90, 100, 25)]  // a third, capped at a quarter
+    [InlineData(0.90, 2, 1)]     // at least one
+    [InlineData(0.90, 0, 0)]     // nobody live
+    public void Should_shed_the_share_of_the_heap_above_the_low_water_mark(double used, int live, int expected)
+    {
+        var heap = new HeapReading((long)(used * Limit), Limit, 0);
+
+        Assert.Equal(expected, MemoryGovernor.HowManyToShed(heap, 0.7, 0.6, live, 0.25));
+    }
+
+    [Fact]
+    public void Should_shed_nothing_when_off_or_before_any_collection()
+    {
+        Assert.Equal(0, MemoryGovernor.HowManyToShed(new((long)(0.95 * Limit), Limit, 0), 0, 0.6, 100, 0.25));
+        Assert.Equal(0, MemoryGovernor.HowManyToShed(new(0, 0, 0), 0.7, 0.6, 100, 0.25));
+    }
+}
