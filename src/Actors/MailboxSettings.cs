@@ -77,8 +77,11 @@ public sealed record MailboxSettings
     /// <summary>How often the governor reads the heap. Not configuration.</summary>
     public TimeSpan HeapCheckInterval { get; internal init; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>After shedding, the governor waits for a full collection or this long before it sheds again. Not configuration.</summary>
-    public TimeSpan HeapShedSettle { get; internal init; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// The governor acts on what a full collection found live. When the heap is above the mark with garbage perhaps,
+    /// it starts one (in the background), at most this often. Not configuration.
+    /// </summary>
+    public TimeSpan HeapCollectInterval { get; internal init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How often a delivery index wakes the entities it keeps: mailboxes and groups whose recipients made no progress

@@ -12,13 +12,15 @@ namespace Messaging.Actors;
 /// otherwise run out of memory and lose every mailbox at once (the soak's node did at minute 24, docs/benchmarks.md).
 /// <para>
 /// Every <see cref="SingleWriterActor{TState,TEvent}"/> enters this node-local registry when it starts and leaves it
-/// when it stops, and notes when it last got a message. Once a second the governor reads the heap as the last garbage
-/// collection left it (<see cref="HeapReading"/>): above <see cref="MailboxSettings.HeapHighWater"/> of the memory the
-/// runtime may use (the container's limit, or <c>DOTNET_GCHeapHardLimit</c>), it asks the least recently used entities
-/// to passivate, as many as would bring the heap to <see cref="MailboxSettings.HeapLowWater"/> (at most a quarter of
-/// them per round). A passivation is the ordinary idle one: the entity drains its writes, snapshots if it wrote enough,
-/// and stops; the next message wakes it from the journal. Nothing is lost, and a user shed while active pays one
-/// recovery. The next round waits for a full collection (which shows what the shedding freed) or ten seconds.
+/// when it stops, and notes when it last got a message. Once a second the governor reads the heap as the last full
+/// garbage collection left it (<see cref="HeapReading"/>, nearly all live): above
+/// <see cref="MailboxSettings.HeapHighWater"/> of the memory the runtime may use (the container's limit, or
+/// <c>DOTNET_GCHeapHardLimit</c>), it asks the least recently used entities to passivate, as many as would bring the
+/// heap to <see cref="MailboxSettings.HeapLowWater"/> (at most a quarter of them per round). It acts once per full
+/// collection (what a round freed shows only in the next one), and when the heap is above the mark only as the last
+/// young collection left it (garbage, perhaps), it starts a background full collection to know, at most every 5 s.
+/// A passivation is the ordinary idle one: the entity drains its writes, snapshots if it wrote enough, and stops; the
+/// next message wakes it from the journal. Nothing is lost, and a user shed while active pays one recovery.
 /// </para>
 /// </summary>
 public sealed class MemoryGovernor : IExtension
@@ -100,14 +102,25 @@ public sealed class ShedMemory
     }
 }
 
-/// <summary>The heap as the last garbage collection left it, what the runtime may use, and full collections so far.</summary>
-public readonly record struct HeapReading(long UsedBytes, long LimitBytes, int FullCollections)
+/// <summary>What the governor reads of the heap.</summary>
+/// <param name="UsedBytes">The heap as the last full collection left it: nearly all of it live.</param>
+/// <param name="CurrentBytes">The heap as the last collection of any generation left it: with whatever garbage the
+/// older generations hold, so it only says a full collection is due.</param>
+/// <param name="LimitBytes">What the runtime may use: the container's limit or <c>DOTNET_GCHeapHardLimit</c>, else the machine's memory.</param>
+/// <param name="FullCollections">Full collections so far.</param>
+public readonly record struct HeapReading(long UsedBytes, long CurrentBytes, long LimitBytes, int FullCollections)
 {
     public static HeapReading Now()
     {
-        var info = GC.GetGCMemoryInfo();
-        return new(info.HeapSizeBytes, info.TotalAvailableMemoryBytes, GC.CollectionCount(2));
+        var any = GC.GetGCMemoryInfo(GCKind.Any);
+        var blocking = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+        var background = GC.GetGCMemoryInfo(GCKind.Background);
+        var full = blocking.Index >= background.Index ? blocking : background;
+        return new(full.HeapSizeBytes, any.HeapSizeBytes, any.TotalAvailableMemoryBytes, GC.CollectionCount(2));
     }
+
+    /// <summary>A background full collection (the application keeps running), for a reading of what is live.</summary>
+    public static void CollectInBackground() => GC.Collect(2, GCCollectionMode.Forced, blocking: false);
 }
 
 public sealed class MemoryGovernorProvider : ExtensionIdProvider<MemoryGovernor>
@@ -126,15 +139,19 @@ internal sealed class MemoryGovernorActor : ReceiveActor, IWithTimers
     private readonly MemoryGovernor _registry;
     private readonly MailboxSettings _settings;
     private readonly Func<HeapReading> _probe;
-    private (int FullCollections, long At)? _lastShed;
+    private readonly Action _collect;
+    // The full collection whose reading the last round acted on: each reading is acted on once.
+    private int _actedOn = -1;
+    private long? _collectedAt;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public MemoryGovernorActor(MailboxSettings settings, Func<HeapReading> probe)
+    public MemoryGovernorActor(MailboxSettings settings, Func<HeapReading> probe, Action collect)
     {
         _registry = MemoryGovernor.Get(Context.System);
         _settings = settings;
         _probe = probe;
+        _collect = collect;
         Receive<Check>(_ => CheckHeap());
     }
 
@@ -144,25 +161,30 @@ internal sealed class MemoryGovernorActor : ReceiveActor, IWithTimers
     private void CheckHeap()
     {
         var heap = _probe();
-        var now = Environment.TickCount64;
-        // What the last round shed shows only after a full collection (entities live in generation 2), or after a while.
-        if (_lastShed is { } last && now - last.At < 2 * _settings.HeapCheckInterval.TotalMilliseconds)
-            return;
-        if (_lastShed is { } previous && heap.FullCollections == previous.FullCollections &&
-            now - previous.At < _settings.HeapShedSettle.TotalMilliseconds)
-            return;
+        var high = _settings.HeapHighWater * heap.LimitBytes;
         var live = _registry.LiveCount;
-        var count = MemoryGovernor.HowManyToShed(heap, _settings.HeapHighWater, _settings.HeapLowWater, live, 0.25);
-        if (count == 0)
+        // Shed on what the last full collection found live, once per collection: what a round sheds shows only in
+        // the next one (entities live in generation 2).
+        if (heap.FullCollections != _actedOn &&
+            MemoryGovernor.HowManyToShed(heap, _settings.HeapHighWater, _settings.HeapLowWater, live, 0.25) is var count and > 0)
+        {
+            _actedOn = heap.FullCollections;
+            var victims = _registry.LeastRecentlyUsed(count);
+            foreach (var victim in victims)
+                victim.Tell(ShedMemory.Instance);
+            Shed.Add(victims.Count);
+            _log.Warning("Heap {Used:0} MiB of {Limit:0} MiB after the last full collection is above the high water mark " +
+                "({High:P0}): passivating the {Count} least recently used of {Live} live mailboxes and groups",
+                heap.UsedBytes / 1048576.0, heap.LimitBytes / 1048576.0, _settings.HeapHighWater, victims.Count, live);
             return;
-        var victims = _registry.LeastRecentlyUsed(count);
-        foreach (var victim in victims)
-            victim.Tell(ShedMemory.Instance);
-        _lastShed = (heap.FullCollections, now);
-        Shed.Add(victims.Count);
-        _log.Warning("Heap {Used:0} MiB of {Limit:0} MiB is above the high water mark ({High:P0}): passivating the {Count} " +
-            "least recently used of {Live} live mailboxes and groups", heap.UsedBytes / 1048576.0,
-            heap.LimitBytes / 1048576.0, _settings.HeapHighWater, victims.Count, live);
+        }
+        // Above the mark only with garbage, perhaps: a full collection tells (in the background, now and then).
+        var now = Environment.TickCount64;
+        if (high > 0 && heap.CurrentBytes > high && (_collectedAt is not { } at || now - at >= _settings.HeapCollectInterval.TotalMilliseconds))
+        {
+            _collectedAt = now;
+            _collect();
+        }
     }
 
     private sealed class Check
@@ -175,12 +197,13 @@ public static class MemoryGovernorHosting
 {
     /// <summary>
     /// Starts the node's memory governor (<see cref="MemoryGovernor"/>) unless <see cref="MailboxSettings.HeapHighWater"/>
-    /// is 0. <paramref name="probe"/> reads the heap (<see cref="HeapReading.Now"/> unless a test gives its own).
+    /// is 0. <paramref name="probe"/> reads the heap and <paramref name="collect"/> starts a full collection
+    /// (<see cref="HeapReading.Now"/> and <see cref="HeapReading.CollectInBackground"/> unless a test gives its own).
     /// </summary>
     public static AkkaConfigurationBuilder WithMemoryGovernor(
-        this AkkaConfigurationBuilder builder, MailboxSettings settings, Func<HeapReading>? probe = null) =>
+        this AkkaConfigurationBuilder builder, MailboxSettings settings, Func<HeapReading>? probe = null, Action? collect = null) =>
         settings.HeapHighWater <= 0
             ? builder
-            : builder.AddStartup((system, _) => system.ActorOf(
-                Props.Create(() => new MemoryGovernorActor(settings, probe ?? HeapReading.Now)), "memory-governor"));
+            : builder.AddStartup((system, _) => system.ActorOf(Props.Create(() => new MemoryGovernorActor(
+                settings, probe ?? HeapReading.Now, collect ?? HeapReading.CollectInBackground)), "memory-governor"));
 }

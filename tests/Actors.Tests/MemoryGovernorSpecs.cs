@@ -16,19 +16,22 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
         HeapHighWater = 0.7,
         HeapLowWater = 0.6,
         HeapCheckInterval = TimeSpan.FromMilliseconds(100),
-        HeapShedSettle = TimeSpan.FromSeconds(3),
+        HeapCollectInterval = TimeSpan.FromSeconds(1),
     })
 {
     private const long Limit = 1L << 30;
-    private volatile StrongBox<HeapReading> _heap = new(new(0, Limit, 0));
+    private volatile StrongBox<HeapReading> _heap = new(new(0, 0, Limit, 0));
+    private int _collections;
 
-    private void Heap(double share, int fullCollections) =>
-        _heap = new(new((long)(share * Limit), Limit, fullCollections));
+    /// <param name="live">The heap after the last full collection.</param>
+    /// <param name="current">After the last collection of any generation.</param>
+    private void Heap(double live, int fullCollections, double? current = null) =>
+        _heap = new(new((long)(live * Limit), (long)((current ?? live) * Limit), Limit, fullCollections));
 
     protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider)
     {
         base.ConfigureAkka(builder, provider);
-        builder.WithMemoryGovernor(Settings, () => _heap.Value);
+        builder.WithMemoryGovernor(Settings, () => _heap.Value, () => Interlocked.Increment(ref _collections));
     }
 
     private async Task<IActorRef> EntityAsync(string userId)
@@ -67,17 +70,25 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
         var firstRound = Enumerable.Range(0, 5).Select(_ => ExpectMsg<Terminated>(TimeSpan.FromSeconds(5), cancellationToken: Ct).ActorRef).ToHashSet();
         Assert.Equal(recipients[..5].Select(u => refs[u]).ToHashSet(), firstRound);
 
-        // Still above the mark, but no full collection yet has shown what the round freed: nothing more for a while.
-        ExpectNoMsg(TimeSpan.FromSeconds(1), Ct);
+        // Still above the mark, but no full collection yet has shown what the round freed: nothing more, a
+        // collection asked for instead.
+        var collections = Volatile.Read(ref _collections);
+        ExpectNoMsg(TimeSpan.FromSeconds(1.5), Ct);
+        Assert.True(Volatile.Read(ref _collections) > collections);
 
         // A full collection: the heap is still high, so the next least recently used go.
         Heap(0.9, fullCollections: 2);
         var secondRound = Enumerable.Range(0, 3).Select(_ => ExpectMsg<Terminated>(TimeSpan.FromSeconds(5), cancellationToken: Ct).ActorRef).ToHashSet();
         Assert.Equal(recipients[5..8].Select(u => refs[u]).ToHashSet(), secondRound); // 15 live: a quarter is 3
 
-        // Below the high water mark: nobody else stops.
-        Heap(0.65, fullCollections: 3);
+        // Above the mark only with garbage: a full collection is asked for, nobody stops; below it, not even that.
+        Heap(0.65, fullCollections: 3, current: 0.95);
         ExpectNoMsg(TimeSpan.FromSeconds(1.5), Ct);
+        Heap(0.65, fullCollections: 4, current: 0.65);
+        await Task.Delay(300, Ct);
+        collections = Volatile.Read(ref _collections);
+        ExpectNoMsg(TimeSpan.FromSeconds(1.5), Ct);
+        Assert.Equal(collections, Volatile.Read(ref _collections));
         Assert.Equal(12, MemoryGovernor.Get(Sys).LiveCount);
 
         // A shed mailbox wakes from its journal with everything.
@@ -97,7 +108,7 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
     [InlineData(0.90, 0, 0)]     // nobody live
     public void Should_shed_the_share_of_the_heap_above_the_low_water_mark(double used, int live, int expected)
     {
-        var heap = new HeapReading((long)(used * Limit), Limit, 0);
+        var heap = new HeapReading((long)(used * Limit), (long)(used * Limit), Limit, 0);
 
         Assert.Equal(expected, MemoryGovernor.HowManyToShed(heap, 0.7, 0.6, live, 0.25));
     }
@@ -105,7 +116,7 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
     [Fact]
     public void Should_shed_nothing_when_off_or_before_any_collection()
     {
-        Assert.Equal(0, MemoryGovernor.HowManyToShed(new((long)(0.95 * Limit), Limit, 0), 0, 0.6, 100, 0.25));
-        Assert.Equal(0, MemoryGovernor.HowManyToShed(new(0, 0, 0), 0.7, 0.6, 100, 0.25));
+        Assert.Equal(0, MemoryGovernor.HowManyToShed(new((long)(0.95 * Limit), (long)(0.95 * Limit), Limit, 0), 0, 0.6, 100, 0.25));
+        Assert.Equal(0, MemoryGovernor.HowManyToShed(new(0, 0, 0, 0), 0.7, 0.6, 100, 0.25));
     }
 }
