@@ -38,6 +38,7 @@ public static class Soak
             WarmupMinutes = a.Double("warmup-minutes", 5),
             VerifyUsers = a.Int("verify-users", 0),
             Timeout = a.Seconds("timeout", 30),
+            ClientRetries = a.Str("client-retries", "on") != "off",
         };
         var fsync = a.Str("pg-fsync", "on") != "off";
         var jsonPath = a.Str("json");
@@ -194,6 +195,8 @@ public sealed record SoakOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
     public int MaxOutstanding { get; init; } = 5_000;
     public int TextLength { get; init; } = 40;
+    /// <summary>Whether a 503 or 429 with Retry-After is tried again, as the API asks of clients (see SoakLoad.Exchange).</summary>
+    public bool ClientRetries { get; init; } = true;
 
     /// <summary>Long enough for a cohort's mailboxes to pass the idle timeout and stay passivated a while: 2.5x it.</summary>
     public TimeSpan EffectiveIdleFor => IdleFor ?? (PassivateAfter ?? TimeSpan.FromMinutes(2)) * 2.5;
@@ -201,15 +204,15 @@ public sealed record SoakOptions
 
 public sealed record SoakRow(
     double ElapsedSeconds, int IdleCohort, double SendsPerSecond, double ReadsPerSecond, long Errors5xx, long Errors4xx,
-    long Timeouts, long Transport, long RetryMismatches, long Dropped, Dictionary<string, long> Errors,
+    long Timeouts, long Transport, long RetryMismatches, long Dropped, Dictionary<string, long> Errors, long Retried,
     double SendP50Ms, double SendP99Ms, double SendMaxMs, double ReadP50Ms, double ReadP99Ms, double RssMiB,
-    double HwmMiB, double? ManagedHeapMiB, long? MailboxesActive, double NodeCores, double PostgresCores,
+    double HwmMiB, double? ManagedHeapMiB, long? MailboxesActive, long? MailboxesShed, double NodeCores, double PostgresCores,
     double LoadgenCores, double MachineCores, double LoadAverage1)
 {
     public static readonly string[] Header =
     [
-        "elapsed", "idle cohort", "sends/s", "reads/s", "errors 5xx/4xx/timeout/transport/retry/dropped", "send p50 ms",
-        "p99", "max", "read p50 ms", "p99", "RSS MiB", "HWM MiB", "heap MiB", "mailboxes", "node CPU", "pg CPU",
+        "elapsed", "idle cohort", "sends/s", "reads/s", "errors 5xx/4xx/timeout/transport/retry/dropped", "retried (503/429)", "send p50 ms",
+        "p99", "max", "read p50 ms", "p99", "RSS MiB", "HWM MiB", "heap MiB", "mailboxes", "shed (total)", "node CPU", "pg CPU",
         "loadgen", "machine", "load avg",
     ];
 
@@ -217,10 +220,10 @@ public sealed record SoakRow(
     [
         $"{ElapsedSeconds / 60:0.0} min", IdleCohort < 0 ? "-" : IdleCohort.ToString(CultureInfo.InvariantCulture),
         SendsPerSecond.ToString("0", CultureInfo.InvariantCulture), ReadsPerSecond.ToString("0", CultureInfo.InvariantCulture),
-        $"{Errors5xx}/{Errors4xx}/{Timeouts}/{Transport}/{RetryMismatches}/{Dropped}", Table.Ms(SendP50Ms), Table.Ms(SendP99Ms),
+        $"{Errors5xx}/{Errors4xx}/{Timeouts}/{Transport}/{RetryMismatches}/{Dropped}", Retried.ToString(CultureInfo.InvariantCulture), Table.Ms(SendP50Ms), Table.Ms(SendP99Ms),
         Table.Ms(SendMaxMs), Table.Ms(ReadP50Ms), Table.Ms(ReadP99Ms), RssMiB.ToString("0", CultureInfo.InvariantCulture),
         HwmMiB.ToString("0", CultureInfo.InvariantCulture), ManagedHeapMiB is { } h ? h.ToString("0", CultureInfo.InvariantCulture) : "-",
-        MailboxesActive?.ToString(CultureInfo.InvariantCulture) ?? "-", NodeCores.ToString("0.00", CultureInfo.InvariantCulture),
+        MailboxesActive?.ToString(CultureInfo.InvariantCulture) ?? "-", MailboxesShed?.ToString(CultureInfo.InvariantCulture) ?? "-", NodeCores.ToString("0.00", CultureInfo.InvariantCulture),
         PostgresCores.ToString("0.00", CultureInfo.InvariantCulture), LoadgenCores.ToString("0.00", CultureInfo.InvariantCulture),
         MachineCores.ToString("0.00", CultureInfo.InvariantCulture), LoadAverage1.ToString("0.00", CultureInfo.InvariantCulture),
     ];

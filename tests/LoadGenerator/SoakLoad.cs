@@ -113,9 +113,7 @@ public sealed class SoakLoad
         var failed = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, _users.Length), new ParallelOptions { MaxDegreeOfParallelism = 32 }, async (u, _) =>
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/users/{_users[u]}/conversations?count=1");
-            request.Headers.Authorization = _auth[u];
-            if ((await Exchange(request)).Status != 200)
+            if ((await Exchange(() => Get(u, $"/v1/users/{_users[u]}/conversations?count=1"))).Status != 200)
                 Interlocked.Increment(ref failed);
         });
         Console.WriteLine($"primed {_users.Length} mailboxes in {clock.Elapsed.TotalSeconds:0.0} s ({failed} failed)");
@@ -170,9 +168,11 @@ public sealed class SoakLoad
     private async Task Send(int u, int k, long n, long dueAt)
     {
         var issuedAt = Stopwatch.GetTimestamp();
-        var (status, body, failure) = await Post(u, k, n);
+        var (status, body, failure, attempts) = await Exchange(() => Post(u, k, n));
         var done = Stopwatch.GetTimestamp();
-        if (status == 200 && Parse(body) is ("Sent" or "Accepted", { } messageId))
+        // A send answered 503 and tried again may have been stored the first time: then the retry says Duplicate.
+        var (outcome, messageId) = status == 200 ? Parse(body) : (null, null);
+        if (messageId is not null && (outcome is "Sent" or "Accepted" || (outcome is "Duplicate" && attempts > 1)))
         {
             _senders[u].Acked(k, new AckedSend(n, issuedAt, done), messageId);
             Done(send: true, (done - dueAt) * TickMs);
@@ -187,7 +187,7 @@ public sealed class SoakLoad
 
     private async Task Retry(int u, LastSend earlier)
     {
-        var (status, body, failure) = await Post(u, earlier.K, earlier.N);
+        var (status, body, failure, _) = await Exchange(() => Post(u, earlier.K, earlier.N));
         if (status != 200)
             HttpError("retry", status, failure);
         else if (Parse(body) is not ("Duplicate", { } messageId) || messageId != earlier.MessageId)
@@ -198,26 +198,31 @@ public sealed class SoakLoad
 
     private async Task Read(int u, string path, string what, long dueAt)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, path);
-        request.Headers.Authorization = _auth[u];
-        var (status, _, failure) = await Exchange(request);
+        var (status, _, failure, _) = await Exchange(() => Get(u, path));
         if (status == 200)
             Done(send: false, (Stopwatch.GetTimestamp() - dueAt) * TickMs);
         else
             HttpError(what, status, failure);
     }
 
-    private async Task<(int Status, byte[] Body, ErrorKind Failure)> Post(int u, int k, long n)
+    private HttpRequestMessage Get(int u, string path)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Authorization = _auth[u];
+        return request;
+    }
+
+    private HttpRequestMessage Post(int u, int k, long n)
     {
         var recipient = _users[Contact(u, k)];
         var text = $"hi {recipient} #{n} ".PadRight(_o.TextLength, 'x')[.._o.TextLength];
         var body = $"{{\"recipientIds\":[\"{recipient}\"],\"message\":\"{text}\",\"clientMessageId\":\"{ClientMessageId(u, n)}\"}}";
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/messages")
         {
             Content = new StringContent(body, Encoding.UTF8, "application/json"),
         };
         request.Headers.Authorization = _auth[u];
-        return await Exchange(request);
+        return request;
     }
 
     private static (string? Status, string? MessageId) Parse(byte[] body)
@@ -233,20 +238,41 @@ public sealed class SoakLoad
         }
     }
 
-    private async Task<(int Status, byte[] Body, ErrorKind Failure)> Exchange(HttpRequestMessage request)
+    /// <summary>
+    /// One request as a client following the API would make it: a 503 or 429 with <c>Retry-After</c> is tried again
+    /// after that long (the same request: a send keeps its clientMessageId, so a retry is safe), as long as the answer
+    /// can still come within <see cref="SoakOptions.Timeout"/> of the first try. Each such answer counts as retried
+    /// (<c>--client-retries off</c>: none is tried again, each is an error).
+    /// </summary>
+    private async Task<(int Status, byte[] Body, ErrorKind Failure, int Attempts)> Exchange(Func<HttpRequestMessage> make)
     {
-        try
+        var started = Stopwatch.GetTimestamp();
+        for (var attempt = 1; ; attempt++)
         {
-            using var response = await _http.SendAsync(request);
-            return ((int)response.StatusCode, await response.Content.ReadAsByteArrayAsync(), ErrorKind.Status);
-        }
-        catch (TaskCanceledException)
-        {
-            return (0, [], ErrorKind.Timeout); // HttpClient.Timeout
-        }
-        catch (HttpRequestException)
-        {
-            return (0, [], ErrorKind.Transport);
+            using var request = make();
+            try
+            {
+                using var response = await _http.SendAsync(request);
+                var status = (int)response.StatusCode;
+                var body = await response.Content.ReadAsByteArrayAsync();
+                if (_o.ClientRetries && status is 503 or 429 && response.Headers.RetryAfter?.Delta is { } delay &&
+                    Stopwatch.GetElapsedTime(started) + delay + TimeSpan.FromSeconds(1) < _o.Timeout)
+                {
+                    lock (_recordLock)
+                        _window.Retried++;
+                    await Task.Delay(delay);
+                    continue;
+                }
+                return (status, body, ErrorKind.Status, attempt);
+            }
+            catch (TaskCanceledException)
+            {
+                return (0, [], ErrorKind.Timeout, attempt); // HttpClient.Timeout
+            }
+            catch (HttpRequestException)
+            {
+                return (0, [], ErrorKind.Transport, attempt);
+            }
         }
     }
 
@@ -262,6 +288,8 @@ public sealed class SoakLoad
         public long Reads;
         public readonly Dictionary<string, long> Errors = [];
         public long Status5xx, Status4xx, Timeouts, Transport, Mismatches, Dropped;
+        // Answers 503 or 429 with Retry-After that the client tried again (not errors unless the last try fails).
+        public long Retried;
     }
 
     /// <summary>A send or retry (latency only for new sends) or a read, answered 200, in the current window.</summary>
@@ -327,11 +355,11 @@ public sealed class SoakLoad
         w.ReadMs.Sort();
         return new SoakRow(
             (now - _origin) / (double)Stopwatch.Frequency, IdleCohort(since), w.Sends / seconds, w.Reads / seconds,
-            w.Status5xx, w.Status4xx, w.Timeouts, w.Transport, w.Mismatches, w.Dropped, w.Errors,
+            w.Status5xx, w.Status4xx, w.Timeouts, w.Transport, w.Mismatches, w.Dropped, w.Errors, w.Retried,
             Percentile(w.SendMs, 0.50), Percentile(w.SendMs, 0.99), w.SendMs.Count > 0 ? w.SendMs[^1] : 0,
             Percentile(w.ReadMs, 0.50), Percentile(w.ReadMs, 0.99),
             ProcStats.StatusBytes(_nodePid, "VmRSS") / 1048576.0, ProcStats.StatusBytes(_nodePid, "VmHWM") / 1048576.0,
-            metrics.HeapBytes / 1048576.0, metrics.Mailboxes, cores.GetValueOrDefault("server"),
+            metrics.HeapBytes / 1048576.0, metrics.Mailboxes, metrics.Shed, cores.GetValueOrDefault("server"),
             cores.GetValueOrDefault("postgres"), cores.GetValueOrDefault("loadgen"), cores.GetValueOrDefault("machine"),
             ProcStats.LoadAverage1());
     }
@@ -343,40 +371,43 @@ public sealed class SoakLoad
     /// From the node's Prometheus endpoint (admin port): messaging.mailboxes.active, and the managed heap after the last
     /// GC summed over the generations (System.Runtime's dotnet.gc.last_collection.heap.size); null if it does not answer.
     /// </summary>
-    private async Task<(long? Mailboxes, double? HeapBytes)> ScrapeAsync()
+    private async Task<(long? Mailboxes, double? HeapBytes, long? Shed)> ScrapeAsync()
     {
         try
         {
             var text = await _admin.GetStringAsync("/metrics");
-            long? mailboxes = null;
+            long? mailboxes = null, shed = null;
             double? heap = null;
             foreach (var line in text.Split('\n'))
             {
                 var mailbox = line.StartsWith("messaging_mailboxes_active", StringComparison.Ordinal);
-                if (!mailbox && !line.StartsWith("dotnet_gc_last_collection_heap_size_bytes", StringComparison.Ordinal))
+                var shedLine = line.StartsWith("messaging_mailboxes_shed", StringComparison.Ordinal);
+                if (!mailbox && !shedLine && !line.StartsWith("dotnet_gc_last_collection_heap_size_bytes", StringComparison.Ordinal))
                     continue;
                 var value = line[(line.LastIndexOf(' ') + 1)..];
                 if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
                     continue;
                 if (mailbox)
                     mailboxes = (mailboxes ?? 0) + (long)v;
+                else if (shedLine)
+                    shed = (shed ?? 0) + (long)v;
                 else
                     heap = (heap ?? 0) + v;
             }
-            return (mailboxes, heap);
+            return (mailboxes, heap, shed ?? 0);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
-            return (null, null);
+            return (null, null, null);
         }
     }
 
     private static string Line(SoakRow r) =>
         $"[soak] {r.ElapsedSeconds / 60,5:0.0} min idle {(r.IdleCohort < 0 ? "-" : r.IdleCohort.ToString(CultureInfo.InvariantCulture))} " +
-        $"sends/s {r.SendsPerSecond,5:0} reads/s {r.ReadsPerSecond,5:0} errors {r.Errors.Values.Sum(),4} " +
+        $"sends/s {r.SendsPerSecond,5:0} reads/s {r.ReadsPerSecond,5:0} errors {r.Errors.Values.Sum(),4} retried {r.Retried,4} " +
         $"send p50/p99/max {Table.Ms(r.SendP50Ms)}/{Table.Ms(r.SendP99Ms)}/{Table.Ms(r.SendMaxMs)} ms read p50/p99 {Table.Ms(r.ReadP50Ms)}/{Table.Ms(r.ReadP99Ms)} ms " +
         $"RSS {r.RssMiB:0} HWM {r.HwmMiB:0} heap {(r.ManagedHeapMiB is { } h ? h.ToString("0", CultureInfo.InvariantCulture) : "-")} MiB " +
-        $"mailboxes {r.MailboxesActive?.ToString(CultureInfo.InvariantCulture) ?? "-"} CPU node {r.NodeCores:0.00} pg {r.PostgresCores:0.00} load {r.LoadAverage1:0.0}";
+        $"mailboxes {r.MailboxesActive?.ToString(CultureInfo.InvariantCulture) ?? "-"} shed {r.MailboxesShed?.ToString(CultureInfo.InvariantCulture) ?? "-"} CPU node {r.NodeCores:0.00} pg {r.PostgresCores:0.00} load {r.LoadAverage1:0.0}";
 
     // ---------------- the read-back ----------------
 
@@ -514,9 +545,7 @@ public sealed class SoakLoad
             {
                 if (attempt > 0)
                     await Task.Delay(TimeSpan.FromSeconds(attempt));
-                using var request = new HttpRequestMessage(HttpMethod.Get, path);
-                request.Headers.Authorization = _auth[owner];
-                var (status, payload, _) = await Exchange(request);
+                var (status, payload, _, _) = await Exchange(() => Get(owner, path));
                 pages++;
                 if (status == 200)
                     body = payload;
