@@ -154,10 +154,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case GetThread query:
                 HandleThread(query);
                 return true;
-            case GetMailboxStatus:
+            case GetMailboxStatus status:
                 Sender.Tell(new MailboxStatus(
                     _userId, PersistenceId, LastSequenceNr, Durable.Conversations.Count, Durable.PendingDeliveries,
-                    Cluster.Get(Context.System).SelfAddress.ToString()));
+                    Cluster.Get(Context.System).SelfAddress.ToString(), Durable.OpeningWaitMs(status.OpeningConversationId, Now)));
                 return true;
             case StopMailbox:
                 Run(_delivery.Stop(Decided));

@@ -190,6 +190,13 @@ public sealed partial record MailboxState(
     }
 
     /// <summary>
+    /// Milliseconds until this user may open <paramref name="conversationId"/> (a group they create), 0 if now or if
+    /// they have it already. The group's copy to its creator counts as the opening (<see cref="ApplyReceived"/>).
+    /// </summary>
+    public long OpeningWaitMs(string? conversationId, long now) =>
+        conversationId is not null && Conversations.ContainsKey(conversationId) ? 0 : OpeningAllowedIn(now) ?? 0;
+
+    /// <summary>
     /// Null if this user may open a conversation at <paramref name="now"/>, else the milliseconds until they may: when
     /// the oldest of their last <see cref="MailboxLimits.MaxNewConversations"/> openings leaves the window.
     /// </summary>
@@ -434,7 +441,12 @@ public sealed partial record MailboxState(
 
     private MailboxState ApplyReceived(MessageReceived received, long journalSeq)
     {
+        // A group this user created: opening it counts toward the new-conversation limit, as a first message does.
+        var opens = received.Message is { System.Action: GroupChange.Created } created && created.SenderId == UserId &&
+            !Conversations.ContainsKey(created.ConversationId);
         var (next, message) = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq, received.GroupName, received.GroupMembers);
+        if (opens)
+            next = next with { Openings = Opened(next.Openings, message.ServerTimestamp) };
         // The channel is the group's in a group, the sender's otherwise (shared string instances either way).
         var channel = Ids.IsGroup(message.ConversationId) ? message.ConversationId : message.SenderId;
         return next with { Inbound = next.Inbound.SetItem(channel, received.ChannelSeq) };

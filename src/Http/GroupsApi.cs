@@ -42,6 +42,9 @@ public static class GroupsApi
             .ProducesFailure(StatusCodes.Status400BadRequest,
                 "malformed JSON, unknown members, a name that is not 1-100 characters, no members or too many, bad or repeated ids, the creator among the members")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
+            .ProducesFailure(StatusCodes.Status429TooManyRequests,
+                "the creator opened the most new conversations allowed within the window (Messaging:Mailbox:MaxNewConversations; " +
+                "groups they created count, as first messages do); Retry-After says when one more may be opened")
             .ProducesFailure(StatusCodes.Status503ServiceUnavailable, Unavailable + UpgradeNote);
 
         groups.MapGet("/{conversationId}", GetGroup)
@@ -106,6 +109,11 @@ public static class GroupsApi
             return Problems.Of(StatusCodes.Status400BadRequest, "memberIds must not include the creator, who is a member anyway");
 
         var command = new CreateGroup(Ids.GroupFor(userId, requestId), userId, name, [.. request.MemberIds!.Select(m => m!)], requestId);
+        // Anti-spam: a group its creator opens counts toward the new-conversation limit (its copy to the creator's
+        // mailbox records it). Asked first, so between the answer and that copy a burst can pass the limit by the
+        // creations in flight; a retry of a group already created costs nothing.
+        if (await mailboxes.MayOpenAsync(userId, command.GroupId, cancellationToken) is { } refused)
+            return Problems.For(refused, http, options);
         var answer = await mailboxes.GroupAsync(command, cancellationToken);
         if (!answer.Answered)
             return Problems.For(answer.Failure, http, options);

@@ -88,6 +88,20 @@ public sealed class MailboxClient(
             var other => Unexpected(other),
         };
 
+    /// <summary>
+    /// Whether <paramref name="userId"/> may open <paramref name="conversationId"/> (a group they create) now: null if
+    /// so, else 429 with when they may (the new-conversation limit, <see cref="MailboxLimits.MaxNewConversations"/>).
+    /// </summary>
+    public async Task<MailboxFailure?> MayOpenAsync(string userId, string conversationId, CancellationToken cancellationToken) =>
+        await AskAsync(new GetMailboxStatus(userId, conversationId), cancellationToken) switch
+        {
+            MailboxStatus { OpeningWaitMs: <= 0 } => null,
+            MailboxStatus status => new MailboxFailure.RateLimited(
+                $"{userId} opened the most new conversations (groups they created count) allowed within the window; " +
+                "messages in existing conversations are not limited; retry later", TimeSpan.FromMilliseconds(status.OpeningWaitMs)),
+            var other => Unexpected(other),
+        };
+
     private static MailboxFailure.NotFound NotFound(string userId, string conversationId) =>
         new($"conversation '{conversationId}' is not in {userId}'s mailbox");
 

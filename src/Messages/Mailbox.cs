@@ -86,8 +86,12 @@ public sealed record GetThread(
     public string MailboxId => UserId;
 }
 
-/// <summary>Where a mailbox lives and how far its journal goes (for operators).</summary>
-public sealed record GetMailboxStatus(string UserId) : IMailboxCommand
+/// <summary>
+/// Where a mailbox lives and how far its journal goes (for operators), and whether its user may open a conversation
+/// now (<see cref="MailboxStatus.OpeningWaitMs"/>): before a group is created, its creator's mailbox is asked with the
+/// group's id as <paramref name="OpeningConversationId"/> (a conversation it has already opened costs nothing).
+/// </summary>
+public sealed record GetMailboxStatus(string UserId, string? OpeningConversationId = null) : IMailboxCommand
 {
     public string MailboxId => UserId;
 }
@@ -230,7 +234,8 @@ public sealed record MailboxStatus(
     long LastSequenceNr,
     int Conversations,
     int PendingDeliveries,
-    string NodeAddress) : IMessagingProtocol;
+    string NodeAddress,
+    long OpeningWaitMs = 0) : IMessagingProtocol;
 
 // ---- events ----
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Messaging.Messages;
 
 namespace Messaging.Actors.Tests;
@@ -95,5 +96,37 @@ public sealed class NewConversationLimitSpecs
             state = Apply(state, Decide(state, $"target{i}", T0 + i * Window), ref j); // one per window: never refused
         Assert.Equal(3, state.Openings.Count());
         Assert.Equal(T0 + 11 * Window, state.Openings.Last());
+    }
+
+    /// <summary>A group's first copy to <paramref name="member"/>, created by <paramref name="creator"/>.</summary>
+    private static MailboxState ReceiveCreated(MailboxState state, string creator, string member, string groupId, long now, long journalSeq)
+    {
+        var members = ImmutableArray.Create(creator, member);
+        var message = new ChatMessage(Ids.MessageId(creator, now), groupId, creator, [member], "", $"r-{groupId}", now)
+        {
+            System = new GroupChange(GroupChange.Created, [member]),
+        };
+        var copy = new DeliverGroupMessage(state.UserId, 1, 0, message, "a group", members);
+        var store = Assert.IsType<DeliveryDecision.Store>(state.DecideDelivery(copy, now));
+        return state.Apply(store.Event, journalSeq);
+    }
+
+    [Fact]
+    public void Should_count_a_group_its_creator_opens_and_not_one_they_are_added_to()
+    {
+        var state = MailboxState.Empty("creator", Limits);
+        long j = 0;
+        state = ReceiveCreated(state, "creator", "x", Ids.GroupFor("creator", "1"), T0, ++j);
+        state = ReceiveCreated(state, "someone", "creator", Ids.GroupFor("someone", "1"), T0 + 1, ++j);
+        Assert.Equal([T0], state.Openings);
+        Assert.Equal(0, state.OpeningWaitMs(Ids.GroupFor("creator", "2"), T0 + 2));
+
+        state = ReceiveCreated(state, "creator", "x", Ids.GroupFor("creator", "2"), T0 + 2_000, ++j);
+        state = Apply(state, Decide(state, "target", T0 + 3_000), ref j);
+        // Two groups and a first message: the limit of 3 is reached, for groups and first messages alike.
+        Assert.Equal(Window - 4_000, state.OpeningWaitMs(Ids.GroupFor("creator", "3"), T0 + 4_000));
+        Assert.Equal(SendOutcome.RateLimited, Assert.IsType<SendDecision.Reply>(Decide(state, "another", T0 + 4_000)).Result.Outcome);
+        // A group it has already opened (a retried creation) costs nothing.
+        Assert.Equal(0, state.OpeningWaitMs(Ids.GroupFor("creator", "1"), T0 + 4_000));
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 namespace Messaging.EndToEnd.Tests;
 
 /// <summary>
@@ -94,5 +95,61 @@ public sealed class NewConversationLimitSpecs(LimitedNodeFixture fixture) : ICla
         await client.Send(stranger, "a reply").Ok();
         // The same clientMessageId, retried later, is refused the same way (nothing was stored under it).
         await (await client.Send(targets[^1], "buy now", "one-too-many")).AssertProblem(System.Net.HttpStatusCode.TooManyRequests, "RateLimited");
+    }
+
+    [Fact]
+    public async Task Should_count_the_groups_a_user_creates_as_new_conversations()
+    {
+        var spammer = Users.Unique("groupspammer");
+        var client = _node.ClientFor(spammer);
+        var created = new List<(string Id, string RequestId)>();
+        for (var i = 0; i < LimitedNodeFixture.MaxNewConversations; i++)
+        {
+            var requestId = $"g{i}";
+            var response = await client.PostAsJsonAsync("/v1/groups",
+                new { name = $"offers {i}", memberIds = new[] { Users.Unique("victim") }, clientRequestId = requestId }, Ct);
+            Assert.Equal(System.Net.HttpStatusCode.Created, response.StatusCode);
+            var id = (await response.Json()).GetProperty("conversationId").GetString()!;
+            created.Add((id, requestId));
+            // The creator's copy records the opening: wait until it is in the creator's mailbox.
+            await Eventually(async () => Assert.Equal(i + 1,
+                (await client.Conversations(spammer).Ok()).GetProperty("conversations").GetArrayLength()));
+        }
+
+        var victim = Users.Unique("victim");
+        var refused = await client.PostAsJsonAsync("/v1/groups",
+            new { name = "one too many", memberIds = new[] { victim }, clientRequestId = "g-too-many" }, Ct);
+        var problem = await refused.AssertProblem(System.Net.HttpStatusCode.TooManyRequests);
+        Assert.Contains("new conversations", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.InRange((refused.Headers.RetryAfter?.Delta ?? TimeSpan.Zero).TotalSeconds, 20 * 60 - 60, 20 * 60);
+        Assert.Equal(0, (await _node.ClientFor(victim).Conversations(victim).Ok()).GetProperty("conversations").GetArrayLength());
+        // A first message to someone new is refused the same way: groups and first messages share the limit.
+        await (await client.Send(Users.Unique("target"), "buy now")).AssertProblem(System.Net.HttpStatusCode.TooManyRequests, "RateLimited");
+
+        // A retried creation of a group that exists is answered as before (200, the group), not counted again.
+        var (firstId, firstRequest) = created[0];
+        var again = await client.PostAsJsonAsync("/v1/groups",
+            new { name = "offers 0", memberIds = new[] { Users.Unique("victim") }, clientRequestId = firstRequest }, Ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(firstId, (await again.Json()).GetProperty("conversationId").GetString());
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static async Task Eventually(Func<Task> assertion)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            try
+            {
+                await assertion();
+                return;
+            }
+            catch (Xunit.Sdk.XunitException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100, Ct);
+            }
+        }
     }
 }

@@ -166,7 +166,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         StaleWritesResolved m => new P.StaleWritesResolved { UpToJournalSeq = m.UpToJournalSeq }.ToByteArray(),
         GetConversations m => ToProto(m).ToByteArray(),
         GetThread m => ToProto(m).ToByteArray(),
-        GetMailboxStatus m => new P.GetMailboxStatus { UserId = m.UserId }.ToByteArray(),
+        GetMailboxStatus m => new P.GetMailboxStatus { UserId = m.UserId, OpeningConversationId = m.OpeningConversationId ?? "" }.ToByteArray(),
         StopMailbox => [],
         ConversationsPage m => ToProto(m).ToByteArray(),
         ThreadPage m => ToProto(m).ToByteArray(),
@@ -234,7 +234,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         StaleWritesResolvedManifest => new StaleWritesResolved(P.StaleWritesResolved.Parser.ParseFrom(bytes).UpToJournalSeq),
         GetConversationsManifest => FromProto(P.GetConversations.Parser.ParseFrom(bytes)),
         GetThreadManifest => FromProto(P.GetThread.Parser.ParseFrom(bytes)),
-        GetMailboxStatusManifest => new GetMailboxStatus(P.GetMailboxStatus.Parser.ParseFrom(bytes).UserId),
+        GetMailboxStatusManifest => FromProto(P.GetMailboxStatus.Parser.ParseFrom(bytes)),
         StopMailboxManifest => StopMailbox.Instance,
         ConversationsPageManifest => FromProto(P.ConversationsPage.Parser.ParseFrom(bytes)),
         ThreadPageManifest => FromProto(P.ThreadPage.Parser.ParseFrom(bytes)),
@@ -535,10 +535,14 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         Conversations = s.Conversations,
         PendingDeliveries = s.PendingDeliveries,
         NodeAddress = s.NodeAddress,
+        OpeningWaitMs = s.OpeningWaitMs,
     };
 
     private static MailboxStatus FromProto(P.MailboxStatus s) => new(
-        s.UserId, s.PersistenceId, s.LastSequenceNr, s.Conversations, s.PendingDeliveries, s.NodeAddress);
+        s.UserId, s.PersistenceId, s.LastSequenceNr, s.Conversations, s.PendingDeliveries, s.NodeAddress, s.OpeningWaitMs);
+
+    private static GetMailboxStatus FromProto(P.GetMailboxStatus m) =>
+        new(m.UserId, m.OpeningConversationId.Length == 0 ? null : m.OpeningConversationId);
 
     // ---------------- events ----------------
 

@@ -55,6 +55,7 @@ namespace Messaging.Client.V1.Groups
         /// <param name="requestConfiguration">Configuration for the request such as headers, query parameters, and middleware options.</param>
         /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 400 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 401 status code</exception>
+        /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 429 status code</exception>
         /// <exception cref="global::Messaging.Client.Models.ProblemDetails">When receiving a 503 status code</exception>
 #if NETSTANDARD2_1_OR_GREATER || NETCOREAPP3_1_OR_GREATER
 #nullable enable
@@ -71,6 +72,7 @@ namespace Messaging.Client.V1.Groups
             {
                 { "400", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "401", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
+                { "429", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
                 { "503", global::Messaging.Client.Models.ProblemDetails.CreateFromDiscriminatorValue },
             };
             return await RequestAdapter.SendAsync<global::Messaging.Client.Models.GroupDto>(requestInfo, global::Messaging.Client.Models.GroupDto.CreateFromDiscriminatorValue, errorMapping, cancellationToken).ConfigureAwait(false);
