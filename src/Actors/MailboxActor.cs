@@ -21,10 +21,6 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private readonly IActorRef _groups;
     private readonly DeliveryIndexRef _index;
     private DeliveryTracker _delivery;
-    // Only while recovering: what the replay learns about the journal's writers.
-    private ReplayAudit<IMailboxEvent>? _audit = new();
-    // Only while recovering, as the audit.
-    private Func<IMailboxEvent, bool>? _continues;
     // Live event streams of this user (on any node), watched: true once caught up, from then on every change is pushed.
     // Both allocated on first use: most live mailboxes never have either.
     private Dictionary<IActorRef, bool>? _streams;
@@ -52,42 +48,18 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         _delivery = DeliveryTracker.Create(settings);
     }
 
-    protected override bool ReceiveRecover(object message)
-    {
-        switch (message)
-        {
-            case SnapshotOffer offer:
-                Durable = MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)offer.Snapshot, offer.Metadata.SequenceNr);
-                _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
-                return true;
-            case IMailboxEvent evt:
-                if (_audit!.Replayed(LastSequenceNr, evt, _continues ??= e => Durable.Continues(e)))
-                    Durable = Durable.Apply(evt, LastSequenceNr);
-                return true;
-            case RecoveryCompleted:
-                OnRecoveryCompleted();
-                return true;
-            default:
-                return false;
-        }
-    }
+    protected override MailboxState FromSnapshot(object snapshot, long snapshotSeq) =>
+        MailboxState.FromSnapshot(_userId, _settings.Limits, (MailboxSnapshot)snapshot, snapshotSeq);
 
-    private void OnRecoveryCompleted()
+    protected override bool Continues(MailboxState state, IMailboxEvent evt) => state.Continues(evt);
+
+    // What the journal holds, resolved or not: pages trust events found by position only above it.
+    protected override MailboxState StaleFound(MailboxState state, long upToJournalSeq) => state.StaleFound(upToJournalSeq);
+
+    protected override void Recovered(IReadOnlyList<(long Seq, IMailboxEvent Event)> stale)
     {
-        var outcome = _audit!.Complete(LastSequenceNr);
-        var snapshotSeq = _audit.SnapshotSeq;
-        _audit = null;
-        _continues = null;
-        if (outcome.Stale.Count > 0)
-            Durable = Durable.StaleFound(outcome.Stale[^1].Seq); // what the journal holds, resolved or not
-        RecoveryDone(snapshotSeq, countReplayed: outcome.Stale.Count == 0);
-        if (outcome.UnsettledGap > 0)
-        {
-            ClaimThenRecoverAgain(outcome.UnsettledGap);
-            return;
-        }
-        if (outcome.Stale.Count > 0)
-            ResolveStaleWrites(outcome.Stale);
+        if (stale.Count > 0)
+            ResolveStaleWrites(stale);
         Run(_delivery.Recovered(Durable));
     }
 

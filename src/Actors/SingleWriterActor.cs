@@ -55,6 +55,10 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     // The shard sent its stop message (passivation or hand-off).
     private bool _stopAsked;
     private readonly PauseGuard _pauseGuard = PauseGuard.Get(Context.System);
+    // Only while recovering: what the replay learns about the journal's writers, and the entity's test of what
+    // continues it (one delegate per recovery rather than a field per entity).
+    private ReplayAudit<TEvent>? _audit = new();
+    private Func<TEvent, bool>? _continues;
 
     /// <param name="plugins">The journal and snapshot store of this entity (its partition's server); Akka's defaults if null.</param>
     protected SingleWriterActor(string persistenceId, TState empty, PersistencePlugins? plugins = null)
@@ -114,6 +118,60 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
 
     /// <summary>The entity's own commands: true when handled (else Akka's unhandled-message path).</summary>
     protected abstract bool OnCommand(object message);
+
+    /// <summary>
+    /// Recovery, the same for every entity: the snapshot, then each event applied if it continues the state (else kept
+    /// aside as stale, <see cref="ReplayAudit{TEvent}"/>), then <see cref="Recovered"/>, unless the journal has a hole
+    /// above the newest claim (<see cref="ClaimThenRecoverAgain"/>).
+    /// </summary>
+    protected sealed override bool ReceiveRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer offer:
+                Durable = FromSnapshot(offer.Snapshot, offer.Metadata.SequenceNr);
+                _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
+                return true;
+            case TEvent evt:
+                if (_audit!.Replayed(LastSequenceNr, evt, _continues ??= e => Continues(Durable, e)))
+                    Durable = Apply(Durable, evt, LastSequenceNr);
+                return true;
+            case RecoveryCompleted:
+                CompleteRecovery();
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void CompleteRecovery()
+    {
+        var outcome = _audit!.Complete(LastSequenceNr);
+        var snapshotSeq = _audit.SnapshotSeq;
+        _audit = null;
+        _continues = null;
+        if (outcome.Stale.Count > 0)
+            Durable = StaleFound(Durable, outcome.Stale[^1].Seq);
+        RecoveryDone(snapshotSeq, countReplayed: outcome.Stale.Count == 0);
+        if (outcome.UnsettledGap > 0)
+        {
+            ClaimThenRecoverAgain(outcome.UnsettledGap);
+            return;
+        }
+        Recovered(outcome.Stale);
+    }
+
+    /// <summary>The state a snapshot holds (taken at journal position <paramref name="snapshotSeq"/>).</summary>
+    protected abstract TState FromSnapshot(object snapshot, long snapshotSeq);
+
+    /// <summary>Whether a replayed event continues the state as replayed so far (else it is stale).</summary>
+    protected abstract bool Continues(TState state, TEvent evt);
+
+    /// <summary>The journal holds stale events up to <paramref name="upToJournalSeq"/>; the state may note it.</summary>
+    protected virtual TState StaleFound(TState state, long upToJournalSeq) => state;
+
+    /// <summary>Recovered and ready to write: resolve <paramref name="stale"/> events (journal order), resume delivery.</summary>
+    protected abstract void Recovered(IReadOnlyList<(long Seq, TEvent Event)> stale);
 
     public override string PersistenceId { get; }
 
@@ -195,14 +253,14 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     protected abstract void WritesFailed(string reason);
 
     /// <summary>
-    /// Call when recovery completes: writing starts after the journal's highest entry, and the events replayed since
+    /// Recovery is complete: writing starts after the journal's highest entry, and the events replayed since
     /// the snapshot at <paramref name="snapshotSeq"/> (0: none) count toward the next one, so a recovery never replays
     /// much more than <see cref="SnapshotEvery"/>, however little each incarnation writes.
     /// </summary>
     /// <param name="countReplayed">False when the recovery found stale events: then no snapshot may come before the
     /// writes that resolve them are durable (a snapshot above them would keep them from ever being decided again), so
     /// only this incarnation's own writes count, as they always did.</param>
-    protected void RecoveryDone(long snapshotSeq, bool countReplayed = true)
+    private void RecoveryDone(long snapshotSeq, bool countReplayed)
     {
         Decided = Durable;
         _nextJournalSeq = LastSequenceNr + 1;
@@ -361,7 +419,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     /// (see <see cref="ReplayAudit{TEvent}"/>). Claim first (after which nobody else can write), then recover again, from
     /// the journal as it is final below the claim. Commands wait for the claim and are then answered as for a move.
     /// </summary>
-    protected void ClaimThenRecoverAgain(long gap)
+    private void ClaimThenRecoverAgain(long gap)
     {
         Log.Info("Journal of {PersistenceId} is missing entry {Gap} above its newest claim: claiming, then recovering again",
             PersistenceId, gap);

@@ -22,9 +22,6 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     private readonly IActorRef _groups;
     private readonly DeliveryIndexRef _index;
     private DeliveryTracker _delivery;
-    private ReplayAudit<IGroupEvent>? _audit = new();
-    // Only while recovering, as the audit.
-    private Func<IGroupEvent, bool>? _continues;
 
     public GroupActor(
         string groupId, MailboxSettings settings, GroupLimits limits, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index,
@@ -40,46 +37,22 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
         _delivery = DeliveryTracker.Create(settings);
     }
 
-    protected override bool ReceiveRecover(object message)
-    {
-        switch (message)
-        {
-            case SnapshotOffer offer:
-                Durable = GroupState.FromSnapshot(_groupId, _limits, (GroupSnapshot)offer.Snapshot);
-                _audit!.SnapshotOffered(offer.Metadata.SequenceNr);
-                return true;
-            // A group's journal is fenced from its first write, so only a write after a rejected (or failed) one can
-            // fail to continue it: its sender was answered as failed, nothing of it left, and it is skipped (the
-            // sender's retry stores it at the end of the group's order). Skipped at every recovery alike: no mark is
-            // needed.
-            case IGroupEvent evt:
-                if (_audit!.Replayed(LastSequenceNr, evt, _continues ??= e => Durable.Continues(e)))
-                    Durable = Durable.Apply(evt);
-                return true;
-            case RecoveryCompleted:
-                OnRecoveryCompleted();
-                return true;
-            default:
-                return false;
-        }
-    }
+    protected override GroupState FromSnapshot(object snapshot, long snapshotSeq) =>
+        GroupState.FromSnapshot(_groupId, _limits, (GroupSnapshot)snapshot);
 
-    private void OnRecoveryCompleted()
+    /// <summary>
+    /// A group's journal is fenced from its first write, so only a write after a rejected (or failed) one can fail to
+    /// continue it: its sender was answered as failed, nothing of it left, and it is skipped (the sender's retry stores
+    /// it at the end of the group's order). Skipped at every recovery alike: no mark is needed.
+    /// </summary>
+    protected override bool Continues(GroupState state, IGroupEvent evt) => state.Continues(evt);
+
+    protected override void Recovered(IReadOnlyList<(long Seq, IGroupEvent Event)> stale)
     {
-        var outcome = _audit!.Complete(LastSequenceNr);
-        var snapshotSeq = _audit.SnapshotSeq;
-        _audit = null;
-        _continues = null;
-        RecoveryDone(snapshotSeq, countReplayed: outcome.Stale.Count == 0);
-        if (outcome.UnsettledGap > 0)
-        {
-            ClaimThenRecoverAgain(outcome.UnsettledGap);
-            return;
-        }
-        if (outcome.Stale.Count > 0)
+        if (stale.Count > 0)
             Log.Warning("Journal of {PersistenceId} holds {Count} events written after a write the journal rejected " +
                 "(journal entries {First}..{Last}); they were answered as failed and are skipped",
-                PersistenceId, outcome.Stale.Count, outcome.Stale[0].Seq, outcome.Stale[^1].Seq);
+                PersistenceId, stale.Count, stale[0].Seq, stale[^1].Seq);
         Run(_delivery.Recovered(Durable));
     }
 
