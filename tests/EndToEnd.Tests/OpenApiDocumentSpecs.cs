@@ -50,7 +50,7 @@ public sealed class OpenApiDocumentSpecs(DefaultNodeFixture fixture) : IClassFix
                 "messages", "messages[].messageId", "messages[].conversationId", "messages[].seq", "messages[].senderId",
                 "messages[].recipientIds", "messages[].message", "messages[].serverTimestamp",
             ]),
-        new("POST", "/v1/groups", "createGroup", [200, 201, 400, 401, 503], Secured: true,
+        new("POST", "/v1/groups", "createGroup", [200, 201, 400, 401, 429, 503], Secured: true,
             RequiredRequest: ["name", "memberIds", "clientRequestId"], OptionalRequest: [], RequiredResponse: GroupFields),
         new("GET", "/v1/groups/{conversationId}", "getGroup", [200, 400, 401, 403, 404, 503], Secured: true,
             RequiredRequest: [], OptionalRequest: [], RequiredResponse: GroupFields),
