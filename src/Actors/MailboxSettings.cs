@@ -78,10 +78,17 @@ public sealed record MailboxSettings
     public TimeSpan HeapCheckInterval { get; internal init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// The governor acts on what a full collection found live. When the heap is above the mark with garbage perhaps,
-    /// it starts one (in the background), at most this often. Not configuration.
+    /// The governor acts on what a full collection found live. When the heap is above the mark as the last young
+    /// collection left it (garbage, perhaps), it starts one in the background, at most this often (four times less
+    /// often while the last full one found the heap below <see cref="HeapLowWater"/>). Not configuration.
     /// </summary>
-    public TimeSpan HeapCollectInterval { get; internal init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan HeapCollectInterval { get; internal init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long the governor waits for a round's victims to stop before it looks again. Not configuration.</summary>
+    public TimeSpan HeapShedSettle { get; internal init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The governor spares entities that got a request this recently: they would only wake again. Not configuration.</summary>
+    public TimeSpan HeapShedMinIdle { get; internal init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How often a delivery index wakes the entities it keeps: mailboxes and groups whose recipients made no progress

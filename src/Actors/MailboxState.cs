@@ -446,7 +446,7 @@ public sealed partial record MailboxState(
             !Conversations.ContainsKey(created.ConversationId);
         var (next, message) = WithMessage(received.Message, received.Seq, received.Stamp, journalSeq, received.GroupName, received.GroupMembers);
         if (opens)
-            next = next with { Openings = Opened(next.Openings, message.ServerTimestamp) };
+            next = next with { Openings = Opened(next.Openings, received.Stamp) }; // this mailbox's clock, as the limit's
         // The channel is the group's in a group, the sender's otherwise (shared string instances either way).
         var channel = Ids.IsGroup(message.ConversationId) ? message.ConversationId : message.SenderId;
         return next with { Inbound = next.Inbound.SetItem(channel, received.ChannelSeq) };

@@ -17,8 +17,10 @@ namespace Messaging.Actors;
 /// <see cref="MailboxSettings.HeapHighWater"/> of the memory the runtime may use (the container's limit, or
 /// <c>DOTNET_GCHeapHardLimit</c>), it asks the least recently used entities to passivate, as many as would bring the
 /// heap to <see cref="MailboxSettings.HeapLowWater"/> (at most a quarter of them per round). It acts once per full
-/// collection (what a round freed shows only in the next one), and when the heap is above the mark only as the last
-/// young collection left it (garbage, perhaps), it starts a background full collection to know, at most every 5 s.
+/// collection that began after the last round's victims stopped (what a round freed shows only then), and spares
+/// entities that got a request within the last <see cref="MailboxSettings.HeapShedMinIdle"/> (they would only come
+/// back). When the heap is above the mark only as the last young collection left it (garbage, perhaps), it starts a
+/// background full collection to know, at most every 15 s (every minute while the last full one found it low).
 /// A passivation is the ordinary idle one: the entity drains its writes, snapshots if it wrote enough, and stops; the
 /// next message wakes it from the journal. Nothing is lost, and a user shed while active pays one recovery.
 /// </para>
@@ -52,19 +54,35 @@ public sealed class MemoryGovernor : IExtension
             _live.Remove(entity);
     }
 
-    /// <summary>The <paramref name="count"/> entities that got a message longest ago, oldest first.</summary>
-    internal IReadOnlyList<IActorRef> LeastRecentlyUsed(int count)
+    internal bool Contains(IGoverned entity)
     {
-        (long LastActive, IActorRef Ref)[] all;
+        lock (_lock)
+            return _live.Contains(entity);
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> entities that got a message longest ago (none within <paramref name="minIdleMs"/>,
+    /// none already asked to passivate), oldest first, marked as asked; and how many were candidates.
+    /// </summary>
+    internal (IReadOnlyList<IGoverned> Chosen, int Candidates) LeastRecentlyUsed(Func<int, int> count, long now, long minIdleMs)
+    {
+        List<IGoverned> candidates;
         lock (_lock)
         {
-            all = new (long, IActorRef)[_live.Count];
-            var i = 0;
+            candidates = new List<IGoverned>(_live.Count);
             foreach (var entity in _live)
-                all[i++] = (entity.LastActive, entity.GovernedRef);
+            {
+                if (!entity.ShedAsked && now - entity.LastActive >= minIdleMs)
+                    candidates.Add(entity);
+            }
         }
-        Array.Sort(all, static (a, b) => a.LastActive.CompareTo(b.LastActive));
-        return [.. all.Take(count).Select(e => e.Ref)];
+        var lastActive = candidates.Select(e => e.LastActive).ToArray();
+        var ordered = candidates.ToArray();
+        Array.Sort(lastActive, ordered);
+        var chosen = ordered.Take(count(ordered.Length)).ToList();
+        foreach (var entity in chosen)
+            entity.ShedAsked = true;
+        return (chosen, ordered.Length);
     }
 
     /// <summary>
@@ -88,12 +106,15 @@ internal interface IGoverned
     /// <summary>Captured at start: another thread cannot ask an actor for its Self.</summary>
     IActorRef GovernedRef { get; }
 
-    /// <summary><see cref="Environment.TickCount64"/> when it last got a message.</summary>
+    /// <summary><see cref="Environment.TickCount64"/> when it last got a request (not its own timers).</summary>
     long LastActive { get; }
+
+    /// <summary>The governor asked it to passivate: it is not chosen again. The governor's mark, not the actor's state.</summary>
+    bool ShedAsked { get; set; }
 }
 
-/// <summary>Asks a live entity to passivate (node-local, never crosses the network).</summary>
-public sealed class ShedMemory
+/// <summary>Asks a live entity to passivate (node-local, never crosses the network; one that stopped meanwhile drops it quietly).</summary>
+public sealed class ShedMemory : IDeadLetterSuppression
 {
     public static readonly ShedMemory Instance = new();
 
@@ -103,12 +124,13 @@ public sealed class ShedMemory
 }
 
 /// <summary>What the governor reads of the heap.</summary>
-/// <param name="UsedBytes">The heap as the last full collection left it: nearly all of it live.</param>
+/// <param name="UsedBytes">The heap as the last full collection left it, fragmentation left out: what was live then.</param>
 /// <param name="CurrentBytes">The heap as the last collection of any generation left it: with whatever garbage the
-/// older generations hold, so it only says a full collection is due.</param>
+/// older generations hold, so it only says a full collection may be due.</param>
 /// <param name="LimitBytes">What the runtime may use: the container's limit or <c>DOTNET_GCHeapHardLimit</c>, else the machine's memory.</param>
-/// <param name="FullCollections">Full collections so far.</param>
-public readonly record struct HeapReading(long UsedBytes, long CurrentBytes, long LimitBytes, int FullCollections)
+/// <param name="FullIndex">The index (<see cref="GCMemoryInfo.Index"/>) of the last full collection, 0 if none yet.</param>
+/// <param name="LatestIndex">The index of the last collection of any generation.</param>
+public readonly record struct HeapReading(long UsedBytes, long CurrentBytes, long LimitBytes, long FullIndex, long LatestIndex)
 {
     public static HeapReading Now()
     {
@@ -116,7 +138,7 @@ public readonly record struct HeapReading(long UsedBytes, long CurrentBytes, lon
         var blocking = GC.GetGCMemoryInfo(GCKind.FullBlocking);
         var background = GC.GetGCMemoryInfo(GCKind.Background);
         var full = blocking.Index >= background.Index ? blocking : background;
-        return new(full.HeapSizeBytes, any.HeapSizeBytes, any.TotalAvailableMemoryBytes, GC.CollectionCount(2));
+        return new(full.HeapSizeBytes - full.FragmentedBytes, any.HeapSizeBytes, any.TotalAvailableMemoryBytes, full.Index, any.Index);
     }
 
     /// <summary>A background full collection (the application keeps running), for a reading of what is live.</summary>
@@ -128,20 +150,24 @@ public sealed class MemoryGovernorProvider : ExtensionIdProvider<MemoryGovernor>
     public override MemoryGovernor CreateExtension(ExtendedActorSystem system) => new();
 }
 
-/// <summary>The governor's loop: one actor per node (see <see cref="MemoryGovernor"/>).</summary>
+/// <summary>
+/// The governor's loop: one actor per node (see <see cref="MemoryGovernor"/>). A round asks its victims to passivate,
+/// waits until they have left (at most <see cref="MailboxSettings.HeapShedSettle"/>), then starts a full collection
+/// and acts again only on a full collection that began after that: never twice on one reading, nor on one that cannot
+/// show what the round freed.
+/// </summary>
 internal sealed class MemoryGovernorActor : ReceiveActor, IWithTimers
 {
-    private static readonly Counter<long> Shed = MessagingMetrics.Meter.CreateCounter<long>(
-        "messaging.mailboxes.shed", unit: "{mailbox}",
-        description: "Mailboxes and groups passivated because the heap was above its high water mark");
-
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly MemoryGovernor _registry;
     private readonly MailboxSettings _settings;
     private readonly Func<HeapReading> _probe;
     private readonly Action _collect;
-    // The full collection whose reading the last round acted on: each reading is acted on once.
-    private int _actedOn = -1;
+    // Act only on a full collection with a higher index: one that started after the last round's victims left.
+    private long _actAbove = -1;
+    // The last round's victims while they stop, and when it began.
+    private IReadOnlyList<IGoverned>? _victims;
+    private long _roundAt;
     private long? _collectedAt;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -161,30 +187,52 @@ internal sealed class MemoryGovernorActor : ReceiveActor, IWithTimers
     private void CheckHeap()
     {
         var heap = _probe();
-        var high = _settings.HeapHighWater * heap.LimitBytes;
-        var live = _registry.LiveCount;
-        // Shed on what the last full collection found live, once per collection: what a round sheds shows only in
-        // the next one (entities live in generation 2).
-        if (heap.FullCollections != _actedOn &&
-            MemoryGovernor.HowManyToShed(heap, _settings.HeapHighWater, _settings.HeapLowWater, live, 0.25) is var count and > 0)
+        var now = Environment.TickCount64;
+        if (_victims is { } victims)
         {
-            _actedOn = heap.FullCollections;
-            var victims = _registry.LeastRecentlyUsed(count);
-            foreach (var victim in victims)
-                victim.Tell(ShedMemory.Instance);
-            Shed.Add(victims.Count);
-            _log.Warning("Heap {Used:0} MiB of {Limit:0} MiB after the last full collection is above the high water mark " +
-                "({High:P0}): passivating the {Count} least recently used of {Live} live mailboxes and groups",
-                heap.UsedBytes / 1048576.0, heap.LimitBytes / 1048576.0, _settings.HeapHighWater, victims.Count, live);
+            // A passivation drains writes and may take a snapshot first: wait until they are gone (or long enough),
+            // then see what is live without them.
+            if (now - _roundAt < _settings.HeapShedSettle.TotalMilliseconds && victims.Any(_registry.Contains))
+                return;
+            _victims = null;
+            _actAbove = heap.LatestIndex;
+            Collect(now);
             return;
         }
-        // Above the mark only with garbage, perhaps: a full collection tells (in the background, now and then).
-        var now = Environment.TickCount64;
-        if (high > 0 && heap.CurrentBytes > high && (_collectedAt is not { } at || now - at >= _settings.HeapCollectInterval.TotalMilliseconds))
+        var high = _settings.HeapHighWater * heap.LimitBytes;
+        if (heap.FullIndex > _actAbove && high > 0 && heap.UsedBytes > high)
         {
-            _collectedAt = now;
-            _collect();
+            _actAbove = heap.FullIndex;
+            var (chosen, candidates) = _registry.LeastRecentlyUsed(
+                live => MemoryGovernor.HowManyToShed(heap, _settings.HeapHighWater, _settings.HeapLowWater, live, 0.25),
+                now, (long)_settings.HeapShedMinIdle.TotalMilliseconds);
+            foreach (var victim in chosen)
+                victim.GovernedRef.Tell(ShedMemory.Instance);
+            _log.Warning("Heap {Used:0} MiB live of {Limit:0} MiB after the last full collection is above the high water " +
+                "mark ({High:P0}): passivating the {Count} least recently used of {Candidates} mailboxes and groups idle for " +
+                "{MinIdle} s or more ({Live} live)", [heap.UsedBytes / 1048576.0, heap.LimitBytes / 1048576.0,
+                _settings.HeapHighWater, chosen.Count, candidates, _settings.HeapShedMinIdle.TotalSeconds, _registry.LiveCount]);
+            if (chosen.Count > 0)
+            {
+                _victims = chosen;
+                _roundAt = now;
+            }
+            return;
         }
+        // Above the mark as the last young collection left it (its older generations' garbage counted): a full
+        // collection tells what is live. Often while the last full one found the heap near the mark, rarely otherwise
+        // (the runtime's own full collections come as the heap grows).
+        var every = heap.UsedBytes > _settings.HeapLowWater * heap.LimitBytes
+            ? _settings.HeapCollectInterval
+            : _settings.HeapCollectInterval * 4;
+        if (high > 0 && heap.CurrentBytes > high && (_collectedAt is not { } at || now - at >= every.TotalMilliseconds))
+            Collect(now);
+    }
+
+    private void Collect(long now)
+    {
+        _collectedAt = now;
+        _collect();
     }
 
     private sealed class Check

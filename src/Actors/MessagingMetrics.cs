@@ -34,6 +34,13 @@ public static class MessagingMetrics
         "messaging.deliveries.duplicate", unit: "{delivery}",
         description: "Redelivered copies a recipient mailbox already had, dropped without a write");
 
+    /// <summary>Mailboxes and groups that passivated because the governor asked (<see cref="MemoryGovernor"/>).</summary>
+    public static readonly Counter<long> Shed = Meter.CreateCounter<long>(
+        "messaging.mailboxes.shed", unit: "{mailbox}",
+        description: "Mailboxes and groups passivated because the node's heap was above its high water mark");
+
+    internal static void MailboxShed() => Shed.Add(1);
+
     internal static void RecordJournalWrite(long startedAt) =>
         JournalWriteDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);
 }

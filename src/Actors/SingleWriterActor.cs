@@ -31,6 +31,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     // For the node's memory governor: when this entity last got a message (Environment.TickCount64), and its ref.
     private long _lastActive = Environment.TickCount64;
     private IActorRef _governedRef = ActorRefs.Nobody;
+    private volatile bool _shedAsked;
     private int _inFlight;
     // What to do, per write in flight (oldest first), if it turns out not to count: null where WritesFailed answers.
     private readonly Queue<Action?> _onFailed = new();
@@ -81,7 +82,10 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
             case ShedMemory:
                 // The node's heap is above its high water mark and this entity is among the least recently used.
                 if (!Stopping)
+                {
+                    MessagingMetrics.MailboxShed();
                     Context.Parent.Tell(new Passivate(StopMessage));
+                }
                 return true;
             case SaveSnapshotSuccess success:
                 _snapshotInProgress = false;
@@ -111,7 +115,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 StopSnapshotDone();
                 return true;
             default:
-                Volatile.Write(ref _lastActive, Environment.TickCount64);
+                // Requests count as use; the entity's own timers and the delivery index's wakes do not.
+                if (message is not (Delivery.DeliveryTimer or Messaging.Messages.WakeForDelivery))
+                    Volatile.Write(ref _lastActive, Environment.TickCount64);
                 return OnCommand(message);
         }
     }
@@ -394,6 +400,12 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     IActorRef IGoverned.GovernedRef => _governedRef;
 
     long IGoverned.LastActive => Volatile.Read(ref _lastActive);
+
+    bool IGoverned.ShedAsked
+    {
+        get => _shedAsked;
+        set => _shedAsked = value;
+    }
 
     protected override void PreStart()
     {

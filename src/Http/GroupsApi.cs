@@ -111,9 +111,17 @@ public static class GroupsApi
         var command = new CreateGroup(Ids.GroupFor(userId, requestId), userId, name, [.. request.MemberIds!.Select(m => m!)], requestId);
         // Anti-spam: a group its creator opens counts toward the new-conversation limit (its copy to the creator's
         // mailbox records it). Asked first, so between the answer and that copy a burst can pass the limit by the
-        // creations in flight; a retry of a group already created costs nothing.
+        // creations in flight. A retry of a group already created is answered with the group whatever the limit,
+        // also before its copy has reached the creator.
         if (await mailboxes.MayOpenAsync(userId, command.GroupId, cancellationToken) is { } refused)
-            return Problems.For(refused, http, options);
+        {
+            if (refused is not MailboxFailure.RateLimited)
+                return Problems.For(refused, http, options);
+            var existing = await mailboxes.GroupAsync(new GetGroup(command.GroupId, userId), cancellationToken);
+            return existing.Answered
+                ? TypedResults.Ok(Views.Group(existing.Reply.Group))
+                : Problems.For(existing.Failure is MailboxFailure.NotFound ? refused : existing.Failure, http, options);
+        }
         var answer = await mailboxes.GroupAsync(command, cancellationToken);
         if (!answer.Answered)
             return Problems.For(answer.Failure, http, options);

@@ -184,9 +184,9 @@ public sealed partial class NodeSettings
             yield return "Messaging:Mailbox:MaxConcurrentJournalReads must be at least 1";
         if (Mailbox.PassivateIdleAfter <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:PassivateIdleAfter must be positive";
-        if (Mailbox.HeapHighWater is < 0 or >= 1)
+        if (Mailbox.HeapHighWater is not (>= 0 and < 1))
             yield return "Messaging:Mailbox:HeapHighWater must be from 0 (off) to below 1";
-        if (Mailbox.HeapHighWater > 0 && (Mailbox.HeapLowWater <= 0 || Mailbox.HeapLowWater >= Mailbox.HeapHighWater))
+        else if (Mailbox.HeapHighWater > 0 && !(Mailbox.HeapLowWater > 0 && Mailbox.HeapLowWater < Mailbox.HeapHighWater))
             yield return "Messaging:Mailbox:HeapLowWater must be above 0 and below Messaging:Mailbox:HeapHighWater";
         if (Mailbox.PendingWakeInterval <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:PendingWakeInterval must be positive";

@@ -17,16 +17,18 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
         HeapLowWater = 0.6,
         HeapCheckInterval = TimeSpan.FromMilliseconds(100),
         HeapCollectInterval = TimeSpan.FromSeconds(1),
+        HeapShedSettle = TimeSpan.FromSeconds(3),
+        HeapShedMinIdle = TimeSpan.Zero,
     })
 {
     private const long Limit = 1L << 30;
-    private volatile StrongBox<HeapReading> _heap = new(new(0, 0, Limit, 0));
+    private volatile StrongBox<HeapReading> _heap = new(new(0, 0, Limit, 0, 0));
     private int _collections;
 
     /// <param name="live">The heap after the last full collection.</param>
     /// <param name="current">After the last collection of any generation.</param>
     private void Heap(double live, int fullCollections, double? current = null) =>
-        _heap = new(new((long)(live * Limit), (long)((current ?? live) * Limit), Limit, fullCollections));
+        _heap = new(new((long)(live * Limit), (long)((current ?? live) * Limit), Limit, fullCollections, fullCollections));
 
     protected override void ConfigureAkka(AkkaConfigurationBuilder builder, IServiceProvider provider)
     {
@@ -53,9 +55,10 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
             Assert.Equal(SendOutcome.Sent, sent[i].Outcome);
             await Task.Delay(20, Ct);
         }
-        foreach (var sender in senders)
+        // Then each is asked something, in this order (and nothing else reaches them): r0 is the least recently used.
+        foreach (var user in recipients.Concat(senders))
         {
-            await Region.Ask<MailboxStatus>(new GetMailboxStatus(sender), Ask, Ct);
+            await Region.Ask<MailboxStatus>(new GetMailboxStatus(user), Ask, Ct);
             await Task.Delay(20, Ct);
         }
         var refs = new Dictionary<string, IActorRef>();
@@ -70,8 +73,8 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
         var firstRound = Enumerable.Range(0, 5).Select(_ => ExpectMsg<Terminated>(TimeSpan.FromSeconds(5), cancellationToken: Ct).ActorRef).ToHashSet();
         Assert.Equal(recipients[..5].Select(u => refs[u]).ToHashSet(), firstRound);
 
-        // Still above the mark, but no full collection yet has shown what the round freed: nothing more, a
-        // collection asked for instead.
+        // Once they are gone, a full collection is asked for; until one that began after it reports, nothing more,
+        // although the last reading is still above the mark.
         var collections = Volatile.Read(ref _collections);
         ExpectNoMsg(TimeSpan.FromSeconds(1.5), Ct);
         Assert.True(Volatile.Read(ref _collections) > collections);
@@ -108,7 +111,7 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
     [InlineData(0.90, 0, 0)]     // nobody live
     public void Should_shed_the_share_of_the_heap_above_the_low_water_mark(double used, int live, int expected)
     {
-        var heap = new HeapReading((long)(used * Limit), (long)(used * Limit), Limit, 0);
+        var heap = new HeapReading((long)(used * Limit), (long)(used * Limit), Limit, 1, 1);
 
         Assert.Equal(expected, MemoryGovernor.HowManyToShed(heap, 0.7, 0.6, live, 0.25));
     }
@@ -116,7 +119,51 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
     [Fact]
     public void Should_shed_nothing_when_off_or_before_any_collection()
     {
-        Assert.Equal(0, MemoryGovernor.HowManyToShed(new((long)(0.95 * Limit), (long)(0.95 * Limit), Limit, 0), 0, 0.6, 100, 0.25));
-        Assert.Equal(0, MemoryGovernor.HowManyToShed(new(0, 0, 0, 0), 0.7, 0.6, 100, 0.25));
+        Assert.Equal(0, MemoryGovernor.HowManyToShed(new((long)(0.95 * Limit), (long)(0.95 * Limit), Limit, 1, 1), 0, 0.6, 100, 0.25));
+        Assert.Equal(0, MemoryGovernor.HowManyToShed(new(0, 0, 0, 0, 0), 0.7, 0.6, 100, 0.25));
+    }
+
+    private sealed class Entity(long lastActive) : IGoverned
+    {
+        public IActorRef GovernedRef => ActorRefs.Nobody;
+
+        public long LastActive { get; } = lastActive;
+
+        public bool ShedAsked { get; set; }
+    }
+
+    [Fact]
+    public void Should_choose_the_least_recently_used_once_each_sparing_those_used_lately()
+    {
+        var registry = new MemoryGovernor();
+        var entities = new[] { new Entity(5_000), new Entity(1_000), new Entity(9_500), new Entity(3_000), new Entity(2_000) };
+        foreach (var entity in entities)
+            registry.Enter(entity);
+
+        // now 10,000, sparing the last second: 9,500 is no candidate.
+        var (first, candidates) = registry.LeastRecentlyUsed(_ => 2, 10_000, 1_000);
+        Assert.Equal(4, candidates);
+        Assert.Equal([entities[1], entities[4]], first);
+        var (second, left) = registry.LeastRecentlyUsed(_ => 2, 10_000, 1_000);
+        Assert.Equal(2, left); // the first round's are asked already
+        Assert.Equal([entities[3], entities[0]], second);
+        Assert.Empty(registry.LeastRecentlyUsed(_ => 2, 10_000, 1_000).Chosen);
+
+        registry.Leave(entities[1]);
+        Assert.False(registry.Contains(entities[1]));
+        Assert.Equal(4, registry.LiveCount);
+    }
+
+    [Fact]
+    public void Should_read_the_last_full_collection_as_the_live_heap()
+    {
+        var before = HeapReading.Now();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        var after = HeapReading.Now();
+
+        Assert.True(after.FullIndex > before.LatestIndex, $"full collection {after.FullIndex} after {before.LatestIndex}");
+        Assert.Equal(after.LatestIndex, after.FullIndex);
+        Assert.InRange(after.UsedBytes, 1, after.CurrentBytes);
+        Assert.True(after.LimitBytes > after.CurrentBytes);
     }
 }

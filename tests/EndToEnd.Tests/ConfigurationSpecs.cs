@@ -44,6 +44,8 @@ public sealed class ConfigurationSpecs
     [InlineData("Messaging:Mailbox:MaxConcurrentJournalReads", "0")]
     [InlineData("Messaging:Mailbox:HeapHighWater", "1.5")]
     [InlineData("Messaging:Mailbox:HeapLowWater", "0.8")] // above the default high water mark
+    [InlineData("Messaging:Mailbox:HeapHighWater", "NaN")]
+    [InlineData("Messaging:Mailbox:HeapLowWater", "NaN")]
     [InlineData("Messaging:Admin:Port", "-1")]
     [InlineData("Messaging:Admin:Hostname", "admin.example")]
     [InlineData("Messaging:Admin:Token", "short")]

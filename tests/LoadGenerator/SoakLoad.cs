@@ -250,24 +250,26 @@ public sealed class SoakLoad
         for (var attempt = 1; ; attempt++)
         {
             using var request = make();
+            // Every attempt within what is left of the operation's budget, so one operation never outlasts it.
+            using var budget = new CancellationTokenSource(_o.Timeout - Stopwatch.GetElapsedTime(started));
             try
             {
-                using var response = await _http.SendAsync(request);
+                using var response = await _http.SendAsync(request, budget.Token);
                 var status = (int)response.StatusCode;
-                var body = await response.Content.ReadAsByteArrayAsync();
+                var body = await response.Content.ReadAsByteArrayAsync(budget.Token);
                 if (_o.ClientRetries && status is 503 or 429 && response.Headers.RetryAfter?.Delta is { } delay &&
                     Stopwatch.GetElapsedTime(started) + delay + TimeSpan.FromSeconds(1) < _o.Timeout)
                 {
                     lock (_recordLock)
                         _window.Retried++;
-                    await Task.Delay(delay);
+                    await Task.Delay(delay, CancellationToken.None);
                     continue;
                 }
                 return (status, body, ErrorKind.Status, attempt);
             }
-            catch (TaskCanceledException)
+            catch (OperationCanceledException)
             {
-                return (0, [], ErrorKind.Timeout, attempt); // HttpClient.Timeout
+                return (0, [], ErrorKind.Timeout, attempt); // the operation's budget (--timeout)
             }
             catch (HttpRequestException)
             {
