@@ -26,7 +26,8 @@ public static class JournalFence
     public const string TriggerName = "messaging_writer_fence_v1";
     public const string WriterTable = "journal_writer";
 
-    private const string Sql = $$"""
+    /// <summary>Creates <c>journal_writer</c> and the trigger (the benchmark installs it by itself).</summary>
+    public const string InstallSql = $$"""
         CREATE TABLE IF NOT EXISTS {{WriterTable}} (
             persistence_id text PRIMARY KEY,
             writer_uuid text NOT NULL,
@@ -129,7 +130,7 @@ public static class JournalFence
         await using (var exists = new NpgsqlCommand("SELECT to_regclass('journal') IS NOT NULL", connection, transaction))
             if (await exists.ExecuteScalarAsync() is not true)
                 throw new JournalNotReady();
-        await using (var install = new NpgsqlCommand(Sql, connection, transaction))
+        await using (var install = new NpgsqlCommand(InstallSql, connection, transaction))
             await install.ExecuteNonQueryAsync();
         await transaction.CommitAsync();
         return true;
