@@ -95,29 +95,42 @@ public static class FenceBench
     public static async Task<object> RunAsync(bool durable, int actors, int depth, double rate, int rounds, double warmupSeconds,
         double seconds, int padWriters, string[] variants, string? hocon)
     {
+        const string Reset = "+reset";
+        static string TriggerOf(string variant) => variant.EndsWith(Reset, StringComparison.Ordinal) ? variant[..^Reset.Length] : variant;
         foreach (var v in variants)
-            if (!Variants.ContainsKey(v))
-                throw new ArgumentException($"unknown fence variant '{v}' (known: {string.Join(", ", Variants.Keys)})");
+            if (!Variants.ContainsKey(TriggerOf(v)))
+                throw new ArgumentException($"unknown fence variant '{v}' (known: {string.Join(", ", Variants.Keys)}, each also with {Reset})");
+        var withReset = variants.Any(v => v.EndsWith(Reset, StringComparison.Ordinal));
+        if (withReset && rate <= 0)
+            throw new ArgumentException($"variants with {Reset} need --fence-rate (paced load)");
         await using var pg = await PostgresServer.StartAsync(durable: durable);
         var connectionString = pg.ConnectionStringFor("messaging");
+        // The node turns Npgsql's reset of a pooled connection off (PersistenceHosting). A variant NAME+reset puts it
+        // back, as the previous release had it: its writes come from a second actor system whose journal connections are
+        // reset (DISCARD ALL) when pooled, to its own mailboxes; the paced load goes to one system at a time.
         var load = rate > 0 ? $"paced at {rate:0} events/s" : $"closed loop, {depth} event(s) in flight per actor";
         Console.WriteLine($"fence: PostgreSQL fsync {(durable ? "on" : "off")}, {actors} persistent actors, {load}; " +
                           $"{rounds} rounds of {string.Join(", ", variants)} ({warmupSeconds:0} s warm-up + {seconds:0} s each); " +
-                          $"journal_writer padded with {padWriters} other mailboxes' claims");
+                          $"journal_writer padded with {padWriters} other mailboxes' claims; +reset: Npgsql's reset on close (DISCARD ALL) as before");
 
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddAkka("fence", akka =>
+        async Task<IHost> StartSystemAsync(string journalConnectionString)
         {
-            akka.ConfigureLoggers(loggers => loggers.AddLoggerFactory())
-                .WithMessagingSerialization()
-                .WithMessagingPersistence(PersistenceProvider.PostgreSql, connectionString);
-            if (!string.IsNullOrWhiteSpace(hocon))
-                akka.AddHocon(hocon, HoconAddMode.Prepend);
-        });
-        using var host = builder.Build();
-        await host.StartAsync(); // the fence is installed by then
-        var system = host.Services.GetRequiredService<ActorSystem>();
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.AddAkka("fence", akka =>
+            {
+                akka.ConfigureLoggers(loggers => loggers.AddLoggerFactory())
+                    .WithMessagingSerialization()
+                    .WithMessagingPersistence(PersistenceProvider.PostgreSql, journalConnectionString);
+                if (!string.IsNullOrWhiteSpace(hocon))
+                    akka.AddHocon(hocon, HoconAddMode.Prepend);
+            });
+            var started = builder.Build();
+            await started.StartAsync(); // the fence is installed by then
+            return started;
+        }
+        using var host = await StartSystemAsync(connectionString);
+        using var resetHost = withReset ? await StartSystemAsync(connectionString + ";No Reset On Close=false") : null;
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         // A node's journal_writer holds a row per mailbox that ever wrote: make the lookups find theirs among many.
         await ExecuteAsync(dataSource, $"""
@@ -128,16 +141,24 @@ public static class FenceBench
             """);
 
         var control = new Control { Paced = rate > 0 };
-        var refs = Enumerable.Range(0, actors)
-            .Select(i => system.ActorOf(Props.Create(() => new Writer(MailboxActor.PersistenceIdFor($"fence-{i:D6}"), control, depth)), $"w{i}"))
-            .ToArray();
-        foreach (var r in refs)
-            r.Tell(Writer.Start.Instance);
+        IActorRef[] Writers(IHost h, string prefix)
+        {
+            var system = h.Services.GetRequiredService<ActorSystem>();
+            var writers = Enumerable.Range(0, actors)
+                .Select(i => system.ActorOf(Props.Create(() => new Writer(MailboxActor.PersistenceIdFor($"{prefix}{i:D6}"), control, depth)), $"w{i}"))
+                .ToArray();
+            foreach (var w in writers)
+                w.Tell(Writer.Start.Instance);
+            return writers;
+        }
+        var refs = Writers(host, "fence-");
+        var resetRefs = resetHost is null ? null : Writers(resetHost, "fence-r-");
         await Eventually.AssertAsync(async () =>
-                await ScalarAsync(dataSource, $"SELECT count(*) FROM {JournalFence.WriterTable} WHERE persistence_id LIKE 'mailbox-fence-%'") == actors,
+                await ScalarAsync(dataSource, $"SELECT count(*) FROM {JournalFence.WriterTable} WHERE persistence_id LIKE 'mailbox-fence-%'") == actors * (withReset ? 2 : 1),
             TimeSpan.FromSeconds(120), "the actors did not all claim their journals");
+        var target = new Target { Writers = refs };
         using var pacing = new CancellationTokenSource();
-        var pacer = rate > 0 ? Task.Run(() => Pace(refs, rate, pacing.Token)) : Task.CompletedTask;
+        var pacer = rate > 0 ? Task.Run(() => Pace(target, rate, pacing.Token)) : Task.CompletedTask;
 
         var postmaster = pg.PostmasterPid ?? throw new InvalidOperationException("no postmaster pid");
         var results = new List<Round>();
@@ -149,7 +170,8 @@ public static class FenceBench
             var order = round % 2 == 1 ? variants : [.. variants.Reverse()];
             foreach (var variant in order)
             {
-                await InstallAsync(dataSource, variant);
+                target.Writers = variant.EndsWith(Reset, StringComparison.Ordinal) ? resetRefs! : refs;
+                await InstallAsync(dataSource, TriggerOf(variant));
                 await Task.Delay(TimeSpan.FromSeconds(warmupSeconds));
                 var load1 = ProcStats.LoadAverage1();
                 var before = await SampleAsync(dataSource);
@@ -192,6 +214,8 @@ public static class FenceBench
             summary[variant] = new { MedianUsPerEvent = median, AgainstOff = median / offMedian, Rounds = mine };
         }
         await host.StopAsync();
+        if (resetHost is not null)
+            await resetHost.StopAsync();
         return summary;
     }
 
@@ -258,7 +282,12 @@ public static class FenceBench
     }
 
     /// <summary>Open loop: one write at a time to a random actor, at the rate, in ticks of 5 ms.</summary>
-    private static async Task Pace(IActorRef[] refs, double rate, CancellationToken ct)
+    private sealed class Target
+    {
+        public volatile IActorRef[] Writers = [];
+    }
+
+    private static async Task Pace(Target target, double rate, CancellationToken ct)
     {
         var random = new Random(1);
         var clock = Stopwatch.StartNew();
@@ -269,6 +298,7 @@ public static class FenceBench
             while (await timer.WaitForNextTickAsync(ct))
             {
                 var due = (long)(clock.Elapsed.TotalSeconds * rate);
+                var refs = target.Writers;
                 for (; sent < due; sent++)
                     refs[random.Next(refs.Length)].Tell(Writer.WriteOne.Instance);
             }
