@@ -231,8 +231,12 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         await using var connection = await OpenAsync();
         await InsertRowsAsync(connection, (_mailbox, 1, OldNode, true), (_mailbox, 2, OldNode, false));
 
-        // The old writer's event in the statement that carries the new writer's claim.
+        // The old writer's event in the statement that carries the new writer's claim, above it: the claim sees another
+        // writer's newer event (its own statement's), as v1 did.
         var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 3, NewNode, true), (_mailbox, 4, OldNode, false)));
+        Assert.Equal("MF001", refused.SqlState);
+        // Below it: the claim is taken, and then the event is not its writer's.
+        refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 3, OldNode, false), (_mailbox, 4, NewNode, true)));
         Assert.Equal("MF002", refused.SqlState);
 
         await InsertRowsAsync(connection, (_mailbox, 3, NewNode, true), (_mailbox, 4, NewNode, false));

@@ -141,21 +141,36 @@ public static class FenceBench
             """);
 
         var control = new Control { Paced = rate > 0 };
-        IActorRef[] Writers(IHost h, string prefix)
+        // 100 at a time (each recovers, then claims), so a start-up on a busy machine stays far from the journal's
+        // timeouts; a writer whose start failed anyway is started again.
+        async Task<IActorRef[]> WritersAsync(IHost h, string prefix)
         {
             var system = h.Services.GetRequiredService<ActorSystem>();
-            var writers = Enumerable.Range(0, actors)
-                .Select(i => system.ActorOf(Props.Create(() => new Writer(MailboxActor.PersistenceIdFor($"{prefix}{i:D6}"), control, depth)), $"w{i}"))
-                .ToArray();
-            foreach (var w in writers)
-                w.Tell(Writer.Start.Instance);
+            var writers = new IActorRef[actors];
+            for (var from = 0; from < actors; from += 100)
+            {
+                var chunk = Enumerable.Range(from, Math.Min(100, actors - from)).ToArray();
+                await Eventually.AssertAsync(async () =>
+                {
+                    foreach (var i in chunk)
+                    {
+                        if (writers[i] is null || await IsTerminatedAsync(writers[i]))
+                        {
+                            var persistenceId = MailboxActor.PersistenceIdFor($"{prefix}{i:D6}");
+                            writers[i] = system.ActorOf(Props.Create(() => new Writer(persistenceId, control, depth)));
+                            writers[i].Tell(Writer.Start.Instance);
+                        }
+                    }
+                    await Task.Delay(TimeSpan.FromSeconds(1));
+                    var last = MailboxActor.PersistenceIdFor($"{prefix}{chunk[^1]:D6}");
+                    var first = MailboxActor.PersistenceIdFor($"{prefix}{chunk[0]:D6}");
+                    return await ScalarAsync(dataSource, $"SELECT count(*) FROM {JournalFence.WriterTable} WHERE persistence_id BETWEEN '{first}' AND '{last}'") == chunk.Length;
+                }, TimeSpan.FromSeconds(180), $"writers {prefix}{chunk[0]}.. did not all claim their journals");
+            }
             return writers;
         }
-        var refs = Writers(host, "fence-");
-        var resetRefs = resetHost is null ? null : Writers(resetHost, "fence-r-");
-        await Eventually.AssertAsync(async () =>
-                await ScalarAsync(dataSource, $"SELECT count(*) FROM {JournalFence.WriterTable} WHERE persistence_id LIKE 'mailbox-fence-%'") == actors * (withReset ? 2 : 1),
-            TimeSpan.FromSeconds(120), "the actors did not all claim their journals");
+        var refs = await WritersAsync(host, "fence-");
+        var resetRefs = resetHost is null ? null : await WritersAsync(resetHost, "fence-r-");
         var target = new Target { Writers = refs };
         using var pacing = new CancellationTokenSource();
         var pacer = rate > 0 ? Task.Run(() => Pace(target, rate, pacing.Token)) : Task.CompletedTask;
@@ -266,6 +281,18 @@ public static class FenceBench
         await using var reader = await command.ExecuteReaderAsync();
         await reader.ReadAsync();
         return new Sample(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+    }
+
+    private static async Task<bool> IsTerminatedAsync(IActorRef actor)
+    {
+        try
+        {
+            return (await actor.Ask<ActorIdentity>(new Identify(null), TimeSpan.FromSeconds(5))).Subject is null;
+        }
+        catch (Exception)
+        {
+            return false; // busy: not known to be dead
+        }
     }
 
     private static async Task ExecuteAsync(NpgsqlDataSource dataSource, string sql)
