@@ -21,32 +21,18 @@ namespace Messaging.Node;
 /// closes the window and what it costs. Mailboxes never claimed (written before the fence) accept any writer until
 /// their next incarnation claims them. SQLite has one node and one process, so it needs no fence.
 /// <para>
-/// Versions: the trigger's name carries its version (<see cref="TriggerName"/>). There is one trigger per database for
-/// all nodes, so installing a version drops every other version's trigger in the same transaction; each version fences
-/// by the same rule, the same <c>journal_writer</c> and the same lock keys, so nodes of two releases can write during a
-/// rolling upgrade whichever trigger is in place. Its cost in PostgreSQL, and why the journal's connections are not
-/// reset when pooled (<see cref="PersistenceHosting"/>): docs/benchmarks.md, "The writer fence's cost in PostgreSQL".
+/// Cost: PostgreSQL plans the trigger's queries once per session and keeps the plans, unless the session is reset
+/// (<c>DISCARD ALL</c>); so the journal's pooled connections are not reset (<see cref="PersistenceHosting"/>), which
+/// took most of the fence's cost away. Restructured versions of this function (a path for one mailbox's rows, the
+/// locks in one query) were measured and cost no less: docs/benchmarks.md, "The writer fence's cost in PostgreSQL".
 /// </para>
 /// </summary>
 public static class JournalFence
 {
-    public const string TriggerName = "messaging_writer_fence_v2";
+    public const string TriggerName = "messaging_writer_fence_v1";
     public const string WriterTable = "journal_writer";
 
-    /// <summary>Every version's trigger is named so; installing this one drops the others (see <see cref="InstallIfMissingAsync"/>).</summary>
-    private const string TriggerNamePrefix = "messaging_writer_fence_v";
-
-    private const string LockKey = "1836409716";
-
-    /// <summary>
-    /// Creates <c>journal_writer</c> and the trigger (the benchmark installs it by itself). It fences exactly as v1 did
-    /// (same table, same lock keys, same refusals, same error codes), with less work for the statement a node writes
-    /// most: the rows of one mailbox and no claim (at a few thousand events a second most journal statements hold one
-    /// row). That one reads the statement's rows once, takes the mailbox's shared lock in the same query, and looks up
-    /// the mailbox's writer in the next (a new snapshot, taken after the lock: it sees every claim that committed before
-    /// the lock was granted). Any other statement takes v1's way, with its locks taken in one query instead of one per
-    /// mailbox, in the same order (by id), and the claims' loop only when a row claims.
-    /// </summary>
+    /// <summary>Creates <c>journal_writer</c> and the trigger (the fence benchmark installs it by itself).</summary>
     public const string InstallSql = $$"""
         CREATE TABLE IF NOT EXISTS {{WriterTable}} (
             persistence_id text PRIMARY KEY,
@@ -57,64 +43,38 @@ public static class JournalFence
 
         CREATE OR REPLACE FUNCTION {{TriggerName}}() RETURNS trigger LANGUAGE plpgsql AS $fn$
         DECLARE
-            s record;
             r record;
-            owner text;
         BEGIN
-            -- One pass over the statement's rows. A row claims iff its manifest is the claim's (NULL is no claim).
-            -- One mailbox and no claim: its shared lock, taken here (the CASE runs once, after the aggregate).
-            SELECT a.*, CASE WHEN a.first_id = a.last_id AND NOT a.claims
-                             THEN pg_advisory_xact_lock_shared(hashtextextended(a.first_id, {{LockKey}})) END AS locked
-              INTO s
-              FROM (SELECT min(n.persistence_id) AS first_id, max(n.persistence_id) AS last_id,
-                           COALESCE(bool_or(n.manifest = '{{MessagingSerializer.WriterClaimedManifest}}'), false) AS claims,
-                           min(n.writer_uuid) AS first_writer, max(n.writer_uuid) AS last_writer,
-                           COALESCE(bool_or(n.writer_uuid IS NULL), false) AS unnamed
-                      FROM fence_new_rows n) a;
-            IF s.first_id IS NULL THEN
-                RETURN NULL; -- no rows
-            END IF;
-
-            IF s.first_id = s.last_id AND NOT s.claims THEN
-                -- A new statement, so a new snapshot: read after the lock was granted.
-                SELECT w.writer_uuid INTO owner FROM {{WriterTable}} w WHERE w.persistence_id = s.first_id;
-                -- Refused iff the mailbox was claimed and some row's writer is not its writer (v1's join, row by row).
-                IF FOUND AND (s.unnamed OR s.first_writer <> owner OR s.last_writer <> owner) THEN
-                    SELECT n.sequence_number, n.writer_uuid INTO r FROM fence_new_rows n
-                     WHERE n.writer_uuid IS DISTINCT FROM owner ORDER BY n.sequence_number LIMIT 1;
-                    RAISE EXCEPTION 'writer fence: event % of % refused: its writer % is no longer the writer (% claimed it)',
-                        r.sequence_number, s.first_id, r.writer_uuid, owner USING ERRCODE = 'MF002';
-                END IF;
-                RETURN NULL;
-            END IF;
-
             -- Per mailbox: a claim locks exclusively (waiting for every write in flight), a write shares the lock.
             -- One order (by id) in every statement, so two batches never wait on each other in a cycle.
-            PERFORM CASE WHEN m.claims THEN pg_advisory_xact_lock(hashtextextended(m.persistence_id, {{LockKey}}))
-                         ELSE pg_advisory_xact_lock_shared(hashtextextended(m.persistence_id, {{LockKey}})) END
-               FROM (SELECT n.persistence_id, bool_or(n.manifest = '{{MessagingSerializer.WriterClaimedManifest}}') AS claims
-                       FROM fence_new_rows n GROUP BY n.persistence_id ORDER BY n.persistence_id) m;
+            FOR r IN SELECT n.persistence_id, bool_or(n.manifest = '{{MessagingSerializer.WriterClaimedManifest}}') AS claims
+                       FROM fence_new_rows n GROUP BY n.persistence_id ORDER BY n.persistence_id
+            LOOP
+                IF r.claims THEN
+                    PERFORM pg_advisory_xact_lock(hashtextextended(r.persistence_id, 1836409716));
+                ELSE
+                    PERFORM pg_advisory_xact_lock_shared(hashtextextended(r.persistence_id, 1836409716));
+                END IF;
+            END LOOP;
 
             -- Each statement below reads what is committed now, after the locks: the writes that were in flight.
-            IF s.claims THEN
-                FOR r IN SELECT n.persistence_id, n.sequence_number, n.writer_uuid FROM fence_new_rows n
-                          WHERE n.manifest = '{{MessagingSerializer.WriterClaimedManifest}}'
-                          ORDER BY n.persistence_id, n.sequence_number
-                LOOP
-                    IF EXISTS (SELECT 1 FROM journal j
-                                WHERE j.persistence_id = r.persistence_id AND j.sequence_number > r.sequence_number
-                                  AND j.writer_uuid IS DISTINCT FROM r.writer_uuid) THEN
-                        RAISE EXCEPTION 'writer fence: claim of % at sequence number % refused: another writer holds a newer event',
-                            r.persistence_id, r.sequence_number USING ERRCODE = 'MF001';
-                    END IF;
-                    INSERT INTO {{WriterTable}} (persistence_id, writer_uuid, claimed_at_sequence_number, claimed_on)
-                    VALUES (r.persistence_id, r.writer_uuid, r.sequence_number, now())
-                    ON CONFLICT (persistence_id) DO UPDATE
-                       SET writer_uuid = EXCLUDED.writer_uuid,
-                           claimed_at_sequence_number = EXCLUDED.claimed_at_sequence_number,
-                           claimed_on = EXCLUDED.claimed_on;
-                END LOOP;
-            END IF;
+            FOR r IN SELECT n.persistence_id, n.sequence_number, n.writer_uuid FROM fence_new_rows n
+                      WHERE n.manifest = '{{MessagingSerializer.WriterClaimedManifest}}'
+                      ORDER BY n.persistence_id, n.sequence_number
+            LOOP
+                IF EXISTS (SELECT 1 FROM journal j
+                            WHERE j.persistence_id = r.persistence_id AND j.sequence_number > r.sequence_number
+                              AND j.writer_uuid IS DISTINCT FROM r.writer_uuid) THEN
+                    RAISE EXCEPTION 'writer fence: claim of % at sequence number % refused: another writer holds a newer event',
+                        r.persistence_id, r.sequence_number USING ERRCODE = 'MF001';
+                END IF;
+                INSERT INTO {{WriterTable}} (persistence_id, writer_uuid, claimed_at_sequence_number, claimed_on)
+                VALUES (r.persistence_id, r.writer_uuid, r.sequence_number, now())
+                ON CONFLICT (persistence_id) DO UPDATE
+                   SET writer_uuid = EXCLUDED.writer_uuid,
+                       claimed_at_sequence_number = EXCLUDED.claimed_at_sequence_number,
+                       claimed_on = EXCLUDED.claimed_on;
+            END LOOP;
 
             SELECT n.persistence_id, n.sequence_number, n.writer_uuid, w.writer_uuid AS owner INTO r
               FROM fence_new_rows n JOIN {{WriterTable}} w ON w.persistence_id = n.persistence_id
@@ -129,17 +89,7 @@ public static class JournalFence
         END
         $fn$;
 
-        -- One trigger for every node: this version's replaces the earlier ones, in this transaction.
-        DO $drop$
-        DECLARE t text;
-        BEGIN
-            FOR t IN SELECT tgname FROM pg_trigger
-                      WHERE tgrelid = 'journal'::regclass AND NOT tgisinternal AND starts_with(tgname, '{{TriggerNamePrefix}}')
-            LOOP
-                EXECUTE format('DROP TRIGGER %I ON journal', t);
-            END LOOP;
-        END
-        $drop$;
+        DROP TRIGGER IF EXISTS {{TriggerName}} ON journal;
         CREATE TRIGGER {{TriggerName}} AFTER INSERT ON journal
             REFERENCING NEW TABLE AS fence_new_rows
             FOR EACH STATEMENT EXECUTE FUNCTION {{TriggerName}}();
@@ -192,21 +142,12 @@ public static class JournalFence
         return true;
     }
 
-    /// <summary>
-    /// This version's trigger, and no other version's. During a rolling upgrade a node of the previous release that
-    /// starts puts its trigger back beside this one (it looks for its own name only): both then fence, by the same rule
-    /// and the same locks, at the cost of both; the next node of this release to start drops it again.
-    /// </summary>
     private static async Task<bool> InstalledAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction = null)
     {
         await using var command = new NpgsqlCommand(
-            """
-            SELECT COALESCE(bool_and(tgname = @name), false)
-              FROM pg_trigger WHERE tgrelid = to_regclass('journal') AND NOT tgisinternal AND starts_with(tgname, @prefix)
-            """,
+            "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = @name AND tgrelid = to_regclass('journal'))",
             connection, transaction);
         command.Parameters.AddWithValue("name", TriggerName);
-        command.Parameters.AddWithValue("prefix", TriggerNamePrefix);
         return await command.ExecuteScalarAsync() is true;
     }
 

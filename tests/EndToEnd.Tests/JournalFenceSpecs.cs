@@ -188,7 +188,7 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
             TimeSpan.FromSeconds(20), "bob did not get m1, m2, m3 in order");
     }
 
-    // One statement of several rows, as the journal writes a batch: the trigger's one-mailbox path and its general one.
+    // One statement of several rows, as the journal writes a batch: of one mailbox, of several, with a claim.
 
     [Fact]
     public async Task Should_refuse_a_stale_writers_batch_of_one_mailbox()
@@ -263,35 +263,6 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
         var refused = await Assert.ThrowsAsync<PostgresException>(() => write);
         Assert.Equal("MF002", refused.SqlState);
         Assert.Equal([OldNode, NewNode], await WritersAsync(connection));
-    }
-
-    [Fact]
-    public async Task Should_replace_the_previous_releases_fence_and_fence_as_it_did()
-    {
-        await using var connection = await OpenAsync();
-        await using (var previous = new NpgsqlCommand(WriterFenceV1.InstallSql, connection))
-            await previous.ExecuteNonQueryAsync(Ct); // a node of the previous release started (again) during an upgrade
-        Assert.Equal([WriterFenceV1.TriggerName, JournalFence.TriggerName], await FenceTriggersAsync(connection));
-
-        Assert.True(await JournalFence.InstallIfMissingAsync(NpgsqlDataSource.Create(fixture.ConnectionString)));
-
-        Assert.Equal([JournalFence.TriggerName], await FenceTriggersAsync(connection));
-        Assert.False(await JournalFence.InstallIfMissingAsync(NpgsqlDataSource.Create(fixture.ConnectionString)));
-        // Claims the previous fence recorded still fence.
-        await InsertAsync(connection, 1, OldNode, claim: true);
-        await InsertAsync(connection, 2, NewNode, claim: true);
-        Assert.Equal("MF002", (await Assert.ThrowsAsync<PostgresException>(() => InsertAsync(connection, 3, OldNode))).SqlState);
-    }
-
-    private static async Task<string[]> FenceTriggersAsync(NpgsqlConnection connection)
-    {
-        await using var command = new NpgsqlCommand(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'journal'::regclass AND NOT tgisinternal ORDER BY tgname", connection);
-        var names = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-            names.Add(reader.GetString(0));
-        return [.. names];
     }
 
     /// <summary>Rows in one INSERT statement, as the journal writes a batch.</summary>

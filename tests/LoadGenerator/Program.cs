@@ -66,7 +66,8 @@ static int Usage()
                  [--verify-users N (0 = all)] [--timeout 30] [--pg-fsync on|off] [--json out.json] [--keep-dir]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
-          parts  --only fence [--fence-variants off,current,v1,empty,empty-tt,scan,v1-locks,v1-check, each also NAME+reset]
+          parts  --only fence [--fence-variants off,current,fastpath,onequery,empty,empty-tt,scan,v1-locks,v1-check,
+                 each also NAME+reset]
                  [--fence-rounds 3]
                  [--fence-actors 1000] [--fence-depth 1 | --fence-rate EVENTS_PER_S] [--fence-warmup 4]
                  [--fence-seconds 12] [--fence-pad-writers 100000] [--pg-fsync on|off]
