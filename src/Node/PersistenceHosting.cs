@@ -122,10 +122,10 @@ public static class PersistenceHosting
     /// Also no reset of a pooled connection when the plugin closes it (<c>No Reset On Close</c>): the plugin opens and
     /// closes a connection per transaction, and Npgsql's reset (<c>DISCARD ALL</c>, sent ahead of the next use) drops
     /// every cached plan of the session, so the writer fence's trigger was planned anew in every journal transaction:
-    /// about 80 % of its cost, some 0.26 ms of PostgreSQL CPU per statement (docs/benchmarks.md, "The writer fence's
-    /// cost in PostgreSQL"). The plugin keeps no session state (no SET, no temporary tables, no prepared statements,
-    /// no session locks; the fence's locks end with the transaction), and Npgsql still rolls back a transaction left
-    /// open before the connection goes back to the pool.
+    /// about 80 % of its cost, some 0.28 ms of PostgreSQL CPU per one-row statement (docs/benchmarks.md, "The writer
+    /// fence's cost in PostgreSQL"). The plugin keeps no session state (no SET, no temporary tables, no prepared
+    /// statements, no session locks; the fence's locks end with the transaction), and Npgsql still rolls back a
+    /// transaction left open before the connection goes back to the pool.
     /// </summary>
     private static string WithServerTimeouts(string connectionString)
     {
