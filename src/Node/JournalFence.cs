@@ -20,13 +20,20 @@ namespace Messaging.Node;
 /// journal never holds an older writer's event after a newer writer's claim. docs/architecture.md tells why this
 /// closes the window and what it costs. Mailboxes never claimed (written before the fence) accept any writer until
 /// their next incarnation claims them. SQLite has one node and one process, so it needs no fence.
+/// <para>
+/// Cost: PostgreSQL plans the trigger's queries once per session and keeps the plans, unless the session is reset
+/// (<c>DISCARD ALL</c>); so the journal's pooled connections are not reset (<see cref="PersistenceHosting"/>), which
+/// took most of the fence's cost away. Restructured versions of this function (a path for one mailbox's rows, the
+/// locks in one query) were measured and cost no less: docs/benchmarks.md, "The writer fence's cost in PostgreSQL".
+/// </para>
 /// </summary>
 public static class JournalFence
 {
     public const string TriggerName = "messaging_writer_fence_v1";
     public const string WriterTable = "journal_writer";
 
-    private const string Sql = $$"""
+    /// <summary>Creates <c>journal_writer</c> and the trigger (the fence benchmark installs it by itself).</summary>
+    public const string InstallSql = $$"""
         CREATE TABLE IF NOT EXISTS {{WriterTable}} (
             persistence_id text PRIMARY KEY,
             writer_uuid text NOT NULL,
@@ -129,7 +136,7 @@ public static class JournalFence
         await using (var exists = new NpgsqlCommand("SELECT to_regclass('journal') IS NOT NULL", connection, transaction))
             if (await exists.ExecuteScalarAsync() is not true)
                 throw new JournalNotReady();
-        await using (var install = new NpgsqlCommand(Sql, connection, transaction))
+        await using (var install = new NpgsqlCommand(InstallSql, connection, transaction))
             await install.ExecuteNonQueryAsync();
         await transaction.CommitAsync();
         return true;

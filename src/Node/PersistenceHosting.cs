@@ -118,6 +118,15 @@ public static class PersistenceHosting
     /// </summary>
     public static readonly TimeSpan StatementLimit = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Also no reset of a pooled connection when the plugin closes it (<c>No Reset On Close</c>): the plugin opens and
+    /// closes a connection per transaction, and Npgsql's reset (<c>DISCARD ALL</c>, sent ahead of the next use) drops
+    /// every cached plan of the session, so the writer fence's trigger was planned anew in every journal transaction:
+    /// about 80 % of its cost, some 0.28 ms of PostgreSQL CPU per one-row statement (docs/benchmarks.md, "The writer
+    /// fence's cost in PostgreSQL"). The plugin keeps no session state (no SET, no temporary tables, no prepared
+    /// statements, no session locks; the fence's locks end with the transaction), and Npgsql still rolls back a
+    /// transaction left open before the connection goes back to the pool.
+    /// </summary>
     private static string WithServerTimeouts(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
@@ -127,6 +136,9 @@ public static class PersistenceHosting
         if (!options.Contains("statement_timeout", StringComparison.Ordinal))
             options += $" -c statement_timeout={(long)StatementLimit.TotalMilliseconds}";
         builder.Options = options.Trim(); // an operator's own choice of either stands
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.Keys.Cast<string>().Any(key => key.Replace(" ", "").Equals("NoResetOnClose", StringComparison.OrdinalIgnoreCase)))
+            builder.NoResetOnClose = true; // likewise
         return builder.ConnectionString;
     }
 

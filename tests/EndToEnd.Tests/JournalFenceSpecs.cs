@@ -188,6 +188,100 @@ public sealed class JournalFenceSpecs(FencedJournalFixture fixture) : IClassFixt
             TimeSpan.FromSeconds(20), "bob did not get m1, m2, m3 in order");
     }
 
+    // One statement of several rows, as the journal writes a batch: of one mailbox, of several, with a claim.
+
+    [Fact]
+    public async Task Should_refuse_a_stale_writers_batch_of_one_mailbox()
+    {
+        await using var connection = await OpenAsync();
+        await InsertAsync(connection, 1, OldNode, claim: true);
+        await InsertAsync(connection, 2, NewNode, claim: true);
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 3, OldNode, false), (_mailbox, 4, OldNode, false)));
+        Assert.Equal("MF002", refused.SqlState);
+        Assert.Contains(OldNode, refused.MessageText);
+        // One stale row among the writer's own is enough, wherever it stands in the statement.
+        refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 3, NewNode, false), (_mailbox, 4, OldNode, false)));
+        Assert.Equal("MF002", refused.SqlState);
+        refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 3, OldNode, false), (_mailbox, 4, NewNode, false)));
+        Assert.Equal("MF002", refused.SqlState);
+
+        await InsertRowsAsync(connection, (_mailbox, 3, NewNode, false), (_mailbox, 4, NewNode, false));
+        Assert.Equal([OldNode, NewNode, NewNode, NewNode], await WritersAsync(connection));
+    }
+
+    [Fact]
+    public async Task Should_refuse_a_batch_of_several_mailboxes_with_one_stale_write_in_it()
+    {
+        var other = $"{_mailbox}-other";
+        await using var connection = await OpenAsync();
+        await InsertRowsAsync(connection, (_mailbox, 1, OldNode, true), (other, 1, NewNode, true));
+        await InsertAsync(connection, 2, NewNode, claim: true);
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (other, 2, NewNode, false), (_mailbox, 3, OldNode, false)));
+
+        Assert.Equal("MF002", refused.SqlState);
+        await InsertRowsAsync(connection, (other, 2, NewNode, false), (_mailbox, 3, NewNode, false));
+        Assert.Equal([OldNode, NewNode, NewNode], await WritersAsync(connection));
+    }
+
+    [Fact]
+    public async Task Should_take_a_claim_and_its_writers_events_in_one_statement_and_refuse_the_old_writers_in_it()
+    {
+        await using var connection = await OpenAsync();
+        await InsertRowsAsync(connection, (_mailbox, 1, OldNode, true), (_mailbox, 2, OldNode, false));
+
+        // The old writer's event in the statement that carries the new writer's claim, above it: the claim sees another
+        // writer's newer event (its own statement's), as v1 did.
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 3, NewNode, true), (_mailbox, 4, OldNode, false)));
+        Assert.Equal("MF001", refused.SqlState);
+        // Below it: the claim is taken, and then the event is not its writer's.
+        refused = await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 3, OldNode, false), (_mailbox, 4, NewNode, true)));
+        Assert.Equal("MF002", refused.SqlState);
+
+        await InsertRowsAsync(connection, (_mailbox, 3, NewNode, true), (_mailbox, 4, NewNode, false));
+        await Assert.ThrowsAsync<PostgresException>(() => InsertRowsAsync(connection, (_mailbox, 5, OldNode, false), (_mailbox, 6, OldNode, false)));
+        Assert.Equal([OldNode, OldNode, NewNode, NewNode], await WritersAsync(connection));
+    }
+
+    [Fact]
+    public async Task Should_make_a_one_mailbox_write_wait_for_a_claim_in_flight_then_refuse_it()
+    {
+        // The new writer's claim is open in a transaction when the old writer writes: the write waits for the lock,
+        // and then reads the claim (a snapshot taken after the lock was granted) and is refused.
+        await using var connection = await OpenAsync();
+        await InsertAsync(connection, 1, OldNode, claim: true);
+        await using var successor = await OpenAsync();
+        await using var transaction = await successor.BeginTransactionAsync(Ct);
+        await InsertAsync(successor, 2, NewNode, claim: true, transaction: transaction);
+
+        var write = InsertRowsAsync(connection, (_mailbox, 3, OldNode, false), (_mailbox, 4, OldNode, false));
+        await WaitUntilWaitingOnAdvisoryLockAsync();
+        Assert.False(write.IsCompleted);
+        await transaction.CommitAsync(Ct);
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => write);
+        Assert.Equal("MF002", refused.SqlState);
+        Assert.Equal([OldNode, NewNode], await WritersAsync(connection));
+    }
+
+    /// <summary>Rows in one INSERT statement, as the journal writes a batch.</summary>
+    private static async Task InsertRowsAsync(NpgsqlConnection connection, params (string Mailbox, long Seq, string Writer, bool Claim)[] rows)
+    {
+        var values = string.Join(", ", rows.Select((_, i) => $"(0, false, @p{i}, @s{i}, '\\x00'::bytea, @m{i}, 771, @w{i})"));
+        await using var command = new NpgsqlCommand(
+            $"INSERT INTO journal (created, deleted, persistence_id, sequence_number, message, manifest, identifier, writer_uuid) VALUES {values}",
+            connection);
+        for (var i = 0; i < rows.Length; i++)
+        {
+            command.Parameters.AddWithValue($"p{i}", rows[i].Mailbox);
+            command.Parameters.AddWithValue($"s{i}", rows[i].Seq);
+            command.Parameters.AddWithValue($"m{i}", rows[i].Claim ? Messages.Serialization.MessagingSerializer.WriterClaimedManifest : "MSt");
+            command.Parameters.AddWithValue($"w{i}", rows[i].Writer);
+        }
+        await command.ExecuteNonQueryAsync();
+    }
+
     private async Task InsertEventAsync(NpgsqlConnection connection, string persistenceId, long seq, string writer, IMailboxEvent evt)
     {
         var serializer = (Akka.Serialization.SerializerWithStringManifest)fixture.Node.Services.GetRequiredService<ActorSystem>()

@@ -41,9 +41,26 @@ public static class Parts
         var hocon = a.Str("hocon");
         var jsonPath = a.Str("json");
         var hold = a.Flag("hold"); // after the parts, print the pid and wait for Enter (for dotnet-gcdump)
+        var fenceActors = a.Int("fence-actors", 1_000);
+        var fenceDepth = a.Int("fence-depth", 1);
+        var fenceRate = a.Double("fence-rate", 0);
+        var fenceRounds = a.Int("fence-rounds", 3);
+        var fenceWarmup = a.Double("fence-warmup", 4);
+        var fenceSeconds = a.Double("fence-seconds", 12);
+        var fencePad = a.Int("fence-pad-writers", 100_000);
+        var fenceVariants = (a.Str("fence-variants") ?? "off,current").Split(',', StringSplitOptions.RemoveEmptyEntries);
         a.RejectUnknown();
 
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Bench.CpuModel()}, {Bench.MemoryGiB():0} GiB; load average {ProcStats.LoadAverage1():0.00}; GC server={GCSettings.IsServerGC}");
+        if (only.SetEquals(["fence"]))
+        {
+            // Its own throwaway PostgreSQL and actor system (no sharding): only the journal and the trigger.
+            var fence = await FenceBench.RunAsync(fsync, fenceActors, fenceDepth, fenceRate, fenceRounds, fenceWarmup, fenceSeconds,
+                fencePad, fenceVariants, hocon);
+            if (jsonPath is not null)
+                await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new Dictionary<string, object> { ["fence"] = fence }, JsonOut));
+            return 0;
+        }
         PostgresServer? pg = null;
         string connectionString;
         PersistenceProvider provider;

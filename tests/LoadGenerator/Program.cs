@@ -14,7 +14,8 @@ using Messaging.LoadGenerator;
 //   soak             throwaway PostgreSQL + node (Release): half peak with reads and retries for 30 min, users idle in
 //                    turns (passivation), a row of rates, errors, latency, memory per interval, then a read-back of
 //                    every acknowledged send
-//   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process)
+//   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process); --only fence:
+//                    the writer fence's PostgreSQL CPU per journal event, trigger variants in alternating rounds
 //   baseline-server  the plain Npgsql service (started by bench)
 try
 {
@@ -65,6 +66,11 @@ static int Usage()
                  [--verify-users N (0 = all)] [--timeout 30] [--pg-fsync on|off] [--json out.json] [--keep-dir]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
+          parts  --only fence [--fence-variants off,current,fastpath,onequery,empty,empty-tt,scan,v1-locks,v1-check,
+                 each also NAME+reset]
+                 [--fence-rounds 3]
+                 [--fence-actors 1000] [--fence-depth 1 | --fence-rate EVENTS_PER_S] [--fence-warmup 4]
+                 [--fence-seconds 12] [--fence-pad-writers 100000] [--pg-fsync on|off]
         """);
     return 2;
 }
