@@ -127,7 +127,7 @@ public static class PersistenceHosting
     /// statements, no session locks; the fence's locks end with the transaction), and Npgsql still rolls back a
     /// transaction left open before the connection goes back to the pool.
     /// </summary>
-    private static string WithServerTimeouts(string connectionString)
+    internal static string WithServerTimeouts(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
         var options = builder.Options ?? "";
