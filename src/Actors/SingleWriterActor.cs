@@ -115,8 +115,10 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 StopSnapshotDone();
                 return true;
             default:
-                // Requests count as use; the entity's own timers and the delivery index's wakes do not.
-                if (message is not (Delivery.DeliveryTimer or Messaging.Messages.WakeForDelivery))
+                // Requests count as use; the entity's own timers (the redelivery tick comes back round through the
+                // shard region as a Keep...Delivering) and the delivery index's wakes do not.
+                if (message is not (Delivery.DeliveryTimer or Messaging.Messages.WakeForDelivery
+                    or Messaging.Messages.KeepDelivering or Messaging.Messages.KeepGroupDelivering))
                     Volatile.Write(ref _lastActive, Environment.TickCount64);
                 return OnCommand(message);
         }
