@@ -93,11 +93,11 @@ public sealed partial record MailboxState(
     string UserId,
     MailboxLimits Limits,
     long LastStamp,
-    ImmutableDictionary<string, ConversationState> Conversations,
+    SmallMap<ConversationState> Conversations,
     ImmutableSortedDictionary<long, string> ByStamp,
     DedupWindow Dedup,
-    ImmutableDictionary<string, OutboundChannel> Outbound,
-    ImmutableDictionary<string, long> Inbound) : Delivery.IOutbox
+    SmallMap<OutboundChannel> Outbound,
+    SmallMap<long> Inbound) : Delivery.IOutbox
 {
     private static readonly IComparer<long> Descending = Comparer<long>.Create((a, b) => b.CompareTo(a));
 
@@ -106,11 +106,11 @@ public sealed partial record MailboxState(
         "",
         new MailboxLimits(),
         0,
-        ImmutableDictionary<string, ConversationState>.Empty.WithComparers(StringComparer.Ordinal),
+        SmallMap<ConversationState>.Empty,
         ImmutableSortedDictionary<long, string>.Empty.WithComparers(Descending),
         DedupWindow.Empty,
-        ImmutableDictionary<string, OutboundChannel>.Empty.WithComparers(StringComparer.Ordinal),
-        ImmutableDictionary<string, long>.Empty.WithComparers(StringComparer.Ordinal));
+        SmallMap<OutboundChannel>.Empty,
+        SmallMap<long>.Empty);
 
     public static MailboxState Empty(string userId, MailboxLimits limits) => Blank with { UserId = userId, Limits = limits };
 

@@ -65,10 +65,9 @@ public sealed record DeliveryTracker
     public ImmutableList<DeliveryWaiter> AwaitingDelivery { get; private init; } = ImmutableList<DeliveryWaiter>.Empty;
 
     /// <summary>Highest channel seq each recipient has confirmed, known in memory before it is journaled.</summary>
-    public ImmutableDictionary<string, long> Confirmed { get; private init; } = ImmutableDictionary<string, long>.Empty;
+    public SmallMap<long> Confirmed { get; private init; }
 
-    public ImmutableDictionary<string, ChannelProgress> Progress { get; private init; } =
-        ImmutableDictionary<string, ChannelProgress>.Empty;
+    public SmallMap<ChannelProgress> Progress { get; private init; }
 
     public ImmutableHashSet<DeliveryTimer> Timers { get; private init; } = ImmutableHashSet<DeliveryTimer>.Empty;
 
