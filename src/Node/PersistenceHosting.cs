@@ -127,6 +127,15 @@ public static class PersistenceHosting
     /// statements, no session locks; the fence's locks end with the transaction), and Npgsql still rolls back a
     /// transaction left open before the connection goes back to the pool.
     /// </summary>
+    /// <summary>
+    /// Statements Npgsql prepares per pooled connection (<c>Max Auto Prepare</c>), unless the operator set the key: a
+    /// statement run 5 times on a connection is prepared there and then only bound and executed, not parsed and
+    /// planned again on every call. The journal's statements are a few dozen shapes (an INSERT per batch size up to
+    /// the journal's batch, the replay, the highest sequence number, the snapshot's load and save), each with its
+    /// values as parameters. Like the cached plans above, this needs the connection not to be reset when pooled.
+    /// </summary>
+    internal const int MaxAutoPrepare = 64;
+
     internal static string WithServerTimeouts(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
@@ -137,8 +146,12 @@ public static class PersistenceHosting
             options += $" -c statement_timeout={(long)StatementLimit.TotalMilliseconds}";
         builder.Options = options.Trim(); // an operator's own choice of either stands
         var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
-        if (!given.Keys.Cast<string>().Any(key => key.Replace(" ", "").Equals("NoResetOnClose", StringComparison.OrdinalIgnoreCase)))
+        bool Chosen(string key) =>
+            given.Keys.Cast<string>().Any(k => k.Replace(" ", "").Equals(key, StringComparison.OrdinalIgnoreCase));
+        if (!Chosen("NoResetOnClose"))
             builder.NoResetOnClose = true; // likewise
+        if (!Chosen("MaxAutoPrepare"))
+            builder.MaxAutoPrepare = MaxAutoPrepare;
         return builder.ConnectionString;
     }
 

@@ -168,18 +168,22 @@ public sealed class PartitionSettingsSpecs
     }
 
     [Fact]
-    public void Should_give_the_journals_connections_server_timeouts_and_no_reset_unless_the_operator_chose()
+    public void Should_give_the_journals_connections_server_timeouts_no_reset_and_prepared_statements_unless_the_operator_chose()
     {
         var given = new Npgsql.NpgsqlConnectionStringBuilder(PersistenceHosting.WithServerTimeouts("Host=db;Username=messaging"));
         // No reset: a reset (DISCARD ALL) drops the session's cached plans, and the fence's trigger was planned anew
         // in every journal transaction (docs/benchmarks.md, "The writer fence's cost in PostgreSQL").
         Assert.True(given.NoResetOnClose);
+        // The journal's statements prepared once per connection instead of parsed and planned on every call.
+        Assert.Equal(PersistenceHosting.MaxAutoPrepare, given.MaxAutoPrepare);
+        Assert.True(given.MaxAutoPrepare > 0);
         Assert.Contains("idle_in_transaction_session_timeout=5000", given.Options, StringComparison.Ordinal);
         Assert.Contains("statement_timeout=10000", given.Options, StringComparison.Ordinal);
 
         var chosen = new Npgsql.NpgsqlConnectionStringBuilder(PersistenceHosting.WithServerTimeouts(
-            "Host=db;Username=messaging;No Reset On Close=false;Options=-c statement_timeout=60000"));
+            "Host=db;Username=messaging;No Reset On Close=false;Max Auto Prepare=0;Options=-c statement_timeout=60000"));
         Assert.False(chosen.NoResetOnClose);
+        Assert.Equal(0, chosen.MaxAutoPrepare);
         Assert.Contains("statement_timeout=60000", chosen.Options, StringComparison.Ordinal);
         Assert.DoesNotContain("statement_timeout=10000", chosen.Options, StringComparison.Ordinal);
     }

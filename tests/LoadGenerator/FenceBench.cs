@@ -30,6 +30,17 @@ public static class FenceBench
     /// Trigger variants by name. "off": no trigger. "current": the fence (<see cref="JournalFence"/>). "empty" to
     /// "v1-check" take it apart to see where its time goes (v1: the function's version, messaging_writer_fence_v1).
     /// </summary>
+    /// <summary>
+    /// Client variants by suffix: a trigger variant's name with one of these runs its writes through a journal whose
+    /// connection string adds the value to the node's (<see cref="PersistenceHosting.WithServerTimeouts"/>).
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, (string ConnectionString, string Description)> ClientVariants =
+        new Dictionary<string, (string, string)>
+        {
+            ["+reset"] = (";No Reset On Close=false", "Npgsql's reset on close (DISCARD ALL), as 1.5.x had it"),
+            ["+noprepare"] = (";Max Auto Prepare=0", "no automatic preparation of statements, as 1.6.0 had it"),
+        };
+
     public static readonly IReadOnlyDictionary<string, string?> Variants = new Dictionary<string, string?>
     {
         ["off"] = null,
@@ -225,23 +236,25 @@ public static class FenceBench
     public static async Task<object> RunAsync(bool durable, int actors, int depth, double rate, int rounds, double warmupSeconds,
         double seconds, int padWriters, string[] variants, string? hocon)
     {
-        const string Reset = "+reset";
-        static string TriggerOf(string variant) => variant.EndsWith(Reset, StringComparison.Ordinal) ? variant[..^Reset.Length] : variant;
+        static string? ClientOf(string variant) => ClientVariants.Keys.FirstOrDefault(suffix => variant.EndsWith(suffix, StringComparison.Ordinal));
+        static string TriggerOf(string variant) => ClientOf(variant) is { } suffix ? variant[..^suffix.Length] : variant;
         foreach (var v in variants)
             if (!Variants.ContainsKey(TriggerOf(v)))
-                throw new ArgumentException($"unknown fence variant '{v}' (known: {string.Join(", ", Variants.Keys)}, each also with {Reset})");
-        var withReset = variants.Any(v => v.EndsWith(Reset, StringComparison.Ordinal));
-        if (withReset && rate <= 0)
-            throw new ArgumentException($"variants with {Reset} need --fence-rate (paced load)");
+                throw new ArgumentException($"unknown fence variant '{v}' (known: {string.Join(", ", Variants.Keys)}, each also with one of {string.Join(", ", ClientVariants.Keys)})");
+        var clients = variants.Select(ClientOf).OfType<string>().Distinct().ToList();
+        if (clients.Count > 0 && rate <= 0)
+            throw new ArgumentException($"variants with {string.Join(", ", clients)} need --fence-rate (paced load)");
         await using var pg = await PostgresServer.StartAsync(durable: durable);
         var connectionString = pg.ConnectionStringFor("messaging");
-        // The node turns Npgsql's reset of a pooled connection off (PersistenceHosting). A variant NAME+reset puts it
-        // back, as the previous release had it: its writes come from a second actor system whose journal connections are
-        // reset (DISCARD ALL) when pooled, to its own mailboxes; the paced load goes to one system at a time.
+        // The node turns Npgsql's reset of a pooled connection off and its automatic preparation on (PersistenceHosting).
+        // A variant NAME+reset puts the reset back, as 1.5.x had it, and NAME+noprepare turns the preparation off, as
+        // 1.6.0 had it: its writes come from another actor system with that connection string, to its own mailboxes; the
+        // paced load goes to one system at a time.
         var load = rate > 0 ? $"paced at {rate:0} events/s" : $"closed loop, {depth} event(s) in flight per actor";
         Console.WriteLine($"fence: PostgreSQL fsync {(durable ? "on" : "off")}, {actors} persistent actors, {load}; " +
                           $"{rounds} rounds of {string.Join(", ", variants)} ({warmupSeconds:0} s warm-up + {seconds:0} s each); " +
-                          $"journal_writer padded with {padWriters} other mailboxes' claims; +reset: Npgsql's reset on close (DISCARD ALL) as before");
+                          $"journal_writer padded with {padWriters} other mailboxes' claims; " +
+                          string.Join("; ", ClientVariants.Select(c => $"{c.Key}: {c.Value.Description}")));
 
         async Task<IHost> StartSystemAsync(string journalConnectionString)
         {
@@ -260,7 +273,9 @@ public static class FenceBench
             return started;
         }
         using var host = await StartSystemAsync(connectionString);
-        using var resetHost = withReset ? await StartSystemAsync(connectionString + ";No Reset On Close=false") : null;
+        var clientHosts = new Dictionary<string, IHost>();
+        foreach (var client in clients)
+            clientHosts[client] = await StartSystemAsync(connectionString + ClientVariants[client].ConnectionString);
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         // A node's journal_writer holds a row per mailbox that ever wrote: make the lookups find theirs among many.
         await ExecuteAsync(dataSource, $"""
@@ -300,7 +315,9 @@ public static class FenceBench
             return writers;
         }
         var refs = await WritersAsync(host, "fence-");
-        var resetRefs = resetHost is null ? null : await WritersAsync(resetHost, "fence-r-");
+        var clientRefs = new Dictionary<string, IActorRef[]>();
+        foreach (var (client, clientHost) in clientHosts)
+            clientRefs[client] = await WritersAsync(clientHost, $"fence-{client.TrimStart('+')}-");
         var target = new Target { Writers = refs };
         using var pacing = new CancellationTokenSource();
         var pacer = rate > 0 ? Task.Run(() => Pace(target, rate, pacing.Token)) : Task.CompletedTask;
@@ -315,7 +332,7 @@ public static class FenceBench
             var order = round % 2 == 1 ? variants : [.. variants.Reverse()];
             foreach (var variant in order)
             {
-                target.Writers = variant.EndsWith(Reset, StringComparison.Ordinal) ? resetRefs! : refs;
+                target.Writers = ClientOf(variant) is { } client ? clientRefs[client] : refs;
                 await InstallAsync(dataSource, TriggerOf(variant));
                 await Task.Delay(TimeSpan.FromSeconds(warmupSeconds));
                 var load1 = ProcStats.LoadAverage1();
@@ -359,8 +376,11 @@ public static class FenceBench
             summary[variant] = new { MedianUsPerEvent = median, AgainstOff = median / offMedian, Rounds = mine };
         }
         await host.StopAsync();
-        if (resetHost is not null)
-            await resetHost.StopAsync();
+        foreach (var clientHost in clientHosts.Values)
+        {
+            await clientHost.StopAsync();
+            clientHost.Dispose();
+        }
         return summary;
     }
 
