@@ -22,12 +22,6 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
         await SnapshotsActorRef.Ask<LoadSnapshotResult>(
             new LoadSnapshot(MailboxActor.PersistenceIdFor(userId), SnapshotSelectionCriteria.Latest, long.MaxValue), Ask, Ct);
 
-    private async Task<IActorRef> EntityAsync(string userId)
-    {
-        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
-        return await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
-    }
-
     /// <summary>Sends <paramref name="count"/> messages and waits for the sender's mailbox to passivate.</summary>
     private async Task<List<SendResult>> SendThenPassivateAsync(string from, string to, int count, TimeSpan within)
     {
