@@ -34,12 +34,15 @@ public static class MessagingMetrics
         "messaging.deliveries.duplicate", unit: "{delivery}",
         description: "Redelivered copies a recipient mailbox already had, dropped without a write");
 
-    /// <summary>Mailboxes and groups that passivated because the governor asked (<see cref="MemoryGovernor"/>).</summary>
-    public static readonly Counter<long> Shed = Meter.CreateCounter<long>(
-        "messaging.mailboxes.shed", unit: "{mailbox}",
+    private static long _shed;
+
+    // Mailboxes and groups that passivated because the governor asked (MemoryGovernor). Observed rather than added to,
+    // so it is exported as 0 from the start: a scrape without it is a node without the governor (the soak shows "-").
+    private static readonly ObservableCounter<long> Shed = Meter.CreateObservableCounter(
+        "messaging.mailboxes.shed", () => Interlocked.Read(ref _shed), unit: "{mailbox}",
         description: "Mailboxes and groups passivated because the node's heap was above its high water mark");
 
-    internal static void MailboxShed() => Shed.Add(1);
+    internal static void MailboxShed() => Interlocked.Increment(ref _shed);
 
     internal static void RecordJournalWrite(long startedAt) =>
         JournalWriteDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);

@@ -46,8 +46,7 @@ public sealed class MailboxActorSpecs(ITestOutputHelper output)
         Assert.Equal(SendOutcome.Sent, (await SendAsync(Alice, Bob, "hello bob", "c1")).Outcome);
         foreach (var user in new[] { Alice, Bob })
         {
-            var shard = new MailboxMessageExtractor(10).ShardId(user, new GetMailboxStatus(user));
-            var entity = await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{user}").ResolveOne(Ask, Ct);
+            var entity = await EntityAsync(user);
             var cell = Assert.IsType<ActorCell>(((ActorRefWithCell)entity).Underlying, exactMatch: false);
             Assert.IsType<CompactDequeMessageQueue>(cell.Mailbox!.MessageQueue);
         }

@@ -36,12 +36,6 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
         builder.WithMemoryGovernor(Settings, () => _heap.Value, () => Interlocked.Increment(ref _collections));
     }
 
-    private async Task<IActorRef> EntityAsync(string userId)
-    {
-        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
-        return await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
-    }
-
     [Fact]
     public async Task Should_passivate_the_least_recently_used_mailboxes_above_the_high_water_mark_and_wake_them_intact()
     {

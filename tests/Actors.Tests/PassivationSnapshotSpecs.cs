@@ -22,12 +22,6 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
         await SnapshotsActorRef.Ask<LoadSnapshotResult>(
             new LoadSnapshot(MailboxActor.PersistenceIdFor(userId), SnapshotSelectionCriteria.Latest, long.MaxValue), Ask, Ct);
 
-    private async Task<IActorRef> EntityAsync(string userId)
-    {
-        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
-        return await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
-    }
-
     /// <summary>Sends <paramref name="count"/> messages and waits for the sender's mailbox to passivate.</summary>
     private async Task<List<SendResult>> SendThenPassivateAsync(string from, string to, int count, TimeSpan within)
     {
@@ -62,6 +56,38 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
         await AssertThreadAsync(alice, sent[0], 6);
         var retry = await Region.Ask<SendResult>(new SendMessage(alice, [bob], "m2", "c2"), Ask, Ct);
         Assert.Equal((SendOutcome.Duplicate, sent[1].MessageId), (retry.Outcome, retry.MessageId));
+    }
+
+    [Fact]
+    public async Task Should_take_no_snapshot_when_the_node_shuts_down_and_hands_its_mailboxes_off()
+    {
+        // A shutdown's hand-off stops every mailbox of the node at once, while the member is still Up: none may spend
+        // the shutdown's time on a snapshot, however much it wrote (the next node replays instead).
+        var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
+        for (var i = 1; i <= 100; i++)
+            Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(new SendMessage(alice, [bob], $"m{i}", $"c{i}"), Ask, Ct)).Outcome);
+        // Well over SnapshotOnPassivationAfter (5), under SnapshotEvery (1000): an ordinary passivation would take one.
+        Assert.InRange((await Region.Ask<MailboxStatus>(new GetMailboxStatus(alice), Ask, Ct)).LastSequenceNr, 101, 999);
+        var mailboxes = new[] { alice, bob };
+        var stops = new List<Task<bool>>();
+        foreach (var user in mailboxes)
+            stops.Add((await EntityAsync(user)).WatchAsync(Ct));
+
+        // Once the hand-off is done (its phase comes before this one) and while the snapshot store is still up: what
+        // it holds, and whether the mailboxes have stopped.
+        var afterHandOff = new TaskCompletionSource<(bool Stopped, LoadSnapshotResult[] Snapshots)>();
+        var shutdown = CoordinatedShutdown.Get(Sys);
+        shutdown.AddTask(CoordinatedShutdown.PhaseBeforeActorSystemTerminate, "read-snapshots", async () =>
+        {
+            var snapshots = await Task.WhenAll(mailboxes.Select(LatestSnapshotAsync));
+            afterHandOff.SetResult((stops.All(stop => stop.IsCompletedSuccessfully && stop.Result), snapshots));
+            return Akka.Done.Instance;
+        });
+        await shutdown.Run(CoordinatedShutdown.ClrExitReason.Instance);
+
+        var (stopped, saved) = await afterHandOff.Task.WaitAsync(Ask, Ct);
+        Assert.True(stopped, "the hand-off did not stop the mailboxes");
+        Assert.All(saved, snapshot => Assert.Null(snapshot.Snapshot));
     }
 
     [Fact]

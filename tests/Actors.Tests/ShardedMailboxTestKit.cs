@@ -48,10 +48,16 @@ public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper outpu
         await cluster.JoinAsync(cluster.SelfAddress);
     }
 
-    protected async Task KillMailboxAsync(string userId)
+    /// <summary>The live mailbox entity of <paramref name="userId"/> (fails if it is not running).</summary>
+    protected async Task<IActorRef> EntityAsync(string userId)
     {
         var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
-        var entity = await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
+        return await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
+    }
+
+    protected async Task KillMailboxAsync(string userId)
+    {
+        var entity = await EntityAsync(userId);
         Watch(entity);
         entity.Tell(PoisonPill.Instance);
         ExpectTerminated(entity, Ask, cancellationToken: Ct);

@@ -50,6 +50,16 @@ public sealed class MetricsSpecs(DefaultNodeFixture fixture) : IClassFixture<Def
     }
 
     [Fact]
+    public async Task Should_export_the_shed_count_from_the_start()
+    {
+        // Exported before the governor has shed anything (as 0), so a scrape without it means a node without the
+        // governor: the soak's rows show "-" for that, not 0.
+        var shed = (await Scrape()).Split('\n').Where(line => line.StartsWith("messaging_mailboxes_shed_total", StringComparison.Ordinal)).ToList();
+        var value = Assert.Single(shed)[(shed[0].LastIndexOf(' ') + 1)..];
+        Assert.True(double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var count) && count >= 0, shed[0]);
+    }
+
+    [Fact]
     public async Task Should_count_the_live_streams_open_on_the_node()
     {
         var users = Enumerable.Range(0, 3).Select(i => Users.Unique($"live{i}")).ToArray();

@@ -8,7 +8,7 @@ using Npgsql;
 namespace Messaging.EndToEnd.Tests;
 
 /// <summary>A node with its journal on two PostgreSQL servers of its own: partitions 0-127 on a, 128-255 on b.</summary>
-public sealed class TwoServersNodeFixture : IAsyncLifetime
+public class TwoServersNodeFixture : IAsyncLifetime
 {
     public const string Map = "0-127=a,128-255=b";
 
@@ -24,6 +24,7 @@ public sealed class TwoServersNodeFixture : IAsyncLifetime
         var servers = await Task.WhenAll(PostgresServer.StartAsync(), PostgresServer.StartAsync());
         (A, B) = (servers[0], servers[1]);
         Node = await TestNode.StartAsync(
+        [
             "--Messaging:Persistence:Provider=PostgreSql",
             $"--Messaging:Persistence:Servers:a:ConnectionString={A.ConnectionString}",
             $"--Messaging:Persistence:Servers:b:ConnectionString={B.ConnectionString}",
@@ -31,8 +32,13 @@ public sealed class TwoServersNodeFixture : IAsyncLifetime
             "--Messaging:Http:AskTimeout=00:00:03",
             "--Messaging:Mailbox:JournalReadTimeout=00:00:02",
             "--Messaging:Mailbox:DeliveryWait=00:00:01",
-            "--Messaging:Mailbox:SnapshotEvery=3");
+            "--Messaging:Mailbox:SnapshotEvery=3",
+            .. MoreArguments,
+        ]);
     }
+
+    /// <summary>More node arguments, for a fixture of another spec that needs the two servers.</summary>
+    protected virtual string[] MoreArguments => [];
 
     public async ValueTask DisposeAsync()
     {

@@ -370,8 +370,10 @@ public sealed class SoakLoad
         sorted.Count == 0 ? 0 : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
     /// <summary>
-    /// From the node's Prometheus endpoint (admin port): messaging.mailboxes.active, and the managed heap after the last
-    /// GC summed over the generations (System.Runtime's dotnet.gc.last_collection.heap.size); null if it does not answer.
+    /// From the node's Prometheus endpoint (admin port): messaging.mailboxes.active, the managed heap after the last
+    /// GC summed over the generations (System.Runtime's dotnet.gc.last_collection.heap.size) and messaging.mailboxes.shed;
+    /// each null if the node does not answer or does not export it (a release without the memory governor has no shed
+    /// count: its rows show "-", not 0).
     /// </summary>
     private async Task<(long? Mailboxes, double? HeapBytes, long? Shed)> ScrapeAsync()
     {
@@ -396,7 +398,7 @@ public sealed class SoakLoad
                 else
                     heap = (heap ?? 0) + v;
             }
-            return (mailboxes, heap, shed ?? 0);
+            return (mailboxes, heap, shed);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
         {
