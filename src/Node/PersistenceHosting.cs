@@ -97,6 +97,11 @@ public static class PersistenceHosting
         # write rate is capped by commit latency. 6 writers kept the mailbox path at ~7,000 sends/s (~19,000
         # events/s) where 3 fell to 1,400-2,800 whenever the disk was shared (docs/benchmarks.md).
         {{plugins.Journal}}.parallelism = 6
+        # A batch of several events is one multi-row INSERT. By default linq2db writes their values into the statement
+        # as literals (each payload hex-encoded in the SQL text), so every batch is a new statement that PostgreSQL
+        # parses and plans in full. As parameters, a batch is sent in binary and its text depends only on its row
+        # count, so Npgsql prepares the frequent ones (Max Auto Prepare, WithServerTimeouts).
+        {{plugins.Journal}}.prefer-parameters-on-multirow-insert = true
         # A lost database (PostgreSQL restarting) opens the breaker: writes fail fast (503s, never a false
         # success) and it half-opens again within seconds, not the default 30 s, so service returns by itself.
         {{plugins.Journal}}.circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 3s }

@@ -65,7 +65,7 @@ public static class Bench
 
         if (hold)
         {
-            Console.WriteLine($"node {node.HttpUri} pid {node.Pid}; baseline {baseline.HttpUri} pid {baseline.Pid}; postgres {pg.ConnectionStringFor("messaging")}; key {key}");
+            Console.WriteLine($"node {node.HttpUri} pid {node.Pid}; baseline {baseline.HttpUri} pid {baseline.Pid}; postgres {pg.ConnectionStringFor("messaging")}; key {key} postmaster {postmaster}");
             Console.WriteLine("press Enter (or close stdin) to stop");
             await Console.In.ReadLineAsync();
             return 0;
@@ -142,6 +142,8 @@ public static class Bench
         var sources = new Dictionary<string, Func<double>> { ["loadgen"] = () => ProcStats.CpuSeconds(selfPid) };
         if (pid is { } serverPid)
             sources["server"] = () => ProcStats.CpuSeconds(serverPid);
+        if (a.Str("postmaster") is { } postmaster) // PostgreSQL's postmaster: its whole tree (every backend)
+            sources["postgres"] = () => ProcStats.TreeCpuSeconds(int.Parse(postmaster, CultureInfo.InvariantCulture));
         var options = new LoadOptions
         {
             Url = url, SigningKey = Encoding.UTF8.GetBytes(key), Label = a.Str("label", "load")!,

@@ -10,14 +10,15 @@ REPO=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 OUT=${OUT:-/tmp/messaging-ab}; mkdir -p "$OUT"
 cd "$REPO"
 measure() { # HOLD_LOG LABEL SECONDS
-  local line URL PID KEY
+  local line URL PID KEY PG
   line=$(grep -o 'node http.*' "$1")
   URL=$(echo "$line" | cut -d' ' -f2); PID=$(echo "$line" | grep -o 'pid [0-9]*' | head -1 | cut -d' ' -f2)
-  KEY=$(echo "$line" | grep -o 'key .*' | cut -d' ' -f2)
+  KEY=$(echo "$line" | grep -o 'key .*' | cut -d' ' -f2); PG=$(echo "$line" | grep -o 'postmaster [0-9]*' | cut -d' ' -f2)
   dotnet run -c Release --no-build --project tests/LoadGenerator -- load --url "$URL" --key "$KEY" --pid "$PID" \
+    ${PG:+--postmaster "$PG"} \
     --users "$USERS" --concurrency 64 --retry 0.05 --warmup 10 --duration "$3" --json "$OUT/$2.json" > "$OUT/$2.log" 2>&1
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r["CpuCores"]; s=r["SendsPerSecond"]
-print(f"sends/s {s:.0f} node cores {c.get(\"server\",0):.2f} node ms/send {1000*c.get(\"server\",0)/s:.3f} other cores {c.get(\"other\",0):.2f}")' "$OUT/$2.json"
+print(f"sends/s {s:.0f} node cores {c.get(\"server\",0):.2f} node ms/send {1000*c.get(\"server\",0)/s:.3f} postgres ms/send {1000*c.get(\"postgres\",0)/s:.3f} other cores {c.get(\"other\",0):.2f}")' "$OUT/$2.json"
 }
 for c in $(seq 1 "$CYCLES"); do
   for v in A B; do
