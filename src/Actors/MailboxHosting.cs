@@ -30,7 +30,7 @@ public static class MailboxHosting
             (_, registry, _) => userId =>
             {
                 var plugins = partitions?.For(MailboxActor.PersistenceIdFor(userId));
-                return Props.Create(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
+                return FactoryProps.Of(() => new MailboxActor(userId, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
                     new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
                         Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor, userId)),
                     plugins)).WithMailbox(CompactMailbox.Id);

@@ -252,6 +252,6 @@ public static class MemoryGovernorHosting
         this AkkaConfigurationBuilder builder, MailboxSettings settings, Func<HeapReading>? probe = null, Action? collect = null) =>
         settings.HeapHighWater <= 0
             ? builder
-            : builder.AddStartup((system, _) => system.ActorOf(Props.Create(() => new MemoryGovernorActor(
+            : builder.AddStartup((system, _) => system.ActorOf(FactoryProps.Of(() => new MemoryGovernorActor(
                 settings, probe ?? HeapReading.Now, collect ?? HeapReading.CollectInBackground)), "memory-governor"));
 }

@@ -287,7 +287,7 @@ public sealed class EventStream : ReceiveActor, IWithTimers
     public static Props Props(
         string userId, long after, IActorRef mailboxes, StreamBuffer output, TaskCompletionSource<object> started,
         MessagingApiOptions options) =>
-        Akka.Actor.Props.Create(() => new EventStream(userId, after, mailboxes, output, started, options));
+        FactoryProps.Of(() => new EventStream(userId, after, mailboxes, output, started, options));
 
     public EventStream(
         string userId, long after, IActorRef mailboxes, StreamBuffer output, TaskCompletionSource<object> started,

@@ -132,7 +132,7 @@ public static class DeliveryIndexHosting
         return builder.WithShardRegion<DeliveryIndexRegion>(
             TypeName,
             (_, registry, _) => indexId =>
-                Props.Create(() => new DeliveryIndexActor(
+                FactoryProps.Of(() => new DeliveryIndexActor(
                     indexId,
                     indexId.StartsWith(Groups.GroupHosting.TypeName + "-", StringComparison.Ordinal)
                         ? registry.Get<Groups.GroupRegion>()

@@ -39,7 +39,7 @@ public static class GroupHosting
             (_, registry, _) => groupId =>
             {
                 var plugins = partitions?.For(GroupActor.PersistenceIdFor(groupId));
-                return Props.Create(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
+                return FactoryProps.Of(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
                     new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
                         Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor, groupId)),
                     plugins));

@@ -27,7 +27,7 @@ public sealed class ClusterFeatures(UpgradeSettings settings)
     public void Start(ActorSystem system)
     {
         _cluster = Cluster.Get(system);
-        system.ActorOf(Props.Create(() => new MembershipWatcher(Settings)), "cluster-features");
+        system.ActorOf(FactoryProps.Of(() => new MembershipWatcher(Settings)), "cluster-features");
     }
 
     /// <summary>A membership to decide on instead of a cluster's (tests).</summary>
