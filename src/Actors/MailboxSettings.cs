@@ -56,7 +56,7 @@ public sealed record MailboxSettings
     /// links instead, in blocks of entries while it is dense (at most this many entries in blocks), else message by
     /// message, so one read goes through at most this many entries plus the page and its O(log depth) lookups.
     /// </summary>
-    public int JournalReadMaxRange { get; init; } = 2000;
+    public int JournalReadMaxRange { get; init; } = 4000;
 
     /// <summary>Thread pages (and receipt tallies) of one mailbox read from the journal at once; one more is 503.</summary>
     public int MaxConcurrentJournalReads { get; init; } = 4;
