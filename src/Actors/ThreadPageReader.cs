@@ -14,11 +14,15 @@ namespace Messaging.Actors;
 /// where the message would lie if the conversation's share of the journal were even across the bracket, and reads the
 /// block of up to <see cref="Chunk"/> entries ending just past that; in a steady history that block holds the message
 /// and much of the page. Every message of the conversation a block holds, and every message their links name, narrows
-/// the bracket. A block with nothing of the conversation (it fell into another conversation's burst) says nothing of
-/// which way to go: the reader reads the blocks above it until one holds some of the conversation. When that
-/// reaches the message above, or misses in a row have cost half the budget, it takes steps of the skip list that <see cref="ThreadLinks"/>
-/// make (point reads, none for entries it has read already) until the bracket has halved, and guesses again; at most
-/// <see cref="MaxGuesses"/> guesses, then steps to the end.</item>
+/// the bracket. Then, since a journal request costs far more than its rows, the next block is chosen to need no
+/// request after it where it can: the whole bracket when it fits in one block; after a block with nothing of the
+/// conversation (it fell into another conversation's burst, which says nothing of which way to go), the block above
+/// it, twice as wide each time up to <see cref="MaxBlock"/>; after a block whose messages all lie on one side of the
+/// message, near it, the block next to it on the message's side, nothing skipped (it holds the page too); else a new
+/// guess. When guesses, after <see cref="MaxGuesses"/>, or the budget run out, it takes steps of the skip list that
+/// <see cref="ThreadLinks"/> make (point reads, none for entries it has read already) from the nearest message above.
+/// Finding the message may spend three quarters of the budget, and the quarter kept for the page only on a block next
+/// to the message or around it.</item>
 /// <item>From there it follows the page's <see cref="ThreadLinks.Previous"/> links down to its first message,
 /// reading the block of entries ending at the next message it lacks, sized by the conversation's density there,
 /// until blocks have cost <c>maxRange</c> entries; a page that is both wide (more than <c>maxRange</c> entries)
@@ -29,12 +33,12 @@ namespace Messaging.Actors;
 /// nothing but the mailbox's own history lies; below that, only what the history's links lead to. The reply is the chain of links from the last message down, whatever else was read.
 /// History is immutable, so this runs beside the mailbox without touching its state. Bounded: it keeps only this
 /// conversation's entries (whatever else a block holds is dropped as it arrives), asks the journal for at most
-/// <see cref="Chunk"/> entries at a time, and answers by one deadline from its start; once it has answered it stops,
-/// so at most one chunk is still on its way to nobody.
+/// <see cref="MaxBlock"/> entries at a time, and answers by one deadline from its start; once it has answered it stops,
+/// so at most one block is still on its way to nobody.
 /// </summary>
 public sealed class ThreadPageReader : ReceiveActor, IWithTimers
 {
-    /// <summary>Journal entries a guess asks for.</summary>
+    /// <summary>Journal entries a guess asks for; also the density below which a wide page is read message by message (a quarter of it).</summary>
     public const int Chunk = 100;
 
     /// <summary>Journal entries asked for at once: the most a reader can have coming after it gave up.</summary>
