@@ -54,9 +54,11 @@ public sealed record MailboxSettings
     /// The widest journal range a thread page is read in at once. The range between a page's first and last message
     /// also holds the user's other conversations' events; when it is wider than this, the page is walked along its
     /// links instead, in blocks of entries while it is dense (at most this many entries in blocks), else message by
-    /// message, so one read goes through at most this many entries plus the page and its O(log depth) lookups.
+    /// message, so one read goes through at most this many entries plus the page and its O(log depth) lookups. 4,000
+    /// (2,000 before issue 12's tail work): in histories where conversations come in long bursts, finding a page 10,000 deep
+    /// within 2,000 often left the rest of the page to one request per message.
     /// </summary>
-    public int JournalReadMaxRange { get; init; } = 2000;
+    public int JournalReadMaxRange { get; init; } = 4000;
 
     /// <summary>Thread pages (and receipt tallies) of one mailbox read from the journal at once; one more is 503.</summary>
     public int MaxConcurrentJournalReads { get; init; } = 4;

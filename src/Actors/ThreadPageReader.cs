@@ -14,11 +14,15 @@ namespace Messaging.Actors;
 /// where the message would lie if the conversation's share of the journal were even across the bracket, and reads the
 /// block of up to <see cref="Chunk"/> entries ending just past that; in a steady history that block holds the message
 /// and much of the page. Every message of the conversation a block holds, and every message their links name, narrows
-/// the bracket. A block with nothing of the conversation (it fell into another conversation's burst) says nothing of
-/// which way to go: the reader reads the blocks above it until one holds some of the conversation. When that
-/// reaches the message above, or misses in a row have cost half the budget, it takes steps of the skip list that <see cref="ThreadLinks"/>
-/// make (point reads, none for entries it has read already) until the bracket has halved, and guesses again; at most
-/// <see cref="MaxGuesses"/> guesses, then steps to the end.</item>
+/// the bracket. Then, since a journal request costs far more than its rows, the next block is chosen to need no
+/// request after it where it can: the whole bracket when it fits in one block; after a block with nothing of the
+/// conversation (it fell into another conversation's burst, which says nothing of which way to go), the block above
+/// it, twice as wide each time up to <see cref="MaxBlock"/>; after a block whose messages all lie on one side of the
+/// message, near it, the block next to it on the message's side, nothing skipped (it holds the page too); else a new
+/// guess. When guesses, after <see cref="MaxGuesses"/>, or the budget run out, it takes steps of the skip list that
+/// <see cref="ThreadLinks"/> make (point reads, none for entries it has read already) from the nearest message above.
+/// Finding the message may spend three quarters of the budget, and the quarter kept for the page only on a block next
+/// to the message or around it.</item>
 /// <item>From there it follows the page's <see cref="ThreadLinks.Previous"/> links down to its first message,
 /// reading the block of entries ending at the next message it lacks, sized by the conversation's density there,
 /// until blocks have cost <c>maxRange</c> entries; a page that is both wide (more than <c>maxRange</c> entries)
@@ -29,13 +33,16 @@ namespace Messaging.Actors;
 /// nothing but the mailbox's own history lies; below that, only what the history's links lead to. The reply is the chain of links from the last message down, whatever else was read.
 /// History is immutable, so this runs beside the mailbox without touching its state. Bounded: it keeps only this
 /// conversation's entries (whatever else a block holds is dropped as it arrives), asks the journal for at most
-/// <see cref="Chunk"/> entries at a time, and answers by one deadline from its start; once it has answered it stops,
-/// so at most one chunk is still on its way to nobody.
+/// <see cref="MaxBlock"/> entries at a time, and answers by one deadline from its start; once it has answered it stops,
+/// so at most one block is still on its way to nobody.
 /// </summary>
 public sealed class ThreadPageReader : ReceiveActor, IWithTimers
 {
-    /// <summary>Journal entries asked for at once: the most a reader can have coming after it gave up.</summary>
+    /// <summary>Journal entries a guess asks for; also the density below which a wide page is read message by message (a quarter of it).</summary>
     public const int Chunk = 100;
+
+    /// <summary>Journal entries asked for at once: the most a reader can have coming after it gave up.</summary>
+    public const int MaxBlock = 400;
 
     /// <summary>Blocks read to narrow the bracket around a message before the skip list is walked.</summary>
     public const int MaxGuesses = 4;
@@ -203,20 +210,17 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     /// bracket.
     /// </summary>
     private void Guess(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq, int guesses, Action<long> found,
-        long missedUpTo = 0, long missed = 0)
+        long from = 0, long to = 0)
     {
         var floor = Math.Max(lowJournalSeq, _plan.StaleUpTo);
-        var size = GuessSize; // guesses are blocks too: they draw on the same budget
-        long from, to;
-        if (missedUpTo == 0)
+        if (from == 0)
         {
-            var estimate = lowJournalSeq + (long)((double)(target - lowSeq) / (highSeq - lowSeq) * (highJournalSeq - lowJournalSeq));
-            to = Math.Min(highJournalSeq - 1, Math.Max(floor + 1, estimate) + size / 10);
+            var size = GuessSize; // guesses are blocks too: they draw on the same budget
+            to = Math.Min(highJournalSeq - 1, Math.Max(floor + 1, Estimate(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq)) + size / 10);
             from = Math.Max(floor + 1, to - size + 1);
         }
-        else
-            (from, to) = (missedUpTo + 1, Math.Min(highJournalSeq - 1, missedUpTo + size));
         _blockBudget -= to - from + 1;
+        var (lowBefore, highBefore) = (lowJournalSeq, highJournalSeq);
         Read(from, to, () =>
         {
             var at = 0L;
@@ -240,18 +244,53 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
                     Consider(seq - (seq & -seq), links.Skip);
             }
             if (at != 0)
+            {
                 found(at);
-            else if (_lastRead.Count == 0 && to + 1 < highJournalSeq && GuessSize >= 2 && missed + (to - from + 1) < _maxRange / 2)
-                // Nothing of the conversation here (another's burst): the block above, until one holds some of its
-                // messages; at most half the budget in a row, so a long run of others leaves blocks for the page.
-                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, missedUpTo: to, missed: missed + (to - from + 1));
+                return;
+            }
+            // Where to read next. A request costs far more than its rows, so a block next to one that came close is
+            // twice as wide, up to MaxBlock, and reads on from where the last one stopped: nothing between is skipped.
+            var floor = Math.Max(lowJournalSeq, _plan.StaleUpTo);
+            var wider = Math.Min(Math.Min(2 * (to - from + 1), MaxBlock), LocateBudget);
+            // Reading on from a message near the target reads the page too: it may draw on what is kept for the page.
+            var closer = Math.Min(Math.Min(2 * (to - from + 1), MaxBlock), _blockBudget);
+            var between = highJournalSeq - floor - 1; // entries where the message can lie
+            var estimate = Estimate(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq);
+            if (between >= 1 && between <= Math.Min(MaxBlock, _blockBudget))
+                // All of the bracket in one block: it holds the message and the page above the bracket's floor, so it
+                // may draw on what is kept for the page.
+                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, floor + 1, highJournalSeq - 1);
+            else if (wider >= 2 && _lastRead.Count == 0 && to + 1 < highJournalSeq)
+                // Nothing of the conversation here (another's burst): the block above, until one holds some of it.
+                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, to + 1, Math.Min(highJournalSeq - 1, to + wider));
+            else if (closer >= 2 && lowJournalSeq > lowBefore && highJournalSeq == highBefore && estimate - floor <= 2 * MaxBlock)
+            {
+                // Only messages below it, and the message near above them: read on upwards from the highest (from the
+                // block's end when the block covers what lies between).
+                var start = floor + 1 >= from ? Math.Max(floor, to) + 1 : floor + 1;
+                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, start, Math.Min(highJournalSeq - 1, start + closer - 1));
+            }
+            else if (closer >= 2 && highJournalSeq < highBefore && lowJournalSeq == lowBefore && highJournalSeq - estimate <= 2 * MaxBlock)
+            {
+                // Only messages above it, and the message near below them: read on downwards from the lowest (from
+                // the block's start when the block covers what lies between).
+                var end = highJournalSeq - 1 <= to ? Math.Min(highJournalSeq, from) - 1 : highJournalSeq - 1;
+                Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, Math.Max(floor + 1, end - closer + 1), end);
+            }
             else
                 Narrow(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1,
                     _lastRead.Count > 0 ? long.MaxValue : (to - floor) / 2, found);
         });
     }
 
-    private long GuessSize => Math.Min(Chunk, _blockBudget);
+    /// <summary>Where <paramref name="target"/> would lie if the conversation's share of the journal were even across the bracket.</summary>
+    private static long Estimate(long target, long highSeq, long highJournalSeq, long lowSeq, long lowJournalSeq) =>
+        lowJournalSeq + (long)((double)(target - lowSeq) / (highSeq - lowSeq) * (highJournalSeq - lowJournalSeq));
+
+    private long GuessSize => Math.Min(Chunk, LocateBudget);
+
+    // What finding the page's last message may still read in blocks: a quarter of the budget is kept for the page.
+    private long LocateBudget => _blockBudget - _maxRange / 4;
 
     /// <summary>
     /// Walk the skip list from a message of the history (<paramref name="fromSeq"/> at <paramref name="fromJournalSeq"/>)
@@ -346,7 +385,7 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
         if (entries > _maxRange && perMessage > Chunk / 4)
             return 1; // wide and sparse: blocks would be mostly other conversations
         var wanted = (long)Math.Ceiling(entries * 1.1) + 1;
-        return Math.Max(1, Math.Min(Math.Min(wanted, Chunk), Math.Min(_blockBudget, journalSeq)));
+        return Math.Max(1, Math.Min(Math.Min(wanted, MaxBlock), Math.Min(_blockBudget, journalSeq)));
     }
 
     private void Read(long from, long to, Action done)
