@@ -80,7 +80,7 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     public static Props Props(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
         int maxRange, Func<object, object>? wrap = null, bool blocks = true, bool guess = true) =>
-        Akka.Actor.Props.Create(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap, blocks, guess));
+        FactoryProps.Of(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap, blocks, guess));
 
     public ThreadPageReader(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
