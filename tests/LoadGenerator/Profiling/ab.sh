@@ -17,8 +17,9 @@ measure() { # HOLD_LOG LABEL SECONDS
   dotnet run -c Release --no-build --project tests/LoadGenerator -- load --url "$URL" --key "$KEY" --pid "$PID" \
     ${PG:+--postmaster "$PG"} \
     --users "$USERS" --concurrency 64 --retry 0.05 --warmup 10 --duration "$3" --json "$OUT/$2.json" > "$OUT/$2.log" 2>&1
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); c=r["CpuCores"]; s=r["SendsPerSecond"]
-print(f"sends/s {s:.0f} node cores {c.get(\"server\",0):.2f} node ms/send {1000*c.get(\"server\",0)/s:.3f} postgres ms/send {1000*c.get(\"postgres\",0)/s:.3f} other cores {c.get(\"other\",0):.2f}")' "$OUT/$2.json"
+  python3 -c 'import json,sys
+r=json.load(open(sys.argv[1])); c=r["CpuCores"]; s=r["SendsPerSecond"]; g=lambda k: c.get(k, 0)
+print("sends/s %.0f node cores %.2f node ms/send %.3f postgres ms/send %.3f other cores %.2f" % (s, g("server"), 1000 * g("server") / s, 1000 * g("postgres") / s, g("other")))' "$OUT/$2.json"
 }
 for c in $(seq 1 "$CYCLES"); do
   for v in A B; do
