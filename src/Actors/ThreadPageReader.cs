@@ -219,6 +219,13 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             to = Math.Min(highJournalSeq - 1, Math.Max(floor + 1, Estimate(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq)) + size / 10);
             from = Math.Max(floor + 1, to - size + 1);
         }
+        if (to < from)
+        {
+            // Nothing left to read on that side of the last block (it reached the bracket's edge): no request for an
+            // empty range (the journal would still look up the highest sequence number for it).
+            Narrow(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses - 1, long.MaxValue, found);
+            return;
+        }
         _blockBudget -= to - from + 1;
         var (lowBefore, highBefore) = (lowJournalSeq, highJournalSeq);
         Read(from, to, () =>
@@ -256,7 +263,10 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             var closer = Math.Min(Math.Min(2 * (to - from + 1), MaxBlock), _blockBudget);
             var between = highJournalSeq - floor - 1; // entries where the message can lie
             var estimate = Estimate(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq);
-            if (between >= 1 && between <= Math.Min(MaxBlock, _blockBudget))
+            // The whole bracket is read once: read again it would find nothing new (the message then lies at or
+            // below the floor, which only the skip list reaches: a page below StaleUpTo).
+            var bracketRead = floor + 1 >= from && highJournalSeq - 1 <= to;
+            if (between >= 1 && between <= Math.Min(MaxBlock, _blockBudget) && !bracketRead)
                 // All of the bracket in one block: it holds the message and the page above the bracket's floor, so it
                 // may draw on what is kept for the page.
                 Guess(target, highSeq, highJournalSeq, lowSeq, lowJournalSeq, guesses, found, floor + 1, highJournalSeq - 1);
