@@ -124,22 +124,28 @@ public static class PersistenceHosting
     public static readonly TimeSpan StatementLimit = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Also no reset of a pooled connection when the plugin closes it (<c>No Reset On Close</c>): the plugin opens and
-    /// closes a connection per transaction, and Npgsql's reset (<c>DISCARD ALL</c>, sent ahead of the next use) drops
-    /// every cached plan of the session, so the writer fence's trigger was planned anew in every journal transaction:
-    /// about 80 % of its cost, some 0.28 ms of PostgreSQL CPU per one-row statement (docs/benchmarks.md, "The writer
-    /// fence's cost in PostgreSQL"). The plugin keeps no session state (no SET, no temporary tables, no prepared
-    /// statements, no session locks; the fence's locks end with the transaction), and Npgsql still rolls back a
-    /// transaction left open before the connection goes back to the pool.
-    /// </summary>
-    /// <summary>
     /// Statements Npgsql prepares per pooled connection (<c>Max Auto Prepare</c>), unless the operator set the key: a
     /// statement run 5 times on a connection is prepared there and then only bound and executed, not parsed and
-    /// planned again on every call. The journal's statements are a few dozen shapes (an INSERT per batch size up to
-    /// the journal's batch, the replay, the highest sequence number, the snapshot's load and save), each with its
-    /// values as parameters. Like the cached plans above, this needs the connection not to be reset when pooled.
+    /// planned again on every call. The journal's statements: a multi-row INSERT per batch size (2 to
+    /// <c>max-row-by-row-size</c>, 100; the frequent sizes stay prepared, the rare ones come and go), the one-row
+    /// INSERT, the replay, the highest sequence number, the snapshot's load and save, each with its values as
+    /// parameters (<c>prefer-parameters-on-multirow-insert</c>, <see cref="PluginSettings"/>). Behind PgBouncer in
+    /// transaction mode this needs PgBouncer 1.21 or later with <c>max_prepared_statements</c> set, else set
+    /// <c>Max Auto Prepare=0</c> (docs/operations.md).
     /// </summary>
     internal const int MaxAutoPrepare = 64;
+
+    /// <summary>
+    /// The journal's connection string with the server timeouts above and two client settings, each unless the
+    /// operator's string names it. No reset of a pooled connection when the plugin closes it (<c>No Reset On
+    /// Close</c>): the plugin opens and closes a connection per transaction, and Npgsql's reset (<c>DISCARD ALL</c>,
+    /// sent ahead of the next use) drops every cached plan and prepared statement of the session, so the writer
+    /// fence's trigger was planned anew in every journal transaction: about 80 % of its cost, some 0.28 ms of
+    /// PostgreSQL CPU per one-row statement (docs/benchmarks.md, "The writer fence's cost in PostgreSQL"). The plugin
+    /// keeps no other session state (no SET, no temporary tables, no session locks; the fence's locks end with the
+    /// transaction); the statements Npgsql prepares (<see cref="MaxAutoPrepare"/>) are meant to outlive the
+    /// transaction, and Npgsql still rolls back a transaction left open before the connection goes back to the pool.
+    /// </summary>
 
     internal static string WithServerTimeouts(string connectionString)
     {

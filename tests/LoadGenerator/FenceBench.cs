@@ -27,10 +27,6 @@ public static class FenceBench
     private const string Counter = "fence_bench_statements";
 
     /// <summary>
-    /// Trigger variants by name. "off": no trigger. "current": the fence (<see cref="JournalFence"/>). "empty" to
-    /// "v1-check" take it apart to see where its time goes (v1: the function's version, messaging_writer_fence_v1).
-    /// </summary>
-    /// <summary>
     /// Client variants by suffix: a trigger variant's name with one of these runs its writes through a journal whose
     /// connection string adds the value to the node's (<see cref="PersistenceHosting.WithServerTimeouts"/>).
     /// </summary>
@@ -41,6 +37,10 @@ public static class FenceBench
             ["+noprepare"] = (";Max Auto Prepare=0", "no automatic preparation of statements, as 1.6.0 had it"),
         };
 
+    /// <summary>
+    /// Trigger variants by name. "off": no trigger. "current": the fence (<see cref="JournalFence"/>). "empty" to
+    /// "v1-check" take it apart to see where its time goes (v1: the function's version, messaging_writer_fence_v1).
+    /// </summary>
     public static readonly IReadOnlyDictionary<string, string?> Variants = new Dictionary<string, string?>
     {
         ["off"] = null,

@@ -39,6 +39,7 @@ public static class Parts
         var journalUsers = a.Int("journal-users", 2_000);
         var journalConcurrency = a.Int("journal-concurrency", 500);
         var hocon = a.Str("hocon");
+        var connectionExtra = a.Str("pg-connection-extra") ?? "";
         var jsonPath = a.Str("json");
         var hold = a.Flag("hold"); // after the parts, print the pid and wait for Enter (for dotnet-gcdump)
         var fenceActors = a.Int("fence-actors", 1_000);
@@ -75,7 +76,8 @@ public static class Parts
         {
             pg = await PostgresServer.StartAsync(durable: fsync);
             provider = PersistenceProvider.PostgreSql;
-            connectionString = pg.ConnectionStringFor("messaging");
+            // --pg-connection-extra ";Max Auto Prepare=0": a client setting the node would otherwise choose (A/B).
+            connectionString = pg.ConnectionStringFor("messaging") + connectionExtra;
         }
         Console.WriteLine($"journal: {provider}{(sqlite ? "" : $" (fsync {(fsync ? "on" : "off")})")}");
 

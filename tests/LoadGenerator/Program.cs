@@ -65,7 +65,7 @@ static int Usage()
                  [--cohorts 4] [--idle-for SECONDS] [--passivate-after SECONDS] [--warmup-minutes 5]
                  [--verify-users N (0 = all)] [--timeout 30] [--pg-fsync on|off] [--json out.json] [--keep-dir]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,deep] [--mailboxes 100000]
-                 [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--json out.json]
+                 [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--pg-connection-extra ";Key=Value"] [--json out.json]
           parts  --only fence [--fence-variants off,current,fastpath,onequery,empty,empty-tt,scan,v1-locks,v1-check,
                  each also NAME+reset]
                  [--fence-rounds 3]
