@@ -15,7 +15,11 @@ public sealed class LimitedTwoServersNodeFixture : TwoServersNodeFixture
     public const int MaxNewConversations = 3;
 
     protected override string[] MoreArguments =>
-        [$"--Messaging:Mailbox:MaxNewConversations={MaxNewConversations}", "--Messaging:Mailbox:NewConversationWindow=00:20:00"];
+        [
+            $"--Messaging:Mailbox:MaxNewConversations={MaxNewConversations}", "--Messaging:Mailbox:NewConversationWindow=00:20:00",
+            // The creation waits on a held server while the test takes its next steps: room for a slow machine.
+            "--Messaging:Http:AskTimeout=00:00:10",
+        ];
 }
 
 /// <summary>
