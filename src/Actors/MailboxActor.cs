@@ -422,12 +422,28 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             replyTo.Tell(wrap is null ? refused : wrap(refused));
             return;
         }
+        var gate = JournalReadGate.For(Context.System);
+        if (!gate.TryEnter(_settings.MaxJournalReadersPerNode))
+        {
+            var refused = new MailboxUnavailable(
+                $"this node reads {gate.Running} older pages already (the limit is {_settings.MaxJournalReadersPerNode}); retry");
+            replyTo.Tell(wrap is null ? refused : wrap(refused));
+            return;
+        }
         var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
         var reader = Context.ActorOf(ThreadPageReader.Props(
             PersistenceId, journal, plan, replyTo, _settings.JournalReadTimeout, _settings.JournalReadMaxRange, wrap,
-            _settings.WalkInBlocks, _settings.GuessPositions));
+            _settings.WalkInBlocks, _settings.GuessPositions, gate));
         _readers.Add(Context.Watch(reader));
     }
+
+    /// <summary>
+    /// A reader that fails stops (its requester gets 503 from it, or the edge's ask times out): restarted, it would
+    /// read again from the start with a new deadline, and give its place at the node's gate back twice.
+    /// </summary>
+    protected override SupervisorStrategy SupervisorStrategy() => StopReaders;
+
+    private static readonly SupervisorStrategy StopReaders = new OneForOneStrategy(Decider.From(Directive.Stop));
 
     /// <summary>Carry out what the delivery bookkeeping decided.</summary>
     private void Run(DeliveryStep step)

@@ -63,6 +63,12 @@ public sealed record MailboxSettings
     /// <summary>Thread pages (and receipt tallies) of one mailbox read from the journal at once; one more is 503.</summary>
     public int MaxConcurrentJournalReads { get; init; } = 4;
 
+    /// <summary>
+    /// Readers of older pages from the journal one node runs at once, over all its mailboxes: a reader holds up to one
+    /// request of 400 entries in memory (~26 MB with the longest messages). One more is refused (503, retry).
+    /// </summary>
+    public int MaxJournalReadersPerNode { get; init; } = 16;
+
     /// <summary>A mailbox idle this long leaves memory (it passivates, draining its writes first).</summary>
     public TimeSpan PassivateIdleAfter { get; init; } = TimeSpan.FromMinutes(2);
 

@@ -52,6 +52,8 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     private readonly IActorRef _journal;
     private readonly ThreadPlan.FromJournal _plan;
     private readonly IActorRef _replyTo;
+    private readonly JournalReadGate? _gate;
+    private bool _answered;
     private readonly TimeSpan _deadline;
     private readonly int _maxRange;
     private readonly bool _guess;
@@ -79,13 +81,15 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     /// <param name="guess">Guess the last message's position first (see the class); off: the skip list only (a baseline).</param>
     public static Props Props(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
-        int maxRange, Func<object, object>? wrap = null, bool blocks = true, bool guess = true) =>
-        FactoryProps.Of(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap, blocks, guess));
+        int maxRange, Func<object, object>? wrap = null, bool blocks = true, bool guess = true, JournalReadGate? gate = null) =>
+        FactoryProps.Of(() => new ThreadPageReader(persistenceId, journal, plan, replyTo, deadline, maxRange, wrap, blocks, guess, gate));
 
+    /// <param name="gate">The node's count of readers, whose place this reader holds until it stops.</param>
     public ThreadPageReader(
         string persistenceId, IActorRef journal, ThreadPlan.FromJournal plan, IActorRef replyTo, TimeSpan deadline,
-        int maxRange, Func<object, object>? wrap = null, bool blocks = true, bool guess = true)
+        int maxRange, Func<object, object>? wrap = null, bool blocks = true, bool guess = true, JournalReadGate? gate = null)
     {
+        _gate = gate;
         _blockBudget = blocks ? maxRange : 0;
         _guess = guess;
         _persistenceId = persistenceId;
@@ -424,6 +428,7 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
             page[seq - _plan.FromSeq] = found.Message;
             journalSeq = found.Links.Previous;
         }
+        _answered = true;
         _replyTo.Tell(_wrap(new ThreadPage([.. page], _plan.Receipts.IsDefault ? [] : _plan.Receipts)));
         Context.Stop(Self);
     }
@@ -431,8 +436,21 @@ public sealed class ThreadPageReader : ReceiveActor, IWithTimers
     private void Fail(string reason)
     {
         _log.Warning("Thread page of {PersistenceId} not read: {Reason}", _persistenceId, reason);
+        _answered = true;
         _replyTo.Tell(_wrap(new MailboxUnavailable(reason)));
         Context.Stop(Self);
+    }
+
+    /// <summary>
+    /// Stopped however (answered, failed, or its mailbox stopping): the place at the node's gate goes back, and a
+    /// requester not answered yet hears 503 now rather than at the edge's timeout.
+    /// </summary>
+    protected override void PostStop()
+    {
+        _gate?.Leave();
+        if (!_answered)
+            _replyTo.Tell(_wrap(new MailboxUnavailable($"the read of an older page of {_plan.ConversationId} stopped")));
+        base.PostStop();
     }
 
     private sealed class DeadlinePassed

@@ -182,6 +182,8 @@ public sealed partial class NodeSettings
             yield return "Messaging:Mailbox:JournalReadMaxRange must be at least 1";
         if (Mailbox.MaxConcurrentJournalReads < 1)
             yield return "Messaging:Mailbox:MaxConcurrentJournalReads must be at least 1";
+        if (Mailbox.MaxJournalReadersPerNode < 1)
+            yield return "Messaging:Mailbox:MaxJournalReadersPerNode must be at least 1";
         if (Mailbox.PassivateIdleAfter <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:PassivateIdleAfter must be positive";
         if (Mailbox.HeapHighWater is not (>= 0 and < 1))

@@ -112,6 +112,56 @@ public sealed class JournalReadSpecs(ITestOutputHelper output)
     }
 }
 
+/// <summary>Older pages read at once on one node, over all its mailboxes.</summary>
+public sealed class JournalReadNodeLimitSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(JournalReadNodeLimitSpecs), output, new MailboxSettings
+    {
+        Limits = new MailboxLimits(RecentPerConversation: 5),
+        MaxConcurrentJournalReads = 4,
+        MaxJournalReadersPerNode = 2,
+        JournalReadTimeout = TimeSpan.FromSeconds(30),
+    })
+{
+    private string User(string name) => $"{name}-{Run}";
+
+    [Fact]
+    public async Task Should_refuse_a_journal_read_beyond_the_nodes_limit_whoever_reads_and_give_places_back()
+    {
+        var (alice, bob, carol) = (User("alice"), User("bob"), User("carol"));
+        foreach (var from in new[] { alice, carol })
+            for (var i = 1; i <= 12; i++)
+                Assert.Equal(SendOutcome.Sent,
+                    (await Region.Ask<SendResult>(new SendMessage(from, [bob], $"{from}:{i}", $"{from}-{i}"), Ask, Ct)).Outcome);
+        Task<object> Older(string user) =>
+            Region.Ask<object>(new GetThread(user, Ids.ConversationFor(user, bob), 5, 2, null, null), Ask, Ct);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        await WithJournalRecovery(recovery => recovery.FailIf(async p =>
+        {
+            if (p.PersistenceId != MailboxActor.PersistenceIdFor(bob))
+                await release.Task; // every read of alice's and carol's journals waits
+            return false;
+        }), async () =>
+        {
+            var first = Older(alice);
+            var second = Older(carol);
+            await AwaitConditionAsync(() => Task.FromResult(JournalReadGate.For(Sys).Running == 2), Ask, cancellationToken: Ct);
+
+            // A third reader, of another mailbox that has none running: the node's limit, not the mailbox's.
+            var refused = Assert.IsType<MailboxUnavailable>(await Older(alice).WaitAsync(TimeSpan.FromSeconds(5), Ct));
+            Assert.Contains("this node reads 2 older pages already (the limit is 2)", refused.Reason);
+            Assert.False(first.IsCompleted || second.IsCompleted);
+
+            release.SetResult();
+            Assert.Equal([$"{alice}:6", $"{alice}:7"], Assert.IsType<ThreadPage>(await first).Messages.Select(m => m.Message.Text));
+            Assert.Equal([$"{carol}:6", $"{carol}:7"], Assert.IsType<ThreadPage>(await second).Messages.Select(m => m.Message.Text));
+        });
+        // Readers that answered give their places back.
+        await AwaitConditionAsync(() => Task.FromResult(JournalReadGate.For(Sys).Running == 0), Ask, cancellationToken: Ct);
+        Assert.IsType<ThreadPage>(await Older(carol));
+    }
+}
+
 /// <summary>A thread page read from the journal answers by its deadline, however slowly the journal gives entries.</summary>
 public sealed class JournalReadDeadlineSpecs(ITestOutputHelper output)
     : ShardedMailboxTestKit(nameof(JournalReadDeadlineSpecs), output, new MailboxSettings
