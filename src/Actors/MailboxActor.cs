@@ -354,7 +354,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         {
             case DeliveryDecision.AlreadyStored or DeliveryDecision.OutOfOrder:
                 if (decision is DeliveryDecision.AlreadyStored)
-                    MessagingMetrics.DuplicateDeliveries.Add(1);
+                    MessagingMetrics.DuplicateDelivery();
                 // Confirm what is durable; a copy still in flight is confirmed by its own write.
                 var durable = Durable.Inbound.GetValueOrDefault(sender);
                 if (durable > 0)

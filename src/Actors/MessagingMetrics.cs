@@ -29,10 +29,15 @@ public static class MessagingMetrics
 
     internal static void MailboxStopped() => Interlocked.Decrement(ref _activeMailboxes);
 
-    /// <summary>Copies a recipient's mailbox already had (a sender's resend): dropped, confirmed again, never stored twice.</summary>
-    public static readonly Counter<long> DuplicateDeliveries = Meter.CreateCounter<long>(
-        "messaging.deliveries.duplicate", unit: "{delivery}",
+    private static long _duplicateDeliveries;
+
+    // Copies a recipient's mailbox already had (a sender's resend): dropped, confirmed again, never stored twice.
+    // Observed, so it is exported as 0 from the start (a plain counter appears only with its first value).
+    private static readonly ObservableCounter<long> DuplicateDeliveries = Meter.CreateObservableCounter(
+        "messaging.deliveries.duplicate", () => Interlocked.Read(ref _duplicateDeliveries), unit: "{delivery}",
         description: "Redelivered copies a recipient mailbox already had, dropped without a write");
+
+    internal static void DuplicateDelivery() => Interlocked.Increment(ref _duplicateDeliveries);
 
     private static long _shed;
 
