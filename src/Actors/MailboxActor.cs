@@ -414,20 +414,22 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// </summary>
     private void ReadFromJournal(ThreadPlan.FromJournal plan, IActorRef replyTo, Func<object, object>? wrap = null)
     {
+        void Refuse(string reason)
+        {
+            var refused = new MailboxUnavailable(reason);
+            replyTo.Tell(wrap is null ? refused : wrap(refused));
+        }
+
         _readers ??= [];
         if (_readers.Count >= _settings.MaxConcurrentJournalReads)
         {
-            var refused = new MailboxUnavailable(
-                $"{_readers.Count} older pages of {_userId} are being read already (the limit is {_settings.MaxConcurrentJournalReads}); retry");
-            replyTo.Tell(wrap is null ? refused : wrap(refused));
+            Refuse($"{_readers.Count} older pages of {_userId} are being read already (the limit is {_settings.MaxConcurrentJournalReads}); retry");
             return;
         }
         var gate = JournalReadGate.For(Context.System);
         if (!gate.TryEnter(_settings.MaxJournalReadersPerNode))
         {
-            var refused = new MailboxUnavailable(
-                $"this node reads {gate.Running} older pages already (the limit is {_settings.MaxJournalReadersPerNode}); retry");
-            replyTo.Tell(wrap is null ? refused : wrap(refused));
+            Refuse($"this node reads {gate.Running} older pages already (the limit is {_settings.MaxJournalReadersPerNode}); retry");
             return;
         }
         var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
@@ -438,8 +440,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     }
 
     /// <summary>
-    /// A reader that fails stops (its requester gets 503 from it, or the edge's ask times out): restarted, it would
-    /// read again from the start with a new deadline, and give its place at the node's gate back twice.
+    /// A reader that fails stops (its requester gets 503 from its PostStop): restarted, it would read again from the
+    /// start with a new deadline, and give its place at the node's gate back twice.
     /// </summary>
     protected override SupervisorStrategy SupervisorStrategy() => StopReaders;
 

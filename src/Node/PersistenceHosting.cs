@@ -146,7 +146,6 @@ public static class PersistenceHosting
     /// transaction); the statements Npgsql prepares (<see cref="MaxAutoPrepare"/>) are meant to outlive the
     /// transaction, and Npgsql still rolls back a transaction left open before the connection goes back to the pool.
     /// </summary>
-
     internal static string WithServerTimeouts(string connectionString)
     {
         var builder = new Npgsql.NpgsqlConnectionStringBuilder(connectionString);
