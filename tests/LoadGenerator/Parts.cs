@@ -35,6 +35,10 @@ public static class Parts
         var only = (a.Str("only") ?? "journal,recovery,deep,memory").Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
         var mailboxes = a.Int("mailboxes", 100_000);
         var deepMessages = a.Int("deep-messages", 100_000);
+        // The state and memory parts' mailboxes: 50 messages over 5 contacts by default (the target's mailbox);
+        // e.g. --messages 360 --contacts 6 is a soak user after 30 minutes (full windows, 180 sends to dedup).
+        var historyMessages = a.Int("messages", 50);
+        var historyContacts = a.Int("contacts", 5);
         var journalSeconds = a.Double("journal-seconds", 20);
         var journalUsers = a.Int("journal-users", 2_000);
         var journalConcurrency = a.Int("journal-concurrency", 500);
@@ -92,9 +96,9 @@ public static class Parts
             if (only.Contains("recovery") || only.Contains("deep"))
                 results["recovery"] = await Recovery(system, settings, deepMessages, only.Contains("deep"), results);
             if (only.Contains("state"))
-                results["state"] = StateOnly(system, Math.Min(mailboxes, 20_000));
+                results["state"] = StateOnly(system, Math.Min(mailboxes, 20_000), historyMessages, historyContacts);
             if (only.Contains("memory"))
-                results["memory"] = await Memory(system, region, mailboxes);
+                results["memory"] = await Memory(system, region, mailboxes, historyMessages, historyContacts);
             if (only.Contains("journal"))
                 results["journal"] = await JournalThroughput(region, provider, connectionString, journalUsers, journalConcurrency, journalSeconds);
             if (hold)
@@ -391,9 +395,9 @@ public static class Parts
 
     // ---------------- memory per live mailbox ----------------
 
-    private static async Task<object> Memory(ActorSystem system, IActorRef region, int count)
+    private static async Task<object> Memory(ActorSystem system, IActorRef region, int count, int messages, int contactCount)
     {
-        Console.WriteLine($"memory: writing {count} mailboxes x 5 conversations x 10 messages of 40 characters ...");
+        Console.WriteLine($"memory: writing {count} mailboxes x {contactCount} conversations, {messages} messages of 40 characters ...");
         var write = Stopwatch.StartNew();
         var persistence = Persistence.Instance.Apply(system);
         var journal = persistence.JournalFor(null);
@@ -406,11 +410,11 @@ public static class Parts
             for (var i = chunk * perWrite; i < Math.Min(count, (chunk + 1) * perWrite); i++)
             {
                 var user = ids[i];
-                var contacts = Enumerable.Range(1, 5).Select(c => ids[(i + c * 7) % count]).ToArray();
+                var contacts = Enumerable.Range(1, contactCount).Select(c => ids[(i + c * 7) % count]).ToArray();
                 var generator = new HistoryGenerator(user, contacts, limits, 1_700_000_000_000 + i * 1000L, confirmEvery: 10);
                 var writer = Guid.NewGuid().ToString();
                 var pid = MailboxActor.PersistenceIdFor(user);
-                writes.Add(new AtomicWrite(generator.Events(50)
+                writes.Add(new AtomicWrite(generator.Events(messages)
                     .Select(e => (IPersistentRepresentation)new Persistent(e.Event, e.Seq, pid, "", false, ActorRefs.NoSender, writer))
                     .ToImmutableList()));
             }
@@ -428,7 +432,7 @@ public static class Parts
         await ForAll(count, 256, async i =>
         {
             var status = await region.Ask<MailboxStatus>(new GetMailboxStatus(ids[i]), TimeSpan.FromSeconds(120));
-            if (status.Conversations != 5 || status.PendingDeliveries != 0)
+            if (status.Conversations != contactCount || status.PendingDeliveries != 0)
                 Interlocked.Increment(ref bad);
             if (i % 5000 == 0)
                 Console.Error.Write($"\r  {i} live ({start.Elapsed.TotalSeconds:0} s)   ");
@@ -447,7 +451,7 @@ public static class Parts
     }
 
     /// <summary>The pure state alone, rebuilt from events that went through the serializer (as recovery does).</summary>
-    private static object StateOnly(ActorSystem system, int count)
+    private static object StateOnly(ActorSystem system, int count, int messages, int contactCount)
     {
         var serialization = system.Serialization;
         var limits = new MailboxLimits();
@@ -456,9 +460,9 @@ public static class Parts
         for (var i = 0; i < count; i++)
         {
             var user = $"s{i:D6}";
-            var contacts = Enumerable.Range(1, 5).Select(c => $"s{(i + c * 7) % count:D6}").ToArray();
+            var contacts = Enumerable.Range(1, contactCount).Select(c => $"s{(i + c * 7) % count:D6}").ToArray();
             var state = MailboxState.Empty(user, limits);
-            foreach (var (evt, seq, _) in new HistoryGenerator(user, contacts, limits, 1_700_000_000_000 + i * 1000L, confirmEvery: 10).Events(50))
+            foreach (var (evt, seq, _) in new HistoryGenerator(user, contacts, limits, 1_700_000_000_000 + i * 1000L, confirmEvery: 10).Events(messages))
             {
                 var serializer = (Akka.Serialization.SerializerWithStringManifest)serialization.FindSerializerFor(evt);
                 var copy = (IMailboxEvent)serializer.FromBinary(serializer.ToBinary(evt), serializer.Manifest(evt));
@@ -469,7 +473,7 @@ public static class Parts
         var after = ManagedBytesAfterFullGc();
         GC.KeepAlive(states);
         var perState = (after - before) / (double)count;
-        Console.WriteLine($"state only: {count} states rebuilt from serialized events: {perState / 1024:0.0} KiB per mailbox state");
+        Console.WriteLine($"state only: {count} states of {messages} messages over {contactCount} conversations rebuilt from serialized events: {perState / 1024:0.0} KiB per mailbox state");
         return new { States = count, BytesPerState = perState };
     }
 
