@@ -154,6 +154,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     protected override TimeSpan SnapshotBeforeStopTimeout => _settings.SnapshotOnPassivationTimeout;
 
+    protected override int SnapshotsBeforeStopPerNode => _settings.MaxPassivationSnapshotsPerNode;
+
     protected override object StopMessage => StopMailbox.Instance;
 
     private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();

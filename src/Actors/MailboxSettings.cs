@@ -45,6 +45,13 @@ public sealed record MailboxSettings
     public TimeSpan SnapshotOnPassivationTimeout { get; internal init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// Those snapshots (mailboxes' and groups') one node takes at once; the others wait their turn, within
+    /// <see cref="SnapshotOnPassivationTimeout"/>, then stop without one. Mailboxes that went idle together passivate
+    /// together, and thousands of snapshots at once held the journal's connections for seconds (<see cref="SnapshotGate"/>).
+    /// </summary>
+    public int MaxPassivationSnapshotsPerNode { get; init; } = 8;
+
+    /// <summary>
     /// Deadline for a thread page read from the journal, from the read's start: past it the reader answers 503 and
     /// stops. Shorter than the edge's AskTimeout, so nothing is still read for a client that was answered 503.
     /// </summary>

@@ -47,6 +47,8 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     // The deletion a stop waits for (older snapshots than the one it took); another's answer does not count.
     private long _stopDeletesUpTo = -1;
     private ICancelable? _snapshotTimeout;
+    // Stopping, waiting for a turn at the node's SnapshotGate to take that snapshot.
+    private bool _awaitingTurn;
     // Durable may lack events of the journal (a hole being settled: ClaimThenRecoverAgain): no snapshot may be taken.
     private bool _incomplete;
     // This incarnation's claim is written (or on its way) ahead of its first event.
@@ -109,9 +111,27 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 if (_stopAfterSnapshot && failure.Criteria.MaxSequenceNr == _stopDeletesUpTo)
                     StopSnapshotDone();
                 return true;
+            case SnapshotTurn:
+                if (_awaitingTurn && !_stopSnapshotDone)
+                {
+                    _awaitingTurn = false;
+                    if (SnapshotAllowed)
+                        StartStopSnapshot();
+                    else
+                        StopSnapshotDone();
+                }
+                else
+                {
+                    SnapshotGate.For(Context.System).Leave(Self); // a turn it no longer needs
+                }
+                return true;
             case SnapshotBeforeStopTimedOut:
-                Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
-                    PersistenceId, SnapshotBeforeStopTimeout);
+                if (_awaitingTurn)
+                    Log.Debug("{PersistenceId} waited {Timeout} for a turn to take its snapshot; stopping without it",
+                        PersistenceId, SnapshotBeforeStopTimeout);
+                else
+                    Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
+                        PersistenceId, SnapshotBeforeStopTimeout);
                 StopSnapshotDone();
                 return true;
             default:
@@ -227,8 +247,11 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     /// </summary>
     protected virtual int SnapshotBeforeStopAfter => 0;
 
-    /// <summary>How long a stop waits for its snapshot; past it the entity stops without (it is only a shortcut).</summary>
+    /// <summary>How long a stop waits for its snapshot (its turn included); past it the entity stops without (it is only a shortcut).</summary>
     protected virtual TimeSpan SnapshotBeforeStopTimeout => TimeSpan.FromSeconds(5);
+
+    /// <summary>Such snapshots of the node's entities running at once (<see cref="SnapshotGate"/>); 0: no limit.</summary>
+    protected virtual int SnapshotsBeforeStopPerNode => 0;
 
     /// <summary>
     /// A stop of a node that is up and not shutting down: a passivation or a rebalance. A shutdown's hand-off (which
@@ -351,6 +374,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     private void StopSnapshotDone()
     {
         _stopSnapshotDone = true;
+        _awaitingTurn = false;
+        if (SnapshotsBeforeStopPerNode > 0)
+            SnapshotGate.For(Context.System).Leave(Self); // the next in line takes its turn now
         if (_inFlight == 0)
             Context.Stop(Self);
     }
@@ -380,16 +406,15 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
             return;
         }
         var worthIt = SnapshotBeforeStopAfter > 0 && _eventsSinceSnapshot >= SnapshotBeforeStopAfter;
-        // Nothing after a rejection counts, a paused node's incarnations may already run elsewhere, and a recovery
-        // that is settling a hole does not hold the whole journal: no snapshot.
-        if (_snapshotInProgress || (worthIt && !_rejected && !_incomplete && _pauseGuard.Refusal is null && NodeIsUp))
+        if (_snapshotInProgress || (worthIt && SnapshotAllowed))
         {
-            // Durable is exactly the journal up to LastSequenceNr here: nothing is in flight.
             if (!_snapshotInProgress)
             {
-                _snapshotInProgress = true;
-                _eventsSinceSnapshot = 0;
-                SaveSnapshot(ToSnapshot(Durable));
+                // Mailboxes that went idle together stop together: they take their snapshots a few at a time.
+                if (SnapshotsBeforeStopPerNode > 0 && !SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode))
+                    _awaitingTurn = true; // SnapshotTurn starts it, unless the timeout below comes first
+                else
+                    StartStopSnapshot();
             }
             _stopAfterSnapshot = true;
             _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
@@ -397,6 +422,24 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
             return;
         }
         Context.Stop(Self);
+    }
+
+    /// <summary>
+    /// Whether a snapshot may be taken on the way out: nothing after a rejection counts, a paused node's incarnations
+    /// may already run elsewhere, a recovery that is settling a hole does not hold the whole journal, and a shutdown's
+    /// hand-off has no time for it.
+    /// </summary>
+    private bool SnapshotAllowed => !_rejected && !_incomplete && _pauseGuard.Refusal is null && NodeIsUp;
+
+    /// <summary>
+    /// The snapshot of <see cref="Durable"/>, at LastSequenceNr: what the journal holds, whatever is still in flight
+    /// (a timer's write after the stop; the periodic snapshot relies on the same).
+    /// </summary>
+    private void StartStopSnapshot()
+    {
+        _snapshotInProgress = true;
+        _eventsSinceSnapshot = 0;
+        SaveSnapshot(ToSnapshot(Durable));
     }
 
     IActorRef IGoverned.GovernedRef => _governedRef;
@@ -420,6 +463,8 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     {
         _snapshotTimeout?.Cancel();
         MemoryGovernor.Get(Context.System).Leave(this);
+        if (SnapshotsBeforeStopPerNode > 0)
+            SnapshotGate.For(Context.System).Leave(Self);
         base.PostStop();
     }
 

@@ -174,6 +174,8 @@ public sealed partial class NodeSettings
             yield return "Messaging:Mailbox:SnapshotEvery must be at least 1";
         if (Mailbox.SnapshotOnPassivationAfter < 0)
             yield return "Messaging:Mailbox:SnapshotOnPassivationAfter must not be negative (0: never)";
+        if (Mailbox.MaxPassivationSnapshotsPerNode < 1)
+            yield return "Messaging:Mailbox:MaxPassivationSnapshotsPerNode must be at least 1";
         if (Mailbox.JournalReadTimeout <= TimeSpan.Zero)
             yield return "Messaging:Mailbox:JournalReadTimeout must be positive";
         if (Mailbox.JournalReadTimeout >= Http.AskTimeout)

@@ -141,6 +141,8 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
 
     protected override TimeSpan SnapshotBeforeStopTimeout => _settings.SnapshotOnPassivationTimeout;
 
+    protected override int SnapshotsBeforeStopPerNode => _settings.MaxPassivationSnapshotsPerNode;
+
     protected override object StopMessage => StopGroup.Instance;
 
     private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();

@@ -1,0 +1,205 @@
+using Akka.Actor;
+using Akka.Persistence;
+using Akka.Persistence.TestKit;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// Mailboxes that passivate together take their snapshots a few at a time (<see cref="SnapshotGate"/>), each within
+/// its stop's snapshot timeout, and one whose turn does not come in time stops without one.
+/// </summary>
+public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(PassivationSnapshotGateSpecs), output, new MailboxSettings
+    {
+        PassivateIdleAfter = TimeSpan.FromSeconds(1),
+        SnapshotEvery = 1000,
+        SnapshotOnPassivationAfter = 5,
+        SnapshotOnPassivationTimeout = TimeSpan.FromSeconds(3),
+        MaxPassivationSnapshotsPerNode = 2,
+    })
+{
+    /// <summary>Holds each save of the watched mailboxes for a while, counting how many are held at once.</summary>
+    private sealed class HeldSaves(IReadOnlySet<string> watched, TimeSpan hold, bool thenFail) : ISnapshotStoreInterceptor
+    {
+        private readonly object _lock = new();
+        private int _now;
+
+        public int Max { get; private set; }
+
+        public int Count { get; private set; }
+
+        public async Task InterceptAsync(string persistenceId, SnapshotSelectionCriteria criteria)
+        {
+            if (!watched.Contains(persistenceId))
+                return;
+            lock (_lock)
+            {
+                Count++;
+                Max = Math.Max(Max, ++_now);
+            }
+            try
+            {
+                await Task.Delay(hold);
+            }
+            finally
+            {
+                lock (_lock)
+                    _now--;
+            }
+            if (thenFail)
+                throw new InvalidOperationException("the snapshot store gave up");
+        }
+    }
+
+    private string Bob => $"bob-{Run}";
+
+    private string[] Senders => [.. Enumerable.Range(0, 6).Select(i => $"u{i}-{Run}")];
+
+    /// <summary>The six senders and their one recipient: seven mailboxes with enough events to take a snapshot.</summary>
+    private string[] Users => [.. Senders, Bob];
+
+    /// <summary>Six senders write 6 messages each to one recipient, all at once.</summary>
+    private async Task<Dictionary<string, List<SendResult>>> SendTogetherAsync()
+    {
+        var sent = Senders.ToDictionary(s => s, _ => new List<SendResult>());
+        await Task.WhenAll(Senders.Select(async s =>
+        {
+            for (var i = 1; i <= 6; i++)
+                sent[s].Add(await Region.Ask<SendResult>(new SendMessage(s, [Bob], $"{s} m{i}", $"c{i}"), Ask, Ct));
+        }));
+        Assert.All(sent.Values.SelectMany(r => r), r => Assert.Equal(SendOutcome.Sent, r.Outcome));
+        return sent;
+    }
+
+    private async Task WaitUntilAllStoppedAsync(string[] users, TimeSpan within)
+    {
+        var entities = await Task.WhenAll(users.Select(EntityAsync));
+        foreach (var entity in entities)
+            Watch(entity);
+        var deadline = DateTime.UtcNow + within;
+        for (var i = 0; i < entities.Length; i++)
+            ExpectMsg<Terminated>(Max(deadline - DateTime.UtcNow), cancellationToken: Ct);
+    }
+
+    private static TimeSpan Max(TimeSpan left) => left < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : left;
+
+    private async Task<SelectedSnapshot?> LatestSnapshotAsync(string userId) =>
+        (await SnapshotsActorRef.Ask<LoadSnapshotResult>(
+            new LoadSnapshot(MailboxActor.PersistenceIdFor(userId), SnapshotSelectionCriteria.Latest, long.MaxValue), Ask, Ct)).Snapshot;
+
+    private async Task AssertThreadsAsync(Dictionary<string, List<SendResult>> sent)
+    {
+        foreach (var (sender, results) in sent)
+        {
+            var expected = Enumerable.Range(1, 6).Select(i => $"{sender} m{i}").ToArray();
+            foreach (var owner in new[] { sender, Bob })
+            {
+                var page = Assert.IsType<ThreadPage>(await Region.Ask<object>(
+                    new GetThread(owner, results[0].ConversationId, 0, 50, null, null), Ask, Ct));
+                Assert.Equal(expected, page.Messages.Select(m => m.Message.Text));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Should_take_the_snapshots_of_mailboxes_that_passivate_together_a_few_at_a_time()
+    {
+        var held = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(300), thenFail: false);
+        Dictionary<string, List<SendResult>> sent = null!;
+
+        await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
+        {
+            sent = await SendTogetherAsync();
+            await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(15));
+        });
+
+        // Seven snapshots of 300 ms each: two at a time, the last one's turn well within the 3 s timeout.
+        Assert.Equal(7, held.Count);
+        Assert.InRange(held.Max, 1, 2);
+        foreach (var user in Users)
+        {
+            var snapshot = await LatestSnapshotAsync(user);
+            Assert.NotNull(snapshot);
+        }
+        var gate = SnapshotGate.For(Sys);
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
+        await AssertThreadsAsync(sent);
+    }
+
+    [Fact]
+    public async Task Should_stop_without_its_snapshot_when_its_turn_does_not_come_within_the_timeout()
+    {
+        // The store hangs for 30 s and then fails: the two that get a turn wait 3 s for it, the others wait at most 3 s
+        // in line. All stop within a few seconds of passivating, not after 30.
+        var held = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromSeconds(30), thenFail: true);
+        Dictionary<string, List<SendResult>> sent = null!;
+
+        await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
+        {
+            sent = await SendTogetherAsync();
+            await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(12));
+        });
+
+        // Two at a time tried; a turn given back after its holder's 3 s passes to the next in line that still has
+        // time left, and the others stopped without trying.
+        Assert.InRange(held.Max, 1, 2);
+        Assert.InRange(held.Count, 2, 6);
+        var gate = SnapshotGate.For(Sys);
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting)); // every turn and place in line given back
+        await AssertThreadsAsync(sent);
+    }
+}
+
+/// <summary>The gate alone: at most the limit at once, first come first served, places given back.</summary>
+public sealed class SnapshotGateSpecs(ITestOutputHelper output) : Akka.Hosting.TestKit.TestKit(nameof(SnapshotGateSpecs), output)
+{
+    protected override void ConfigureAkka(Akka.Hosting.AkkaConfigurationBuilder builder, IServiceProvider provider)
+    {
+    }
+
+    [Fact]
+    public void Should_give_turns_up_to_the_limit_then_in_order_of_arrival()
+    {
+        var gate = new SnapshotGate();
+        var probes = Enumerable.Range(0, 5).Select(_ => CreateTestProbe()).ToArray();
+
+        Assert.True(gate.Enter(probes[0], 2));
+        Assert.True(gate.Enter(probes[1], 2));
+        Assert.False(gate.Enter(probes[2], 2));
+        Assert.False(gate.Enter(probes[3], 2));
+        Assert.False(gate.Enter(probes[4], 2));
+        Assert.True(gate.Enter(probes[0], 2)); // holding already
+        Assert.Equal((2, 3), (gate.Holding, gate.Waiting));
+
+        gate.Leave(probes[3]); // gives up its place in line: never gets a turn
+        Assert.Equal((2, 2), (gate.Holding, gate.Waiting));
+        gate.Leave(probes[1]);
+        probes[2].ExpectMsg<SnapshotTurn>(cancellationToken: TestContext.Current.CancellationToken);
+        gate.Leave(probes[0]);
+        probes[4].ExpectMsg<SnapshotTurn>(cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal((2, 0), (gate.Holding, gate.Waiting));
+        probes[3].ExpectNoMsg(TimeSpan.FromMilliseconds(100), TestContext.Current.CancellationToken);
+
+        gate.Leave(probes[0]); // no longer holding: nothing changes
+        Assert.Equal((2, 0), (gate.Holding, gate.Waiting));
+        gate.Leave(probes[2]);
+        gate.Leave(probes[4]);
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
+        Assert.True(gate.Enter(probes[3], 2));
+    }
+
+    [Fact]
+    public void Should_not_jump_the_line_when_a_turn_is_free_but_others_wait()
+    {
+        var gate = new SnapshotGate();
+        var (a, b, c) = (CreateTestProbe(), CreateTestProbe(), CreateTestProbe());
+
+        Assert.True(gate.Enter(a, 1));
+        Assert.False(gate.Enter(b, 1));
+        gate.Leave(a); // b's turn, told
+        b.ExpectMsg<SnapshotTurn>(cancellationToken: TestContext.Current.CancellationToken);
+        Assert.False(gate.Enter(c, 1));
+        Assert.Equal((1, 1), (gate.Holding, gate.Waiting));
+    }
+}
