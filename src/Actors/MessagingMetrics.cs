@@ -49,6 +49,18 @@ public static class MessagingMetrics
 
     internal static void MailboxShed() => Interlocked.Increment(ref _shed);
 
+    private static long _stopSnapshotsGivenUp;
+
+    // Snapshots on the way out (SingleWriterActor) given up at the stop's timeout: no turn came (SnapshotGate) or the
+    // store did not answer in time. Nothing is lost; the entity replays more when it wakes. Exported from the start.
+    private static readonly ObservableCounter<long> StopSnapshotsGivenUp = Meter.CreateObservableCounter(
+        "messaging.passivation.snapshots.skipped", () => Interlocked.Read(ref _stopSnapshotsGivenUp), unit: "{snapshot}",
+        description: "Snapshots on passivation given up: no turn, or no answer from the store, within the stop's timeout");
+
+    internal static long StopSnapshotsGivenUpCount => Interlocked.Read(ref _stopSnapshotsGivenUp);
+
+    internal static void StopSnapshotGivenUp() => Interlocked.Increment(ref _stopSnapshotsGivenUp);
+
     internal static void RecordJournalWrite(long startedAt) =>
         JournalWriteDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);
 }

@@ -115,23 +115,44 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 if (_awaitingTurn && !_stopSnapshotDone)
                 {
                     _awaitingTurn = false;
-                    if (SnapshotAllowed)
-                        StartStopSnapshot();
+                    _snapshotTimeout?.Cancel();
+                    if (_snapshotInProgress || SnapshotAllowed)
+                    {
+                        // A periodic snapshot that started meanwhile (a timer's write crossed SnapshotEvery) is the
+                        // stop's snapshot: its answer stops the entity, and the turn goes to the next in line.
+                        if (_snapshotInProgress)
+                            SnapshotGate.For(Context.System).Leave(Self);
+                        else
+                            StartStopSnapshot();
+                        _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
+                            SnapshotBeforeStopTimeout / 2, Self, SnapshotBeforeStopTimedOut.Instance, Self);
+                    }
                     else
+                    {
                         StopSnapshotDone();
+                    }
                 }
                 else
                 {
                     SnapshotGate.For(Context.System).Leave(Self); // a turn it no longer needs
                 }
                 return true;
+            case SnapshotTurnTimedOut:
+                if (_awaitingTurn && !_stopSnapshotDone)
+                {
+                    // Many stop at once (messaging_passivation_snapshots_skipped_total counts them): no warning each.
+                    MessagingMetrics.StopSnapshotGivenUp();
+                    Log.Debug("{PersistenceId} got no turn to take its snapshot within {Timeout}; stopping without it",
+                        PersistenceId, SnapshotBeforeStopTimeout / 2);
+                    StopSnapshotDone();
+                }
+                return true;
             case SnapshotBeforeStopTimedOut:
-                if (_awaitingTurn)
-                    Log.Debug("{PersistenceId} waited {Timeout} for a turn to take its snapshot; stopping without it",
-                        PersistenceId, SnapshotBeforeStopTimeout);
-                else
-                    Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
-                        PersistenceId, SnapshotBeforeStopTimeout);
+                if (_stopSnapshotDone)
+                    return true;
+                MessagingMetrics.StopSnapshotGivenUp();
+                Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
+                    PersistenceId, SnapshotBeforeStopTimeout);
                 StopSnapshotDone();
                 return true;
             default:
@@ -408,15 +429,21 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         var worthIt = SnapshotBeforeStopAfter > 0 && _eventsSinceSnapshot >= SnapshotBeforeStopAfter;
         if (_snapshotInProgress || (worthIt && SnapshotAllowed))
         {
-            if (!_snapshotInProgress)
-            {
-                // Mailboxes that went idle together stop together: they take their snapshots a few at a time.
-                if (SnapshotsBeforeStopPerNode > 0 && !SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode))
-                    _awaitingTurn = true; // SnapshotTurn starts it, unless the timeout below comes first
-                else
-                    StartStopSnapshot();
-            }
             _stopAfterSnapshot = true;
+            // Mailboxes that went idle together stop together: they take their snapshots a few at a time. One in line
+            // waits half the timeout for its turn and then has the other half for the save. Were a turn good for the
+            // whole timeout, a store that hangs would hand each one in line a turn just before it gives up (as each
+            // holder gives up), and every one of them would start a save the store cannot answer.
+            if (!_snapshotInProgress && SnapshotsBeforeStopPerNode > 0 &&
+                !SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode))
+            {
+                _awaitingTurn = true; // SnapshotTurn starts it, unless SnapshotTurnTimedOut comes first
+                _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
+                    SnapshotBeforeStopTimeout / 2, Self, SnapshotTurnTimedOut.Instance, Self);
+                return;
+            }
+            if (!_snapshotInProgress)
+                StartStopSnapshot();
             _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
                 SnapshotBeforeStopTimeout, Self, SnapshotBeforeStopTimedOut.Instance, Self);
             return;
@@ -466,6 +493,11 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         if (SnapshotsBeforeStopPerNode > 0)
             SnapshotGate.For(Context.System).Leave(Self);
         base.PostStop();
+    }
+
+    private sealed class SnapshotTurnTimedOut
+    {
+        public static readonly SnapshotTurnTimedOut Instance = new();
     }
 
     private sealed class SnapshotBeforeStopTimedOut

@@ -29,6 +29,9 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
 
         public int Count { get; private set; }
 
+        /// <summary>When each save reached the store, in order.</summary>
+        public List<DateTime> Started { get; } = [];
+
         public async Task InterceptAsync(string persistenceId, SnapshotSelectionCriteria criteria)
         {
             if (!watched.Contains(persistenceId))
@@ -36,6 +39,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
             lock (_lock)
             {
                 Count++;
+                Started.Add(DateTime.UtcNow);
                 Max = Math.Max(Max, ++_now);
             }
             try
@@ -74,11 +78,21 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
 
     private async Task WaitUntilAllStoppedAsync(string[] users, TimeSpan within)
     {
-        var entities = await Task.WhenAll(users.Select(EntityAsync));
-        foreach (var entity in entities)
-            Watch(entity);
+        var watched = 0;
+        foreach (var user in users)
+        {
+            try
+            {
+                Watch(await EntityAsync(user));
+                watched++;
+            }
+            catch (ActorNotFoundException)
+            {
+                // Stopped already: a sender that finished early can pass its idle timeout before the others are done.
+            }
+        }
         var deadline = DateTime.UtcNow + within;
-        for (var i = 0; i < entities.Length; i++)
+        for (var i = 0; i < watched; i++)
             ExpectMsg<Terminated>(Max(deadline - DateTime.UtcNow), cancellationToken: Ct);
     }
 
@@ -105,7 +119,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_take_the_snapshots_of_mailboxes_that_passivate_together_a_few_at_a_time()
     {
-        var held = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(300), thenFail: false);
+        var held = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(200), thenFail: false);
         Dictionary<string, List<SendResult>> sent = null!;
 
         await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
@@ -114,7 +128,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
             await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(15));
         });
 
-        // Seven snapshots of 300 ms each: two at a time, the last one's turn well within the 3 s timeout.
+        // Seven snapshots of 200 ms each: two at a time, the last one's turn well within the 1.5 s a turn is waited for.
         Assert.Equal(7, held.Count);
         Assert.InRange(held.Max, 1, 2);
         foreach (var user in Users)
@@ -130,10 +144,11 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_stop_without_its_snapshot_when_its_turn_does_not_come_within_the_timeout()
     {
-        // The store hangs for 30 s and then fails: the two that get a turn wait 3 s for it, the others wait at most 3 s
-        // in line. All stop within a few seconds of passivating, not after 30.
+        // The store hangs for 30 s and then fails: the two that get a turn wait 3 s for it, the others wait 1.5 s in
+        // line (half of it). All stop within a few seconds of passivating, not after 30.
         var held = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromSeconds(30), thenFail: true);
         Dictionary<string, List<SendResult>> sent = null!;
+        var givenUpBefore = MessagingMetrics.StopSnapshotsGivenUpCount;
 
         await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
         {
@@ -141,12 +156,20 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
             await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(12));
         });
 
-        // Two at a time tried; a turn given back after its holder's 3 s passes to the next in line that still has
-        // time left, and the others stopped without trying.
-        Assert.InRange(held.Max, 1, 2);
-        Assert.InRange(held.Count, 2, 6);
+        // While the two holders waited for the store, nobody else sent it a save. (After they gave up, their saves
+        // still hang in the store while later stops get turns: the gate bounds turns, not a store that does not
+        // answer; docs/architecture.md.)
+        Assert.True(held.Count >= 2);
+        Assert.True(held.Started.Count(t => t < held.Started[0] + TimeSpan.FromSeconds(2.5)) <= 2,
+            string.Join(", ", held.Started.Select(t => $"{(t - held.Started[0]).TotalMilliseconds:0} ms")));
+        // Each of the seven gave its snapshot up at the timeout, waiting for a turn or for the store (other tests can
+        // only add to the process-wide count).
+        Assert.True(MessagingMetrics.StopSnapshotsGivenUpCount - givenUpBefore >= 7);
+        // Every turn and place in line given back, once the mailboxes woken again meanwhile (by their deliveries'
+        // confirmations) have stopped again too.
         var gate = SnapshotGate.For(Sys);
-        Assert.Equal((0, 0), (gate.Holding, gate.Waiting)); // every turn and place in line given back
+        await AwaitAssertAsync(() => Assert.Equal((0, 0), (gate.Holding, gate.Waiting)), TimeSpan.FromSeconds(15),
+            cancellationToken: Ct);
         await AssertThreadsAsync(sent);
     }
 }
