@@ -45,8 +45,8 @@ public sealed record MailboxSettings
     public TimeSpan SnapshotOnPassivationTimeout { get; internal init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Those snapshots (mailboxes' and groups') one node takes at once; the others wait their turn for half of
-    /// <see cref="SnapshotOnPassivationTimeout"/> (the save then has the other half), then stop without one. Mailboxes that went idle together passivate
+    /// Those snapshots (mailboxes' and groups') one node takes at once; the others wait their turn within
+    /// <see cref="SnapshotOnPassivationTimeout"/> (a turn in its last fifth is passed on), then stop without one. Mailboxes that went idle together passivate
     /// together, and thousands of snapshots at once held the journal's connections for seconds (<see cref="SnapshotGate"/>).
     /// </summary>
     public int MaxPassivationSnapshotsPerNode { get; init; } = 8;

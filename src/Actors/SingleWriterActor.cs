@@ -49,6 +49,8 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     private ICancelable? _snapshotTimeout;
     // Stopping, waiting for a turn at the node's SnapshotGate to take that snapshot.
     private bool _awaitingTurn;
+    // Past this (Environment.TickCount64) a turn is too late to be worth a save.
+    private long _turnUsefulUntil;
     // Durable may lack events of the journal (a hole being settled: ClaimThenRecoverAgain): no snapshot may be taken.
     private bool _incomplete;
     // This incarnation's claim is written (or on its way) ahead of its first event.
@@ -115,17 +117,22 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 if (_awaitingTurn && !_stopSnapshotDone)
                 {
                     _awaitingTurn = false;
-                    _snapshotTimeout?.Cancel();
-                    if (_snapshotInProgress || SnapshotAllowed)
+                    if (Environment.TickCount64 > _turnUsefulUntil)
+                    {
+                        // Too late to be worth a save: a store that hangs would otherwise get one from each in line
+                        // as the holders before them give up. The turn goes to the next in line.
+                        MessagingMetrics.StopSnapshotGivenUp();
+                        StopSnapshotDone();
+                    }
+                    else if (_snapshotInProgress)
                     {
                         // A periodic snapshot that started meanwhile (a timer's write crossed SnapshotEvery) is the
                         // stop's snapshot: its answer stops the entity, and the turn goes to the next in line.
-                        if (_snapshotInProgress)
-                            SnapshotGate.For(Context.System).Leave(Self);
-                        else
-                            StartStopSnapshot();
-                        _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
-                            SnapshotBeforeStopTimeout / 2, Self, SnapshotBeforeStopTimedOut.Instance, Self);
+                        SnapshotGate.For(Context.System).Leave(Self);
+                    }
+                    else if (SnapshotAllowed)
+                    {
+                        StartStopSnapshot();
                     }
                     else
                     {
@@ -137,22 +144,17 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                     SnapshotGate.For(Context.System).Leave(Self); // a turn it no longer needs
                 }
                 return true;
-            case SnapshotTurnTimedOut:
-                if (_awaitingTurn && !_stopSnapshotDone)
-                {
-                    // Many stop at once (messaging_passivation_snapshots_skipped_total counts them): no warning each.
-                    MessagingMetrics.StopSnapshotGivenUp();
-                    Log.Debug("{PersistenceId} got no turn to take its snapshot within {Timeout}; stopping without it",
-                        PersistenceId, SnapshotBeforeStopTimeout / 2);
-                    StopSnapshotDone();
-                }
-                return true;
             case SnapshotBeforeStopTimedOut:
                 if (_stopSnapshotDone)
                     return true;
                 MessagingMetrics.StopSnapshotGivenUp();
-                Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
-                    PersistenceId, SnapshotBeforeStopTimeout);
+                // Many wait in line at once (messaging_passivation_snapshots_skipped_total counts them): no warning each.
+                if (_awaitingTurn)
+                    Log.Debug("{PersistenceId} got no turn to take its snapshot within {Timeout}; stopping without it",
+                        PersistenceId, SnapshotBeforeStopTimeout);
+                else
+                    Log.Warning("Snapshot of {PersistenceId} before it stops took longer than {Timeout}; stopping without it",
+                        PersistenceId, SnapshotBeforeStopTimeout);
                 StopSnapshotDone();
                 return true;
             default:
@@ -430,22 +432,19 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         if (_snapshotInProgress || (worthIt && SnapshotAllowed))
         {
             _stopAfterSnapshot = true;
-            // Mailboxes that went idle together stop together: they take their snapshots a few at a time. One in line
-            // waits half the timeout for its turn and then has the other half for the save. Were a turn good for the
-            // whole timeout, a store that hangs would hand each one in line a turn just before it gives up (as each
-            // holder gives up), and every one of them would start a save the store cannot answer.
+            _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
+                SnapshotBeforeStopTimeout, Self, SnapshotBeforeStopTimedOut.Instance, Self);
+            // Mailboxes that went idle together stop together: they take their snapshots a few at a time, each within
+            // its stop's timeout. A turn that comes with less than a fifth of it left is passed on unused.
             if (!_snapshotInProgress && SnapshotsBeforeStopPerNode > 0 &&
                 !SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode))
             {
-                _awaitingTurn = true; // SnapshotTurn starts it, unless SnapshotTurnTimedOut comes first
-                _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
-                    SnapshotBeforeStopTimeout / 2, Self, SnapshotTurnTimedOut.Instance, Self);
+                _awaitingTurn = true; // SnapshotTurn starts it, unless the timeout comes first
+                _turnUsefulUntil = Environment.TickCount64 + (long)(SnapshotBeforeStopTimeout.TotalMilliseconds * 0.8);
                 return;
             }
             if (!_snapshotInProgress)
                 StartStopSnapshot();
-            _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
-                SnapshotBeforeStopTimeout, Self, SnapshotBeforeStopTimedOut.Instance, Self);
             return;
         }
         Context.Stop(Self);
@@ -493,11 +492,6 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         if (SnapshotsBeforeStopPerNode > 0)
             SnapshotGate.For(Context.System).Leave(Self);
         base.PostStop();
-    }
-
-    private sealed class SnapshotTurnTimedOut
-    {
-        public static readonly SnapshotTurnTimedOut Instance = new();
     }
 
     private sealed class SnapshotBeforeStopTimedOut

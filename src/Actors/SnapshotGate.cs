@@ -8,7 +8,7 @@ namespace Messaging.Actors;
 /// asked for 2,500 snapshots, and their deletions, within a second, which took the journal's connections from the
 /// sends for seconds (a soak's send p99 of ~2 s at each such minute, docs/benchmarks.md). At most a limit of them run
 /// at once (<see cref="MailboxSettings.MaxPassivationSnapshotsPerNode"/>); the others wait their turn, first come first
-/// served, for half of their stop's snapshot timeout, past which they stop without one (it is only a shortcut for the
+/// served, within their stop's snapshot timeout, past which they stop without one (it is only a shortcut for the
 /// next wake). It bounds turns, not the store: a holder that gives up at its timeout gives its turn back while its save
 /// may still be in the store, so a store that does not answer sees more saves than the limit (the snapshot store's
 /// circuit breaker ends each within its call timeout). One per actor system.

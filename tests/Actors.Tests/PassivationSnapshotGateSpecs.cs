@@ -128,7 +128,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
             await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(15));
         });
 
-        // Seven snapshots of 200 ms each: two at a time, the last one's turn well within the 1.5 s a turn is waited for.
+        // Seven snapshots of 200 ms each: two at a time, the last one's turn well within the 3 s timeout.
         Assert.Equal(7, held.Count);
         Assert.InRange(held.Max, 1, 2);
         foreach (var user in Users)
@@ -144,8 +144,9 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_stop_without_its_snapshot_when_its_turn_does_not_come_within_the_timeout()
     {
-        // The store hangs for 30 s and then fails: the two that get a turn wait 3 s for it, the others wait 1.5 s in
-        // line (half of it). All stop within a few seconds of passivating, not after 30.
+        // The store hangs for 30 s and then fails: the two that get a turn wait 3 s for it; when they give up, those in
+        // line have less than a fifth of their 3 s left and pass the turns on unused. All stop within a few seconds
+        // of passivating, not after 30.
         var held = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromSeconds(30), thenFail: true);
         Dictionary<string, List<SendResult>> sent = null!;
         var givenUpBefore = MessagingMetrics.StopSnapshotsGivenUpCount;
