@@ -56,13 +56,12 @@ public sealed record ConversationState(
         new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, Recent(),
             Kind, Name, DeliveredUpToSeq, ReadUpToSeq, Tally, Delivered, Read, Receipts);
 
-    /// <param name="clientMessageIds">The dedup window's instances of the clientMessageIds, shared rather than copied.</param>
-    public static ConversationState FromSnapshot(ConversationSnapshot c, IReadOnlyDictionary<string, string>? clientMessageIds = null)
+    public static ConversationState FromSnapshot(ConversationSnapshot c)
     {
         var direct = !Ids.IsGroup(c.ConversationId);
         var window = ImmutableArray.CreateBuilder<WindowMessage>(c.Recent.Length);
         foreach (var stored in c.Recent)
-            window.Add(WindowMessage.From(stored, c.ParticipantIds, direct, clientMessageIds?.GetValueOrDefault(stored.Message.ClientMessageId)));
+            window.Add(WindowMessage.From(stored, c.ParticipantIds, direct));
         return new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.LastSeq, c.Anchors, window.MoveToImmutable(),
             c.Kind, c.Name, c.DeliveredUpToSeq, c.ReadUpToSeq, c.Tally ?? default, c.Delivered, c.Read,
             c.Receipts);

@@ -544,8 +544,7 @@ public sealed partial record MailboxState(
         };
 
         var tally = (existing?.Tally ?? default).After(compact, UserId);
-        var stored = WindowMessage.From(new StoredMessage(seq, compact, tally), participants, !Ids.IsGroup(id),
-            compact.SenderId == UserId ? compact.ClientMessageId : null);
+        var stored = WindowMessage.From(new StoredMessage(seq, compact, tally), participants, !Ids.IsGroup(id));
         var recent = existing?.Window ?? [];
         var recentChars = RecentChars + compact.Text.Length;
         if (recent.Length >= Limits.RecentPerConversation)
@@ -756,11 +755,8 @@ public sealed partial record MailboxState(
     public static MailboxState FromSnapshot(string userId, MailboxLimits limits, MailboxSnapshot snapshot, long snapshotJournalSeq = long.MaxValue)
     {
         var state = Empty(userId, limits);
-        var kept = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var record in snapshot.Dedup.Skip(Math.Max(0, snapshot.Dedup.Length - limits.DedupWindow)))
-            kept[record.ClientMessageId] = record.ClientMessageId;
         var conversations = snapshot.Conversations
-            .Select(c => ConversationState.FromSnapshot(WithTallies(userId, c, snapshot), kept))
+            .Select(c => ConversationState.FromSnapshot(WithTallies(userId, c, snapshot)))
             .ToImmutableArray();
         var byId = conversations.ToDictionary(c => c.ConversationId, StringComparer.Ordinal);
         return (state with
@@ -793,8 +789,7 @@ public sealed partial record MailboxState(
 
 /// <summary>
 /// What a snapshot needs before it becomes state. Its strings are shared as replaying events shares them: each
-/// window message's sender is the conversation's instance (<see cref="WindowMessage.From"/>), its clientMessageId the
-/// dedup window's.
+/// window message's sender is the conversation's instance (<see cref="WindowMessage.From"/>).
 /// </summary>
 public sealed partial record MailboxState
 {

@@ -18,7 +18,7 @@ public readonly struct WindowMessage
     // unless _extra holds it, the clientMessageId.
     private readonly byte[] _data;
     private readonly string _senderId;
-    // Null, the clientMessageId (a string shared with the dedup window), or Unusual.
+    // Null, the clientMessageId (when UTF-8 cannot carry it unchanged), or Unusual.
     private readonly object? _extra;
 
     private const int HasTally = 1, NoRecipients = 2, OtherParticipant = 4;
@@ -67,8 +67,7 @@ public readonly struct WindowMessage
     /// <param name="stored">A message of a conversation whose participants are <paramref name="participants"/>
     /// (its sender is taken from them when it is one).</param>
     /// <param name="direct">Whether the conversation is 1:1 (its participants never change).</param>
-    /// <param name="sharedClientMessageId">The clientMessageId's instance the dedup window holds, if any.</param>
-    public static WindowMessage From(StoredMessage stored, ImmutableArray<string> participants, bool direct, string? sharedClientMessageId = null)
+    public static WindowMessage From(StoredMessage stored, ImmutableArray<string> participants, bool direct)
     {
         var m = stored.Message;
         var sender = m.SenderId;
@@ -90,10 +89,10 @@ public readonly struct WindowMessage
 
         var explicitId = Ids.IsDerivedMessageId(m.MessageId, m.SenderId, m.ServerTimestamp) ? null : m.MessageId;
         var textAsUtf8 = RoundTrips(m.Text);
-        var idAsUtf8 = sharedClientMessageId is null && RoundTrips(m.ClientMessageId);
+        var idAsUtf8 = RoundTrips(m.ClientMessageId);
         object? extra = explicitId is not null || m.System is not null || recipientsAsGiven || !textAsUtf8
-            ? new Unusual(sharedClientMessageId ?? m.ClientMessageId, explicitId, m.System, recipientsAsGiven ? m.RecipientIds : default, textAsUtf8 ? null : m.Text)
-            : idAsUtf8 ? null : sharedClientMessageId ?? m.ClientMessageId;
+            ? new Unusual(m.ClientMessageId, explicitId, m.System, recipientsAsGiven ? m.RecipientIds : default, textAsUtf8 ? null : m.Text)
+            : idAsUtf8 ? null : m.ClientMessageId;
         if (extra is Unusual)
             idAsUtf8 = false;
 

@@ -101,4 +101,42 @@ public sealed class DedupWindowSpecs
         Assert.True(window.TryGetValue("c3", out var before));
         Assert.Equal(Entry(3), before);
     }
+
+    /// <summary>
+    /// Ids are kept as bytes: UTF-8, or (for what UTF-8 cannot carry unchanged, a lone surrogate) their UTF-16 code
+    /// units behind a marker. Ids that would encode alike under plain UTF-8 (a lone surrogate becomes U+FFFD) stay apart,
+    /// and every id comes back as it was given.
+    /// </summary>
+    [Fact]
+    public void Should_keep_every_id_exactly_whatever_its_characters()
+    {
+        string[] ids =
+        [
+            "plain-ascii", "é-accent", "\uFFFD", "\uD800", "\uDC00", "a\uD800b", "a\uFFFDb", "日本語", "\U0001F600", "",
+            new string('x', 5000), new string('é', 3000), "\uD800\uD800",
+        ];
+        var window = DedupWindow.Empty;
+        for (var i = 0; i < ids.Length; i++)
+            window = window.Add(ids[i], Entry(i), 100);
+        // More than a chunk, so some of them sit in a full chunk and the rest in the tail.
+        for (var i = 0; i < DedupWindow.ChunkSize; i++)
+            window = window.Add($"fill{i}", Entry(100 + i), 100);
+
+        for (var i = 0; i < ids.Length; i++)
+        {
+            Assert.True(window.TryGetValue(ids[i], out var entry), $"id {i}");
+            Assert.Equal(Entry(i), entry);
+        }
+        Assert.Equal(ids, window.Take(ids.Length).Select(e => e.Key));
+        Assert.False(window.ContainsKey("\uDBFF"));
+        Assert.False(window.ContainsKey("a\uDC00b"));
+        Assert.False(window.ContainsKey("plain-asci"));
+        Assert.False(window.ContainsKey(new string('x', 4999)));
+
+        // Evicted from the front of a chunk one by one, the rest still found.
+        var cut = DedupWindow.Create(window, window.Count - 5);
+        Assert.Equal(ids.Skip(5), cut.Take(ids.Length - 5).Select(e => e.Key));
+        Assert.False(cut.ContainsKey("\uD800"));
+        Assert.True(cut.ContainsKey("a\uD800b"));
+    }
 }

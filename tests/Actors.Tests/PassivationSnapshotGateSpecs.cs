@@ -20,7 +20,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
     })
 {
     /// <summary>Holds each save of the watched mailboxes for a while, counting how many are held at once.</summary>
-    private sealed class HeldSaves(IReadOnlySet<string> watched, TimeSpan hold, bool thenFail) : ISnapshotStoreInterceptor
+    internal sealed class HeldSaves(IReadOnlySet<string> watched, TimeSpan hold, bool thenFail) : ISnapshotStoreInterceptor
     {
         private readonly object _lock = new();
         private int _now;
@@ -172,6 +172,62 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
         await AwaitAssertAsync(() => Assert.Equal((0, 0), (gate.Holding, gate.Waiting)), TimeSpan.FromSeconds(15),
             cancellationToken: Ct);
         await AssertThreadsAsync(sent);
+    }
+}
+
+/// <summary>
+/// A turn that comes with less than a fifth of the stop's snapshot timeout left is passed on unused: with a store that
+/// hangs, each mailbox in line would otherwise get a turn just before it gives up (as the holders before it give
+/// theirs up) and send the store a save it cannot answer.
+/// </summary>
+public sealed class SnapshotTurnDeadlineSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(SnapshotTurnDeadlineSpecs), output, new MailboxSettings
+    {
+        PassivateIdleAfter = TimeSpan.FromSeconds(1),
+        SnapshotEvery = 1000,
+        SnapshotOnPassivationAfter = 5,
+        SnapshotOnPassivationTimeout = TimeSpan.FromSeconds(5),
+        MaxPassivationSnapshotsPerNode = 2,
+    })
+{
+    [Theory]
+    [InlineData(1.0, true)] // 4 s of the 5 s left: the first in line takes its snapshot, then the second
+    [InlineData(4.25, false)] // 0.75 s left, under a fifth: the first passes the turn to the second, which passes it on
+    public async Task Should_use_a_turn_only_while_a_fifth_of_the_timeout_is_left(double turnAfterSeconds, bool saved)
+    {
+        var (sender, recipient) = ($"s-{Run}", $"r-{Run}");
+        var held = new PassivationSnapshotGateSpecs.HeldSaves(
+            new[] { sender, recipient }.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(100), thenFail: false);
+        var gate = SnapshotGate.For(Sys);
+        var (holderA, holderB) = (CreateTestProbe(), CreateTestProbe());
+        Assert.True(gate.Enter(holderA, 2));
+        Assert.True(gate.Enter(holderB, 2));
+        var givenUpBefore = MessagingMetrics.StopSnapshotsGivenUpCount;
+
+        await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
+        {
+            for (var i = 1; i <= 6; i++)
+            {
+                var result = await Region.Ask<SendResult>(new SendMessage(sender, [recipient], $"m{i}", $"c{i}"), Ask, Ct);
+                Assert.Equal(SendOutcome.Sent, result.Outcome);
+            }
+            Watch(await EntityAsync(sender));
+            Watch(await EntityAsync(recipient));
+            // Both passivate a second later and wait in line behind the two turns held here.
+            await AwaitConditionAsync(() => Task.FromResult(gate.Waiting == 2), Ask, TimeSpan.FromMilliseconds(5), cancellationToken: Ct);
+            Assert.Equal(0, held.Count);
+            await Task.Delay(TimeSpan.FromSeconds(turnAfterSeconds), Ct);
+            gate.Leave(holderA); // one turn for both: the first in line, then the second
+            ExpectMsg<Terminated>(TimeSpan.FromSeconds(5), cancellationToken: Ct);
+            ExpectMsg<Terminated>(TimeSpan.FromSeconds(5), cancellationToken: Ct);
+        });
+
+        Assert.Equal(saved ? 2 : 0, held.Count);
+        if (!saved)
+            Assert.True(MessagingMetrics.StopSnapshotsGivenUpCount - givenUpBefore >= 2);
+        Assert.Equal((1, 0), (gate.Holding, gate.Waiting)); // holderB's turn, and nobody in line
+        gate.Leave(holderB);
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
     }
 }
 

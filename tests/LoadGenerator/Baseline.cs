@@ -86,6 +86,48 @@ public static class Baseline
         return 0;
     }
 
+    /// <summary>
+    /// The edge alone, as a floor: the same minimal API, JWT validation, JSON and checks as the baseline, but a send is
+    /// kept in a dictionary (a retry answers Duplicate from it) instead of a database. What a send costs any HTTP
+    /// service of this API on this machine before it stores anything (bench --floor).
+    /// </summary>
+    public static async Task<int> RunFloorAsync(string url, byte[] signingKey)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.UseUrls(url);
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(jwt =>
+        {
+            jwt.MapInboundClaims = false;
+            jwt.TokenValidationParameters = MessagingAuth.ValidationParameters(signingKey);
+        });
+        builder.Services.AddAuthorization();
+        var app = builder.Build();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapGet("/healthz/ready", () => "ok");
+        var sent = new System.Collections.Concurrent.ConcurrentDictionary<(string, string), (string Recipient, string Text, string Id, long Ts)>();
+        app.MapGroup("/v1").RequireAuthorization().MapPost("/messages", (SendRequest request, ClaimsPrincipal principal) =>
+        {
+            var sender = User(principal);
+            if (request.RecipientIds is not [{ Length: > 0 } recipient] || recipient == sender
+                || string.IsNullOrEmpty(request.Message) || string.IsNullOrEmpty(request.ClientMessageId)
+                || Encoding.UTF8.GetByteCount(request.Message) > MessagingApi.MaxMessageBytes)
+                return Results.Problem(statusCode: 400, title: "Invalid", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Invalid" });
+            if (request.SenderId is { } s && s != sender)
+                return Results.Problem(statusCode: 403, title: "Forbidden");
+            var conversation = string.CompareOrdinal(sender, recipient) < 0 ? $"dm~{sender}~{recipient}" : $"dm~{recipient}~{sender}";
+            var ts = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var mine = (recipient, request.Message, $"{ts:x}-{sender}", ts);
+            var kept = sent.GetOrAdd((sender, request.ClientMessageId), mine);
+            if (kept != mine && (kept.Recipient != recipient || kept.Text != request.Message))
+                return Results.Problem(statusCode: 409, title: "Conflict", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Conflict" });
+            return Results.Ok(new { sendStatus = kept == mine ? "Sent" : "Duplicate", messageId = kept.Id, conversationId = conversation, serverTimestamp = kept.Ts });
+        });
+        await app.RunAsync();
+        return 0;
+    }
+
     public sealed record SendRequest(string? SenderId, List<string>? RecipientIds, string? Message, string? ClientMessageId);
 
     private static string User(ClaimsPrincipal principal) => principal.FindFirstValue("sub")!;

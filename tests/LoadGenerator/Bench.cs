@@ -34,6 +34,9 @@ public static class Bench
         var keepDir = a.Flag("keep-dir");
         var nodeEnv = a.Str("node-env"); // extra KEY=VALUE;KEY=VALUE for the node (tuning experiments)
         var hold = a.Flag("hold"); // start everything, print where it is, wait for Enter (for manual loads)
+        // A third load per round: the baseline's HTTP edge (Kestrel, JWT, JSON, checks) with sends kept in memory, no
+        // database: what a send costs any server of this API here before it stores anything.
+        var floor = a.Flag("floor");
         a.RejectUnknown();
 
         var runDir = Path.Combine(Path.GetTempPath(), $"messaging-bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
@@ -55,6 +58,14 @@ public static class Bench
             Dll = typeof(Bench).Assembly.Location,
         };
         await baseline.StartAsync(ReadyWithin);
+        await using var edge = floor
+            ? new NodeProcess("floor", FreePorts.Next(), runDir, RuntimeSettings, ["baseline-server", "--floor", "--key", key])
+            {
+                Dll = typeof(Bench).Assembly.Location,
+            }
+            : null;
+        if (edge is not null)
+            await edge.StartAsync(ReadyWithin);
 
         var env = NodeEnvironment(pg, key, runDir);
         foreach (var pair in (nodeEnv ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries))
@@ -97,6 +108,12 @@ public static class Bench
             results.Add(m);
             ratios.Add(m.SendsPerSecond / b.SendsPerSecond);
             Console.WriteLine($"  baseline {b.SendsPerSecond:0} sends/s, messaging {m.SendsPerSecond:0} sends/s, ratio {ratios[^1]:0.00}");
+            if (edge is not null)
+            {
+                var f = await new LoadRunner(Options(edge, node, $"floor peak r{round}", null, 0)).RunAsync();
+                results.Add(f);
+                Console.WriteLine($"  floor (the edge, no database) {f.SendsPerSecond:0} sends/s");
+            }
         }
         baselinePeak = Median(results.Where(r => r.Label.StartsWith("baseline peak", StringComparison.Ordinal)).Select(r => r.SendsPerSecond));
         messagingPeak = Median(results.Where(r => r.Label.StartsWith("messaging peak", StringComparison.Ordinal)).Select(r => r.SendsPerSecond));
@@ -174,6 +191,14 @@ public static class Bench
             ["phase", "server", "postgres", "loadgen", "idle server", "other", "machine"],
             s.Runs.Select(r => (IReadOnlyList<string>)[r.Label, .. new[] { "server", "postgres", "loadgen", "idle server", "other", "machine" }
                 .Select(k => r.CpuCores.GetValueOrDefault(k).ToString("0.00", CultureInfo.InvariantCulture))])));
+        Console.WriteLine(Table.Format(
+            ["phase", "CPU ms per send: server", "postgres", "loadgen", "server + postgres + loadgen"],
+            s.Runs.Where(r => r.SendsPerSecond > 0).Select(r =>
+            {
+                string PerSend(double cores) => (cores / r.SendsPerSecond * 1000).ToString("0.000", CultureInfo.InvariantCulture);
+                var (server, postgres, loadgen) = (r.CpuCores.GetValueOrDefault("server"), r.CpuCores.GetValueOrDefault("postgres"), r.CpuCores.GetValueOrDefault("loadgen"));
+                return (IReadOnlyList<string>)[r.Label, PerSend(server), PerSend(postgres), PerSend(loadgen), PerSend(server + postgres + loadgen)];
+            })));
         foreach (var r in s.Runs.Where(r => r.Errors.Count > 0 || r.Dropped > 0))
             Console.WriteLine($"{r.Label}: errors {string.Join(", ", r.Errors.Select(e => $"{e.Key} x{e.Value}"))}; dropped {r.Dropped}");
         Console.WriteLine($"peak sends/s (median of {s.Ratios.Count}): baseline {s.BaselinePeakSendsPerSecond:0}, messaging {s.MessagingPeakSendsPerSecond:0}");

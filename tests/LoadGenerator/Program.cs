@@ -16,7 +16,7 @@ using Messaging.LoadGenerator;
 //                    every acknowledged send
 //   parts            journal write rate, cold recovery, memory per mailbox, deep thread page (in-process); --only fence:
 //                    the writer fence's PostgreSQL CPU per journal event, trigger variants in alternating rounds
-//   baseline-server  the plain Npgsql service (started by bench)
+//   baseline-server  the plain Npgsql service (started by bench); --floor: the same edge with no database (bench --floor)
 try
 {
     return args switch
@@ -41,10 +41,13 @@ catch (ArgumentException ex)
 static async Task<int> BaselineServer(Args a)
 {
     var url = a.Str("urls") ?? throw new ArgumentException("--urls is required");
-    var connection = a.Str("connection") ?? throw new ArgumentException("--connection is required");
+    var floor = a.Flag("floor"); // the edge alone: no database, sends kept in memory (bench --floor)
+    var connection = a.Str("connection");
     var key = a.Str("key") ?? throw new ArgumentException("--key is required");
     a.RejectUnknown();
-    return await Baseline.RunServerAsync(url, connection, System.Text.Encoding.UTF8.GetBytes(key));
+    var keyBytes = System.Text.Encoding.UTF8.GetBytes(key);
+    return floor ? await Baseline.RunFloorAsync(url, keyBytes)
+        : await Baseline.RunServerAsync(url, connection ?? throw new ArgumentException("--connection is required"), keyBytes);
 }
 
 static int Usage()
@@ -53,6 +56,7 @@ static int Usage()
         usage: Messaging.LoadGenerator <command> [options]
           bench  [--users 10000] [--contacts 3] [--retry 0.05] [--read 0.3] [--concurrency 64] [--warmup 10]
                  [--duration 20] [--rounds 3] [--pg-fsync on|off] [--json out.json] [--keep-dir]
+                 [--floor (a third load per round: the same HTTP edge with no database, the floor of any server)]
           load   --url http://host:port --key SIGNING_KEY [--pid PID] [--rate OPS_PER_S | --concurrency C]
                  [--users] [--contacts] [--retry] [--read] [--warmup] [--duration] [--label] [--json]
           live   [--streams 10000] [--senders 1000] [--concurrency 64] [--peak 15] [--rounds 3] [--warmup 5]
@@ -62,7 +66,7 @@ static int Usage()
                  [--duration 20] [--rounds 3] [--pg-fsync on|off] [--json out.json]
           soak   [--minutes 30] [--interval 60] [--users 10000] [--contacts 3] [--retry 0.05] [--read 0.3]
                  [--rate SENDS_PER_S | --fraction 0.5 --concurrency 64 --peak-warmup 10 --peak-duration 20]
-                 [--cohorts 4] [--idle-for SECONDS] [--passivate-after SECONDS] [--warmup-minutes 5]
+                 [--cohorts 4] [--idle-for SECONDS] [--passivate-after SECONDS] [--warmup-minutes 5] [--prefill SENDS_PER_USER]
                  [--verify-users N (0 = all)] [--timeout 30] [--pg-fsync on|off] [--json out.json] [--keep-dir]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,state,deep] [--mailboxes 100000]
                  [--messages 50 --contacts 5 (memory, state)]

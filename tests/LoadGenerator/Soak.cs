@@ -36,6 +36,7 @@ public static class Soak
             Cohorts = a.Int("cohorts", 4),
             IdleFor = a.OptionalDouble("idle-for") is { } i ? TimeSpan.FromSeconds(i) : null,
             WarmupMinutes = a.Double("warmup-minutes", 5),
+            Prefill = a.Int("prefill", 0),
             VerifyUsers = a.Int("verify-users", 0),
             Timeout = a.Seconds("timeout", 30),
             ClientRetries = a.Str("client-retries", "on") != "off",
@@ -190,6 +191,8 @@ public sealed record SoakOptions
     public int Cohorts { get; init; } = 4;
     public TimeSpan? IdleFor { get; init; }
     public double WarmupMinutes { get; init; } = 5;
+    /// <summary>Sends per user before the soak (closed loop), so that it starts with users at their bounds.</summary>
+    public int Prefill { get; init; }
     /// <summary>Senders whose acknowledged sends are read back at the end; 0 = all.</summary>
     public int VerifyUsers { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
