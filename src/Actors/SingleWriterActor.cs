@@ -93,9 +93,15 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 return true;
             case SaveSnapshotSuccess success:
                 _snapshotInProgress = false;
-                // Stopping waits for the older snapshots' deletion too, so its answer does not end up in dead letters.
+                // Stopping waits for the older snapshots' deletion too, so its answer does not end up in dead letters;
+                // but the turn goes to the next in line now: the turns bound the saves, and a turn held through the
+                // deletion too would let fewer of a burst's snapshots in within the stop's timeout.
                 if (_stopAfterSnapshot)
+                {
                     _stopDeletesUpTo = success.Metadata.SequenceNr - 1;
+                    if (SnapshotsBeforeStopPerNode > 0)
+                        SnapshotGate.For(Context.System).Leave(Self);
+                }
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
                 return true;
             case SaveSnapshotFailure failure:

@@ -142,6 +142,32 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Should_give_the_turn_on_once_the_save_is_done_not_after_the_deletion_of_older_snapshots()
+    {
+        // Each deletion of older snapshots takes a second. Two turns held for save and deletion would take seven
+        // snapshots ~4 s, past the 3 s timeout; turns given on after the save take them all, the deletions beside.
+        var deletions = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromSeconds(1), thenFail: false);
+        var saves = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(50), thenFail: false);
+        Dictionary<string, List<SendResult>> sent = null!;
+
+        await WithSnapshotDelete(delete => delete.SetInterceptorAsync(deletions), () =>
+            WithSnapshotSave(save => save.SetInterceptorAsync(saves), async () =>
+            {
+                sent = await SendTogetherAsync();
+                await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(15));
+            }));
+
+        Assert.Equal(7, saves.Count);
+        Assert.InRange(saves.Max, 1, 2);
+        Assert.True(deletions.Max > 2, $"at most {deletions.Max} deletions at once");
+        foreach (var user in Users)
+            Assert.NotNull(await LatestSnapshotAsync(user)); // none given up: these users had none before
+        var gate = SnapshotGate.For(Sys);
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
+        await AssertThreadsAsync(sent);
+    }
+
+    [Fact]
     public async Task Should_stop_without_its_snapshot_when_its_turn_does_not_come_within_the_timeout()
     {
         // The store hangs for 30 s and then fails: the two that get a turn wait 3 s for it; when they give up, those in
