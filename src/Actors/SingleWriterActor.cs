@@ -99,6 +99,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 if (_stopAfterSnapshot)
                 {
                     _stopDeletesUpTo = success.Metadata.SequenceNr - 1;
+                    // A periodic snapshot that was saved while this stop waited in line is the stop's: a turn that
+                    // comes later is passed on, not used for a second save.
+                    _awaitingTurn = false;
                     if (SnapshotsBeforeStopPerNode > 0)
                         SnapshotGate.For(Context.System).Leave(Self);
                 }
@@ -153,6 +156,13 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
             case SnapshotBeforeStopTimedOut:
                 if (_stopSnapshotDone)
                     return true;
+                if (_stopDeletesUpTo >= 0)
+                {
+                    // The snapshot is saved; only the deletion of older ones has not answered (it goes on in the store).
+                    Log.Debug("Older snapshots of {PersistenceId} not deleted within {Timeout}; stopping", PersistenceId, SnapshotBeforeStopTimeout);
+                    StopSnapshotDone();
+                    return true;
+                }
                 MessagingMetrics.StopSnapshotGivenUp();
                 // Many wait in line at once (messaging_passivation_snapshots_skipped_total counts them): no warning each.
                 if (_awaitingTurn)

@@ -138,5 +138,16 @@ public sealed class DedupWindowSpecs
         Assert.Equal(ids.Skip(5), cut.Take(ids.Length - 5).Select(e => e.Key));
         Assert.False(cut.ContainsKey("\uD800"));
         Assert.True(cut.ContainsKey("a\uD800b"));
+
+        // Below a chunk, the oldest leave the tail one by one (its ends shifted each time).
+        var small = DedupWindow.Empty;
+        for (var i = 0; i < ids.Length; i++)
+        {
+            small = small.Add(ids[i], Entry(i), 4);
+            var expected = ids.Take(i + 1).TakeLast(4).ToArray();
+            Assert.Equal(expected, small.Select(e => e.Key));
+            foreach (var id in expected)
+                Assert.True(small.ContainsKey(id));
+        }
     }
 }

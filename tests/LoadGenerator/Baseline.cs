@@ -119,10 +119,11 @@ public static class Baseline
             var conversation = string.CompareOrdinal(sender, recipient) < 0 ? $"dm~{sender}~{recipient}" : $"dm~{recipient}~{sender}";
             var ts = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             var mine = (recipient, request.Message, $"{ts:x}-{sender}", ts);
-            var kept = sent.GetOrAdd((sender, request.ClientMessageId), mine);
-            if (kept != mine && (kept.Recipient != recipient || kept.Text != request.Message))
+            var added = sent.TryAdd((sender, request.ClientMessageId), mine);
+            (string Recipient, string Text, string Id, long Ts) kept = added ? mine : sent[(sender, request.ClientMessageId)];
+            if (!added && (kept.Recipient != recipient || kept.Text != request.Message))
                 return Results.Problem(statusCode: 409, title: "Conflict", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Conflict" });
-            return Results.Ok(new { sendStatus = kept == mine ? "Sent" : "Duplicate", messageId = kept.Id, conversationId = conversation, serverTimestamp = kept.Ts });
+            return Results.Ok(new { sendStatus = added ? "Sent" : "Duplicate", messageId = kept.Id, conversationId = conversation, serverTimestamp = kept.Ts });
         });
         await app.RunAsync();
         return 0;
