@@ -309,3 +309,56 @@ public sealed class SnapshotGateSpecs(ITestOutputHelper output) : Akka.Hosting.T
         Assert.Equal((1, 1), (gate.Holding, gate.Waiting));
     }
 }
+
+/// <summary>Tests that read the process-wide metrics exactly: run alone, not beside other test classes.</summary>
+[CollectionDefinition(nameof(ExactMetrics), DisableParallelization = true)]
+public sealed class ExactMetrics;
+
+/// <summary>
+/// A stop whose snapshot is saved but whose deletion of the older snapshots does not answer in time stops at its
+/// timeout like any other, and is not counted as a snapshot given up: the snapshot is there for the next wake.
+/// </summary>
+[Collection(nameof(ExactMetrics))]
+public sealed class SavedSnapshotSlowDeletionSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(SavedSnapshotSlowDeletionSpecs), output, new MailboxSettings
+    {
+        PassivateIdleAfter = TimeSpan.FromSeconds(1),
+        SnapshotEvery = 1000,
+        SnapshotOnPassivationAfter = 5,
+        SnapshotOnPassivationTimeout = TimeSpan.FromSeconds(2),
+        MaxPassivationSnapshotsPerNode = 2,
+    })
+{
+    [Fact]
+    public async Task Should_not_count_a_saved_snapshot_as_given_up_when_only_its_deletion_is_late()
+    {
+        var (sender, recipient) = ($"s-{Run}", $"r-{Run}");
+        var users = new[] { sender, recipient };
+        var deletions = new PassivationSnapshotGateSpecs.HeldSaves(
+            users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromSeconds(8), thenFail: false);
+        var givenUpBefore = MessagingMetrics.StopSnapshotsGivenUpCount;
+
+        await WithSnapshotDelete(delete => delete.SetInterceptorAsync(deletions), async () =>
+        {
+            for (var i = 1; i <= 6; i++)
+            {
+                var result = await Region.Ask<SendResult>(new SendMessage(sender, [recipient], $"m{i}", $"c{i}"), Ask, Ct);
+                Assert.Equal(SendOutcome.Sent, result.Outcome);
+            }
+            Watch(await EntityAsync(sender));
+            Watch(await EntityAsync(recipient));
+            // Both stop at their 2 s timeout, their deletions still held.
+            ExpectMsg<Terminated>(TimeSpan.FromSeconds(6), cancellationToken: Ct);
+            ExpectMsg<Terminated>(TimeSpan.FromSeconds(6), cancellationToken: Ct);
+        });
+
+        Assert.Equal(2, deletions.Count);
+        foreach (var user in users)
+        {
+            var snapshot = await SnapshotsActorRef.Ask<LoadSnapshotResult>(
+                new LoadSnapshot(MailboxActor.PersistenceIdFor(user), SnapshotSelectionCriteria.Latest, long.MaxValue), Ask, Ct);
+            Assert.NotNull(snapshot.Snapshot);
+        }
+        Assert.Equal(givenUpBefore, MessagingMetrics.StopSnapshotsGivenUpCount);
+    }
+}
