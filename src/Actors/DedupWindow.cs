@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Collections;
 using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Unicode;
 
 namespace Messaging.Actors;
 
@@ -133,20 +132,7 @@ public sealed class DedupWindow : IEnumerable<KeyValuePair<string, SentEntry>>
     /// <summary>Bytes of the id's form: its UTF-8 if that carries it unchanged (ASCII: one per character), else the
     /// marker and its UTF-16 code units.</summary>
     private static int EncodedLength(string id) =>
-        Ascii.IsValid(id) ? id.Length : RoundTrips(id) ? Encoding.UTF8.GetByteCount(id) : 1 + 2 * id.Length;
-
-    private static bool RoundTrips(string id)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(id.Length));
-        try
-        {
-            return Utf8.FromUtf16(id, buffer, out _, out _, replaceInvalidSequences: false) == OperationStatus.Done;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+        Ascii.IsValid(id) ? id.Length : WindowMessage.RoundTrips(id) ? Encoding.UTF8.GetByteCount(id) : 1 + 2 * id.Length;
 
     /// <summary>Writes the id's form, <see cref="EncodedLength"/> bytes.</summary>
     private static void Encode(string id, Span<byte> into)
@@ -155,7 +141,7 @@ public sealed class DedupWindow : IEnumerable<KeyValuePair<string, SentEntry>>
         {
             Ascii.FromUtf16(id, into, out _);
         }
-        else if (RoundTrips(id))
+        else if (WindowMessage.RoundTrips(id))
         {
             Encoding.UTF8.GetBytes(id, into);
         }
@@ -168,7 +154,7 @@ public sealed class DedupWindow : IEnumerable<KeyValuePair<string, SentEntry>>
 
     private static string Decode(ReadOnlySpan<byte> bytes) =>
         bytes is [Utf16Marker, .. var units]
-            ? new string(MemoryMarshal.Cast<byte, char>(units.ToArray()))
+            ? new string(MemoryMarshal.Cast<byte, char>(units))
             : Encoding.UTF8.GetString(bytes);
 
     /// <summary>The entries, oldest first.</summary>

@@ -149,7 +149,7 @@ public readonly struct WindowMessage
         : null;
 
     /// <summary>Whether the text survives UTF-8 unchanged (a lone surrogate would not).</summary>
-    private static bool RoundTrips(string text)
+    internal static bool RoundTrips(string text)
     {
         if (Ascii.IsValid(text))
             return true;

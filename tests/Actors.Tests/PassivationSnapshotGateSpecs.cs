@@ -232,13 +232,7 @@ public sealed class SnapshotTurnDeadlineSpecs(ITestOutputHelper output)
 
         await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
         {
-            for (var i = 1; i <= 6; i++)
-            {
-                var result = await Region.Ask<SendResult>(new SendMessage(sender, [recipient], $"m{i}", $"c{i}"), Ask, Ct);
-                Assert.Equal(SendOutcome.Sent, result.Outcome);
-            }
-            Watch(await EntityAsync(sender));
-            Watch(await EntityAsync(recipient));
+            await SendThenWatchAsync(sender, recipient, 6);
             // Both passivate a second later and wait in line behind the two turns held here.
             await AwaitConditionAsync(() => Task.FromResult(gate.Waiting == 2), Ask, TimeSpan.FromMilliseconds(5), cancellationToken: Ct);
             Assert.Equal(0, held.Count);
@@ -340,13 +334,7 @@ public sealed class SavedSnapshotSlowDeletionSpecs(ITestOutputHelper output)
 
         await WithSnapshotDelete(delete => delete.SetInterceptorAsync(deletions), async () =>
         {
-            for (var i = 1; i <= 6; i++)
-            {
-                var result = await Region.Ask<SendResult>(new SendMessage(sender, [recipient], $"m{i}", $"c{i}"), Ask, Ct);
-                Assert.Equal(SendOutcome.Sent, result.Outcome);
-            }
-            Watch(await EntityAsync(sender));
-            Watch(await EntityAsync(recipient));
+            await SendThenWatchAsync(sender, recipient, 6);
             // Both stop at their 2 s timeout, their deletions still held.
             ExpectMsg<Terminated>(TimeSpan.FromSeconds(6), cancellationToken: Ct);
             ExpectMsg<Terminated>(TimeSpan.FromSeconds(6), cancellationToken: Ct);

@@ -55,6 +55,18 @@ public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper outpu
         return await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
     }
 
+    /// <summary><paramref name="count"/> messages from one user to another, each Sent; then both mailboxes watched.</summary>
+    protected async Task SendThenWatchAsync(string sender, string recipient, int count)
+    {
+        for (var i = 1; i <= count; i++)
+        {
+            var result = await Region.Ask<SendResult>(new SendMessage(sender, [recipient], $"m{i}", $"c{i}"), Ask, Ct);
+            Assert.Equal(SendOutcome.Sent, result.Outcome);
+        }
+        Watch(await EntityAsync(sender));
+        Watch(await EntityAsync(recipient));
+    }
+
     protected async Task KillMailboxAsync(string userId)
     {
         var entity = await EntityAsync(userId);

@@ -63,21 +63,7 @@ public static class Baseline
     public static async Task<int> RunServerAsync(string url, string connectionString, byte[] signingKey)
     {
         await InitializeAsync(connectionString);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.WebHost.UseUrls(url);
-        var dataSource = NpgsqlDataSource.Create(connectionString);
-        builder.Services.AddSingleton(dataSource);
-        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(jwt =>
-        {
-            jwt.MapInboundClaims = false;
-            jwt.TokenValidationParameters = MessagingAuth.ValidationParameters(signingKey);
-        });
-        builder.Services.AddAuthorization();
-        var app = builder.Build();
-        app.UseAuthentication();
-        app.UseAuthorization();
-        app.MapGet("/healthz/ready", () => "ok");
+        var app = Edge(url, signingKey, services => services.AddSingleton(NpgsqlDataSource.Create(connectionString)));
         var v1 = app.MapGroup("/v1").RequireAuthorization();
         v1.MapPost("/messages", Send);
         v1.MapGet("/users/{userId}/conversations", ListConversations);
@@ -93,9 +79,33 @@ public static class Baseline
     /// </summary>
     public static async Task<int> RunFloorAsync(string url, byte[] signingKey)
     {
+        var app = Edge(url, signingKey, _ => { });
+        var sent = new System.Collections.Concurrent.ConcurrentDictionary<(string, string), (string Recipient, string Text, string Id, long Ts)>();
+        app.MapGroup("/v1").RequireAuthorization().MapPost("/messages", (SendRequest request, ClaimsPrincipal principal) =>
+        {
+            var sender = User(principal);
+            if (Refused(request, sender, out var recipient, out var text, out var clientMessageId) is { } refused)
+                return refused;
+            var conversation = string.CompareOrdinal(sender, recipient) < 0 ? $"dm~{sender}~{recipient}" : $"dm~{recipient}~{sender}";
+            var ts = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            var mine = (recipient, text, $"{ts:x}-{sender}", ts);
+            var added = sent.TryAdd((sender, clientMessageId), mine);
+            (string Recipient, string Text, string Id, long Ts) kept = added ? mine : sent[(sender, clientMessageId)];
+            if (!added && (kept.Recipient != recipient || kept.Text != text))
+                return Results.Problem(statusCode: 409, title: "Conflict", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Conflict" });
+            return Results.Ok(new { sendStatus = added ? "Sent" : "Duplicate", messageId = kept.Id, conversationId = conversation, serverTimestamp = kept.Ts });
+        });
+        await app.RunAsync();
+        return 0;
+    }
+
+    /// <summary>The HTTP edge both servers share: Kestrel, the node's JWT validation, authorization, the readiness probe.</summary>
+    private static WebApplication Edge(string url, byte[] signingKey, Action<IServiceCollection> services)
+    {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls(url);
+        services(builder.Services);
         builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme).AddJwtBearer(jwt =>
         {
             jwt.MapInboundClaims = false;
@@ -106,27 +116,17 @@ public static class Baseline
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapGet("/healthz/ready", () => "ok");
-        var sent = new System.Collections.Concurrent.ConcurrentDictionary<(string, string), (string Recipient, string Text, string Id, long Ts)>();
-        app.MapGroup("/v1").RequireAuthorization().MapPost("/messages", (SendRequest request, ClaimsPrincipal principal) =>
-        {
-            var sender = User(principal);
-            if (request.RecipientIds is not [{ Length: > 0 } recipient] || recipient == sender
-                || string.IsNullOrEmpty(request.Message) || string.IsNullOrEmpty(request.ClientMessageId)
-                || Encoding.UTF8.GetByteCount(request.Message) > MessagingApi.MaxMessageBytes)
-                return Results.Problem(statusCode: 400, title: "Invalid", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Invalid" });
-            if (request.SenderId is { } s && s != sender)
-                return Results.Problem(statusCode: 403, title: "Forbidden");
-            var conversation = string.CompareOrdinal(sender, recipient) < 0 ? $"dm~{sender}~{recipient}" : $"dm~{recipient}~{sender}";
-            var ts = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            var mine = (recipient, request.Message, $"{ts:x}-{sender}", ts);
-            var added = sent.TryAdd((sender, request.ClientMessageId), mine);
-            (string Recipient, string Text, string Id, long Ts) kept = added ? mine : sent[(sender, request.ClientMessageId)];
-            if (!added && (kept.Recipient != recipient || kept.Text != request.Message))
-                return Results.Problem(statusCode: 409, title: "Conflict", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Conflict" });
-            return Results.Ok(new { sendStatus = added ? "Sent" : "Duplicate", messageId = kept.Id, conversationId = conversation, serverTimestamp = kept.Ts });
-        });
-        await app.RunAsync();
-        return 0;
+        return app;
+    }
+
+    /// <summary>A send's checks, as both servers make them: 400 or 403, or null to go on.</summary>
+    private static IResult? Refused(SendRequest request, string sender, out string recipient, out string text, out string clientMessageId)
+    {
+        (recipient, text, clientMessageId) = (request.RecipientIds is [{ } r] ? r : "", request.Message ?? "", request.ClientMessageId ?? "");
+        if (request.RecipientIds is not [{ Length: > 0 }] || recipient == sender || text.Length == 0 || clientMessageId.Length == 0
+            || Encoding.UTF8.GetByteCount(text) > MessagingApi.MaxMessageBytes)
+            return Results.Problem(statusCode: 400, title: "Invalid", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Invalid" });
+        return request.SenderId is { } s && s != sender ? Results.Problem(statusCode: 403, title: "Forbidden") : null;
     }
 
     public sealed record SendRequest(string? SenderId, List<string>? RecipientIds, string? Message, string? ClientMessageId);
@@ -136,18 +136,14 @@ public static class Baseline
     private static async Task<IResult> Send(SendRequest request, ClaimsPrincipal principal, NpgsqlDataSource db)
     {
         var sender = User(principal);
-        if (request.RecipientIds is not [{ Length: > 0 } recipient] || recipient == sender
-            || string.IsNullOrEmpty(request.Message) || string.IsNullOrEmpty(request.ClientMessageId)
-            || Encoding.UTF8.GetByteCount(request.Message) > MessagingApi.MaxMessageBytes)
-            return Results.Problem(statusCode: 400, title: "Invalid", extensions: new Dictionary<string, object?> { ["sendStatus"] = "Invalid" });
-        if (request.SenderId is { } s && s != sender)
-            return Results.Problem(statusCode: 403, title: "Forbidden");
+        if (Refused(request, sender, out var recipient, out var text, out var clientMessageId) is { } refused)
+            return refused;
 
         var participants = string.CompareOrdinal(sender, recipient) < 0 ? new[] { sender, recipient } : [recipient, sender];
         var conversation = $"dm~{participants[0]}~{participants[1]}";
         var ts = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var messageId = $"{ts:x}-{sender}";
-        var snippet = request.Message.Length > 100 ? request.Message[..100] : request.Message;
+        var snippet = text.Length > 100 ? text[..100] : text;
 
         await using var connection = await db.OpenConnectionAsync();
         await using var tx = await connection.BeginTransactionAsync();
@@ -165,16 +161,16 @@ public static class Baseline
 
         await using (var insert = new NpgsqlCommand(InsertSenderCopy, connection, tx))
         {
-            AddMessage(insert, sender, recipient, conversation, seqs[sender], messageId, request.Message, request.ClientMessageId, ts);
+            AddMessage(insert, sender, recipient, conversation, seqs[sender], messageId, text, clientMessageId, ts);
             if (await insert.ExecuteScalarAsync() is null)
             {
                 await tx.RollbackAsync();
-                return await Duplicate(connection, sender, recipient, request.Message, request.ClientMessageId);
+                return await Duplicate(connection, sender, recipient, text, clientMessageId);
             }
         }
         await using (var insert = new NpgsqlCommand(InsertRecipientCopy, connection, tx))
         {
-            AddMessage(insert, sender, recipient, conversation, seqs[recipient], messageId, request.Message, request.ClientMessageId, ts);
+            AddMessage(insert, sender, recipient, conversation, seqs[recipient], messageId, text, clientMessageId, ts);
             await insert.ExecuteNonQueryAsync();
         }
         await tx.CommitAsync();
