@@ -156,6 +156,11 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     protected override int SnapshotsBeforeStopPerNode => _settings.MaxPassivationSnapshotsPerNode;
 
+    protected override TimeSpan PassivateIdleAfter => _settings.PassivateIdleAfter;
+
+    // The confirmations known only in memory, so the idle snapshot holds them (a stop journals them too).
+    protected override void JournalBeforeIdle() => Run(_delivery.MakeRoom(Decided));
+
     protected override object StopMessage => StopMailbox.Instance;
 
     private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();

@@ -54,6 +54,52 @@ public sealed class MemoryGovernor : IExtension
             _live.Remove(entity);
     }
 
+    private ICancelable? _idleSweep;
+    private TimeSpan _idleSweepEvery = TimeSpan.MaxValue;
+
+    /// <summary>
+    /// Idle passivation for the node's entities, in place of the shard's (which stops an entity straight away, holding
+    /// its messages meanwhile, and so leaves a snapshot only its stop's timeout): every <paramref name="every"/> (half
+    /// the shortest idle time, as the shard's own timer did), each entity idle for its own idle time is told
+    /// <see cref="GoIdle"/>, and carries it out itself. Started by each entity type's hosting; the shortest interval asked wins.
+    /// </summary>
+    public void StartIdleSweep(ActorSystem system, TimeSpan every)
+    {
+        if (every <= TimeSpan.Zero)
+            return;
+        lock (_lock)
+        {
+            if (every >= _idleSweepEvery)
+                return;
+            _idleSweep?.Cancel();
+            _idleSweepEvery = every;
+            _idleSweep = system.Scheduler.Advanced.ScheduleRepeatedlyCancelable(every, every, SweepIdle);
+        }
+    }
+
+    /// <summary>Tells each entity idle for its idle time so (it checks again itself: a message may be on its way).</summary>
+    private void SweepIdle()
+    {
+        foreach (var entity in IdleAt(Environment.TickCount64))
+            entity.Tell(GoIdle.Instance, ActorRefs.NoSender);
+    }
+
+    /// <summary>The live entities that have had no message through their shard for their idle time at <paramref name="now"/>.</summary>
+    internal List<IActorRef> IdleAt(long now)
+    {
+        var idle = new List<IActorRef>();
+        lock (_lock)
+        {
+            foreach (var entity in _live)
+            {
+                var after = entity.IdleAfterMs;
+                if (after > 0 && now - entity.LastTouched >= after)
+                    idle.Add(entity.GovernedRef);
+            }
+        }
+        return idle;
+    }
+
     internal bool Contains(IGoverned entity)
     {
         lock (_lock)
@@ -111,6 +157,25 @@ internal interface IGoverned
 
     /// <summary>The governor asked it to passivate: it is not chosen again. The governor's mark, not the actor's state.</summary>
     bool ShedAsked { get; set; }
+
+    /// <summary><see cref="Environment.TickCount64"/> when it last got any message through its shard (not its own timers).</summary>
+    long LastTouched { get; }
+
+    /// <summary>Idle this long (ms), it passivates itself (<see cref="GoIdle"/>); 0: never.</summary>
+    long IdleAfterMs { get; }
+}
+
+/// <summary>
+/// Tells a live entity it has had no message through its shard for its idle time: it passivates itself, after a
+/// snapshot if it wrote enough (<see cref="SingleWriterActor{TState,TEvent}"/>). Node-local, never crosses the network.
+/// </summary>
+public sealed class GoIdle : IDeadLetterSuppression
+{
+    public static readonly GoIdle Instance = new();
+
+    private GoIdle()
+    {
+    }
 }
 
 /// <summary>Asks a live entity to passivate (node-local, never crosses the network; one that stopped meanwhile drops it quietly).</summary>

@@ -61,6 +61,16 @@ public static class MessagingMetrics
 
     internal static void StopSnapshotGivenUp() => Interlocked.Increment(ref _stopSnapshotsGivenUp);
 
+    private static long _snapshotsWaiting;
+
+    // Entities in line at their node's SnapshotGate (idle ones wait as long as the line takes; stops within their
+    // timeout). Observed, so exported as 0 from the start.
+    private static readonly ObservableUpDownCounter<long> SnapshotsWaiting = Meter.CreateObservableUpDownCounter(
+        "messaging.passivation.snapshots.waiting", () => Interlocked.Read(ref _snapshotsWaiting), unit: "{snapshot}",
+        description: "Mailboxes and groups waiting for a turn to take their snapshot before they passivate or stop");
+
+    internal static void SnapshotLineChanged(int by) => Interlocked.Add(ref _snapshotsWaiting, by);
+
     internal static void RecordJournalWrite(long startedAt) =>
         JournalWriteDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);
 }

@@ -30,6 +30,8 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
 {
     // For the node's memory governor: when this entity last got a message (Environment.TickCount64), and its ref.
     private long _lastActive = Environment.TickCount64;
+    // When it last got any message through its shard (its own timers aside): what idle passivation measures.
+    private long _lastTouched = Environment.TickCount64;
     private IActorRef _governedRef = ActorRefs.Nobody;
     private volatile bool _shedAsked;
     private int _inFlight;
@@ -60,6 +62,13 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     // The shard sent its stop message (passivation or hand-off).
     private bool _stopAsked;
     private readonly PauseGuard _pauseGuard = PauseGuard.Get(Context.System);
+    // Idle (GoIdle): where it is on its way to passivate itself, still serving; any message through its shard calls
+    // it off (back to None).
+    private IdleStep _idleStep;
+    // It holds a turn at the SnapshotGate for its idle snapshot: the save's answer gives it back, idle or not by then.
+    private bool _holdsIdleTurn;
+    // Its idle snapshot is saved: it passivates once the older ones' deletion (up to here) has answered.
+    private long _idleDeletesUpTo = -1;
     // Only while recovering: what the replay learns about the journal's writers, and the entity's test of what
     // continues it (one delegate per recovery rather than a field per entity).
     private ReplayAudit<TEvent>? _audit = new();
@@ -105,22 +114,69 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                     if (SnapshotsBeforeStopPerNode > 0)
                         SnapshotGate.For(Context.System).Leave(Self);
                 }
+                else
+                {
+                    GiveIdleTurnBack();
+                    // Its own, or a periodic one saved while it waited (for its writes, or in line): either will do.
+                    if (_idleStep is IdleStep.Writes or IdleStep.Line or IdleStep.Save)
+                    {
+                        LeaveIdleLine();
+                        _idleStep = IdleStep.Delete;
+                        _idleDeletesUpTo = success.Metadata.SequenceNr - 1;
+                    }
+                }
                 DeleteSnapshots(new SnapshotSelectionCriteria(success.Metadata.SequenceNr - 1));
                 return true;
             case SaveSnapshotFailure failure:
                 _snapshotInProgress = false;
                 Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
                 if (_stopAfterSnapshot)
+                {
                     StopSnapshotDone();
+                }
+                else
+                {
+                    GiveIdleTurnBack();
+                    if (_idleStep == IdleStep.Save)
+                    {
+                        // Passivating without it, as a stop whose store does not answer: the next wake replays more.
+                        MessagingMetrics.StopSnapshotGivenUp();
+                        PassivateIdle();
+                    }
+                }
                 return true;
             case DeleteSnapshotsSuccess deleted:
                 if (_stopAfterSnapshot && deleted.Criteria.MaxSequenceNr == _stopDeletesUpTo)
                     StopSnapshotDone();
+                else if (_idleStep == IdleStep.Delete && deleted.Criteria.MaxSequenceNr == _idleDeletesUpTo)
+                    PassivateIdle();
                 return true;
             case DeleteSnapshotsFailure failure:
                 Log.Warning(failure.Cause, "Old snapshots of {PersistenceId} not deleted", PersistenceId);
                 if (_stopAfterSnapshot && failure.Criteria.MaxSequenceNr == _stopDeletesUpTo)
                     StopSnapshotDone();
+                else if (_idleStep == IdleStep.Delete && failure.Criteria.MaxSequenceNr == _idleDeletesUpTo)
+                    PassivateIdle();
+                return true;
+            case GoIdle:
+                GoIdleIfStillIdle();
+                return true;
+            case SnapshotTurn when _idleStep == IdleStep.Line:
+                _idleStep = IdleStep.Save;
+                if (_snapshotInProgress)
+                {
+                    SnapshotGate.For(Context.System).Leave(Self); // a periodic snapshot started meanwhile: it is the one
+                }
+                else if (SnapshotAllowed)
+                {
+                    _holdsIdleTurn = true; // until the save answers
+                    StartSnapshot();
+                }
+                else
+                {
+                    SnapshotGate.For(Context.System).Leave(Self);
+                    PassivateIdle();
+                }
                 return true;
             case SnapshotTurn:
                 if (_awaitingTurn && !_stopSnapshotDone)
@@ -141,7 +197,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                     }
                     else if (SnapshotAllowed)
                     {
-                        StartStopSnapshot();
+                        StartSnapshot();
                     }
                     else
                     {
@@ -174,11 +230,20 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 StopSnapshotDone();
                 return true;
             default:
-                // Requests count as use; the entity's own timers (the redelivery tick comes back round through the
-                // shard region as a Keep...Delivering) and the delivery index's wakes do not.
-                if (message is not (Delivery.DeliveryTimer or Messaging.Messages.WakeForDelivery
-                    or Messaging.Messages.KeepDelivering or Messaging.Messages.KeepGroupDelivering))
-                    Volatile.Write(ref _lastActive, Environment.TickCount64);
+                // Requests count as use for the memory governor; the entity's own timers (the redelivery tick comes
+                // back round through the shard region as a Keep...Delivering) and the delivery index's wakes do not.
+                // For idle passivation, whatever comes through the shard counts (as the shard's own idle timer
+                // counted it): a mailbox with copies to deliver keeps delivering until they are confirmed.
+                if (message is not (Delivery.DeliveryTimer or Terminated))
+                {
+                    var now = Environment.TickCount64;
+                    Volatile.Write(ref _lastTouched, now);
+                    if (message is not (Messaging.Messages.WakeForDelivery or Messaging.Messages.KeepDelivering
+                        or Messaging.Messages.KeepGroupDelivering))
+                        Volatile.Write(ref _lastActive, now);
+                    if (_idleStep != IdleStep.None)
+                        NoLongerIdle();
+                }
                 return OnCommand(message);
         }
     }
@@ -407,6 +472,8 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         Decided = Durable;
         if (_stopAsked)
             StopNowOrAfterSnapshot();
+        else if (_idleStep == IdleStep.Writes)
+            IdleWritesDone();
     }
 
     /// <summary>The snapshot a stop waited for is done (or given up): stop once no write is in flight.</summary>
@@ -431,6 +498,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         if (_stopAsked)
             return; // a second stop message (the shard's, after a passivation this incarnation asked for)
         Stopping = _stopAsked = true;
+        // Idle and on its way out (or called back by a rebalance or the governor meanwhile): the stop takes over. A
+        // place in line stays the stop's (it enters again below and keeps it); a snapshot on its way is the stop's.
+        _idleStep = IdleStep.None;
         if (_inFlight == 0)
             StopNowOrAfterSnapshot();
     }
@@ -460,7 +530,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 return;
             }
             if (!_snapshotInProgress)
-                StartStopSnapshot();
+                StartSnapshot();
             return;
         }
         Context.Stop(Self);
@@ -477,14 +547,117 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     /// The snapshot of <see cref="Durable"/>, at LastSequenceNr: what the journal holds, whatever is still in flight
     /// (a timer's write after the stop; the periodic snapshot relies on the same).
     /// </summary>
-    private void StartStopSnapshot()
+    private void StartSnapshot()
     {
         _snapshotInProgress = true;
         _eventsSinceSnapshot = 0;
         SaveSnapshot(ToSnapshot(Durable));
     }
 
+    /// <summary>
+    /// How long without a message through its shard before the entity passivates itself (<see cref="GoIdle"/>); zero:
+    /// never (only the shard's stop, a rebalance or the memory governor stop it).
+    /// </summary>
+    protected virtual TimeSpan PassivateIdleAfter => TimeSpan.Zero;
+
+    /// <summary>
+    /// Idle passivation, which the entity carries out itself while it still serves: it journals what it keeps in memory
+    /// only (<see cref="JournalBeforeIdle"/>), and once that is durable, if it wrote enough for a snapshot (as a stop
+    /// would take one, <see cref="SnapshotBeforeStopAfter"/>), it waits for a turn at the node's
+    /// <see cref="SnapshotGate"/> with no deadline, saves, waits for the older snapshots' deletion, and asks the shard
+    /// to passivate it; else it asks at once. The shard's stop message then finds nothing worth a snapshot and stops it
+    /// at once. So a cohort that went idle together takes every snapshot, however long the line: as a stop it had
+    /// only its snapshot timeout (the shard holds the entity's messages meanwhile), and a soak's cohort of 2,500
+    /// users skipped half of theirs and replayed their journals on the next wake (docs/benchmarks.md). A store that
+    /// hangs holds the line for its circuit breaker's call timeout, then fails the save: the entity passivates without
+    /// it. Any message through the shard calls the whole off.
+    /// </summary>
+    private void GoIdleIfStillIdle()
+    {
+        var idleAfter = (long)PassivateIdleAfter.TotalMilliseconds;
+        if (idleAfter <= 0 || _idleStep != IdleStep.None || Stopping || Environment.TickCount64 - _lastTouched < idleAfter)
+            return;
+        _idleStep = IdleStep.Writes;
+        JournalBeforeIdle();
+        if (_inFlight == 0)
+            IdleWritesDone();
+    }
+
+    /// <summary>What an idle entity keeps only in memory, journaled before its snapshot (confirmations, say).</summary>
+    protected virtual void JournalBeforeIdle()
+    {
+    }
+
+    /// <summary>Idle, and every write durable: take the snapshot (in line for a turn) or passivate.</summary>
+    private void IdleWritesDone()
+    {
+        if (_snapshotInProgress)
+        {
+            _idleStep = IdleStep.Save; // a periodic snapshot on its way: its answer goes on from here
+            return;
+        }
+        if (SnapshotBeforeStopAfter <= 0 || _eventsSinceSnapshot < SnapshotBeforeStopAfter || !SnapshotAllowed)
+        {
+            PassivateIdle();
+            return;
+        }
+        if (SnapshotsBeforeStopPerNode > 0 && !SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode))
+        {
+            _idleStep = IdleStep.Line; // SnapshotTurn starts it
+            return;
+        }
+        _idleStep = IdleStep.Save;
+        _holdsIdleTurn = SnapshotsBeforeStopPerNode > 0;
+        StartSnapshot();
+    }
+
+    /// <summary>A message came through the shard: the entity is in use again, and gives its place in line back.</summary>
+    private void NoLongerIdle()
+    {
+        LeaveIdleLine();
+        _idleStep = IdleStep.None;
+        _idleDeletesUpTo = -1;
+        // A snapshot already on its way is saved as a periodic one would be (its answer gives the turn back).
+    }
+
+    private void PassivateIdle()
+    {
+        LeaveIdleLine();
+        _idleStep = IdleStep.None;
+        _idleDeletesUpTo = -1;
+        if (!Stopping)
+            Context.Parent.Tell(new Passivate(StopMessage));
+    }
+
+    private void LeaveIdleLine()
+    {
+        if (_idleStep == IdleStep.Line)
+            SnapshotGate.For(Context.System).Leave(Self);
+    }
+
+    private void GiveIdleTurnBack()
+    {
+        if (!_holdsIdleTurn)
+            return;
+        _holdsIdleTurn = false;
+        SnapshotGate.For(Context.System).Leave(Self);
+    }
+
+    /// <summary>Where an idle entity is on its way to passivate itself (<see cref="GoIdleIfStillIdle"/>).</summary>
+    private enum IdleStep : byte
+    {
+        None,
+        Writes,
+        Line,
+        Save,
+        Delete,
+    }
+
     IActorRef IGoverned.GovernedRef => _governedRef;
+
+    long IGoverned.LastTouched => Volatile.Read(ref _lastTouched);
+
+    long IGoverned.IdleAfterMs => (long)PassivateIdleAfter.TotalMilliseconds;
 
     long IGoverned.LastActive => Volatile.Read(ref _lastActive);
 

@@ -61,7 +61,10 @@ public sealed class SnapshotGate : IExtension
                 return true;
             }
             if (!_queued.ContainsKey(who))
+            {
                 _queued[who] = _waiting.AddLast(who);
+                MessagingMetrics.SnapshotLineChanged(1);
+            }
             return false;
         }
     }
@@ -73,13 +76,17 @@ public sealed class SnapshotGate : IExtension
         lock (_lock)
         {
             if (_queued.Remove(who, out var node))
+            {
                 _waiting.Remove(node);
+                MessagingMetrics.SnapshotLineChanged(-1);
+            }
             if (!_holders.Remove(who))
                 return;
             while (_holders.Count < _limit && _waiting.First is { } first)
             {
                 _waiting.RemoveFirst();
                 _queued.Remove(first.Value);
+                MessagingMetrics.SnapshotLineChanged(-1);
                 _holders.Add(first.Value);
                 (granted ??= []).Add(first.Value);
             }

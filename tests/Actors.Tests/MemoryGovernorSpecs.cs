@@ -117,13 +117,31 @@ public sealed class MemoryGovernorSpecs(ITestOutputHelper output)
         Assert.Equal(0, MemoryGovernor.HowManyToShed(new(0, 0, 0, 0, 0), 0.7, 0.6, 100, 0.25));
     }
 
-    private sealed class Entity(long lastActive) : IGoverned
+    private sealed class Entity(long lastActive, long lastTouched = 0, long idleAfterMs = 0, IActorRef? self = null) : IGoverned
     {
-        public IActorRef GovernedRef => ActorRefs.Nobody;
+        public IActorRef GovernedRef { get; } = self ?? ActorRefs.Nobody;
 
         public long LastActive { get; } = lastActive;
 
         public bool ShedAsked { get; set; }
+
+        public long LastTouched { get; } = lastTouched;
+
+        public long IdleAfterMs { get; } = idleAfterMs;
+    }
+
+    [Fact]
+    public void Should_find_idle_those_untouched_for_their_own_idle_time_and_never_those_without_one()
+    {
+        var registry = new MemoryGovernor();
+        var refs = Enumerable.Range(0, 5).Select(_ => CreateTestProbe().Ref).ToArray();
+        registry.Enter(new Entity(0, lastTouched: 8_000, idleAfterMs: 2_000, refs[0])); // idle exactly 2 s: due
+        registry.Enter(new Entity(0, lastTouched: 8_001, idleAfterMs: 2_000, refs[1])); // 1 ms short
+        registry.Enter(new Entity(0, lastTouched: 1_000, idleAfterMs: 0, refs[2])); // never passivates itself
+        registry.Enter(new Entity(9_999, lastTouched: 4_000, idleAfterMs: 5_000, refs[3])); // a request lately, but touched 6 s ago: due
+        registry.Enter(new Entity(0, lastTouched: 9_000, idleAfterMs: 5_000, refs[4]));
+
+        Assert.Equal(new[] { refs[0], refs[3] }.ToHashSet(), registry.IdleAt(10_000).ToHashSet());
     }
 
     [Fact]

@@ -5,14 +5,11 @@ using Messaging.Messages;
 
 namespace Messaging.Actors.Tests;
 
-/// <summary>
-/// Mailboxes that passivate together take their snapshots a few at a time (<see cref="SnapshotGate"/>), each within
-/// its stop's snapshot timeout, and one whose turn does not come in time stops without one.
-/// </summary>
-public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
-    : ShardedMailboxTestKit(nameof(PassivationSnapshotGateSpecs), output, new MailboxSettings
+/// <summary>Seven mailboxes with enough events for a snapshot each, and a store that can hold their saves.</summary>
+public abstract class SnapshotGateTestKit(string name, ITestOutputHelper output, TimeSpan passivateIdleAfter)
+    : ShardedMailboxTestKit(name, output, new MailboxSettings
     {
-        PassivateIdleAfter = TimeSpan.FromSeconds(1),
+        PassivateIdleAfter = passivateIdleAfter,
         SnapshotEvery = 1000,
         SnapshotOnPassivationAfter = 5,
         SnapshotOnPassivationTimeout = TimeSpan.FromSeconds(3),
@@ -56,15 +53,15 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
         }
     }
 
-    private string Bob => $"bob-{Run}";
+    protected string Bob => $"bob-{Run}";
 
-    private string[] Senders => [.. Enumerable.Range(0, 6).Select(i => $"u{i}-{Run}")];
+    protected string[] Senders => [.. Enumerable.Range(0, 6).Select(i => $"u{i}-{Run}")];
 
     /// <summary>The six senders and their one recipient: seven mailboxes with enough events to take a snapshot.</summary>
-    private string[] Users => [.. Senders, Bob];
+    protected string[] Users => [.. Senders, Bob];
 
     /// <summary>Six senders write 6 messages each to one recipient, all at once.</summary>
-    private async Task<Dictionary<string, List<SendResult>>> SendTogetherAsync()
+    protected async Task<Dictionary<string, List<SendResult>>> SendTogetherAsync()
     {
         var sent = Senders.ToDictionary(s => s, _ => new List<SendResult>());
         await Task.WhenAll(Senders.Select(async s =>
@@ -76,7 +73,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
         return sent;
     }
 
-    private async Task WaitUntilAllStoppedAsync(string[] users, TimeSpan within)
+    protected async Task WaitUntilAllStoppedAsync(string[] users, TimeSpan within)
     {
         var watched = 0;
         foreach (var user in users)
@@ -98,11 +95,11 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
 
     private static TimeSpan Max(TimeSpan left) => left < TimeSpan.FromMilliseconds(100) ? TimeSpan.FromMilliseconds(100) : left;
 
-    private async Task<SelectedSnapshot?> LatestSnapshotAsync(string userId) =>
+    protected async Task<SelectedSnapshot?> LatestSnapshotAsync(string userId) =>
         (await SnapshotsActorRef.Ask<LoadSnapshotResult>(
             new LoadSnapshot(MailboxActor.PersistenceIdFor(userId), SnapshotSelectionCriteria.Latest, long.MaxValue), Ask, Ct)).Snapshot;
 
-    private async Task AssertThreadsAsync(Dictionary<string, List<SendResult>> sent)
+    protected async Task AssertThreadsAsync(Dictionary<string, List<SendResult>> sent)
     {
         foreach (var (sender, results) in sent)
         {
@@ -116,6 +113,15 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
         }
     }
 
+}
+
+/// <summary>
+/// Mailboxes that go idle together take their snapshots a few at a time (<see cref="SnapshotGate"/>) while they still
+/// serve, however long the line, then passivate.
+/// </summary>
+public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
+    : SnapshotGateTestKit(nameof(PassivationSnapshotGateSpecs), output, TimeSpan.FromSeconds(1))
+{
     [Fact]
     public async Task Should_take_the_snapshots_of_mailboxes_that_passivate_together_a_few_at_a_time()
     {
@@ -168,6 +174,54 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Should_wait_in_line_past_the_stop_timeout_while_it_serves_then_take_every_snapshot()
+    {
+        // Both turns held here for 5 s, past the 3 s a stop waits for its snapshot: idle mailboxes wait in line, still
+        // serving, and take their snapshots once turns come. (As the shard's stop they would have given them up at 3 s,
+        // with their messages held by the shard meanwhile.)
+        var (sender, recipient) = ($"s-{Run}", $"r-{Run}");
+        var held = new HeldSaves(new[] { sender, recipient }.Select(MailboxActor.PersistenceIdFor).ToHashSet(),
+            TimeSpan.FromMilliseconds(100), thenFail: false);
+        var gate = SnapshotGate.For(Sys);
+        var (holderA, holderB) = (CreateTestProbe(), CreateTestProbe());
+        Assert.True(gate.Enter(holderA, 2));
+        Assert.True(gate.Enter(holderB, 2));
+
+        await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
+        {
+            await SendThenWatchAsync(sender, recipient, 6);
+            await AwaitConditionAsync(() => Task.FromResult(gate.Waiting == 2), Ask, TimeSpan.FromMilliseconds(5), cancellationToken: Ct);
+            ExpectNoMsg(TimeSpan.FromSeconds(4), Ct); // past the stop's 3 s: neither stops
+            // In line and answering: a read is served at once (not held for a stop), and calls that one's idling off.
+            var page = Assert.IsType<ThreadPage>(await Region.Ask<object>(
+                new GetThread(sender, Ids.ConversationFor(sender, recipient), 0, 50, null, null), TimeSpan.FromSeconds(1), Ct));
+            Assert.Equal(6, page.Messages.Length);
+            Assert.Equal(0, held.Count);
+            gate.Leave(holderA);
+            gate.Leave(holderB);
+            ExpectMsg<Terminated>(TimeSpan.FromSeconds(8), cancellationToken: Ct);
+            ExpectMsg<Terminated>(TimeSpan.FromSeconds(8), cancellationToken: Ct);
+        });
+
+        Assert.Equal(2, held.Count);
+        foreach (var user in new[] { sender, recipient })
+        {
+            var snapshot = await LatestSnapshotAsync(user);
+            Assert.NotNull(snapshot);
+            Assert.Equal((await Region.Ask<MailboxStatus>(new GetMailboxStatus(user), Ask, Ct)).LastSequenceNr, snapshot.Metadata.SequenceNr);
+        }
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
+    }
+}
+
+/// <summary>
+/// Mailboxes the node stops (here as the memory governor does; a rebalance alike) take their snapshots a few at a time,
+/// each within its stop's snapshot timeout, and one whose turn does not come in time stops without one.
+/// </summary>
+public sealed class StopSnapshotGateSpecs(ITestOutputHelper output)
+    : SnapshotGateTestKit(nameof(StopSnapshotGateSpecs), output, TimeSpan.FromHours(1))
+{
+    [Fact]
     public async Task Should_stop_without_its_snapshot_when_its_turn_does_not_come_within_the_timeout()
     {
         // The store hangs for 30 s and then fails: the two that get a turn wait 3 s for it; when they give up, those in
@@ -180,6 +234,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
         await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
         {
             sent = await SendTogetherAsync();
+            await ShedAsync(Users);
             await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(12));
         });
 
@@ -192,8 +247,8 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
         // Each of the seven gave its snapshot up at the timeout, waiting for a turn or for the store (other tests can
         // only add to the process-wide count).
         Assert.True(MessagingMetrics.StopSnapshotsGivenUpCount - givenUpBefore >= 7);
-        // Every turn and place in line given back, once the mailboxes woken again meanwhile (by their deliveries'
-        // confirmations) have stopped again too.
+        // Every turn and place in line given back (mailboxes woken again meanwhile by their deliveries' confirmations
+        // are live, not in line).
         var gate = SnapshotGate.For(Sys);
         await AwaitAssertAsync(() => Assert.Equal((0, 0), (gate.Holding, gate.Waiting)), TimeSpan.FromSeconds(15),
             cancellationToken: Ct);
@@ -209,7 +264,7 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
 public sealed class SnapshotTurnDeadlineSpecs(ITestOutputHelper output)
     : ShardedMailboxTestKit(nameof(SnapshotTurnDeadlineSpecs), output, new MailboxSettings
     {
-        PassivateIdleAfter = TimeSpan.FromSeconds(1),
+        PassivateIdleAfter = TimeSpan.FromHours(1), // stopped as the memory governor does: ShedAsync
         SnapshotEvery = 1000,
         SnapshotOnPassivationAfter = 5,
         SnapshotOnPassivationTimeout = TimeSpan.FromSeconds(5),
@@ -233,7 +288,8 @@ public sealed class SnapshotTurnDeadlineSpecs(ITestOutputHelper output)
         await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
         {
             await SendThenWatchAsync(sender, recipient, 6);
-            // Both passivate a second later and wait in line behind the two turns held here.
+            await ShedAsync(sender, recipient);
+            // Both stop and wait in line behind the two turns held here.
             await AwaitConditionAsync(() => Task.FromResult(gate.Waiting == 2), Ask, TimeSpan.FromMilliseconds(5), cancellationToken: Ct);
             Assert.Equal(0, held.Count);
             await Task.Delay(TimeSpan.FromSeconds(turnAfterSeconds), Ct);
@@ -316,7 +372,7 @@ public sealed class ExactMetrics;
 public sealed class SavedSnapshotSlowDeletionSpecs(ITestOutputHelper output)
     : ShardedMailboxTestKit(nameof(SavedSnapshotSlowDeletionSpecs), output, new MailboxSettings
     {
-        PassivateIdleAfter = TimeSpan.FromSeconds(1),
+        PassivateIdleAfter = TimeSpan.FromHours(1), // stopped as the memory governor does: ShedAsync
         SnapshotEvery = 1000,
         SnapshotOnPassivationAfter = 5,
         SnapshotOnPassivationTimeout = TimeSpan.FromSeconds(2),
@@ -335,6 +391,7 @@ public sealed class SavedSnapshotSlowDeletionSpecs(ITestOutputHelper output)
         await WithSnapshotDelete(delete => delete.SetInterceptorAsync(deletions), async () =>
         {
             await SendThenWatchAsync(sender, recipient, 6);
+            await ShedAsync(sender, recipient);
             // Both stop at their 2 s timeout, their deletions still held.
             ExpectMsg<Terminated>(TimeSpan.FromSeconds(6), cancellationToken: Ct);
             ExpectMsg<Terminated>(TimeSpan.FromSeconds(6), cancellationToken: Ct);

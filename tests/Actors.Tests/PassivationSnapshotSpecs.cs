@@ -198,20 +198,58 @@ public sealed class PassivationSnapshotSpecs(ITestOutputHelper output)
     public async Task Should_stop_without_the_snapshot_when_the_snapshot_store_hangs()
     {
         var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
-        List<SendResult> sent = null!;
+        var sent = new List<SendResult>();
 
-        // The store answers only after 30 s; the mailbox waits 1 s for it (SnapshotOnPassivationTimeout), so it stops
-        // within the passivation timeout plus that, not after 30 s.
+        // The store answers only after 30 s; stopped by the node (as the memory governor does), the mailbox waits 1 s
+        // for it (SnapshotOnPassivationTimeout), so it stops within about that, not after 30 s.
         var attempts = 0;
         await WithSnapshotSave(save => save.FailIfWithDelay(TimeSpan.FromSeconds(30), (pid, _) =>
         {
             if (pid == MailboxActor.PersistenceIdFor(alice))
                 Interlocked.Increment(ref attempts);
             return true;
-        }), async () => sent = await SendThenPassivateAsync(alice, bob, 6, TimeSpan.FromSeconds(8)));
+        }), async () =>
+        {
+            for (var i = 1; i <= 6; i++)
+                sent.Add(await Region.Ask<SendResult>(new SendMessage(alice, [bob], $"m{i}", $"c{i}"), Ask, Ct));
+            var entity = await EntityAsync(alice);
+            Watch(entity);
+            await ShedAsync(alice);
+            ExpectTerminated(entity, TimeSpan.FromSeconds(4), cancellationToken: Ct);
+        });
 
         Assert.Equal(1, attempts); // it waited for a snapshot that did not come, then stopped without it
+        await AssertThreadAsync(alice, sent[0], 6);
+    }
 
+    [Fact]
+    public async Task Should_keep_serving_while_its_idle_snapshot_waits_for_a_store_that_hangs_then_passivate_without_it()
+    {
+        var (alice, bob) = ($"alice-{Run}", $"bob-{Run}");
+        List<SendResult> sent = null!;
+
+        // Idle after 1 s, the mailbox asks for its snapshot and the store answers (a failure) only 4 s later. It stays
+        // up meanwhile (a stop would have given up after 1 s, its messages held by the shard), then passivates without.
+        var attempts = 0;
+        await WithSnapshotSave(save => save.FailIfWithDelay(TimeSpan.FromSeconds(4), (pid, _) =>
+        {
+            if (pid == MailboxActor.PersistenceIdFor(alice))
+                Interlocked.Increment(ref attempts);
+            return true;
+        }), async () =>
+        {
+            sent = [];
+            for (var i = 1; i <= 6; i++)
+                sent.Add(await Region.Ask<SendResult>(new SendMessage(alice, [bob], $"m{i}", $"c{i}"), Ask, Ct));
+            var entity = await EntityAsync(alice);
+            Watch(entity);
+            ExpectNoMsg(TimeSpan.FromSeconds(4), Ct);
+            Assert.Equal(1, attempts);
+            ExpectTerminated(entity, TimeSpan.FromSeconds(6), cancellationToken: Ct);
+        });
+
+        Assert.Equal(1, attempts);
+        Assert.Null((await LatestSnapshotAsync(alice)).Snapshot);
         await AssertThreadAsync(alice, sent[0], 6);
     }
 }

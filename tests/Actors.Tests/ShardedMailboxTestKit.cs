@@ -67,6 +67,16 @@ public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper outpu
         Watch(await EntityAsync(recipient));
     }
 
+    /// <summary>
+    /// Asks each user's mailbox to passivate as the memory governor does (<see cref="ShedMemory"/>): a stop through the
+    /// shard, with the stop's snapshot timeout, rather than the mailbox's own idle passivation.
+    /// </summary>
+    protected async Task ShedAsync(params string[] userIds)
+    {
+        foreach (var userId in userIds)
+            (await EntityAsync(userId)).Tell(ShedMemory.Instance);
+    }
+
     protected async Task KillMailboxAsync(string userId)
     {
         var entity = await EntityAsync(userId);

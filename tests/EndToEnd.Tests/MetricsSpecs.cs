@@ -53,6 +53,7 @@ public sealed class MetricsSpecs(DefaultNodeFixture fixture) : IClassFixture<Def
     [InlineData("messaging_mailboxes_shed_total")]
     [InlineData("messaging_deliveries_duplicate_total")]
     [InlineData("messaging_passivation_snapshots_skipped_total")]
+    [InlineData("messaging_passivation_snapshots_waiting")]
     public async Task Should_export_the_counts_of_rare_events_from_the_start(string metric)
     {
         // Exported before the first (as 0): a scrape without the governor's count means a node without the governor

@@ -143,6 +143,11 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
 
     protected override int SnapshotsBeforeStopPerNode => _settings.MaxPassivationSnapshotsPerNode;
 
+    protected override TimeSpan PassivateIdleAfter => _settings.PassivateIdleAfter;
+
+    // The confirmations known only in memory, so the idle snapshot holds them (a stop journals them too).
+    protected override void JournalBeforeIdle() => Run(_delivery.MakeRoom(Decided));
+
     protected override object StopMessage => StopGroup.Instance;
 
     private long Now => _settings.Clock.GetUtcNow().ToUnixTimeMilliseconds();

@@ -25,7 +25,8 @@ public static class GroupHosting
 
     /// <summary>
     /// Groups as a sharded entity type beside the mailboxes, placed and passivated the same way: a fixed shard count,
-    /// remember-entities off, idle passivation through <see cref="StopGroup"/>, so a group drains its writes first.
+    /// remember-entities off, idle passivation carried out by the group itself (<see cref="GoIdle"/>), every stop through
+    /// <see cref="StopGroup"/>, so a group drains its writes first.
     /// Delivery timings come from the mailbox settings: both deliver the same way.
     /// </summary>
     /// <param name="partitions">Which journal each group writes (its partition's server); Akka's default one if null.</param>
@@ -34,24 +35,28 @@ public static class GroupHosting
         JournalPartitions? partitions = null)
     {
         var extractor = new GroupMessageExtractor(shardCount);
-        return builder.WithShardRegion<GroupRegion>(
-            TypeName,
-            (_, registry, _) => groupId =>
-            {
-                var plugins = partitions?.For(GroupActor.PersistenceIdFor(groupId));
-                return FactoryProps.Of(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
-                    new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
-                        Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor, groupId)),
-                    plugins));
-            },
-            extractor,
-            new ShardOptions
-            {
-                RememberEntities = false,
-                StateStoreMode = StateStoreMode.DData,
-                PassivateIdleEntityAfter = settings.PassivateIdleAfter,
-                HandOffStopMessage = StopGroup.Instance,
-                Role = role,
-            });
+        return builder
+            .AddStartup((system, _) => MemoryGovernor.Get(system).StartIdleSweep(system, settings.PassivateIdleAfter / 2))
+            .WithShardRegion<GroupRegion>(
+                TypeName,
+                (_, registry, _) => groupId =>
+                {
+                    var plugins = partitions?.For(GroupActor.PersistenceIdFor(groupId));
+                    return FactoryProps.Of(() => new GroupActor(groupId, settings, limits, registry.Get<MailboxRegion>(), registry.Get<GroupRegion>(),
+                        new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
+                            Delivery.DeliveryIndexRef.IndexIdFor(TypeName, extractor, groupId)),
+                        plugins));
+                },
+                extractor,
+                new ShardOptions
+                {
+                    RememberEntities = false,
+                    StateStoreMode = StateStoreMode.DData,
+                    // The entities passivate themselves when idle (MemoryGovernor.StartIdleSweep), so that a snapshot
+                    // waits its turn while the entity still serves, not while the shard holds its messages.
+                    ShouldPassivateIdleEntities = false,
+                    HandOffStopMessage = StopGroup.Instance,
+                    Role = role,
+                });
     }
 }
