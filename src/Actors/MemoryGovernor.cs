@@ -21,8 +21,9 @@ namespace Messaging.Actors;
 /// entities that got a request within the last <see cref="MailboxSettings.HeapShedMinIdle"/> (they would only come
 /// back). When the heap is above the mark only as the last young collection left it (garbage, perhaps), it starts a
 /// background full collection to know, at most every 15 s (every minute while the last full one found it low).
-/// A passivation is the ordinary idle one: the entity drains its writes, snapshots if it wrote enough, and stops; the
-/// next message wakes it from the journal. Nothing is lost, and a user shed while active pays one recovery.
+/// A shed is a stop through the shard, as a rebalance's: the entity drains its writes, snapshots if it wrote enough
+/// (within the stop's timeout, ahead of idle entities in line), and stops; the next message wakes it from the
+/// journal. Nothing is lost, and a user shed while active pays one recovery.
 /// </para>
 /// </summary>
 public sealed class MemoryGovernor : IExtension

@@ -65,8 +65,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     // Idle (GoIdle): where it is on its way to passivate itself, still serving; any message through its shard calls
     // it off (back to None).
     private IdleStep _idleStep;
-    // It holds a turn at the SnapshotGate for its idle snapshot: the save's answer gives it back, idle or not by then.
-    private bool _holdsIdleTurn;
+    // It holds a turn at the SnapshotGate (for a stop's snapshot or an idle one's): a SnapshotTurn that comes now is
+    // stale (one granted while it was in line, which it has taken since).
+    private bool _holdsTurn;
     // Its idle snapshot is saved: it passivates once the older ones' deletion (up to here) has answered.
     private long _idleDeletesUpTo = -1;
     // Only while recovering: what the replay learns about the journal's writers, and the entity's test of what
@@ -112,13 +113,16 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                     // comes later is passed on, not used for a second save.
                     _awaitingTurn = false;
                     if (SnapshotsBeforeStopPerNode > 0)
-                        SnapshotGate.For(Context.System).Leave(Self);
+                        LeaveGate();
                 }
                 else
                 {
-                    GiveIdleTurnBack();
-                    // Its own, or a periodic one saved while it waited (for its writes, or in line): either will do.
-                    if (_idleStep is IdleStep.Writes or IdleStep.Line or IdleStep.Save)
+                    _snapshotTimeout?.Cancel();
+                    if (_holdsTurn)
+                        LeaveGate(); // the idle one's turn, idle or not by now
+                    // Its own, or a periodic one saved while it waited in line: either will do. (One saved while its
+                    // journaling writes are in flight lacks them: it goes on once they are durable.)
+                    if (_idleStep is IdleStep.Line or IdleStep.Save)
                     {
                         LeaveIdleLine();
                         _idleStep = IdleStep.Delete;
@@ -132,11 +136,15 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 Log.Warning(failure.Cause, "Snapshot of {PersistenceId} failed; will try again", PersistenceId);
                 if (_stopAfterSnapshot)
                 {
+                    if (!_stopSnapshotDone)
+                        MessagingMetrics.StopSnapshotGivenUp();
                     StopSnapshotDone();
                 }
                 else
                 {
-                    GiveIdleTurnBack();
+                    _snapshotTimeout?.Cancel();
+                    if (_holdsTurn)
+                        LeaveGate();
                     if (_idleStep == IdleStep.Save)
                     {
                         // Passivating without it, as a stop whose store does not answer: the next wake replays more.
@@ -161,24 +169,41 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
             case GoIdle:
                 GoIdleIfStillIdle();
                 return true;
+            case IdleSnapshotTimedOut:
+                if (_idleStep == IdleStep.Save && _snapshotInProgress)
+                {
+                    // The store's circuit breaker ends a save within its call timeout (10 s): an answer this late is
+                    // lost. Passivate without it: the stop waits for the save as any stop does, and counts it skipped.
+                    Log.Warning("Snapshot of {PersistenceId} before it passivates got no answer within {Timeout}; passivating without it",
+                        PersistenceId, IdleSnapshotTimeout);
+                    if (_holdsTurn)
+                        LeaveGate();
+                    PassivateIdle();
+                }
+                return true;
+            case SnapshotTurn when _holdsTurn || !SnapshotGate.For(Context.System).Holds(Self):
+                // Stale: granted while it was in line, and since then taken (a stop that entered again got it at once),
+                // or given back (it left the line, and may be in line again).
+                return true;
             case SnapshotTurn when _idleStep == IdleStep.Line:
+                _holdsTurn = true;
                 _idleStep = IdleStep.Save;
                 if (_snapshotInProgress)
                 {
-                    SnapshotGate.For(Context.System).Leave(Self); // a periodic snapshot started meanwhile: it is the one
+                    LeaveGate(); // a periodic snapshot started meanwhile: it is the one
                 }
                 else if (SnapshotAllowed)
                 {
-                    _holdsIdleTurn = true; // until the save answers
-                    StartSnapshot();
+                    StartIdleSnapshot(); // holding the turn until the save answers
                 }
                 else
                 {
-                    SnapshotGate.For(Context.System).Leave(Self);
+                    LeaveGate();
                     PassivateIdle();
                 }
                 return true;
             case SnapshotTurn:
+                _holdsTurn = true;
                 if (_awaitingTurn && !_stopSnapshotDone)
                 {
                     _awaitingTurn = false;
@@ -193,7 +218,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                     {
                         // A periodic snapshot that started meanwhile (a timer's write crossed SnapshotEvery) is the
                         // stop's snapshot: its answer stops the entity, and the turn goes to the next in line.
-                        SnapshotGate.For(Context.System).Leave(Self);
+                        LeaveGate();
                     }
                     else if (SnapshotAllowed)
                     {
@@ -206,7 +231,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 }
                 else
                 {
-                    SnapshotGate.For(Context.System).Leave(Self); // a turn it no longer needs
+                    LeaveGate(); // a turn it no longer needs
                 }
                 return true;
             case SnapshotBeforeStopTimedOut:
@@ -241,7 +266,8 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                     if (message is not (Messaging.Messages.WakeForDelivery or Messaging.Messages.KeepDelivering
                         or Messaging.Messages.KeepGroupDelivering))
                         Volatile.Write(ref _lastActive, now);
-                    if (_idleStep != IdleStep.None)
+                    // The shard's stop keeps an idle one's place in line: the stop takes it over (StopWhenSettled).
+                    if (_idleStep != IdleStep.None && message.GetType() != StopMessage.GetType())
                         NoLongerIdle();
                 }
                 return OnCommand(message);
@@ -482,7 +508,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         _stopSnapshotDone = true;
         _awaitingTurn = false;
         if (SnapshotsBeforeStopPerNode > 0)
-            SnapshotGate.For(Context.System).Leave(Self); // the next in line takes its turn now
+            LeaveGate(); // the next in line takes its turn now
         if (_inFlight == 0)
             Context.Stop(Self);
     }
@@ -498,8 +524,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         if (_stopAsked)
             return; // a second stop message (the shard's, after a passivation this incarnation asked for)
         Stopping = _stopAsked = true;
-        // Idle and on its way out (or called back by a rebalance or the governor meanwhile): the stop takes over. A
-        // place in line stays the stop's (it enters again below and keeps it); a snapshot on its way is the stop's.
+        // Idle and on its way out (or stopped by a rebalance or the governor meanwhile): the stop takes over. A place
+        // in line stays the stop's (it enters again below, and moves up among the stops); a snapshot on its way, and
+        // the turn it holds, are the stop's.
         _idleStep = IdleStep.None;
         if (_inFlight == 0)
             StopNowOrAfterSnapshot();
@@ -518,12 +545,14 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
         if (_snapshotInProgress || (worthIt && SnapshotAllowed))
         {
             _stopAfterSnapshot = true;
+            _snapshotTimeout?.Cancel(); // an idle snapshot's: the stop's own deadline replaces it
             _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
                 SnapshotBeforeStopTimeout, Self, SnapshotBeforeStopTimedOut.Instance, Self);
-            // Mailboxes that went idle together stop together: they take their snapshots a few at a time, each within
-            // its stop's timeout. A turn that comes with less than a fifth of it left is passed on unused.
+            // Stops come in bursts too (a rebalance, the governor's shed): they take their snapshots a few at a time,
+            // each within its stop's timeout, ahead of idle ones in line (those have no deadline). A turn that comes
+            // with less than a fifth of it left is passed on unused.
             if (!_snapshotInProgress && SnapshotsBeforeStopPerNode > 0 &&
-                !SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode))
+                !EnterGate(urgent: true))
             {
                 _awaitingTurn = true; // SnapshotTurn starts it, unless the timeout comes first
                 _turnUsefulUntil = Environment.TickCount64 + (long)(SnapshotBeforeStopTimeout.TotalMilliseconds * 0.8);
@@ -601,14 +630,40 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
             PassivateIdle();
             return;
         }
-        if (SnapshotsBeforeStopPerNode > 0 && !SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode))
+        if (SnapshotsBeforeStopPerNode > 0 && !EnterGate(urgent: false))
         {
             _idleStep = IdleStep.Line; // SnapshotTurn starts it
             return;
         }
         _idleStep = IdleStep.Save;
-        _holdsIdleTurn = SnapshotsBeforeStopPerNode > 0;
+        StartIdleSnapshot();
+    }
+
+    /// <summary>How long an idle snapshot waits for the store's answer: three times the call timeout that ends a save.</summary>
+    private static readonly TimeSpan IdleSnapshotTimeout = TimeSpan.FromSeconds(30);
+
+    private void StartIdleSnapshot()
+    {
         StartSnapshot();
+        _snapshotTimeout?.Cancel();
+        _snapshotTimeout = Context.System.Scheduler.ScheduleTellOnceCancelable(
+            IdleSnapshotTimeout, Self, IdleSnapshotTimedOut.Instance, Self);
+    }
+
+    /// <summary>A turn now (true), or a place in line: among the stops with a deadline (<paramref name="urgent"/>), or behind everyone.</summary>
+    private bool EnterGate(bool urgent)
+    {
+        if (!SnapshotGate.For(Context.System).Enter(Self, SnapshotsBeforeStopPerNode, urgent))
+            return false;
+        _holdsTurn = true;
+        return true;
+    }
+
+    /// <summary>Gives back the turn it holds, or its place in line.</summary>
+    private void LeaveGate()
+    {
+        _holdsTurn = false;
+        SnapshotGate.For(Context.System).Leave(Self);
     }
 
     /// <summary>A message came through the shard: the entity is in use again, and gives its place in line back.</summary>
@@ -632,15 +687,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     private void LeaveIdleLine()
     {
         if (_idleStep == IdleStep.Line)
-            SnapshotGate.For(Context.System).Leave(Self);
-    }
-
-    private void GiveIdleTurnBack()
-    {
-        if (!_holdsIdleTurn)
-            return;
-        _holdsIdleTurn = false;
-        SnapshotGate.For(Context.System).Leave(Self);
+            LeaveGate();
     }
 
     /// <summary>Where an idle entity is on its way to passivate itself (<see cref="GoIdleIfStillIdle"/>).</summary>
@@ -686,6 +733,11 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     private sealed class SnapshotBeforeStopTimedOut
     {
         public static readonly SnapshotBeforeStopTimedOut Instance = new();
+    }
+
+    private sealed class IdleSnapshotTimedOut
+    {
+        public static readonly IdleSnapshotTimedOut Instance = new();
     }
 
     /// <summary>

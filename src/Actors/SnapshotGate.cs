@@ -11,12 +11,16 @@ namespace Messaging.Actors;
 /// served, within their stop's snapshot timeout, past which they stop without one (it is only a shortcut for the
 /// next wake). It bounds turns, not the store: a holder that gives up at its timeout gives its turn back while its save
 /// may still be in the store, so a store that does not answer sees more saves than the limit (the snapshot store's
-/// circuit breaker ends each within its call timeout). One per actor system.
+/// circuit breaker ends each within its call timeout). Stops the node makes (a rebalance, the memory governor's) have
+/// a deadline and the shard holds their messages meanwhile: they go ahead of idle entities, which wait as long as the
+/// line takes, still serving. One per actor system.
 /// </summary>
 public sealed class SnapshotGate : IExtension
 {
     private readonly object _lock = new();
     private readonly HashSet<IActorRef> _holders = [];
+    // In line: stops with a deadline first, then idle entities; each first come first served.
+    private readonly LinkedList<IActorRef> _urgent = new();
     private readonly LinkedList<IActorRef> _waiting = new();
     private readonly Dictionary<IActorRef, LinkedListNode<IActorRef>> _queued = [];
     private int _limit = int.MaxValue;
@@ -39,32 +43,47 @@ public sealed class SnapshotGate : IExtension
         get
         {
             lock (_lock)
-                return _waiting.Count;
+                return _urgent.Count + _waiting.Count;
         }
+    }
+
+    /// <summary>Whether <paramref name="who"/> holds a turn now (a <see cref="SnapshotTurn"/> it gets may be stale).</summary>
+    public bool Holds(IActorRef who)
+    {
+        lock (_lock)
+            return _holders.Contains(who);
     }
 
     /// <summary>
     /// A turn for <paramref name="who"/> now (true) if fewer than <paramref name="limit"/> are taken and nobody waits;
-    /// else it waits in line and gets <see cref="SnapshotTurn"/> when its turn comes. Either way it gives the turn
-    /// (or its place in line) back with <see cref="Leave"/>.
+    /// else it waits in line and gets <see cref="SnapshotTurn"/> when its turn comes: behind the other
+    /// <paramref name="urgent"/> ones (a stop with a deadline), or behind everyone (an idle entity). An idle one already
+    /// in line that is stopped meanwhile moves up among the urgent. Either way it gives the turn (or its place in line)
+    /// back with <see cref="Leave"/>.
     /// </summary>
-    public bool Enter(IActorRef who, int limit)
+    public bool Enter(IActorRef who, int limit, bool urgent = false)
     {
         lock (_lock)
         {
             _limit = limit;
             if (_holders.Contains(who))
                 return true;
-            if (_holders.Count < limit && _waiting.Count == 0)
+            if (_holders.Count < limit && _urgent.Count == 0 && _waiting.Count == 0)
             {
                 _holders.Add(who);
                 return true;
             }
-            if (!_queued.ContainsKey(who))
+            if (_queued.TryGetValue(who, out var node))
             {
-                _queued[who] = _waiting.AddLast(who);
-                MessagingMetrics.SnapshotLineChanged(1);
+                if (urgent && node.List == _waiting)
+                {
+                    _waiting.Remove(node);
+                    _urgent.AddLast(node);
+                }
+                return false;
             }
+            _queued[who] = urgent ? _urgent.AddLast(who) : _waiting.AddLast(who);
+            MessagingMetrics.SnapshotLineChanged(1);
             return false;
         }
     }
@@ -77,14 +96,14 @@ public sealed class SnapshotGate : IExtension
         {
             if (_queued.Remove(who, out var node))
             {
-                _waiting.Remove(node);
+                node.List!.Remove(node);
                 MessagingMetrics.SnapshotLineChanged(-1);
             }
             if (!_holders.Remove(who))
                 return;
-            while (_holders.Count < _limit && _waiting.First is { } first)
+            while (_holders.Count < _limit && (_urgent.First ?? _waiting.First) is { } first)
             {
-                _waiting.RemoveFirst();
+                first.List!.Remove(first);
                 _queued.Remove(first.Value);
                 MessagingMetrics.SnapshotLineChanged(-1);
                 _holders.Add(first.Value);

@@ -29,6 +29,9 @@ public abstract class SnapshotGateTestKit(string name, ITestOutputHelper output,
         /// <summary>When each save reached the store, in order.</summary>
         public List<DateTime> Started { get; } = [];
 
+        /// <summary>Whose save each was, in the same order.</summary>
+        public List<string> Pids { get; } = [];
+
         public async Task InterceptAsync(string persistenceId, SnapshotSelectionCriteria criteria)
         {
             if (!watched.Contains(persistenceId))
@@ -37,6 +40,7 @@ public abstract class SnapshotGateTestKit(string name, ITestOutputHelper output,
             {
                 Count++;
                 Started.Add(DateTime.UtcNow);
+                Pids.Add(persistenceId);
                 Max = Math.Max(Max, ++_now);
             }
             try
@@ -148,32 +152,6 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Should_give_the_turn_on_once_the_save_is_done_not_after_the_deletion_of_older_snapshots()
-    {
-        // Each deletion of older snapshots takes a second. Two turns held for save and deletion would take seven
-        // snapshots ~4 s, past the 3 s timeout; turns given on after the save take them all, the deletions beside.
-        var deletions = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromSeconds(1), thenFail: false);
-        var saves = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(50), thenFail: false);
-        Dictionary<string, List<SendResult>> sent = null!;
-
-        await WithSnapshotDelete(delete => delete.SetInterceptorAsync(deletions), () =>
-            WithSnapshotSave(save => save.SetInterceptorAsync(saves), async () =>
-            {
-                sent = await SendTogetherAsync();
-                await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(15));
-            }));
-
-        Assert.Equal(7, saves.Count);
-        Assert.InRange(saves.Max, 1, 2);
-        Output?.WriteLine($"at most {deletions.Max} deletions at once");
-        foreach (var user in Users)
-            Assert.NotNull(await LatestSnapshotAsync(user)); // none given up: these users had none before
-        var gate = SnapshotGate.For(Sys);
-        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
-        await AssertThreadsAsync(sent);
-    }
-
-    [Fact]
     public async Task Should_wait_in_line_past_the_stop_timeout_while_it_serves_then_take_every_snapshot()
     {
         // Both turns held here for 5 s, past the 3 s a stop waits for its snapshot: idle mailboxes wait in line, still
@@ -212,6 +190,39 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
         }
         Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
     }
+
+    [Fact]
+    public async Task Should_let_stops_of_the_node_go_ahead_of_idle_mailboxes_in_line()
+    {
+        // Two idle mailboxes wait in line (both turns held here); then the node stops two others (as the memory governor
+        // does). Those have a deadline and the shard holds their messages: they take the next turns, then the idle ones.
+        var (idleA, idleB, stopC, stopD) = ($"a-{Run}", $"b-{Run}", $"c-{Run}", $"d-{Run}");
+        var users = new[] { idleA, idleB, stopC, stopD };
+        var held = new HeldSaves(users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(100), thenFail: false);
+        var gate = SnapshotGate.For(Sys);
+        var (holderA, holderB) = (CreateTestProbe(), CreateTestProbe());
+        Assert.True(gate.Enter(holderA, 2));
+        Assert.True(gate.Enter(holderB, 2));
+
+        await WithSnapshotSave(save => save.SetInterceptorAsync(held), async () =>
+        {
+            await SendThenWatchAsync(idleA, idleB, 6);
+            await AwaitConditionAsync(() => Task.FromResult(gate.Waiting == 2), Ask, TimeSpan.FromMilliseconds(5), cancellationToken: Ct);
+            await SendThenWatchAsync(stopC, stopD, 6);
+            await ShedAsync(stopC);
+            await ShedAsync(stopD);
+            await AwaitConditionAsync(() => Task.FromResult(gate.Waiting == 4), Ask, TimeSpan.FromMilliseconds(5), cancellationToken: Ct);
+            gate.Leave(holderA);
+            gate.Leave(holderB);
+            for (var i = 0; i < 4; i++)
+                ExpectMsg<Terminated>(TimeSpan.FromSeconds(8), cancellationToken: Ct);
+        });
+
+        Assert.Equal(4, held.Count);
+        Assert.Equal(new[] { stopC, stopD }.Select(MailboxActor.PersistenceIdFor).ToHashSet(), held.Pids.Take(2).ToHashSet());
+        Assert.Equal(new[] { idleA, idleB }.Select(MailboxActor.PersistenceIdFor).ToHashSet(), held.Pids.Skip(2).ToHashSet());
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
+    }
 }
 
 /// <summary>
@@ -221,6 +232,33 @@ public sealed class PassivationSnapshotGateSpecs(ITestOutputHelper output)
 public sealed class StopSnapshotGateSpecs(ITestOutputHelper output)
     : SnapshotGateTestKit(nameof(StopSnapshotGateSpecs), output, TimeSpan.FromHours(1))
 {
+    [Fact]
+    public async Task Should_give_the_turn_on_once_the_save_is_done_not_after_the_deletion_of_older_snapshots()
+    {
+        // Each deletion of older snapshots takes a second. Two turns held for save and deletion would take seven
+        // snapshots ~4 s, past the 3 s timeout; turns given on after the save take them all, the deletions beside.
+        var deletions = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromSeconds(1), thenFail: false);
+        var saves = new HeldSaves(Users.Select(MailboxActor.PersistenceIdFor).ToHashSet(), TimeSpan.FromMilliseconds(50), thenFail: false);
+        Dictionary<string, List<SendResult>> sent = null!;
+
+        await WithSnapshotDelete(delete => delete.SetInterceptorAsync(deletions), () =>
+            WithSnapshotSave(save => save.SetInterceptorAsync(saves), async () =>
+            {
+                sent = await SendTogetherAsync();
+                await ShedAsync(Users);
+                await WaitUntilAllStoppedAsync(Users, TimeSpan.FromSeconds(15));
+            }));
+
+        Assert.Equal(7, saves.Count);
+        Assert.InRange(saves.Max, 1, 2);
+        Output?.WriteLine($"at most {deletions.Max} deletions at once");
+        foreach (var user in Users)
+            Assert.NotNull(await LatestSnapshotAsync(user)); // none given up: these users had none before
+        var gate = SnapshotGate.For(Sys);
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
+        await AssertThreadsAsync(sent);
+    }
+
     [Fact]
     public async Task Should_stop_without_its_snapshot_when_its_turn_does_not_come_within_the_timeout()
     {
@@ -343,6 +381,32 @@ public sealed class SnapshotGateSpecs(ITestOutputHelper output) : Akka.Hosting.T
         gate.Leave(probes[4]);
         Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
         Assert.True(gate.Enter(probes[3], 2));
+    }
+
+    [Fact]
+    public void Should_give_turns_to_stops_with_a_deadline_before_idle_ones_and_move_an_idle_one_up_when_it_is_stopped()
+    {
+        var gate = new SnapshotGate();
+        var (holder, idle1, idle2, stop1) = (CreateTestProbe(), CreateTestProbe(), CreateTestProbe(), CreateTestProbe());
+
+        Assert.True(gate.Enter(holder, 1));
+        Assert.False(gate.Enter(idle1, 1));
+        Assert.False(gate.Enter(idle2, 1));
+        Assert.False(gate.Enter(stop1, 1, urgent: true));
+        Assert.False(gate.Enter(idle2, 1, urgent: true)); // idle2 is stopped meanwhile: behind stop1, ahead of idle1
+        Assert.Equal((1, 3), (gate.Holding, gate.Waiting));
+        Assert.True(gate.Holds(holder));
+        Assert.False(gate.Holds(stop1));
+
+        gate.Leave(holder);
+        stop1.ExpectMsg<SnapshotTurn>(cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(gate.Holds(stop1));
+        gate.Leave(stop1);
+        idle2.ExpectMsg<SnapshotTurn>(cancellationToken: TestContext.Current.CancellationToken);
+        gate.Leave(idle2);
+        idle1.ExpectMsg<SnapshotTurn>(cancellationToken: TestContext.Current.CancellationToken);
+        gate.Leave(idle1);
+        Assert.Equal((0, 0), (gate.Holding, gate.Waiting));
     }
 
     [Fact]
