@@ -52,16 +52,55 @@ public sealed record ConversationState(
         return ImmutableArray.Create(messages);
     }
 
-    public ConversationSnapshot ToSnapshot() =>
-        new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, Recent(),
-            Kind, Name, DeliveredUpToSeq, ReadUpToSeq, Tally, Delivered, Read, Receipts);
+    /// <summary>The window as it is held (<see cref="CompactWindow"/>) when every message of it can be, else as messages.</summary>
+    public ConversationSnapshot ToSnapshot()
+    {
+        var compact = WindowAsHeld();
+        return new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, compact is null ? Recent() : [],
+            Kind, Name, DeliveredUpToSeq, ReadUpToSeq, Tally, Delivered, Read, Receipts, compact);
+    }
+
+    /// <summary>
+    /// The window's own bytes, or null if it is empty or holds a message they do not carry whole (a group's membership
+    /// change, an explicit message id, a sender no longer among the participants: rare, and written as messages).
+    /// </summary>
+    private CompactWindow? WindowAsHeld()
+    {
+        if (Window.IsDefaultOrEmpty)
+            return null;
+        var bytes = new byte[Window.Length][];
+        var senders = new int[Window.Length];
+        for (var i = 0; i < Window.Length; i++)
+        {
+            var sender = ParticipantIds.IndexOf(Window[i].SenderId);
+            if (Window[i].CompactBytes is not { } data || sender < 0)
+                return null;
+            (bytes[i], senders[i]) = (data, sender);
+        }
+        return new CompactWindow(ImmutableArray.Create(bytes), ImmutableArray.Create(senders));
+    }
 
     public static ConversationState FromSnapshot(ConversationSnapshot c)
     {
         var direct = !Ids.IsGroup(c.ConversationId);
-        var window = ImmutableArray.CreateBuilder<WindowMessage>(c.Recent.Length);
-        foreach (var stored in c.Recent)
-            window.Add(WindowMessage.From(stored, c.ParticipantIds, direct));
+        ImmutableArray<WindowMessage>.Builder window;
+        if (c.Window is { } compact)
+        {
+            window = ImmutableArray.CreateBuilder<WindowMessage>(compact.Messages.Length);
+            for (var i = 0; i < compact.Messages.Length; i++)
+            {
+                var sender = compact.Senders[i];
+                if ((uint)sender >= (uint)c.ParticipantIds.Length)
+                    throw new InvalidDataException($"a window message of {c.ConversationId} names participant {sender} of {c.ParticipantIds.Length}");
+                window.Add(WindowMessage.FromCompact(compact.Messages[i], c.ParticipantIds[sender]));
+            }
+        }
+        else
+        {
+            window = ImmutableArray.CreateBuilder<WindowMessage>(c.Recent.Length);
+            foreach (var stored in c.Recent)
+                window.Add(WindowMessage.From(stored, c.ParticipantIds, direct));
+        }
         return new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.LastSeq, c.Anchors, window.MoveToImmutable(),
             c.Kind, c.Name, c.DeliveredUpToSeq, c.ReadUpToSeq, c.Tally ?? default, c.Delivered, c.Read,
             c.Receipts);

@@ -119,6 +119,43 @@ public readonly struct WindowMessage
         return new WindowMessage(data, sender, extra);
     }
 
+    /// <summary>
+    /// The bytes a snapshot keeps of this message (<see cref="CompactWindow"/>), or null when they do not hold all of it
+    /// (an unusual message, or a clientMessageId that UTF-8 cannot carry unchanged).
+    /// </summary>
+    public byte[]? CompactBytes => _extra is null ? _data : null;
+
+    /// <summary>
+    /// A message from a snapshot's <see cref="CompactWindow"/>: bytes that <see cref="CompactBytes"/> gave, taken as they
+    /// are. Checked for what reading them relies on, so a damaged snapshot fails its recovery here, not a read later.
+    /// </summary>
+    public static WindowMessage FromCompact(byte[] data, string senderId)
+    {
+        try
+        {
+            var reader = new Reader(data);
+            reader.Long(); // seq
+            reader.Long(); // stamp
+            var flags = reader.Long();
+            if ((flags & ~(HasTally | NoRecipients | OtherParticipant)) != 0 || (flags & (NoRecipients | OtherParticipant)) == 0)
+                throw new InvalidDataException($"a window message of {senderId} has flags {flags}");
+            if ((flags & HasTally) != 0)
+            {
+                reader.Long();
+                reader.Long();
+            }
+            var chars = reader.Long();
+            var textBytes = reader.Long();
+            if (chars < 0 || textBytes < 0 || reader.Position + textBytes > data.Length)
+                throw new InvalidDataException($"a window message of {senderId} is cut short");
+        }
+        catch (IndexOutOfRangeException)
+        {
+            throw new InvalidDataException($"a window message of {senderId} is cut short");
+        }
+        return new WindowMessage(data, senderId, null);
+    }
+
     /// <summary>The message as stored, in conversation <paramref name="conversationId"/> of <paramref name="participants"/>.</summary>
     public StoredMessage ToStored(string conversationId, ImmutableArray<string> participants)
     {

@@ -10,6 +10,8 @@ namespace Messaging.Messages;
 /// <param name="Tally">Messages from others in the whole copy; null in a snapshot taken before v1.1.</param>
 /// <param name="Delivered">What <paramref name="DeliveredUpToSeq"/> stands for (see <see cref="Messaging.Messages.Tally"/>).</param>
 /// <param name="Read">What <paramref name="ReadUpToSeq"/> stands for.</param>
+/// <param name="Window">Since 1.7.0, the recent messages as the live mailbox holds them, when each of them can be
+/// held that way (<see cref="Recent"/> is then empty); else null, and <see cref="Recent"/> has them.</param>
 public sealed record ConversationSnapshot(
     string ConversationId,
     ImmutableArray<string> ParticipantIds,
@@ -25,10 +27,27 @@ public sealed record ConversationSnapshot(
     Tally? Tally = null,
     Tally Delivered = default,
     Tally Read = default,
-    ImmutableArray<ParticipantReceipt> Receipts = default)
+    ImmutableArray<ParticipantReceipt> Receipts = default,
+    CompactWindow? Window = null)
 {
     /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
     public ImmutableArray<ParticipantReceipt> Receipts { get; init; } = Receipts.IsDefault ? [] : Receipts;
+}
+
+/// <summary>
+/// A conversation's recent messages as the live mailbox encodes them, oldest first: each message's bytes, opaque
+/// here (<c>Messaging.Actors.WindowMessage</c>), and its sender as an index into the conversation's participants.
+/// A snapshot keeps them so, and recovery takes them back without decoding a message: a wake of a mailbox with full
+/// windows parsed ~300 messages into three shapes in turn (docs/benchmarks.md, "A cohort's wake, part by part").
+/// </summary>
+public sealed record CompactWindow(ImmutableArray<byte[]> Messages, ImmutableArray<int> Senders)
+{
+    public bool Equals(CompactWindow? other) =>
+        other is not null && Senders.SequenceEqual(other.Senders) &&
+        Messages.Length == other.Messages.Length &&
+        Messages.Zip(other.Messages).All(pair => pair.First.AsSpan().SequenceEqual(pair.Second));
+
+    public override int GetHashCode() => HashCode.Combine(Messages.Length, Senders.Length);
 }
 
 /// <summary>What the dedup window remembers of one send.</summary>

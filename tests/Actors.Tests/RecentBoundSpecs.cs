@@ -109,7 +109,8 @@ public sealed class RecentBoundSpecs
         Assert.Equal(5, recovered.Windows.Count);
         Assert.Equal(20, recovered.Conversations.Count);
         // The snapshot it takes now is bounded too.
-        Assert.True(recovered.ToSnapshot().Conversations.Sum(c => c.Recent.Sum(m => (long)m.Message.Text.Length)) <= Bound);
+        Assert.True(recovered.ToSnapshot().Conversations
+            .Sum(c => ConversationState.FromSnapshot(c).Recent().Sum(m => (long)m.Message.Text.Length)) <= Bound);
 
         for (var i = 20; i < 30; i++)
         {

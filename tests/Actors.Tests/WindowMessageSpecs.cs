@@ -135,4 +135,89 @@ public sealed class WindowMessageSpecs
         var page = (ThreadPlan.InMemory)recovered.PlanThread(new GetThread("alice", DirectId, 0, 50, null, null));
         Assert.Equal(texts.SelectMany(t => new[] { t, t + " back" }), page.Page.Messages.Select(m => m.Message.Text));
     }
+
+    private static MailboxState TwoConversations(out long journalSeq)
+    {
+        var state = MailboxState.Empty("alice", new MailboxLimits());
+        journalSeq = 0;
+        var texts = new[] { "first", "emoji 👨‍👩‍👧", "héllo wörld", "مرحبا", new string('y', 300) };
+        foreach (var (text, i) in texts.Select((t, i) => (t, i)))
+        {
+            var sent = (SendDecision.Store)state.DecideSend(new SendMessage("alice", ["bob"], text, $"a-{i}"), T0 + i * 10);
+            state = state.Apply(sent.Event, ++journalSeq);
+            var reply = new ChatMessage(Ids.MessageId("bob", T0 + i * 10 + 5), DirectId, "bob", ["alice"], text + " back", $"b-{i}", T0 + i * 10 + 5);
+            var delivered = (DeliveryDecision.Store)state.DecideDelivery(new DeliverMessage("alice", i + 1, reply), T0 + i * 10 + 6);
+            state = state.Apply(delivered.Event, ++journalSeq);
+        }
+        // With carol, one message whose text UTF-8 cannot carry (a lone surrogate): that window is kept as messages.
+        var odd = (SendDecision.Store)state.DecideSend(new SendMessage("alice", ["carol"], "lone \ud800 surrogate", "c-0"), T0 + 100);
+        state = state.Apply(odd.Event, ++journalSeq);
+        var plain = (SendDecision.Store)state.DecideSend(new SendMessage("alice", ["carol"], "plain", "c-1"), T0 + 110);
+        return state.Apply(plain.Event, ++journalSeq);
+    }
+
+    [Fact]
+    public void Should_keep_a_window_in_the_snapshot_as_it_is_held_unless_a_message_of_it_cannot_be()
+    {
+        var state = TwoConversations(out _);
+
+        var snapshot = state.ToSnapshot();
+
+        var bob = snapshot.Conversations.Single(c => c.ConversationId == DirectId);
+        Assert.Empty(bob.Recent);
+        Assert.Equal(10, bob.Window!.Messages.Length);
+        Assert.Equal([0, 1, 0, 1, 0, 1, 0, 1, 0, 1], bob.Window.Senders); // alice, then bob, in turn
+        var carol = snapshot.Conversations.Single(c => c.ConversationId == Ids.ConversationFor("alice", "carol"));
+        Assert.Null(carol.Window);
+        Assert.Equal(["lone \ud800 surrogate", "plain"], carol.Recent.Select(m => m.Message.Text));
+
+        var recovered = MailboxState.FromSnapshot("alice", state.Limits, snapshot);
+        DeepEquality.AssertEqual(snapshot, recovered.ToSnapshot());
+        Assert.Equal(state.RecentChars, recovered.RecentChars);
+        foreach (var id in new[] { DirectId, carol.ConversationId })
+        {
+            DeepEquality.AssertEqual(
+                ((ThreadPlan.InMemory)state.PlanThread(new GetThread("alice", id, 0, 50, null, null))).Page,
+                ((ThreadPlan.InMemory)recovered.PlanThread(new GetThread("alice", id, 0, 50, null, null))).Page);
+        }
+        // The sender is the conversation's own string, as when the window is built from events.
+        Assert.Same(recovered.Conversations[DirectId].ParticipantIds[1], recovered.Conversations[DirectId].Window[1].SenderId);
+    }
+
+    [Fact]
+    public void Should_read_a_window_that_a_release_before_1_7_0_cannot_see_as_one_that_left_memory()
+    {
+        // A release before 1.7.0 skips the snapshot's window fields (unknown to it): the conversation comes back
+        // whole but for its window, as one whose window left memory, and its pages are read from the journal.
+        var state = TwoConversations(out var journalSeq);
+        var snapshot = state.ToSnapshot();
+        var unseen = snapshot with { Conversations = [.. snapshot.Conversations.Select(c => c with { Window = null })] };
+
+        var recovered = MailboxState.FromSnapshot("alice", state.Limits, unseen);
+
+        Assert.Empty(recovered.Conversations[DirectId].Window);
+        DeepEquality.AssertEqual(state.Conversations[DirectId].ToSummary("alice"), recovered.Conversations[DirectId].ToSummary("alice"));
+        var plan = Assert.IsType<ThreadPlan.FromJournal>(recovered.PlanThread(new GetThread("alice", DirectId, 0, 4, null, null)));
+        Assert.Equal((7L, 10L, 10L), (plan.FromSeq, plan.ToSeq, plan.LastSeq));
+        // The next message starts the window again.
+        var next = (SendDecision.Store)recovered.DecideSend(new SendMessage("alice", ["bob"], "again", "a-9"), T0 + 200);
+        recovered = recovered.Apply(next.Event, ++journalSeq);
+        var page = Assert.IsType<ThreadPlan.InMemory>(recovered.PlanThread(new GetThread("alice", DirectId, 0, 1, null, null)));
+        Assert.Equal(["again"], page.Page.Messages.Select(m => m.Message.Text));
+    }
+
+    [Fact]
+    public void Should_refuse_a_damaged_window_when_it_recovers()
+    {
+        var snapshot = TwoConversations(out _).ToSnapshot();
+        var bob = snapshot.Conversations.Single(c => c.ConversationId == DirectId);
+        var bytes = bob.Window!.Messages[0]; // "first" and "a-0"
+
+        Assert.Throws<InvalidDataException>(() => ConversationState.FromSnapshot(
+            bob with { Window = bob.Window with { Messages = bob.Window.Messages.SetItem(0, bytes[..^5]) } }));
+        Assert.Throws<InvalidDataException>(() => ConversationState.FromSnapshot(
+            bob with { Window = bob.Window with { Messages = bob.Window.Messages.SetItem(0, bytes[..2]) } }));
+        Assert.Throws<InvalidDataException>(() => ConversationState.FromSnapshot(
+            bob with { Window = bob.Window with { Senders = bob.Window.Senders.SetItem(3, 2) } }));
+    }
 }

@@ -42,6 +42,8 @@ public static class Parts
         var journalSeconds = a.Double("journal-seconds", 20);
         var journalUsers = a.Int("journal-users", 2_000);
         var journalConcurrency = a.Int("journal-concurrency", 500);
+        var wakeMailboxes = a.Int("wake-mailboxes", 2_500);
+        var wakeRounds = a.Int("wake-rounds", 3);
         var hocon = a.Str("hocon");
         var connectionExtra = a.Str("pg-connection-extra") ?? "";
         var jsonPath = a.Str("json");
@@ -99,6 +101,8 @@ public static class Parts
                 results["state"] = StateOnly(system, Math.Min(mailboxes, 20_000), historyMessages, historyContacts);
             if (only.Contains("memory"))
                 results["memory"] = await Memory(system, region, mailboxes, historyMessages, historyContacts);
+            if (only.Contains("wake"))
+                results["wake"] = await Wake(system, region, wakeMailboxes, historyMessages, historyContacts, wakeRounds, pg?.PostmasterPid);
             if (only.Contains("journal"))
                 results["journal"] = await JournalThroughput(region, provider, connectionString, journalUsers, journalConcurrency, journalSeconds);
             if (hold)
@@ -143,6 +147,85 @@ public static class Parts
         await Eventually.AssertAsync(() => Task.FromResult(cluster.SelfMember.Status == Akka.Cluster.MemberStatus.Up),
             TimeSpan.FromSeconds(30), "the in-process node did not join its one-node cluster within 30 s");
         return host;
+    }
+
+    // ---------------- a cohort waking at once ----------------
+
+    /// <summary>
+    /// A cohort of mailboxes that went idle together waking together, as in the soak: each has its history in the
+    /// journal and the snapshot its idle passivation took at its last event, so a wake is a snapshot load and a
+    /// highest-sequence-number query, with nothing to replay. Every mailbox of a cohort is asked at once; each round is
+    /// a new cohort (a first wake); round 0 warms up (JIT, connections) and is not counted. What one wake costs the
+    /// node's process and PostgreSQL in CPU, and how long the cohort takes.
+    /// </summary>
+    private static async Task<object> Wake(ActorSystem system, IActorRef region, int count, int messages, int contactCount,
+        int rounds, int? postmaster)
+    {
+        Console.WriteLine($"wake: {rounds + 1} cohorts of {count} mailboxes x {contactCount} conversations, {messages} messages of 40 characters, each with its idle snapshot ...");
+        var write = Stopwatch.StartNew();
+        var persistence = Persistence.Instance.Apply(system);
+        var journal = persistence.JournalFor(null);
+        var snapshots = persistence.SnapshotStoreFor(null);
+        var serialization = system.Serialization;
+        var limits = new MailboxLimits();
+        var cohorts = Enumerable.Range(0, rounds + 1)
+            .Select(r => Enumerable.Range(0, count).Select(i => $"w{r}-{i:D6}").ToArray()).ToArray();
+        long snapshotBytes = 0;
+        foreach (var ids in cohorts)
+        {
+            await ForAll(count, 6, async i =>
+            {
+                var user = ids[i];
+                var contacts = Enumerable.Range(1, contactCount).Select(c => ids[(i + c * 7) % count]).ToArray();
+                var generator = new HistoryGenerator(user, contacts, limits, 1_700_000_000_000 + i * 1000L, confirmEvery: 10);
+                var writer = Guid.NewGuid().ToString();
+                var pid = MailboxActor.PersistenceIdFor(user);
+                var events = new List<IPersistentRepresentation>();
+                MailboxState? last = null;
+                long lastSeq = 0;
+                foreach (var (evt, seq, state) in generator.Events(messages))
+                {
+                    events.Add(new Persistent(evt, seq, pid, "", false, ActorRefs.NoSender, writer));
+                    (last, lastSeq) = (state, seq);
+                }
+                await Relay.Send(system, journal, r => new WriteMessages([new AtomicWrite(events.ToImmutableList())], r, 1));
+                var snapshot = last!.ToSnapshot();
+                Interlocked.Add(ref snapshotBytes, serialization.FindSerializerFor(snapshot).ToBinary(snapshot).Length);
+                await Relay.Send(system, snapshots, _ => new SaveSnapshot(new SnapshotMetadata(pid, lastSeq, DateTime.UtcNow), snapshot));
+            });
+        }
+        Console.WriteLine($"  written in {write.Elapsed.TotalSeconds:0} s; snapshots {snapshotBytes / (double)cohorts.Length / count / 1024:0.0} KiB on average");
+
+        var results = new List<object>();
+        for (var round = 0; round <= rounds; round++)
+        {
+            var ids = cohorts[round];
+            await Task.Delay(1000);
+            var recorder = new OpRecorder("wake");
+            var bad = 0;
+            var load = ProcStats.LoadAverage1();
+            var self0 = ProcStats.CpuSeconds(Environment.ProcessId);
+            var pg0 = postmaster is { } p0 ? ProcStats.TreeCpuSeconds(p0) : 0;
+            var clock = Stopwatch.StartNew();
+            await ForAll(count, count, async i =>
+            {
+                var started = Stopwatch.GetTimestamp();
+                var status = await region.Ask<MailboxStatus>(new GetMailboxStatus(ids[i]), TimeSpan.FromSeconds(120));
+                recorder.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                if (status.Conversations != contactCount || status.PendingDeliveries != 0)
+                    Interlocked.Increment(ref bad);
+            });
+            var wall = clock.Elapsed.TotalSeconds;
+            var selfMs = (ProcStats.CpuSeconds(Environment.ProcessId) - self0) * 1000 / count;
+            var pgMs = postmaster is { } p1 ? (ProcStats.TreeCpuSeconds(p1) - pg0) * 1000 / count : 0;
+            var s = recorder.Summary(wall);
+            var label = round == 0 ? "warm-up" : $"round {round}";
+            Console.WriteLine($"  {label}: {count} woken in {wall:0.00} s ({count / wall:0}/s), wake p50 {s.P50Ms:0} ms p99 {s.P99Ms:0} ms max {s.MaxMs:0}; " +
+                              $"CPU per wake: node {selfMs:0.00} ms, PostgreSQL {pgMs:0.00} ms; load {load:0.00}; {bad} not as expected");
+            if (round > 0)
+                results.Add(new { Round = round, Seconds = wall, Wake = s, NodeCpuMsPerWake = selfMs, PostgresCpuMsPerWake = pgMs, LoadAverage = load, NotAsExpected = bad });
+        }
+        return new { Mailboxes = count, Messages = messages, Contacts = contactCount, SnapshotBytes = snapshotBytes / cohorts.Length / count, Rounds = results };
     }
 
     // ---------------- journal write rate ----------------

@@ -65,6 +65,16 @@ public static class DeepEquality
             return;
         }
 
+        if (expected is Array expectedArray)
+        {
+            var actualArray = (Array)actual;
+            if (expectedArray.Length != actualArray.Length)
+                throw new DeepEqualityException($"{path}: expected {expectedArray.Length} elements, got {actualArray.Length}");
+            for (var i = 0; i < expectedArray.Length; i++)
+                Compare(expectedArray.GetValue(i), actualArray.GetValue(i), $"{path}[{i}]");
+            return;
+        }
+
         var properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.GetIndexParameters().Length == 0)
             .ToList();

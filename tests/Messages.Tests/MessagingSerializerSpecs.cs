@@ -189,6 +189,35 @@ public sealed class MessagingSerializerSpecs(ActorSystemFixture fixture) : IClas
             new GetThread("a", "c", 0, 1, null, 0), new GetThread("a", "c", 0, 1, 0, 0)));
         Assert.NotNull(DeepEquality.FirstDifference(new ThreadPage([]), new ThreadPage(default)));
         Assert.Null(DeepEquality.FirstDifference(original, RoundTrip(original)));
+
+        // A window's bytes are compared byte by byte.
+        var held = (MailboxSnapshot)ProtocolSamples.All["MailboxSnapshot, 1.7.0 window as held"];
+        var window = held.Conversations[0].Window!;
+        var flipped = held with
+        {
+            Conversations = held.Conversations.SetItem(0, held.Conversations[0] with
+            {
+                Window = window with { Messages = window.Messages.SetItem(2, [12, 2, 1]) },
+            }),
+        };
+        Assert.Contains("Window.Messages[2][2]", DeepEquality.FirstDifference(held, flipped));
+    }
+
+    [Fact]
+    public void Should_refuse_a_window_whose_messages_and_senders_do_not_pair()
+    {
+        var held = (MailboxSnapshot)ProtocolSamples.All["MailboxSnapshot, 1.7.0 window as held"];
+        var unpaired = held with
+        {
+            Conversations = held.Conversations.SetItem(0, held.Conversations[0] with
+            {
+                Window = new CompactWindow([[1], [2]], [0]),
+            }),
+        };
+
+        var error = Assert.Throws<SerializationException>(() => Serializer.ToBinary(unpaired));
+
+        Assert.Contains("2 messages and 1 senders", error.Message);
     }
 
     private object RoundTrip(object message)

@@ -86,6 +86,17 @@ public static class ProtocolSamples
                 new OutboundSnapshot("carol", 0, []),
             ],
             [new InboundSnapshot(Bob, 7), new InboundSnapshot("carol", 0)]),
+        ["MailboxSnapshot, 1.7.0 window as held"] = new MailboxSnapshot(
+            1_764_000_000_999,
+            [
+                ConversationSnapshot with
+                {
+                    Recent = [], Tally = new Tally(1, Reply.ServerTimestamp),
+                    Window = new CompactWindow([[10, 0xF4, 0x9F, 0x8C], [], [12, 2, 0]], [0, 1, 0]),
+                },
+                ConversationSnapshot with { ConversationId = "dm~alice~carol", Tally = new Tally(0, 0) },
+            ],
+            [], [], []),
         ["MailboxSnapshot, empty"] = new MailboxSnapshot(0, [], [], [], []),
         ["MailboxSnapshot, openings"] = new MailboxSnapshot(1_764_000_000_999, [], [], [], [], [1_764_000_000_001, 1_764_000_000_999]),
         ["MailboxSnapshot, v1.1"] = new MailboxSnapshot(

@@ -688,7 +688,35 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
                 proto.Anchors.Add(anchor);
         }
         AddStored(proto.Recent, c.Recent);
+        if (c.Window is { } window)
+        {
+            if (window.Messages.Length != window.Senders.Length)
+                throw new SerializationException(
+                    $"the window of {c.ConversationId} has {window.Messages.Length} messages and {window.Senders.Length} senders");
+            proto.Window.Capacity = window.Messages.Length;
+            foreach (var message in window.Messages)
+                proto.Window.Add(UnsafeByteOperations.UnsafeWrap(message)); // a window message's bytes never change
+            proto.WindowSenders.AddRange(window.Senders);
+        }
         return proto;
+    }
+
+    private static CompactWindow? FromProto(RepeatedField<ByteString> messages, RepeatedField<int> senders)
+    {
+        if (messages.Count == 0 && senders.Count == 0)
+            return null;
+        if (messages.Count != senders.Count)
+            throw new SerializationException($"a snapshot's window has {messages.Count} messages and {senders.Count} senders");
+        var bytes = ImmutableArray.CreateBuilder<byte[]>(messages.Count);
+        foreach (var message in messages)
+        {
+            // The parser gives each bytes field an array of its own, exactly its size: taken as it is, not copied.
+            bytes.Add(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(message.Memory, out var segment)
+                      && segment is { Offset: 0, Array: { } array } && segment.Count == array.Length
+                ? array
+                : message.ToByteArray());
+        }
+        return new CompactWindow(bytes.MoveToImmutable(), [.. senders]);
     }
 
     private static ConversationSnapshot FromProto(P.ConversationSnapshot c) => new(
@@ -706,7 +734,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         FromProto(c.Tally),
         FromProto(c.Delivered) ?? default,
         FromProto(c.Read) ?? default,
-        ToReceipts(c.Receipts));
+        ToReceipts(c.Receipts),
+        FromProto(c.Window, c.WindowSenders));
 
     private static P.SentRecord ToProto(SentRecord r) => new()
     {
