@@ -62,7 +62,8 @@ public sealed record ConversationState(
 
     /// <summary>
     /// The window's own bytes, or null if it is empty or holds a message they do not carry whole (a group's membership
-    /// change, an explicit message id, a sender no longer among the participants: rare, and written as messages).
+    /// change, a message of someone no longer in the group, an explicit message id, a text with a lone surrogate):
+    /// then it is written as messages.
     /// </summary>
     private CompactWindow? WindowAsHeld()
     {
@@ -88,11 +89,13 @@ public sealed record ConversationState(
         {
             window = ImmutableArray.CreateBuilder<WindowMessage>(compact.Messages.Length);
             for (var i = 0; i < compact.Messages.Length; i++)
+                window.Add(WindowMessage.FromCompact(compact.Messages[i], c.ParticipantIds, compact.Senders[i], direct));
+            // What pages and tallies index by: consecutive seqs that end at the conversation's last one.
+            for (var i = 0; i < window.Count; i++)
             {
-                var sender = compact.Senders[i];
-                if ((uint)sender >= (uint)c.ParticipantIds.Length)
-                    throw new InvalidDataException($"a window message of {c.ConversationId} names participant {sender} of {c.ParticipantIds.Length}");
-                window.Add(WindowMessage.FromCompact(compact.Messages[i], c.ParticipantIds[sender]));
+                if (window[i].Seq != c.LastSeq - window.Count + 1 + i)
+                    throw new InvalidDataException(
+                        $"the window of {c.ConversationId} has message {window[i].Seq} at {i} of {window.Count}, up to {c.LastSeq}");
             }
         }
         else

@@ -21,7 +21,8 @@ public readonly struct WindowMessage
     // Null, the clientMessageId (when UTF-8 cannot carry it unchanged), or Unusual.
     private readonly object? _extra;
 
-    private const int HasTally = 1, NoRecipients = 2, OtherParticipant = 4;
+    // GroupDerivedId: the message id is the group's (Ids.GroupMessageId of the conversation and stamp), not the sender's.
+    private const int HasTally = 1, NoRecipients = 2, OtherParticipant = 4, GroupDerivedId = 8;
 
     /// <summary>What few messages have: kept beside the array as given.</summary>
     private sealed record Unusual(
@@ -88,6 +89,12 @@ public readonly struct WindowMessage
             recipientsAsGiven = true;
 
         var explicitId = Ids.IsDerivedMessageId(m.MessageId, m.SenderId, m.ServerTimestamp) ? null : m.MessageId;
+        if (explicitId is not null && !direct && Ids.IsGroup(m.ConversationId)
+            && explicitId == Ids.GroupMessageId(m.ConversationId, m.ServerTimestamp))
+        {
+            flags |= GroupDerivedId; // every message of a group: its id follows from the conversation
+            explicitId = null;
+        }
         var textAsUtf8 = RoundTrips(m.Text);
         var idAsUtf8 = RoundTrips(m.ClientMessageId);
         object? extra = explicitId is not null || m.System is not null || recipientsAsGiven || !textAsUtf8
@@ -121,23 +128,32 @@ public readonly struct WindowMessage
 
     /// <summary>
     /// The bytes a snapshot keeps of this message (<see cref="CompactWindow"/>), or null when they do not hold all of it
-    /// (an unusual message, or a clientMessageId that UTF-8 cannot carry unchanged).
+    /// (an unusual message, or a clientMessageId that UTF-8 cannot carry unchanged). Never changed: a snapshot writes
+    /// the array as it is.
     /// </summary>
-    public byte[]? CompactBytes => _extra is null ? _data : null;
+    internal byte[]? CompactBytes => _extra is null ? _data : null;
 
     /// <summary>
     /// A message from a snapshot's <see cref="CompactWindow"/>: bytes that <see cref="CompactBytes"/> gave, taken as they
-    /// are. Checked for what reading them relies on, so a damaged snapshot fails its recovery here, not a read later.
+    /// are, sent by participant <paramref name="sender"/> of a conversation of <paramref name="participants"/>. Checked
+    /// for everything reading them relies on, so a damaged snapshot fails its recovery here rather than a read later.
     /// </summary>
-    public static WindowMessage FromCompact(byte[] data, string senderId)
+    public static WindowMessage FromCompact(byte[] data, ImmutableArray<string> participants, int sender, bool direct)
     {
+        if ((uint)sender >= (uint)participants.Length)
+            throw new InvalidDataException($"a window message names participant {sender} of {participants.Length}");
+        var senderId = participants[sender];
         try
         {
             var reader = new Reader(data);
             reader.Long(); // seq
             reader.Long(); // stamp
             var flags = reader.Long();
-            if ((flags & ~(HasTally | NoRecipients | OtherParticipant)) != 0 || (flags & (NoRecipients | OtherParticipant)) == 0)
+            var recipients = flags & (NoRecipients | OtherParticipant);
+            if ((flags & ~(HasTally | NoRecipients | OtherParticipant | GroupDerivedId)) != 0
+                || recipients is 0 or (NoRecipients | OtherParticipant)
+                || (recipients == OtherParticipant && (!direct || Other(participants, senderId) is null))
+                || ((flags & GroupDerivedId) != 0 && direct))
                 throw new InvalidDataException($"a window message of {senderId} has flags {flags}");
             if ((flags & HasTally) != 0)
             {
@@ -146,8 +162,9 @@ public readonly struct WindowMessage
             }
             var chars = reader.Long();
             var textBytes = reader.Long();
-            if (chars < 0 || textBytes < 0 || reader.Position + textBytes > data.Length)
-                throw new InvalidDataException($"a window message of {senderId} is cut short");
+            // Each UTF-16 unit is at least one byte of UTF-8; written so that no sum can overflow.
+            if (textBytes < 0 || textBytes > data.Length - reader.Position || chars < 0 || chars > textBytes)
+                throw new InvalidDataException($"a window message of {senderId} is cut short or its text is out of bounds");
         }
         catch (IndexOutOfRangeException)
         {
@@ -173,9 +190,10 @@ public readonly struct WindowMessage
         var recipients = (flags & OtherParticipant) != 0 ? [Other(participants, _senderId)!]
             : (flags & NoRecipients) != 0 ? ImmutableArray<string>.Empty
             : unusual!.RecipientIds;
+        var messageId = unusual?.MessageId
+            ?? ((flags & GroupDerivedId) != 0 ? Ids.GroupMessageId(conversationId, stamp) : Ids.MessageId(_senderId, stamp));
         var message = new ChatMessage(
-            unusual?.MessageId ?? Ids.MessageId(_senderId, stamp), conversationId, _senderId, recipients, text, clientMessageId, stamp,
-            unusual?.System);
+            messageId, conversationId, _senderId, recipients, text, clientMessageId, stamp, unusual?.System);
         return new StoredMessage(seq, message, tally);
     }
 

@@ -85,6 +85,65 @@ public sealed class DedupWindowSpecs
         Assert.True(cut.ContainsKey("c60"));
     }
 
+    [Theory]
+    [InlineData(0, 10)]
+    [InlineData(31, 100)]
+    [InlineData(32, 100)]
+    [InlineData(33, 100)]
+    [InlineData(100, 64)]
+    [InlineData(200, 70)]
+    [InlineData(20, 0)]
+    public void Should_build_from_entries_given_at_once_the_window_their_adds_build(int count, int bound)
+    {
+        var entries = Enumerable.Range(0, count).Select(i => KeyValuePair.Create($"c{i}", Entry(i))).ToList();
+        var model = Model.Empty;
+        foreach (var (id, entry) in entries)
+            model = model.Add(id, entry, bound);
+
+        var window = DedupWindow.Create(entries, bound);
+
+        Assert.Equal(model.InOrder(), window.ToList());
+        foreach (var (id, entry) in model.InOrder())
+        {
+            Assert.True(window.TryGetValue(id, out var held), id);
+            Assert.Equal(entry, held);
+        }
+        for (var i = 0; i < count - bound; i++)
+            Assert.False(window.ContainsKey($"c{i}"));
+        // It then goes on as any window.
+        for (var i = count; i < count + 40; i++)
+        {
+            model = model.Add($"c{i}", Entry(i), bound);
+            window = window.Add($"c{i}", Entry(i), bound);
+        }
+        Assert.Equal(model.InOrder(), window.ToList());
+    }
+
+    [Fact]
+    public void Should_build_from_entries_that_repeat_an_id_what_their_adds_build()
+    {
+        var entries = Enumerable.Range(0, 50).Select(i => KeyValuePair.Create($"c{i}", Entry(i)))
+            .Append(KeyValuePair.Create("c3", Entry(997)))
+            .Append(KeyValuePair.Create("c45", Entry(998)))
+            .ToList();
+        foreach (var bound in new[] { 100, 40 })
+        {
+            var added = DedupWindow.Empty;
+            foreach (var (id, entry) in entries)
+                added = added.Add(id, entry, bound);
+
+            var window = DedupWindow.Create(entries, bound);
+
+            Assert.Equal(added.ToList(), window.ToList());
+            // Held in its place (bound 100), or added again as the newest after it left (bound 40), with its new entry.
+            Assert.True(window.TryGetValue("c3", out var again));
+            Assert.Equal(Entry(997), again);
+            Assert.Equal(bound == 100 ? 3 : 39, window.Select(e => e.Key).ToList().IndexOf("c3"));
+            Assert.True(window.TryGetValue("c45", out var replaced));
+            Assert.Equal(Entry(998), replaced);
+        }
+    }
+
     [Fact]
     public void Should_give_an_id_it_holds_the_new_entry_in_its_place()
     {

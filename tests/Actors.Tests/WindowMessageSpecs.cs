@@ -101,6 +101,34 @@ public sealed class WindowMessageSpecs
     }
 
     [Fact]
+    public void Should_keep_a_groups_messages_whole_in_their_bytes_and_a_group_window_so_in_its_snapshot()
+    {
+        // A group's messages carry the group's ids (Ids.GroupMessageId), as GroupState makes them.
+        var said = new StoredMessage(4, new ChatMessage(Ids.GroupMessageId(GroupId, T0 + 3), GroupId, "bob", [], "hello all 👋", "b-2", T0 + 3), new Tally(1, T0 + 3));
+        var again = new StoredMessage(5, new ChatMessage(Ids.GroupMessageId(GroupId, T0 + 4), GroupId, "carol", [], "hi", "c-1", T0 + 4), new Tally(2, T0 + 4));
+        var added = new StoredMessage(6, new ChatMessage(Ids.GroupMessageId(GroupId, T0 + 5), GroupId, "alice", [], "", "", T0 + 5,
+            new GroupChange(GroupChange.Added, ["dave"])), new Tally(2, T0 + 4));
+        foreach (var stored in new[] { said, again, added })
+        {
+            var window = WindowMessage.From(stored, Members, direct: false);
+            DeepEquality.AssertEqual(stored, window.ToStored(GroupId, Members));
+            Assert.Equal(stored.Message.System is null, window.CompactBytes is not null);
+        }
+
+        var conversation = new ConversationState(GroupId, Members, "hi", T0 + 4, 5, [5, 4, 4],
+            [WindowMessage.From(said, Members, false), WindowMessage.From(again, Members, false)],
+            ConversationSummary.GroupKind, "Family", Tally: new Tally(2, T0 + 4));
+        var snapshot = conversation.ToSnapshot();
+        Assert.Empty(snapshot.Recent);
+        Assert.Equal([1, 2], snapshot.Window!.Senders);
+        DeepEquality.AssertEqual(conversation.Recent(), ConversationState.FromSnapshot(snapshot).Recent());
+        // With a membership change in it, the window is written as messages.
+        var changed = conversation with { LastSeq = 6, Window = conversation.Window.Add(WindowMessage.From(added, Members, false)) };
+        Assert.Null(changed.ToSnapshot().Window);
+        Assert.Equal(3, changed.ToSnapshot().Recent.Length);
+    }
+
+    [Fact]
     public void Should_share_the_conversations_sender_and_keep_the_clientMessageId_as_bytes()
     {
         var sender = new string("alice".ToCharArray());
@@ -113,13 +141,9 @@ public sealed class WindowMessageSpecs
         DeepEquality.AssertEqual(odd, WindowMessage.From(odd, Direct, direct: true).ToStored(DirectId, Direct));
     }
 
-    [Fact]
-    public void Should_survive_a_snapshot_of_the_state_unchanged()
+    /// <summary>Alice sends each text to bob, and bob answers each with the text and " back".</summary>
+    private static MailboxState Exchanged(MailboxState state, string[] texts, ref long journalSeq)
     {
-        var limits = new MailboxLimits();
-        var state = MailboxState.Empty("alice", limits);
-        long journalSeq = 0;
-        var texts = new[] { "first", "emoji 👨‍👩‍👧", "lone \ud800 surrogate", "مرحبا", "" + new string('y', 300) };
         foreach (var (text, i) in texts.Select((t, i) => (t, i)))
         {
             var sent = (SendDecision.Store)state.DecideSend(new SendMessage("alice", ["bob"], text, $"a-{i}"), T0 + i * 10);
@@ -128,6 +152,17 @@ public sealed class WindowMessageSpecs
             var delivered = (DeliveryDecision.Store)state.DecideDelivery(new DeliverMessage("alice", i + 1, reply), T0 + i * 10 + 6);
             state = state.Apply(delivered.Event, ++journalSeq);
         }
+        return state;
+    }
+
+    [Fact]
+    public void Should_survive_a_snapshot_of_the_state_unchanged()
+    {
+        var limits = new MailboxLimits();
+        var state = MailboxState.Empty("alice", limits);
+        long journalSeq = 0;
+        var texts = new[] { "first", "emoji 👨‍👩‍👧", "lone \ud800 surrogate", "مرحبا", "" + new string('y', 300) };
+        state = Exchanged(state, texts, ref journalSeq);
         var snapshot = state.ToSnapshot();
         var recovered = MailboxState.FromSnapshot("alice", limits, snapshot);
         DeepEquality.AssertEqual(snapshot, recovered.ToSnapshot());
@@ -141,14 +176,7 @@ public sealed class WindowMessageSpecs
         var state = MailboxState.Empty("alice", new MailboxLimits());
         journalSeq = 0;
         var texts = new[] { "first", "emoji 👨‍👩‍👧", "héllo wörld", "مرحبا", new string('y', 300) };
-        foreach (var (text, i) in texts.Select((t, i) => (t, i)))
-        {
-            var sent = (SendDecision.Store)state.DecideSend(new SendMessage("alice", ["bob"], text, $"a-{i}"), T0 + i * 10);
-            state = state.Apply(sent.Event, ++journalSeq);
-            var reply = new ChatMessage(Ids.MessageId("bob", T0 + i * 10 + 5), DirectId, "bob", ["alice"], text + " back", $"b-{i}", T0 + i * 10 + 5);
-            var delivered = (DeliveryDecision.Store)state.DecideDelivery(new DeliverMessage("alice", i + 1, reply), T0 + i * 10 + 6);
-            state = state.Apply(delivered.Event, ++journalSeq);
-        }
+        state = Exchanged(state, texts, ref journalSeq);
         // With carol, one message whose text UTF-8 cannot carry (a lone surrogate): that window is kept as messages.
         var odd = (SendDecision.Store)state.DecideSend(new SendMessage("alice", ["carol"], "lone \ud800 surrogate", "c-0"), T0 + 100);
         state = state.Apply(odd.Event, ++journalSeq);
@@ -219,5 +247,17 @@ public sealed class WindowMessageSpecs
             bob with { Window = bob.Window with { Messages = bob.Window.Messages.SetItem(0, bytes[..2]) } }));
         Assert.Throws<InvalidDataException>(() => ConversationState.FromSnapshot(
             bob with { Window = bob.Window with { Senders = bob.Window.Senders.SetItem(3, 2) } }));
+        // A text length past the end, however large (no sum may wrap). Seq 1, stamp 5, no tally: one byte each, so
+        // the text's UTF-8 length is byte 4.
+        var plain = WindowMessage.From(new StoredMessage(1, new ChatMessage(Ids.MessageId("alice", 5), DirectId, "alice", ["bob"], "first", "a-0", 5), null),
+            Direct, direct: true).CompactBytes!;
+        Assert.Equal(10, plain[4]); // zigzag 5
+        WindowMessage.FromCompact(plain, Direct, 0, direct: true);
+        Assert.Throws<InvalidDataException>(() => WindowMessage.FromCompact(
+            [.. plain[..4], 0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F, .. plain[5..]], Direct, 0, direct: true));
+        // "The other participant" as the recipient of a message in a group.
+        Assert.Throws<InvalidDataException>(() => WindowMessage.FromCompact(bytes, Members, 0, direct: false));
+        // Seqs that do not end at the conversation's last.
+        Assert.Throws<InvalidDataException>(() => ConversationState.FromSnapshot(bob with { LastSeq = bob.LastSeq + 1 }));
     }
 }

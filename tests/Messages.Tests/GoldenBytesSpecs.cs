@@ -77,6 +77,12 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         // v1.5 (where stale events may lie, for thread pages found by position): added 2026-12-01.
         { "MailboxSnapshot, v1.5", "MSn", "080f3807" },
         { "MailboxSnapshot, v1.5, none stale", "MSn", "08103800" },
+        // v1.7 (a window as the live mailbox holds it: its messages' own bytes and senders): added 2026-12-02.
+        {
+            "MailboxSnapshot, v1.7", "MSn",
+            "0811123b0a0c646d7e616c6963657e626f621205616c6963651203626f621a0268692011280232020202620408011009820103040203" +
+            "820101068a01020001"
+        },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -120,6 +126,11 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         ["MailboxSnapshot, v1.4"] = new MailboxSnapshot(14, [], [], [], [], [10, 12]),
         ["MailboxSnapshot, v1.5"] = new MailboxSnapshot(15, [], [], [], [], [], StaleUpTo: 7),
         ["MailboxSnapshot, v1.5, none stale"] = new MailboxSnapshot(16, [], [], [], [], [], StaleUpTo: 0),
+        ["MailboxSnapshot, v1.7"] = new MailboxSnapshot(
+            17,
+            [new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 17, 2, [2, 2], [], Tally: new Tally(1, 9),
+                Window: new CompactWindow([[4, 2, 3], [6]], [0, 1]))],
+            [], [], []),
     };
 
     [Theory]
