@@ -23,6 +23,7 @@ const conversations = new Map(); // conversationId -> conversation object (API v
 const activity = new Map(); // conversationId -> stamp of its last new message seen (the list's order)
 const outbox = new Map(); // clientMessageId -> { body, text, peer, conversationId, state, error, createdAt }
 const typing = new Map(); // conversationId -> Map(userId -> { until (local ms), since (server ms) })
+const lastMessageFrom = new Map(); // conversationId -> Map(userId -> serverTimestamp of their newest message seen live)
 const deliveredPosted = new Map(); // conversationId -> seq we posted deliveredUpToSeq for
 let events = null;
 let lastEventId = null;
@@ -608,6 +609,10 @@ function renderTyping() {
 
 function onTyping(data) {
   if (!data || data.userId === me) return;
+  // A typing event that reaches us after the message it led to (the two travel apart) is over already: shown, it
+  // would say "typing…" for five seconds after they sent.
+  const sentAt = lastMessageFrom.get(data.conversationId)?.get(data.userId);
+  if (sentAt !== undefined && sentAt >= data.until - TYPING_SHOWN_MS) return;
   // Shown until the server's `until`, bounded so a skewed clock can neither hide it nor keep it forever.
   const ms = Math.min(Math.max(data.until - Date.now(), 500), 6000);
   const perConversation = typing.get(data.conversationId) || new Map();
@@ -745,10 +750,13 @@ function onConversationEvent(data) {
   if (!data || !data.conversation) return;
   const c = upsertConversation(data.conversation);
   const typers = typing.get(c.conversationId);
+  const from = lastMessageFrom.get(c.conversationId) || new Map();
   for (const m of data.messages || []) {
     // Their message ends what they were typing before it, not what they started after it (events race).
     if (typers && typers.get(m.senderId)?.since <= m.serverTimestamp) typers.delete(m.senderId);
+    from.set(m.senderId, Math.max(from.get(m.senderId) ?? 0, m.serverTimestamp));
   }
+  lastMessageFrom.set(c.conversationId, from);
   if (thread && !thread.conversationId && thread.peer && c.kind !== 'group'
       && c.participantIds.length === 2 && c.participantIds.includes(thread.peer)) {
     thread.conversationId = c.conversationId; // a draft chat that now exists (sent from here or another tab)
