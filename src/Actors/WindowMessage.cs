@@ -89,8 +89,7 @@ public readonly struct WindowMessage
             recipientsAsGiven = true;
 
         var explicitId = Ids.IsDerivedMessageId(m.MessageId, m.SenderId, m.ServerTimestamp) ? null : m.MessageId;
-        if (explicitId is not null && !direct && Ids.IsGroup(m.ConversationId)
-            && explicitId == Ids.GroupMessageId(m.ConversationId, m.ServerTimestamp))
+        if (explicitId is not null && !direct && Ids.IsGroupMessageId(explicitId, m.ConversationId, m.ServerTimestamp))
         {
             flags |= GroupDerivedId; // every message of a group: its id follows from the conversation
             explicitId = null;

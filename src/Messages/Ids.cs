@@ -68,18 +68,24 @@ public static partial class Ids
     public static string MessageId(string senderId, long serverTimestamp) => $"{serverTimestamp:x}-{senderId}";
 
     /// <summary>Whether <paramref name="messageId"/> is exactly <see cref="MessageId"/> of the sender and stamp (no allocation).</summary>
-    public static bool IsDerivedMessageId(string? messageId, string? senderId, long serverTimestamp)
+    public static bool IsDerivedMessageId(string? messageId, string? senderId, long serverTimestamp) =>
+        messageId is not null && senderId is not null && IsStampAndSuffix(messageId, senderId, serverTimestamp);
+
+    /// <summary>Whether <paramref name="messageId"/> is exactly <see cref="GroupMessageId"/> of the group and stamp (no allocation).</summary>
+    public static bool IsGroupMessageId(string? messageId, string groupId, long serverTimestamp) =>
+        messageId is not null && IsGroup(groupId) && IsStampAndSuffix(messageId, groupId.AsSpan(GroupPrefix.Length), serverTimestamp);
+
+    /// <summary>The shape both message ids share: the stamp in hex, a dash, then <paramref name="suffix"/>.</summary>
+    private static bool IsStampAndSuffix(string messageId, ReadOnlySpan<char> suffix, long serverTimestamp)
     {
-        if (messageId is null || senderId is null)
-            return false;
         Span<char> hex = stackalloc char[16];
         if (!serverTimestamp.TryFormat(hex, out var written, "x"))
             return false;
         var id = messageId.AsSpan();
-        return id.Length == written + 1 + senderId.Length
+        return id.Length == written + 1 + suffix.Length
             && id[..written].SequenceEqual(hex[..written])
             && id[written] == '-'
-            && id[(written + 1)..].SequenceEqual(senderId);
+            && id[(written + 1)..].SequenceEqual(suffix);
     }
 
     /// <summary>Stable 64-bit digest of a text, so the dedup window can tell a retry from a reuse without the text.</summary>

@@ -40,15 +40,7 @@ public sealed record ConversationSnapshot(
 /// A snapshot keeps them so, and recovery takes them back without decoding a message: a wake of a mailbox with full
 /// windows parsed ~300 messages into three shapes in turn (docs/benchmarks.md, "A cohort's wake, part by part").
 /// </summary>
-public sealed record CompactWindow(ImmutableArray<byte[]> Messages, ImmutableArray<int> Senders)
-{
-    public bool Equals(CompactWindow? other) =>
-        other is not null && Senders.SequenceEqual(other.Senders) &&
-        Messages.Length == other.Messages.Length &&
-        Messages.Zip(other.Messages).All(pair => pair.First.AsSpan().SequenceEqual(pair.Second));
-
-    public override int GetHashCode() => HashCode.Combine(Messages.Length, Senders.Length);
-}
+public sealed record CompactWindow(ImmutableArray<byte[]> Messages, ImmutableArray<int> Senders);
 
 /// <summary>What the dedup window remembers of one send.</summary>
 public sealed record SentRecord(
