@@ -36,9 +36,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// <param name="mailboxes">The mailbox shard region (copies, confirmations, typing).</param>
     /// <param name="groups">The group shard region (confirmations of group copies).</param>
     /// <param name="index">The delivery index that keeps this mailbox awake while its recipients do not confirm.</param>
+    /// <param name="persistenceId">The user's (<see cref="PersistenceIdFor"/>) unless another is given: the wake warm-up's.</param>
     public MailboxActor(string userId, MailboxSettings settings, IActorRef mailboxes, IActorRef groups, DeliveryIndexRef index,
-        PersistencePlugins? plugins = null)
-        : base(PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits), plugins)
+        PersistencePlugins? plugins = null, string? persistenceId = null)
+        : base(persistenceId ?? PersistenceIdFor(userId), MailboxState.Empty(userId, settings.Limits), plugins)
     {
         _userId = userId;
         _settings = settings;

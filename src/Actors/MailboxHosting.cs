@@ -1,4 +1,6 @@
+using Akka;
 using Akka.Actor;
+using Akka.Event;
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
@@ -51,4 +53,42 @@ public static class MailboxHosting
                     Role = role,
                 });
     }
+
+    /// <summary>
+    /// Warms the path of a wake from a snapshot as the node starts (<see cref="WakeWarmup"/>), beside the rest of the
+    /// start: the node joins and serves meanwhile, and a failure is only logged.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithWakeWarmup(
+        this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount, JournalPartitions? partitions = null) =>
+        settings.WarmupWakes <= 0
+            ? builder
+            : builder.AddStartup((system, registry) =>
+            {
+                var index = new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
+                    Delivery.DeliveryIndexRef.IndexIdFor(TypeName, new MailboxMessageExtractor(shardCount), "warmup"));
+                var plugins = partitions?.Plugins ?? [PersistencePlugins.Default];
+                var stop = new CancellationTokenSource();
+                CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "wake-warmup-stop", () =>
+                {
+                    stop.Cancel();
+                    return Task.FromResult(Done.Instance);
+                });
+                _ = Task.Run(async () =>
+                {
+                    try
+                    {
+                        var report = await WakeWarmup.RunAsync(system, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
+                            index, plugins, settings.WarmupWakes, stop.Token);
+                        system.Log.Info("Wake path warmed: {0} wakes from a snapshot in {1:0.0} s, {2} methods compiled{3}",
+                            report.Wakes, report.Took.TotalSeconds, report.MethodsCompiled, report.Settled ? "" : " (not settled)");
+                    }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                    {
+                    }
+                    catch (Exception e)
+                    {
+                        system.Log.Warning(e, "Wake path warm-up failed (the node serves all the same; its first wakes compile as they go)");
+                    }
+                });
+            });
 }

@@ -112,6 +112,13 @@ public sealed record MailboxSettings
     /// </summary>
     public TimeSpan PendingWakeInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Wakes of a sample mailbox from its snapshot that the node runs as it starts, at most (<see cref="WakeWarmup"/>),
+    /// so the first mailboxes that wake from theirs find that code compiled; it stops earlier once a round compiles
+    /// next to nothing. 0: none.
+    /// </summary>
+    public int WarmupWakes { get; init; } = 400;
+
     /// <summary>Live event streams one user may hold open at once (devices, tabs), on whichever nodes; beyond it 429.</summary>
     public int MaxStreamsPerUser { get; init; } = 10;
 

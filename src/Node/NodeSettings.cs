@@ -232,6 +232,8 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Http:LiveStreamBuffer must be at least {MailboxActor.CatchUpPage + 1} (a catch-up page of {MailboxActor.CatchUpPage} must fit)";
         if (Http.LiveStreamBufferBytes < 512 * 1024)
             yield return "Messaging:Http:LiveStreamBufferBytes must be at least 524288 (the largest message as an event must fit)";
+        if (Mailbox.WarmupWakes < 0)
+            yield return "Messaging:Mailbox:WarmupWakes must not be negative (0: none)";
         if (Mailbox.MaxStreamsPerUser < 1)
             yield return "Messaging:Mailbox:MaxStreamsPerUser must be at least 1";
         if (RateLimit.SendsPerSecond < 1)

@@ -50,6 +50,9 @@ public sealed class TestNode : IAsyncDisposable
         "--Messaging:Cluster:Port=0",
         "--Messaging:Admin:Port=0",
         "--Logging:LogLevel:Default=Warning",
+        // The wake warm-up compiles the path of a wake from a snapshot at every start: seconds of CPU per node in a
+        // Debug build, for nothing a test checks (WakeWarmupSpecs do; the cluster suite's nodes run it as shipped).
+        "--Messaging:Mailbox:WarmupWakes=0",
     ];
 
     public HttpClient Anonymous => _anonymous;

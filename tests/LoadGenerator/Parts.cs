@@ -44,6 +44,7 @@ public static class Parts
         var journalConcurrency = a.Int("journal-concurrency", 500);
         var wakeMailboxes = a.Int("wake-mailboxes", 2_500);
         var wakeRounds = a.Int("wake-rounds", 3);
+        var wakeWarmup = a.Int("wake-warmup", 0); // the node's warm-up (WakeWarmup) first, with up to this many wakes
         var hocon = a.Str("hocon");
         var connectionExtra = a.Str("pg-connection-extra") ?? "";
         var jsonPath = a.Str("json");
@@ -102,7 +103,7 @@ public static class Parts
             if (only.Contains("memory"))
                 results["memory"] = await Memory(system, region, mailboxes, historyMessages, historyContacts);
             if (only.Contains("wake"))
-                results["wake"] = await Wake(system, region, wakeMailboxes, historyMessages, historyContacts, wakeRounds, pg?.PostmasterPid);
+                results["wake"] = await Wake(system, host.Services.GetRequiredService<ActorRegistry>(), settings, wakeMailboxes, historyMessages, historyContacts, wakeRounds, wakeWarmup, pg?.PostmasterPid);
             if (only.Contains("journal"))
                 results["journal"] = await JournalThroughput(region, provider, connectionString, journalUsers, journalConcurrency, journalSeconds);
             if (hold)
@@ -159,9 +160,10 @@ public static class Parts
     /// first snapshots read, is reported and not counted (it costs ~1.5x the next rounds). What one wake costs the
     /// node's process and PostgreSQL in CPU, and how long the cohort takes.
     /// </summary>
-    private static async Task<object> Wake(ActorSystem system, IActorRef region, int count, int messages, int contactCount,
-        int rounds, int? postmaster)
+    private static async Task<object> Wake(ActorSystem system, ActorRegistry registry, MailboxSettings settings, int count, int messages,
+        int contactCount, int rounds, int warmup, int? postmaster)
     {
+        var region = registry.Get<MailboxRegion>();
         Console.WriteLine($"wake: {rounds + 1} cohorts of {count} mailboxes x {contactCount} conversations, {messages} messages of 40 characters, each with its idle snapshot ...");
         var write = Stopwatch.StartNew();
         var persistence = Persistence.Instance.Apply(system);
@@ -202,6 +204,13 @@ public static class Parts
         var primed = Stopwatch.StartNew();
         await ForAll(count, 256, i => region.Ask<MailboxStatus>(new GetMailboxStatus($"prime-{i:D6}"), TimeSpan.FromSeconds(120)));
         Console.WriteLine($"  primed {count} empty mailboxes in {primed.Elapsed.TotalSeconds:0.0} s");
+        if (warmup > 0)
+        {
+            // What the node runs as it starts (MailboxHosting.WithWakeWarmup), here after the priming: its CPU is not counted.
+            var index = new DeliveryIndexRef(registry.Get<DeliveryIndexRegion>(), "warmup-index");
+            var report = await WakeWarmup.RunAsync(system, settings, region, registry.Get<GroupRegion>(), index, [PersistencePlugins.Default], warmup);
+            Console.WriteLine($"  warm-up: {report.Wakes} wakes in {report.Took.TotalSeconds:0.0} s, {report.MethodsCompiled} methods compiled, settled {report.Settled}");
+        }
         var results = new List<object>();
         for (var round = 0; round <= rounds; round++)
         {
@@ -638,81 +647,6 @@ public static class Parts
         {
             complete();
             Context.Stop(Self);
-        }
-    }
-}
-
-/// <summary>
-/// Events of one mailbox's history as the actor would journal them: messages round-robin over the contacts,
-/// alternately sent and received, each decided by <see cref="MailboxState"/>, with delivery confirmations journaled
-/// every <c>confirmEvery</c> messages per contact (so the outbox stays small, as it does when recipients are up).
-/// </summary>
-/// <param name="contactOfPair">Which contact each pair of messages (one sent, one received) is with; by default they take turns.</param>
-public sealed class HistoryGenerator(string user, string[] contacts, MailboxLimits limits, long startMs, int confirmEvery = 50, int[]? contactOfPair = null)
-{
-    private int ContactOf(int i) => contactOfPair is null ? i / 2 % contacts.Length : contactOfPair[i / 2];
-
-    private const string Filler = "the quick brown fox jumps over the lazy dog 0123456789";
-
-    public long EventCount(int messages)
-    {
-        long confirmations = 0;
-        var sentPerContact = new int[contacts.Length];
-        for (var i = 0; i < messages; i++)
-        {
-            if (i % 2 != 0)
-                continue;
-            var c = ContactOf(i);
-            if (++sentPerContact[c] % confirmEvery == 0)
-                confirmations++;
-        }
-        confirmations += sentPerContact.Count(s => s % confirmEvery != 0 && s > 0);
-        return messages + confirmations;
-    }
-
-    public IEnumerable<(IMailboxEvent Event, long Seq, MailboxState State)> Events(int messages)
-    {
-        var state = MailboxState.Empty(user, limits);
-        var seq = 0L;
-        var now = startMs;
-        var sentPerContact = new int[contacts.Length];
-        for (var i = 0; i < messages; i++)
-        {
-            var sent = i % 2 == 0;
-            var c = ContactOf(i);
-            var contact = contacts[c];
-            var text = $"{i:D8} {Filler}"[..40];
-            IMailboxEvent evt;
-            if (sent)
-            {
-                var decision = state.DecideSend(new SendMessage(user, [contact], text, $"{user}-{i}"), now++);
-                evt = ((SendDecision.Store)decision).Event;
-            }
-            else
-            {
-                var stamp = now++;
-                var message = new ChatMessage(Ids.MessageId(contact, stamp), Ids.ConversationFor(user, contact), contact, [user], text, $"{contact}-{i}", stamp);
-                var delivery = new DeliverMessage(user, state.Inbound.GetValueOrDefault(contact) + 1, message);
-                evt = ((DeliveryDecision.Store)state.DecideDelivery(delivery, now++)).Event;
-            }
-            state = state.Apply(evt, ++seq);
-            yield return (evt, seq, state);
-
-            if (sent && ++sentPerContact[c] % confirmEvery == 0)
-            {
-                var confirm = new DeliveriesConfirmed(contact, state.Outbound[contact].LastSeq);
-                state = state.Apply(confirm, ++seq);
-                yield return (confirm, seq, state);
-            }
-        }
-        for (var c = 0; c < contacts.Length; c++)
-        {
-            if (sentPerContact[c] % confirmEvery != 0 && state.Outbound.TryGetValue(contacts[c], out var channel) && channel.PendingCount > 0)
-            {
-                var confirm = new DeliveriesConfirmed(contacts[c], channel.LastSeq);
-                state = state.Apply(confirm, ++seq);
-                yield return (confirm, seq, state);
-            }
         }
     }
 }

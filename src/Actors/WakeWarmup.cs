@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Messaging.Actors.Delivery;
+using Messaging.Messages;
+
+namespace Messaging.Actors;
+
+/// <summary>
+/// Runs a mailbox's wake from its snapshot a few hundred times as the node starts, so the first cohort of real wakes
+/// finds that code compiled. The runtime compiles a method quickly at its first calls and again, optimized, once it
+/// is hot (tiered compilation); a node that wakes 2,500 mailboxes from their snapshots for the first time does both
+/// for the whole path at once (the journal plugin's queries, the database driver, the serializer, the state), and a
+/// profile of that first cohort had 30 % of its CPU on the runtime's compilation thread (docs/benchmarks.md, "A
+/// cohort's wake, part by part").
+/// <para>
+/// The wakes are real: a <see cref="MailboxActor"/> of a sample user (six conversations at their bounds, as a soak
+/// user's after half an hour) recovers from a snapshot saved through the same snapshot store, under a persistence id
+/// of its own (<c>warmup-</c> and a uuid, which no mailbox or group has), answers its status and stops. It writes no
+/// event (the journal and its writer fence are only read), and the snapshot is deleted at the end. Each journal
+/// server's plugins are warmed. Rounds go on until a round compiles next to nothing more, or up to the most wakes.
+/// </para>
+/// </summary>
+public static class WakeWarmup
+{
+    /// <summary>The sample mailbox's conversations and messages (sent and received in turn).</summary>
+    public const int Contacts = 6;
+
+    public const int Messages = 360;
+
+    /// <summary>Wakes per round, and at once within a round.</summary>
+    private const int RoundWakes = 40;
+
+    private const int Parallel = 8;
+
+    /// <summary>
+    /// The pause between rounds: the runtime counts calls towards the optimized compile only once no new method was
+    /// compiled for 100 ms, and compiles in the background.
+    /// </summary>
+    private static readonly TimeSpan Pause = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>A round (and its pause) that compiles fewer methods than this ends the warm-up.</summary>
+    private const long SettledBelow = 8;
+
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
+
+    /// <param name="PersistenceIds">The sample's, one per journal server, each deleted again by now.</param>
+    public sealed record Report(int Wakes, TimeSpan Took, long MethodsCompiled, bool Settled, IReadOnlyList<string> PersistenceIds);
+
+    /// <summary>Warms the wake path with up to <paramref name="maxWakes"/> wakes over <paramref name="plugins"/> (each once at least).</summary>
+    public static async Task<Report> RunAsync(ActorSystem system, MailboxSettings settings, IActorRef mailboxes, IActorRef groups,
+        DeliveryIndexRef index, IReadOnlyList<PersistencePlugins> plugins, int maxWakes, CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var methods0 = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var sample = SampleState(settings.Limits);
+        var persistence = Persistence.Instance.Apply(system);
+        var saved = new List<(IActorRef Store, string PersistenceId, PersistencePlugins Plugins)>();
+        var wakes = 0;
+        var settled = false;
+        try
+        {
+            foreach (var p in plugins)
+            {
+                var persistenceId = $"warmup-{Guid.NewGuid():N}";
+                var store = persistence.SnapshotStoreFor(p.SnapshotStore);
+                // The snapshot sits above the journal's (empty) end: recovery takes LastSequenceNr from it and replays nothing.
+                var reply = await store.Ask<object>(
+                    new SaveSnapshot(new SnapshotMetadata(persistenceId, sample.Seq, DateTime.UtcNow), sample.State.ToSnapshot()), AskTimeout, cancel);
+                if (reply is SaveSnapshotFailure failure)
+                    throw new InvalidOperationException($"the warm-up's snapshot was not saved: {failure.Cause.Message}", failure.Cause);
+                saved.Add((store, persistenceId, p));
+            }
+
+            var target = 0;
+            while (wakes < maxWakes && !cancel.IsCancellationRequested)
+            {
+                var before = System.Runtime.JitInfo.GetCompiledMethodCount();
+                var round = Math.Min(RoundWakes, maxWakes - wakes);
+                var next = -1;
+                await Task.WhenAll(Enumerable.Range(0, Math.Min(Parallel, round)).Select(async _ =>
+                {
+                    for (var i = Interlocked.Increment(ref next); i < round; i = Interlocked.Increment(ref next))
+                    {
+                        var (_, persistenceId, p) = saved[Interlocked.Increment(ref target) % saved.Count];
+                        await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, p, cancel);
+                    }
+                }));
+                wakes += round;
+                await Task.Delay(Pause, cancel);
+                if (System.Runtime.JitInfo.GetCompiledMethodCount() - before < SettledBelow)
+                {
+                    settled = true;
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var (store, persistenceId, _) in saved)
+            {
+                var reply = await store.Ask<object>(new DeleteSnapshots(persistenceId, SnapshotSelectionCriteria.Latest), AskTimeout);
+                if (reply is DeleteSnapshotsFailure failure)
+                    system.Log.Warning(failure.Cause, "The wake warm-up's snapshot {0} was not deleted", persistenceId);
+            }
+        }
+        return new Report(wakes, clock.Elapsed, System.Runtime.JitInfo.GetCompiledMethodCount() - methods0, settled,
+            [.. saved.Select(s => s.PersistenceId)]);
+    }
+
+    private static async Task WakeOnce(ActorSystem system, MailboxSettings settings, IActorRef mailboxes, IActorRef groups,
+        DeliveryIndexRef index, string persistenceId, PersistencePlugins plugins, CancellationToken cancel)
+    {
+        var mailbox = system.ActorOf(FactoryProps.Of(() => new MailboxActor(SampleUser, settings, mailboxes, groups, index, plugins, persistenceId))
+            .WithMailbox(CompactMailbox.Id));
+        try
+        {
+            // A recovery that fails stops the actor and leaves the ask unanswered: its end says so at once.
+            var stopped = mailbox.WatchAsync(cancel);
+            var asked = mailbox.Ask<MailboxStatus>(new GetMailboxStatus(SampleUser), AskTimeout, cancel);
+            if (await Task.WhenAny(asked, stopped) != asked)
+            {
+                cancel.ThrowIfCancellationRequested();
+                throw new InvalidOperationException("the warm-up's mailbox stopped before it answered (its recovery failed; the log says why)");
+            }
+            var status = await asked;
+            if (status.Conversations != Contacts || status.PendingDeliveries != 0)
+                throw new InvalidOperationException(
+                    $"the warm-up's mailbox woke with {status.Conversations} conversations and {status.PendingDeliveries} pending deliveries, not {Contacts} and 0");
+        }
+        finally
+        {
+            await mailbox.GracefulStop(AskTimeout);
+        }
+    }
+
+    private const string SampleUser = "warmup";
+
+    /// <summary>The sample mailbox as its idle snapshot would hold it, and that snapshot's journal position.</summary>
+    internal static (MailboxState State, long Seq) SampleState(MailboxLimits limits)
+    {
+        var contacts = Enumerable.Range(1, Contacts).Select(c => $"{SampleUser}-{c}").ToArray();
+        var history = new HistoryGenerator(SampleUser, contacts, limits, 1_700_000_000_000, confirmEvery: 10);
+        var (state, seq) = (MailboxState.Empty(SampleUser, limits), 0L);
+        foreach (var (_, s, st) in history.Events(Messages))
+            (state, seq) = (st, s);
+        return (state, seq);
+    }
+}

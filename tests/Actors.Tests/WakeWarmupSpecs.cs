@@ -1,0 +1,118 @@
+using Akka.Actor;
+using Akka.Persistence;
+using Messaging.Actors.Delivery;
+using Messaging.Actors.Groups;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// The node's warm-up of a wake from a snapshot (<see cref="WakeWarmup"/>): real wakes of the sample mailbox from its
+/// snapshot, no event written, the snapshot deleted at the end whatever happened, and nobody's mailbox touched.
+/// </summary>
+public sealed class WakeWarmupSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(WakeWarmupSpecs), output, new MailboxSettings())
+{
+    private Task<WakeWarmup.Report> WarmUp(int maxWakes, CancellationToken cancel = default) =>
+        WakeWarmup.RunAsync(Sys, Settings, Region, ActorRegistry.Get<GroupRegion>(),
+            new DeliveryIndexRef(ActorRegistry.Get<DeliveryIndexRegion>(), "warmup-index"), [PersistencePlugins.Default], maxWakes, cancel);
+
+    [Fact]
+    public async Task Should_wake_the_sample_from_its_snapshot_and_leave_nothing_behind()
+    {
+        var report = await WarmUp(maxWakes: 12);
+
+        // Each wake checked that the mailbox came back whole from the snapshot (six conversations, nothing pending):
+        // had it woken empty, the warm-up would have thrown.
+        Assert.Equal(12, report.Wakes);
+        var persistenceId = Assert.Single(report.PersistenceIds);
+        Assert.StartsWith("warmup-", persistenceId);
+        Assert.Null(await LoadSnapshot(persistenceId));
+        Assert.Equal(0, await HighestSequenceNr(persistenceId));
+        // The user whose id the sample borrows has no mailbox yet, and none of the sample's history.
+        var user = await Region.Ask<MailboxStatus>(new GetMailboxStatus("warmup"), Ask, Ct);
+        Assert.Equal((0, 0L), (user.Conversations, user.LastSequenceNr));
+        Assert.Null(await LoadSnapshot(MailboxActor.PersistenceIdFor("warmup")));
+    }
+
+    [Fact]
+    public async Task Should_take_the_sample_as_a_real_idle_snapshot_holds_it()
+    {
+        var (state, seq) = WakeWarmup.SampleState(Settings.Limits);
+
+        Assert.Equal(WakeWarmup.Contacts, state.Conversations.Count);
+        Assert.Equal(0, state.PendingDeliveries);
+        Assert.True(seq > WakeWarmup.Messages, "confirmations are journaled as well");
+        // Every window is full and kept compact in the snapshot, as a soak user's after half an hour.
+        var snapshot = state.ToSnapshot();
+        Assert.All(snapshot.Conversations, c =>
+        {
+            Assert.NotNull(c.Window);
+            Assert.Equal(Settings.Limits.RecentPerConversation, c.Window!.Messages.Length);
+        });
+    }
+
+    [Fact]
+    public async Task Should_delete_its_snapshot_when_a_wake_fails()
+    {
+        string? warmed = null;
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => WithJournalRecovery(
+            recovery => recovery.FailIf(p =>
+            {
+                if (!p.PersistenceId.StartsWith("warmup-", StringComparison.Ordinal))
+                    return Task.FromResult(false);
+                warmed = p.PersistenceId;
+                return Task.FromResult(true);
+            }),
+            () => WarmUp(maxWakes: 12)));
+
+        Assert.NotNull(warmed);
+        Assert.Null(await LoadSnapshot(warmed!));
+        output.WriteLine(error.ToString());
+    }
+
+    [Fact]
+    public async Task Should_say_why_when_its_snapshot_is_not_saved()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => WithSnapshotSave(save => save.Fail(), () => WarmUp(maxWakes: 12)));
+
+        Assert.Contains("the warm-up's snapshot was not saved", error.Message);
+    }
+
+    [Fact]
+    public async Task Should_stop_when_cancelled_and_still_delete_its_snapshot()
+    {
+        using var cancel = new CancellationTokenSource();
+        var firstWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var persistenceIds = new List<string>();
+        await WithJournalRecovery(recovery => recovery.FailIf(async p =>
+        {
+            if (p.PersistenceId.StartsWith("warmup-", StringComparison.Ordinal))
+            {
+                lock (persistenceIds)
+                    persistenceIds.Add(p.PersistenceId);
+                firstWake.TrySetResult();
+            }
+            return false;
+        }), async () =>
+        {
+            var warmUp = WarmUp(maxWakes: 100_000, cancel.Token);
+            await firstWake.Task.WaitAsync(Ask, Ct);
+            cancel.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => warmUp.WaitAsync(Ask, Ct));
+        });
+
+        Assert.Null(await LoadSnapshot(Assert.Single(persistenceIds.Distinct())));
+    }
+
+    private async Task<object?> LoadSnapshot(string persistenceId) =>
+        (await SnapshotsActorRef.Ask<LoadSnapshotResult>(
+            new LoadSnapshot(persistenceId, SnapshotSelectionCriteria.Latest, long.MaxValue), Ask, Ct)).Snapshot?.Snapshot;
+
+    private async Task<long> HighestSequenceNr(string persistenceId)
+    {
+        var probe = CreateTestProbe();
+        JournalActorRef.Tell(new ReplayMessages(1, long.MaxValue, long.MaxValue, persistenceId, probe.Ref));
+        return (await probe.ExpectMsgAsync<RecoverySuccess>(cancellationToken: Ct)).HighestSequenceNr;
+    }
+}
