@@ -73,22 +73,17 @@ public static class MailboxHosting
                     stop.Cancel();
                     return Task.FromResult(Done.Instance);
                 });
-                _ = Task.Run(async () =>
+                var (mailboxes, groups) = (registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>());
+                var warmup = WakeWarmup.Start(system, () => WakeWarmup.RunAsync(system, settings, mailboxes, groups, index, plugins,
+                    settings.WarmupWakes, stop.Token));
+                warmup.ContinueWith(t =>
                 {
-                    try
-                    {
-                        var report = await WakeWarmup.RunAsync(system, settings, registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>(),
-                            index, plugins, settings.WarmupWakes, stop.Token);
+                    if (t.IsCompletedSuccessfully)
                         system.Log.Info("Wake path warmed: {0} wakes from a snapshot in {1:0.0} s, {2} methods compiled{3}",
-                            report.Wakes, report.Took.TotalSeconds, report.MethodsCompiled, report.Settled ? "" : " (not settled)");
-                    }
-                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                    {
-                    }
-                    catch (Exception e)
-                    {
-                        system.Log.Warning(e, "Wake path warm-up failed (the node serves all the same; its first wakes compile as they go)");
-                    }
-                });
+                            t.Result.Wakes, t.Result.Took.TotalSeconds, t.Result.MethodsCompiled, t.Result.Settled ? "" : " (not settled)");
+                    else if (!stop.IsCancellationRequested)
+                        system.Log.Warning(t.Exception?.GetBaseException(),
+                            "Wake path warm-up failed (the node serves all the same; its first wakes compile as they go)");
+                }, TaskScheduler.Default);
             });
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -48,6 +49,19 @@ public static class WakeWarmup
     /// <param name="PersistenceIds">The sample's, one per journal server, each deleted again by now.</param>
     public sealed record Report(int Wakes, TimeSpan Took, long MethodsCompiled, bool Settled, IReadOnlyList<string> PersistenceIds);
 
+    private static readonly ConditionalWeakTable<ActorSystem, Task<Report>> Started = new();
+
+    /// <summary>The warm-up the node started as it started (<see cref="MailboxHosting.WithWakeWarmup"/>); null if none.</summary>
+    public static Task<Report>? Of(ActorSystem system) => Started.TryGetValue(system, out var warmup) ? warmup : null;
+
+    /// <summary>Starts the warm-up beside whatever runs (it never throws here), for <see cref="Of"/> to find.</summary>
+    internal static Task<Report> Start(ActorSystem system, Func<Task<Report>> run)
+    {
+        var warmup = Task.Run(run);
+        Started.AddOrUpdate(system, warmup);
+        return warmup;
+    }
+
     /// <summary>Warms the wake path with up to <paramref name="maxWakes"/> wakes over <paramref name="plugins"/> (each once at least).</summary>
     public static async Task<Report> RunAsync(ActorSystem system, MailboxSettings settings, IActorRef mailboxes, IActorRef groups,
         DeliveryIndexRef index, IReadOnlyList<PersistencePlugins> plugins, int maxWakes, CancellationToken cancel = default)
@@ -73,20 +87,36 @@ public static class WakeWarmup
                 saved.Add((store, persistenceId, p));
             }
 
+            // One wake of each sample alone first: a path that fails (the store refuses, a snapshot it cannot read) fails
+            // once, not in eight loads at once that would open the store's circuit breaker for the deletion below.
+            foreach (var (_, persistenceId, p) in saved)
+                await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, p, cancel);
+            wakes = saved.Count;
             var target = 0;
             while (wakes < maxWakes && !cancel.IsCancellationRequested)
             {
                 var before = System.Runtime.JitInfo.GetCompiledMethodCount();
                 var round = Math.Min(RoundWakes, maxWakes - wakes);
                 var next = -1;
+                // The first failure ends the round: the other wakes in flight are called off.
+                using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancel);
                 await Task.WhenAll(Enumerable.Range(0, Math.Min(Parallel, round)).Select(async _ =>
                 {
-                    for (var i = Interlocked.Increment(ref next); i < round; i = Interlocked.Increment(ref next))
+                    for (var i = Interlocked.Increment(ref next); i < round && !failed.IsCancellationRequested; i = Interlocked.Increment(ref next))
                     {
                         var (_, persistenceId, p) = saved[Interlocked.Increment(ref target) % saved.Count];
-                        await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, p, cancel);
+                        try
+                        {
+                            await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, p, failed.Token);
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException)
+                        {
+                            await failed.CancelAsync();
+                            throw;
+                        }
                     }
                 }));
+                cancel.ThrowIfCancellationRequested();
                 wakes += round;
                 await Task.Delay(Pause, cancel);
                 if (System.Runtime.JitInfo.GetCompiledMethodCount() - before < SettledBelow)
@@ -95,19 +125,45 @@ public static class WakeWarmup
                     break;
                 }
             }
+            cancel.ThrowIfCancellationRequested(); // called off between two steps: said the same way as during one
         }
         finally
         {
             foreach (var (store, persistenceId, _) in saved)
-            {
-                var reply = await store.Ask<object>(new DeleteSnapshots(persistenceId, SnapshotSelectionCriteria.Latest), AskTimeout);
-                if (reply is DeleteSnapshotsFailure failure)
-                    system.Log.Warning(failure.Cause, "The wake warm-up's snapshot {0} was not deleted", persistenceId);
-            }
+                await DeleteAsync(system, store, persistenceId);
         }
         return new Report(wakes, clock.Elapsed, System.Runtime.JitInfo.GetCompiledMethodCount() - methods0, settled,
             [.. saved.Select(s => s.PersistenceId)]);
     }
+
+    /// <summary>Deletes a sample's snapshot, again after the store's circuit breaker has had time to close (3 s here).</summary>
+    private static async Task DeleteAsync(ActorSystem system, IActorRef store, string persistenceId)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            object reply;
+            try
+            {
+                reply = await store.Ask<object>(new DeleteSnapshots(persistenceId, SnapshotSelectionCriteria.Latest), AskTimeout);
+            }
+            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+            {
+                reply = new DeleteSnapshotsFailure(SnapshotSelectionCriteria.Latest, e);
+            }
+            if (reply is not DeleteSnapshotsFailure failure)
+                return;
+            if (attempt == DeleteAttempts)
+            {
+                system.Log.Warning(failure.Cause, "The wake warm-up's snapshot {0} was not deleted (nothing reads it; docs/operations.md, \"A node's start\")", persistenceId);
+                return;
+            }
+            await Task.Delay(DeleteRetryAfter);
+        }
+    }
+
+    private const int DeleteAttempts = 3;
+
+    private static readonly TimeSpan DeleteRetryAfter = TimeSpan.FromSeconds(5);
 
     private static async Task WakeOnce(ActorSystem system, MailboxSettings settings, IActorRef mailboxes, IActorRef groups,
         DeliveryIndexRef index, string persistenceId, PersistencePlugins plugins, CancellationToken cancel)

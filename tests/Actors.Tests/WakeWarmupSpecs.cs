@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Persistence;
+using Akka.Persistence.TestKit;
 using Messaging.Actors.Delivery;
 using Messaging.Actors.Groups;
 using Messaging.Messages;
@@ -13,14 +14,14 @@ namespace Messaging.Actors.Tests;
 public sealed class WakeWarmupSpecs(ITestOutputHelper output)
     : ShardedMailboxTestKit(nameof(WakeWarmupSpecs), output, new MailboxSettings())
 {
-    private Task<WakeWarmup.Report> WarmUp(int maxWakes, CancellationToken cancel = default) =>
+    private Task<WakeWarmup.Report> WarmUp(int maxWakes, CancellationToken cancel) =>
         WakeWarmup.RunAsync(Sys, Settings, Region, ActorRegistry.Get<GroupRegion>(),
             new DeliveryIndexRef(ActorRegistry.Get<DeliveryIndexRegion>(), "warmup-index"), [PersistencePlugins.Default], maxWakes, cancel);
 
     [Fact]
     public async Task Should_wake_the_sample_from_its_snapshot_and_leave_nothing_behind()
     {
-        var report = await WarmUp(maxWakes: 12);
+        var report = await WarmUp(maxWakes: 12, Ct);
 
         // Each wake checked that the mailbox came back whole from the snapshot (six conversations, nothing pending):
         // had it woken empty, the warm-up would have thrown.
@@ -55,26 +56,20 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_delete_its_snapshot_when_a_wake_fails()
     {
-        string? warmed = null;
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => WithJournalRecovery(
-            recovery => recovery.FailIf(p =>
-            {
-                if (!p.PersistenceId.StartsWith("warmup-", StringComparison.Ordinal))
-                    return Task.FromResult(false);
-                warmed = p.PersistenceId;
-                return Task.FromResult(true);
-            }),
-            () => WarmUp(maxWakes: 12)));
+        var loads = new WarmupLoads(fail: true);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            WithSnapshotLoad(load => load.SetInterceptorAsync(loads), () => WarmUp(maxWakes: 12, Ct)));
 
-        Assert.NotNull(warmed);
-        Assert.Null(await LoadSnapshot(warmed!));
-        output.WriteLine(error.ToString());
+        // The first wake's recovery failed: the warm-up stops at once and says so, and deletes its snapshot.
+        Assert.Contains("stopped before it answered", error.Message);
+        Assert.Single(loads.PersistenceIds); // the one wake alone: the others were never tried
+        Assert.Null(await LoadSnapshot(loads.PersistenceIds[0]));
     }
 
     [Fact]
     public async Task Should_say_why_when_its_snapshot_is_not_saved()
     {
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => WithSnapshotSave(save => save.Fail(), () => WarmUp(maxWakes: 12)));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => WithSnapshotSave(save => save.Fail(), () => WarmUp(maxWakes: 12, Ct)));
 
         Assert.Contains("the warm-up's snapshot was not saved", error.Message);
     }
@@ -83,26 +78,44 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
     public async Task Should_stop_when_cancelled_and_still_delete_its_snapshot()
     {
         using var cancel = new CancellationTokenSource();
-        var firstWake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var persistenceIds = new List<string>();
-        await WithJournalRecovery(recovery => recovery.FailIf(async p =>
-        {
-            if (p.PersistenceId.StartsWith("warmup-", StringComparison.Ordinal))
-            {
-                lock (persistenceIds)
-                    persistenceIds.Add(p.PersistenceId);
-                firstWake.TrySetResult();
-            }
-            return false;
-        }), async () =>
+        var loads = new WarmupLoads(fail: false);
+        await WithSnapshotLoad(load => load.SetInterceptorAsync(loads), async () =>
         {
             var warmUp = WarmUp(maxWakes: 100_000, cancel.Token);
-            await firstWake.Task.WaitAsync(Ask, Ct);
+            await loads.First.Task.WaitAsync(Ask, Ct);
             cancel.Cancel();
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() => warmUp.WaitAsync(Ask, Ct));
+            Assert.True(loads.PersistenceIds.Count < 100, $"{loads.PersistenceIds.Count} wakes after the cancellation");
         });
 
-        Assert.Null(await LoadSnapshot(Assert.Single(persistenceIds.Distinct())));
+        Assert.Null(await LoadSnapshot(loads.PersistenceIds.Distinct().Single()));
+    }
+
+    /// <summary>Sees (and fails, if asked) every snapshot load of the warm-up's mailboxes.</summary>
+    private sealed class WarmupLoads(bool fail) : ISnapshotStoreInterceptor
+    {
+        private readonly List<string> _persistenceIds = [];
+
+        public TaskCompletionSource First { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IReadOnlyList<string> PersistenceIds
+        {
+            get
+            {
+                lock (_persistenceIds)
+                    return [.. _persistenceIds];
+            }
+        }
+
+        public Task InterceptAsync(string persistenceId, SnapshotSelectionCriteria criteria)
+        {
+            if (!persistenceId.StartsWith("warmup-", StringComparison.Ordinal))
+                return Task.CompletedTask;
+            lock (_persistenceIds)
+                _persistenceIds.Add(persistenceId);
+            First.TrySetResult();
+            return fail ? Task.FromException(new InvalidOperationException("the test fails this load")) : Task.CompletedTask;
+        }
     }
 
     private async Task<object?> LoadSnapshot(string persistenceId) =>
