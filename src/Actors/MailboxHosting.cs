@@ -56,33 +56,36 @@ public static class MailboxHosting
 
     /// <summary>
     /// Warms the path of a wake from a snapshot as the node starts (<see cref="WakeWarmup"/>), beside the rest of the
-    /// start: the node joins and serves meanwhile, and a failure is only logged.
+    /// start: the node joins and serves meanwhile, and a failure is only logged. A shutdown calls it off and gives it a
+    /// few seconds to delete its snapshot.
     /// </summary>
-    public static AkkaConfigurationBuilder WithWakeWarmup(
-        this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount, JournalPartitions? partitions = null) =>
+    public static AkkaConfigurationBuilder WithWakeWarmup(this AkkaConfigurationBuilder builder, MailboxSettings settings, int shardCount) =>
         settings.WarmupWakes <= 0
             ? builder
             : builder.AddStartup((system, registry) =>
             {
                 var index = new Delivery.DeliveryIndexRef(registry.Get<Delivery.DeliveryIndexRegion>(),
                     Delivery.DeliveryIndexRef.IndexIdFor(TypeName, new MailboxMessageExtractor(shardCount), "warmup"));
-                var plugins = partitions?.Plugins ?? [PersistencePlugins.Default];
-                var stop = new CancellationTokenSource();
-                CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "wake-warmup-stop", () =>
-                {
-                    stop.Cancel();
-                    return Task.FromResult(Done.Instance);
-                });
                 var (mailboxes, groups) = (registry.Get<MailboxRegion>(), registry.Get<Groups.GroupRegion>());
-                var warmup = WakeWarmup.Start(system, () => WakeWarmup.RunAsync(system, settings, mailboxes, groups, index, plugins,
-                    settings.WarmupWakes, stop.Token));
+                var stop = new CancellationTokenSource(); // lives as long as the actor system
+                var warmup = WakeWarmup.Start(system, () => WakeWarmup.RunAsync(system, settings, mailboxes, groups, index,
+                    PersistencePlugins.Default, settings.WarmupWakes, stop.Token));
+                CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeServiceUnbind, "wake-warmup-stop", async () =>
+                {
+                    await stop.CancelAsync();
+                    await Task.WhenAny(warmup, Task.Delay(TimeSpan.FromSeconds(3)));
+                    return Done.Instance;
+                });
                 warmup.ContinueWith(t =>
                 {
+                    var error = t.Exception; // read in every case, so that no failure goes unobserved
                     if (t.IsCompletedSuccessfully)
                         system.Log.Info("Wake path warmed: {0} wakes from a snapshot in {1:0.0} s, {2} methods compiled{3}",
                             t.Result.Wakes, t.Result.Took.TotalSeconds, t.Result.MethodsCompiled, t.Result.Settled ? "" : " (not settled)");
-                    else if (!stop.IsCancellationRequested)
-                        system.Log.Warning(t.Exception?.GetBaseException(),
+                    else if (t.IsCanceled || stop.IsCancellationRequested)
+                        system.Log.Info("Wake path warm-up called off (the node is stopping)");
+                    else
+                        system.Log.Warning(error!.GetBaseException(),
                             "Wake path warm-up failed (the node serves all the same; its first wakes compile as they go)");
                 }, TaskScheduler.Default);
             });

@@ -19,8 +19,10 @@ namespace Messaging.Actors;
 /// The wakes are real: a <see cref="MailboxActor"/> of a sample user (six conversations at their bounds, as a soak
 /// user's after half an hour) recovers from a snapshot saved through the same snapshot store, under a persistence id
 /// of its own (<c>warmup-</c> and a uuid, which no mailbox or group has), answers its status and stops. It writes no
-/// event (the journal and its writer fence are only read), and the snapshot is deleted at the end. Each journal
-/// server's plugins are warmed. Rounds go on until a round compiles next to nothing more, or up to the most wakes.
+/// event (the journal and its writer fence are only read), and the snapshot is deleted at the end. The sample is on
+/// Akka's default plugins: the server that keeps what is no mailbox or group (with several servers, partition 0's);
+/// the code compiled is the same for every server's plugins. Rounds go on until a round compiles next to nothing more,
+/// or up to the most wakes.
 /// </para>
 /// </summary>
 public static class WakeWarmup
@@ -46,8 +48,8 @@ public static class WakeWarmup
 
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
 
-    /// <param name="PersistenceIds">The sample's, one per journal server, each deleted again by now.</param>
-    public sealed record Report(int Wakes, TimeSpan Took, long MethodsCompiled, bool Settled, IReadOnlyList<string> PersistenceIds);
+    /// <param name="PersistenceId">The sample's, deleted again by now.</param>
+    public sealed record Report(int Wakes, TimeSpan Took, long MethodsCompiled, bool Settled, string PersistenceId);
 
     private static readonly ConditionalWeakTable<ActorSystem, Task<Report>> Started = new();
 
@@ -62,37 +64,32 @@ public static class WakeWarmup
         return warmup;
     }
 
-    /// <summary>Warms the wake path with up to <paramref name="maxWakes"/> wakes over <paramref name="plugins"/> (each once at least).</summary>
+    /// <summary>Warms the wake path with up to <paramref name="maxWakes"/> wakes of the sample on <paramref name="plugins"/>.</summary>
     public static async Task<Report> RunAsync(ActorSystem system, MailboxSettings settings, IActorRef mailboxes, IActorRef groups,
-        DeliveryIndexRef index, IReadOnlyList<PersistencePlugins> plugins, int maxWakes, CancellationToken cancel = default)
+        DeliveryIndexRef index, PersistencePlugins plugins, int maxWakes, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
         var methods0 = System.Runtime.JitInfo.GetCompiledMethodCount();
         var sample = SampleState(settings.Limits);
-        var persistence = Persistence.Instance.Apply(system);
-        var saved = new List<(IActorRef Store, string PersistenceId, PersistencePlugins Plugins)>();
+        var store = Persistence.Instance.Apply(system).SnapshotStoreFor(plugins.SnapshotStore);
+        var persistenceId = $"warmup-{Guid.NewGuid():N}";
+        var saving = false;
         var wakes = 0;
         var settled = false;
         try
         {
-            foreach (var p in plugins)
-            {
-                var persistenceId = $"warmup-{Guid.NewGuid():N}";
-                var store = persistence.SnapshotStoreFor(p.SnapshotStore);
-                // The snapshot sits above the journal's (empty) end: recovery takes LastSequenceNr from it and replays nothing.
-                var reply = await store.Ask<object>(
-                    new SaveSnapshot(new SnapshotMetadata(persistenceId, sample.Seq, DateTime.UtcNow), sample.State.ToSnapshot()), AskTimeout, cancel);
-                if (reply is SaveSnapshotFailure failure)
-                    throw new InvalidOperationException($"the warm-up's snapshot was not saved: {failure.Cause.Message}", failure.Cause);
-                saved.Add((store, persistenceId, p));
-            }
+            // Deleted in any case from here on: a save whose answer is lost (a timeout, a call-off) may still be stored.
+            saving = true;
+            // The snapshot sits above the journal's (empty) end: recovery takes LastSequenceNr from it and replays nothing.
+            var reply = await store.Ask<object>(
+                new SaveSnapshot(new SnapshotMetadata(persistenceId, sample.Seq, DateTime.UtcNow), sample.State.ToSnapshot()), AskTimeout, cancel);
+            if (reply is SaveSnapshotFailure failure)
+                throw new InvalidOperationException($"the warm-up's snapshot was not saved: {failure.Cause.Message}", failure.Cause);
 
-            // One wake of each sample alone first: a path that fails (the store refuses, a snapshot it cannot read) fails
-            // once, not in eight loads at once that would open the store's circuit breaker for the deletion below.
-            foreach (var (_, persistenceId, p) in saved)
-                await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, p, cancel);
-            wakes = saved.Count;
-            var target = 0;
+            // One wake alone first: a path that fails (the store refuses, a snapshot it cannot read) fails once, not in
+            // eight loads at once that would open the store's circuit breaker for the deletion below.
+            await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, plugins, cancel);
+            wakes = 1;
             while (wakes < maxWakes && !cancel.IsCancellationRequested)
             {
                 var before = System.Runtime.JitInfo.GetCompiledMethodCount();
@@ -104,10 +101,9 @@ public static class WakeWarmup
                 {
                     for (var i = Interlocked.Increment(ref next); i < round && !failed.IsCancellationRequested; i = Interlocked.Increment(ref next))
                     {
-                        var (_, persistenceId, p) = saved[Interlocked.Increment(ref target) % saved.Count];
                         try
                         {
-                            await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, p, failed.Token);
+                            await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, plugins, failed.Token);
                         }
                         catch (Exception e) when (e is not OperationCanceledException)
                         {
@@ -129,11 +125,10 @@ public static class WakeWarmup
         }
         finally
         {
-            foreach (var (store, persistenceId, _) in saved)
+            if (saving)
                 await DeleteAsync(system, store, persistenceId);
         }
-        return new Report(wakes, clock.Elapsed, System.Runtime.JitInfo.GetCompiledMethodCount() - methods0, settled,
-            [.. saved.Select(s => s.PersistenceId)]);
+        return new Report(wakes, clock.Elapsed, System.Runtime.JitInfo.GetCompiledMethodCount() - methods0, settled, persistenceId);
     }
 
     /// <summary>Deletes a sample's snapshot, again after the store's circuit breaker has had time to close (3 s here).</summary>
@@ -146,9 +141,9 @@ public static class WakeWarmup
             {
                 reply = await store.Ask<object>(new DeleteSnapshots(persistenceId, SnapshotSelectionCriteria.Latest), AskTimeout);
             }
-            catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+            catch (Exception e)
             {
-                reply = new DeleteSnapshotsFailure(SnapshotSelectionCriteria.Latest, e);
+                reply = new DeleteSnapshotsFailure(SnapshotSelectionCriteria.Latest, e); // a timeout, a system shutting down
             }
             if (reply is not DeleteSnapshotsFailure failure)
                 return;
@@ -193,14 +188,30 @@ public static class WakeWarmup
 
     private const string SampleUser = "warmup";
 
-    /// <summary>The sample mailbox as its idle snapshot would hold it, and that snapshot's journal position.</summary>
+    /// <summary>
+    /// The sample mailbox as its idle snapshot would hold it, and that snapshot's journal position. Its windows, texts
+    /// and dedup window follow the node's <paramref name="limits"/>; its history may pass the node's limits on
+    /// openings and on copies pending per recipient (settings smaller than its six contacts and ten copies would
+    /// refuse its sends), which recovery takes as it comes.
+    /// </summary>
     internal static (MailboxState State, long Seq) SampleState(MailboxLimits limits)
     {
         var contacts = Enumerable.Range(1, Contacts).Select(c => $"{SampleUser}-{c}").ToArray();
-        var history = new HistoryGenerator(SampleUser, contacts, limits, 1_700_000_000_000, confirmEvery: 10);
-        var (state, seq) = (MailboxState.Empty(SampleUser, limits), 0L);
+        var generous = limits with
+        {
+            MaxNewConversations = Math.Max(limits.MaxNewConversations, Contacts),
+            MaxPendingPerRecipient = Math.Max(limits.MaxPendingPerRecipient, ConfirmEvery),
+        };
+        var history = new HistoryGenerator(SampleUser, contacts, generous, 1_700_000_000_000, confirmEvery: ConfirmEvery);
+        var (state, seq) = (MailboxState.Empty(SampleUser, generous), 0L);
         foreach (var (_, s, st) in history.Events(Messages))
             (state, seq) = (st, s);
-        return (state, seq);
+        // Nothing may be pending: a wake with copies to deliver would start delivering them to made-up users.
+        if (state.PendingDeliveries != 0)
+            throw new InvalidOperationException($"the warm-up's sample has {state.PendingDeliveries} copies pending");
+        return (state with { Limits = limits }, seq);
     }
+
+    /// <summary>The sample's sends are confirmed every this many per contact, as its recipients would.</summary>
+    private const int ConfirmEvery = 10;
 }

@@ -42,7 +42,7 @@ public static class NodeApp
             .WithGroupShards(settings.Mailbox, settings.Groups, settings.Cluster.ShardCount, partitions: partitions)
             .WithDeliveryIndex(settings.Mailbox)
             .WithMemoryGovernor(settings.Mailbox)
-            .WithWakeWarmup(settings.Mailbox, settings.Cluster.ShardCount, partitions)
+            .WithWakeWarmup(settings.Mailbox, settings.Cluster.ShardCount)
             .AddStartup((system, _) =>
             {
                 features.Start(system);

@@ -16,7 +16,7 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
 {
     private Task<WakeWarmup.Report> WarmUp(int maxWakes, CancellationToken cancel) =>
         WakeWarmup.RunAsync(Sys, Settings, Region, ActorRegistry.Get<GroupRegion>(),
-            new DeliveryIndexRef(ActorRegistry.Get<DeliveryIndexRegion>(), "warmup-index"), [PersistencePlugins.Default], maxWakes, cancel);
+            new DeliveryIndexRef(ActorRegistry.Get<DeliveryIndexRegion>(), "warmup-index"), PersistencePlugins.Default, maxWakes, cancel);
 
     [Fact]
     public async Task Should_wake_the_sample_from_its_snapshot_and_leave_nothing_behind()
@@ -26,7 +26,7 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
         // Each wake checked that the mailbox came back whole from the snapshot (six conversations, nothing pending):
         // had it woken empty, the warm-up would have thrown.
         Assert.Equal(12, report.Wakes);
-        var persistenceId = Assert.Single(report.PersistenceIds);
+        var persistenceId = report.PersistenceId;
         Assert.StartsWith("warmup-", persistenceId);
         Assert.Null(await LoadSnapshot(persistenceId));
         Assert.Equal(0, await HighestSequenceNr(persistenceId));
@@ -56,13 +56,29 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_delete_its_snapshot_when_a_wake_fails()
     {
-        var loads = new WarmupLoads(fail: true);
+        var loads = new WarmupLoads(_ => true);
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
             WithSnapshotLoad(load => load.SetInterceptorAsync(loads), () => WarmUp(maxWakes: 12, Ct)));
 
         // The first wake's recovery failed: the warm-up stops at once and says so, and deletes its snapshot.
         Assert.Contains("stopped before it answered", error.Message);
         Assert.Single(loads.PersistenceIds); // the one wake alone: the others were never tried
+        Assert.Null(await LoadSnapshot(loads.PersistenceIds[0]));
+    }
+
+    [Fact]
+    public async Task Should_call_off_the_rest_of_a_round_at_its_first_failure_and_still_delete_its_snapshot()
+    {
+        // The wake alone and three of the first round's pass, the fifth fails, and the ones after it take 300 ms: time
+        // for the failure to call off the others, which in memory would otherwise all be done before it arrives.
+        var loads = new WarmupLoads(n => n == 5, slowFrom: 6);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            WithSnapshotLoad(load => load.SetInterceptorAsync(loads), () => WarmUp(maxWakes: 400, Ct)));
+
+        Assert.Contains("stopped before it answered", error.Message);
+        // After the fifth, at most the wakes already in flight (8 at once) or starting then, not the rest of the round's 40.
+        Assert.InRange(loads.PersistenceIds.Count, 5, 5 + 8);
         Assert.Null(await LoadSnapshot(loads.PersistenceIds[0]));
     }
 
@@ -78,7 +94,7 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
     public async Task Should_stop_when_cancelled_and_still_delete_its_snapshot()
     {
         using var cancel = new CancellationTokenSource();
-        var loads = new WarmupLoads(fail: false);
+        var loads = new WarmupLoads(_ => false);
         await WithSnapshotLoad(load => load.SetInterceptorAsync(loads), async () =>
         {
             var warmUp = WarmUp(maxWakes: 100_000, cancel.Token);
@@ -91,8 +107,8 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
         Assert.Null(await LoadSnapshot(loads.PersistenceIds.Distinct().Single()));
     }
 
-    /// <summary>Sees (and fails, if asked) every snapshot load of the warm-up's mailboxes.</summary>
-    private sealed class WarmupLoads(bool fail) : ISnapshotStoreInterceptor
+    /// <summary>Sees every snapshot load of the warm-up's mailboxes, and fails those whose number (from 1) <c>fails</c> picks.</summary>
+    private sealed class WarmupLoads(Func<int, bool> fails, int slowFrom = int.MaxValue) : ISnapshotStoreInterceptor
     {
         private readonly List<string> _persistenceIds = [];
 
@@ -107,14 +123,21 @@ public sealed class WakeWarmupSpecs(ITestOutputHelper output)
             }
         }
 
-        public Task InterceptAsync(string persistenceId, SnapshotSelectionCriteria criteria)
+        public async Task InterceptAsync(string persistenceId, SnapshotSelectionCriteria criteria)
         {
             if (!persistenceId.StartsWith("warmup-", StringComparison.Ordinal))
-                return Task.CompletedTask;
+                return;
+            int count;
             lock (_persistenceIds)
+            {
                 _persistenceIds.Add(persistenceId);
+                count = _persistenceIds.Count;
+            }
             First.TrySetResult();
-            return fail ? Task.FromException(new InvalidOperationException("the test fails this load")) : Task.CompletedTask;
+            if (count >= slowFrom)
+                await Task.Delay(300);
+            if (fails(count))
+                throw new InvalidOperationException("the test fails this load");
         }
     }
 

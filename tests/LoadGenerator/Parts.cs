@@ -208,7 +208,7 @@ public static class Parts
         {
             // What the node runs as it starts (MailboxHosting.WithWakeWarmup), here after the priming: its CPU is not counted.
             var index = new DeliveryIndexRef(registry.Get<DeliveryIndexRegion>(), "warmup-index");
-            var report = await WakeWarmup.RunAsync(system, settings, region, registry.Get<GroupRegion>(), index, [PersistencePlugins.Default], warmup);
+            var report = await WakeWarmup.RunAsync(system, settings, region, registry.Get<GroupRegion>(), index, PersistencePlugins.Default, warmup);
             Console.WriteLine($"  warm-up: {report.Wakes} wakes in {report.Took.TotalSeconds:0.0} s, {report.MethodsCompiled} methods compiled, settled {report.Settled}");
         }
         var results = new List<object>();
