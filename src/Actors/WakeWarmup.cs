@@ -73,13 +73,11 @@ public static class WakeWarmup
         var sample = SampleState(settings.Limits);
         var store = Persistence.Instance.Apply(system).SnapshotStoreFor(plugins.SnapshotStore);
         var persistenceId = $"warmup-{Guid.NewGuid():N}";
-        var saving = false;
         var wakes = 0;
         var settled = false;
         try
         {
-            // Deleted in any case from here on: a save whose answer is lost (a timeout, a call-off) may still be stored.
-            saving = true;
+            // Deleted in any case (finally): a save whose answer is lost (a timeout, a call-off) may still be stored.
             // The snapshot sits above the journal's (empty) end: recovery takes LastSequenceNr from it and replays nothing.
             var reply = await store.Ask<object>(
                 new SaveSnapshot(new SnapshotMetadata(persistenceId, sample.Seq, DateTime.UtcNow), sample.State.ToSnapshot()), AskTimeout, cancel);
@@ -88,7 +86,8 @@ public static class WakeWarmup
 
             // One wake alone first: a path that fails (the store refuses, a snapshot it cannot read) fails once, not in
             // eight loads at once that would open the store's circuit breaker for the deletion below.
-            await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, plugins, cancel);
+            Task Wake(CancellationToken token) => WakeOnce(system, settings, mailboxes, groups, index, persistenceId, plugins, token);
+            await Wake(cancel);
             wakes = 1;
             while (wakes < maxWakes && !cancel.IsCancellationRequested)
             {
@@ -103,7 +102,7 @@ public static class WakeWarmup
                     {
                         try
                         {
-                            await WakeOnce(system, settings, mailboxes, groups, index, persistenceId, plugins, failed.Token);
+                            await Wake(failed.Token);
                         }
                         catch (Exception e) when (e is not OperationCanceledException)
                         {
@@ -125,8 +124,7 @@ public static class WakeWarmup
         }
         finally
         {
-            if (saving)
-                await DeleteAsync(system, store, persistenceId);
+            await DeleteAsync(system, store, persistenceId);
         }
         return new Report(wakes, clock.Elapsed, System.Runtime.JitInfo.GetCompiledMethodCount() - methods0, settled, persistenceId);
     }
