@@ -26,6 +26,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private Dictionary<IActorRef, bool>? _streams;
     // Thread-page readers still running (watched), at most MaxConcurrentJournalReads.
     private HashSet<IActorRef>? _readers;
+    // Cold conversations (MailboxState.Cold.cs). The step in flight: every command waits in the stash until it is done.
+    private ColdStep? _cold;
+    // Conversations whose slot has a page they are not in (new ones), and one cold conversation read for a page of its
+    // thread or typing without being brought back: both good until the next archive changes the pages.
+    private HashSet<string>? _notCold;
+    private (string Id, ConversationState? State)? _looked;
+    // A cold step that failed, for the command that waited for it (answered 503 once).
+    private (string Id, string Reason)? _coldFailed;
+    // No archive before this (Environment.TickCount64): after a failed one, or when nothing could go.
+    private long _archiveNotBefore;
 
     /// <summary>Conversations per catch-up page of a live stream (it asks for the next page from the last one's stamp).</summary>
     public const int CatchUpPage = 100;
@@ -62,12 +72,31 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         if (stale.Count > 0)
             ResolveStaleWrites(stale);
         Run(_delivery.Recovered(Durable));
+        if (stale.Count == 0)
+            OnSettled(); // a bound lowered since the last incarnation
     }
 
     protected override bool OnCommand(object message)
     {
+        if (_cold is not null)
+        {
+            switch (message)
+            {
+                case ColdPageRead read:
+                    ColdRead(read);
+                    return true;
+                case Terminated terminated when terminated.ActorRef.Equals(_cold.Reader):
+                    ColdRead(new ColdPageRead(0, [], "the read of a cold page stopped"));
+                    return true;
+                default:
+                    Stash.Stash(); // in order, after the step
+                    return true;
+            }
+        }
         switch (message)
         {
+            case ColdPageRead:
+                return true; // a reader's late answer (its step failed when it stopped)
             case SendMessage send:
                 HandleSend(send);
                 return true;
@@ -249,6 +278,14 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             replyTo.Tell(new MailboxUnavailable("the mailbox is moving or restarting; retry"));
             return;
         }
+        switch (BeforeCold(Decided.ColdNeededFor(cmd), restore: true))
+        {
+            case ColdGate.Wait:
+                return;
+            case ColdGate.Failed failed:
+                replyTo.Tell(new MailboxUnavailable(failed.Reason));
+                return;
+        }
         switch (Decided.DecideReceipts(cmd, Now, seq => known.TryGetValue(seq, out var tally) ? tally : null))
         {
             case ReceiptDecision.NotFound:
@@ -304,7 +341,20 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// <summary>Typing goes to the other participants' mailboxes, which pass it to their live streams. Never stored.</summary>
     private void HandleTyping(SendTyping typing)
     {
-        if (!Durable.Conversations.TryGetValue(typing.ConversationId, out var conversation))
+        var conversation = Durable.Conversations.GetValueOrDefault(typing.ConversationId);
+        if (conversation is null)
+        {
+            switch (BeforeCold(typing.ConversationId, restore: false))
+            {
+                case ColdGate.Wait:
+                    return;
+                case ColdGate.Failed failed:
+                    Sender.Tell(new MailboxUnavailable(failed.Reason));
+                    return;
+            }
+            conversation = Looked(typing.ConversationId);
+        }
+        if (conversation is null)
         {
             Sender.Tell(new ConversationNotFound(typing.ConversationId));
             return;
@@ -331,6 +381,14 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
+        switch (BeforeCold(Decided.ColdNeededFor(cmd), restore: true))
+        {
+            case ColdGate.Wait:
+                return;
+            case ColdGate.Failed failed:
+                Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, failed.Reason));
+                return;
+        }
         Run(_delivery.BeforeSend(cmd, Decided));
         switch (Decided.DecideSend(cmd, Now))
         {
@@ -356,6 +414,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     {
         if (Stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
+        if (BeforeCold(Decided.ColdNeededFor(delivery), restore: true) is not ColdGate.Go)
+            return; // it waits for its conversation, or the sender resends it
         var sender = delivery.SenderId;
         var decision = Decided.DecideDelivery(delivery, Now);
         switch (decision)
@@ -400,9 +460,29 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             _mailboxes.Tell(new ConfirmDelivery(channel, _userId, upTo));
     }
 
-    private void HandleThread(GetThread query)
+    /// <param name="deferred">Called again once the writes in flight at the first call were durable (or not).</param>
+    private void HandleThread(GetThread query, bool deferred = false)
     {
-        switch (Durable.PlanThread(query))
+        ConversationState? cold = null;
+        if (!Durable.Conversations.ContainsKey(query.ConversationId))
+        {
+            if (!deferred && Decided.Conversations.ContainsKey(query.ConversationId))
+            {
+                // Back from cold, or new, in a write still in flight: answer once it is durable.
+                DeferAsync(query, q => HandleThread((GetThread)q, deferred: true));
+                return;
+            }
+            switch (BeforeCold(query.ConversationId, restore: false))
+            {
+                case ColdGate.Wait:
+                    return;
+                case ColdGate.Failed failed:
+                    Sender.Tell(new MailboxUnavailable(failed.Reason));
+                    return;
+            }
+            cold = Looked(query.ConversationId);
+        }
+        switch (Durable.PlanThread(query, cold))
         {
             case ThreadPlan.NotFound:
                 Sender.Tell(new ConversationNotFound(query.ConversationId));
@@ -454,6 +534,164 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     protected override SupervisorStrategy SupervisorStrategy() => StopReaders;
 
     private static readonly SupervisorStrategy StopReaders = new OneForOneStrategy(Decider.From(Directive.Stop));
+
+    // ---------------- cold conversations ----------------
+
+    /// <summary>What a command that needs a conversation does about it being cold.</summary>
+    private abstract record ColdGate
+    {
+        /// <summary>In memory, or not cold (new): decide it now.</summary>
+        public sealed record Go : ColdGate;
+
+        /// <summary>Stashed: its page is being read, and it comes back after that.</summary>
+        public sealed record Wait : ColdGate;
+
+        /// <summary>Its page could not be read: 503, retry.</summary>
+        public sealed record Failed(string Reason) : ColdGate;
+
+        public static readonly ColdGate Proceed = new Go();
+        public static readonly ColdGate Waiting = new Wait();
+    }
+
+    private enum ColdStepKind : byte
+    {
+        /// <summary>Bring it back (a write needs it).</summary>
+        Restore,
+
+        /// <summary>Read it for a page of its thread or a typing notice, leaving it cold.</summary>
+        Look,
+
+        /// <summary>Take it out of memory into its page.</summary>
+        Archive,
+    }
+
+    /// <summary>A step in flight: its page being read by <see cref="Reader"/>, then (an archive) its write (Reader null).</summary>
+    private sealed class ColdStep(string conversationId, ColdStepKind kind, IActorRef? reader)
+    {
+        public string ConversationId { get; } = conversationId;
+        public ColdStepKind Kind { get; } = kind;
+        public IActorRef? Reader { get; set; } = reader;
+    }
+
+    /// <summary>
+    /// Before a command that needs <paramref name="conversationId"/>: go on if it is in memory or cannot be cold; else
+    /// the command waits in the stash while its page is read (and it is brought back, for <paramref name="restore"/>),
+    /// and comes back after that, in order. A read that failed answers the command that waited for it once.
+    /// </summary>
+    private ColdGate BeforeCold(string? conversationId, bool restore)
+    {
+        if (conversationId is null || !Decided.MayBeCold(conversationId) || _notCold?.Contains(conversationId) == true)
+            return ColdGate.Proceed;
+        if (!restore && _looked?.Id == conversationId)
+            return ColdGate.Proceed;
+        if (_coldFailed is { } failed && failed.Id == conversationId)
+        {
+            _coldFailed = null;
+            return new ColdGate.Failed(failed.Reason);
+        }
+        Stash.Stash();
+        StartColdStep(conversationId, restore ? ColdStepKind.Restore : ColdStepKind.Look, Decided.Cold.PageOf(conversationId));
+        return ColdGate.Waiting;
+    }
+
+    /// <summary>A cold conversation read without bringing it back (null: it is not cold, it does not exist).</summary>
+    private ConversationState? Looked(string conversationId) =>
+        _looked is { } looked && looked.Id == conversationId ? looked.State : null;
+
+    private void StartColdStep(string conversationId, ColdStepKind kind, long pageSeq)
+    {
+        IActorRef? reader = null;
+        if (pageSeq > 0)
+        {
+            var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
+            reader = Context.Watch(Context.ActorOf(ColdPageReader.Props(PersistenceId, journal, pageSeq, Self, _settings.JournalReadTimeout)));
+        }
+        _cold = new ColdStep(conversationId, kind, reader);
+        if (reader is null)
+            ColdRead(new ColdPageRead(0, [], null)); // an archive into a slot with no page yet: nothing to read
+    }
+
+    /// <summary>The page of the step in flight is read (or not): carry the step out, and let the stash go.</summary>
+    private void ColdRead(ColdPageRead read)
+    {
+        var step = _cold!;
+        if (step.Reader is { } reader)
+        {
+            Context.Unwatch(reader);
+            step.Reader = null;
+        }
+        if (read.Failure is { } failure)
+        {
+            Log.Warning("Cold page {PageSeq} of {PersistenceId} not read for {ConversationId}: {Failure}",
+                read.PageSeq, PersistenceId, step.ConversationId, failure);
+            if (step.Kind == ColdStepKind.Archive)
+                _archiveNotBefore = Environment.TickCount64 + 5_000;
+            else
+                _coldFailed = (step.ConversationId, $"the conversation's page could not be read ({failure}); retry");
+            ColdStepDone();
+            return;
+        }
+        switch (step.Kind)
+        {
+            case ColdStepKind.Restore when Decided.Restore(step.ConversationId, read.Pages) is { } restored:
+                // Decided has it at once: the command that waited is decided on it, pipelined behind this write.
+                Write(restored, _ => { });
+                break;
+            case ColdStepKind.Restore:
+                (_notCold ??= new HashSet<string>(StringComparer.Ordinal)).Add(step.ConversationId);
+                break;
+            case ColdStepKind.Look:
+                var entry = Decided.FindCold(step.ConversationId, read.Pages);
+                _looked = (step.ConversationId, entry is null ? null : ConversationState.FromSnapshot(entry.Conversation));
+                if (entry is null)
+                    (_notCold ??= new HashSet<string>(StringComparer.Ordinal)).Add(step.ConversationId);
+                break;
+            case ColdStepKind.Archive when !Stopping && Decided.Conversations.ContainsKey(step.ConversationId):
+                var page = read.PageSeq == 0 ? null : ColdIndex.PageFor(read.Pages, ColdIndex.Digest(step.ConversationId));
+                if (read.PageSeq != 0 && page is null)
+                {
+                    Log.Error("Cold page {PageSeq} of {PersistenceId} has no page for {ConversationId}", read.PageSeq, PersistenceId, step.ConversationId);
+                    _archiveNotBefore = Environment.TickCount64 + 60_000;
+                    break;
+                }
+                // The commands wait until the pages are written: a lookup meanwhile would read the page before it.
+                Write(Decided.Archive(step.ConversationId, page), _ => ColdStepDone(), ColdStepDone);
+                return;
+        }
+        ColdStepDone();
+    }
+
+    private void ColdStepDone()
+    {
+        if (_cold?.Kind == ColdStepKind.Archive)
+        {
+            _notCold = null;
+            _looked = null;
+        }
+        _cold = null;
+        Stash.UnstashAll();
+    }
+
+    /// <summary>More conversations in memory than the bound: take the one changed longest ago out (one at a time, each once the last is durable).</summary>
+    protected override void OnSettled()
+    {
+        var max = _settings.Limits.MaxConversationsInMemory;
+        if (_cold is not null || max <= 0 || Durable.Conversations.Count <= max || Environment.TickCount64 < _archiveNotBefore
+            || !_settings.ColdAllowed())
+            return;
+        // Confirmations are journaled in batches: a channel its recipient has confirmed in memory only still counts as
+        // pending. Journal them first (the next settle goes on from here).
+        var confirmed = _delivery.MakeRoom(Decided);
+        Run(confirmed);
+        if (confirmed.Effects.Any(e => e is DeliveryEffect.Persist))
+            return;
+        if (Durable.PlanArchive() is not { } plan)
+        {
+            _archiveNotBefore = Environment.TickCount64 + 1_000; // every one of them has copies pending: later
+            return;
+        }
+        StartColdStep(plan.ConversationId, ColdStepKind.Archive, plan.PageSeq);
+    }
 
     /// <summary>Carry out what the delivery bookkeeping decided.</summary>
     private void Run(DeliveryStep step)

@@ -138,4 +138,10 @@ public sealed record MailboxSettings
 
     /// <summary>Time for the mailbox's clocks; tests put a fake one here. Not configuration.</summary>
     public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Whether conversations may go cold now (<see cref="MailboxLimits.MaxConversationsInMemory"/>): the node's feature
+    /// gate for ColdConversations (every node runs 1.8.0, or the operator's switch). Always, unless the node says otherwise.
+    /// </summary>
+    public Func<bool> ColdAllowed { get; init; } = static () => true;
 }

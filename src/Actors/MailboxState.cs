@@ -17,6 +17,10 @@ namespace Messaging.Actors;
 /// <param name="MaxRecentChars">The text of every conversation's recent messages together, in characters: past it the
 /// windows of the conversations written longest ago leave memory (their pages are read from the journal). At least
 /// one message of the largest size, which the conversation just written always keeps.</param>
+/// <param name="MaxConversationsInMemory">Conversations a live mailbox (and its snapshot) holds; past it the 1:1
+/// conversations changed longest ago go cold: they leave memory and the conversation list, and come back when a message,
+/// receipt or marker needs them (<see cref="ColdIndex"/>). 0: no bound. Cold conversations are written only once every
+/// node runs 1.8.0 (the ColdConversations feature).</param>
 public sealed record MailboxLimits(
     int RecentPerConversation = 50,
     int DedupWindow = 4096,
@@ -24,7 +28,8 @@ public sealed record MailboxLimits(
     long MaxPendingCharsPerRecipient = 4 * 1024 * 1024,
     int SnippetLength = 100,
     long MaxRecentChars = 256 * 1024,
-    int MaxNewConversations = 200)
+    int MaxNewConversations = 200,
+    int MaxConversationsInMemory = 1_000)
 {
     public TimeSpan NewConversationWindow { get; init; } = TimeSpan.FromHours(1);
 }
@@ -344,6 +349,9 @@ public sealed partial record MailboxState(
         ReceiptReceived r => Inbound.GetValueOrDefault(r.FromUserId) + 1 == r.ChannelSeq && r.Stamp > LastStamp,
         ReceiptsMarked m => m.Stamp > LastStamp
             && m.Targets.All(t => (Outbound.GetValueOrDefault(t.RecipientId)?.LastSeq ?? 0) + 1 == t.ChannelSeq),
+        ConversationRestored r => MayBeCold(r.Entry.Conversation.ConversationId),
+        ConversationsArchived a => a.ConversationIds.All(id => Conversations.TryGetValue(id, out var c)
+            && (OtherOf(c) is not { } other || Outbound.GetValueOrDefault(other)?.PendingCount is null or 0)),
         _ => true,
     };
 
@@ -359,6 +367,19 @@ public sealed partial record MailboxState(
     /// </summary>
     public IMailboxEvent? ResolveStale(IMailboxEvent stale, long now)
     {
+        // A conversation that is cold now: it is brought back first, if that is what the stale event did; anything
+        // else that needs it is dropped (deciding it without its state would start its thread and channel over).
+        if (stale is ConversationRestored restored)
+            return MayBeCold(restored.Entry.Conversation.ConversationId) ? restored : null;
+        if (ColdNeededFor(stale switch
+            {
+                MessageSent sent => new SendMessage(UserId, sent.Message.RecipientIds, sent.Message.Text, sent.Message.ClientMessageId),
+                MessageReceived received => new DeliverMessage(UserId, received.ChannelSeq, received.Message),
+                ReceiptReceived receipt => new DeliverReceipt(UserId, receipt.ChannelSeq, receipt.FromUserId, receipt.ConversationId, receipt.Receipt),
+                ReceiptsMarked marked => new MarkReceipts(UserId, marked.ConversationId, marked.DeliveredUpToSeq, marked.ReadUpToSeq),
+                _ => stale,
+            }) is not null)
+            return null;
         switch (stale)
         {
             // A new stamp (stamps are unique per mailbox) and so a new messageId: the dedup window keeps the stamp and
@@ -410,6 +431,8 @@ public sealed partial record MailboxState(
         ReceiptsMarked marked => ApplyMarked(marked),
         ReceiptReceived receipt => ApplyReceipt(receipt),
         StaleWritesResolved resolved => StaleFound(resolved.UpToJournalSeq),
+        ConversationsArchived archived => ApplyArchived(archived, journalSeq),
+        ConversationRestored restored => ApplyRestored(restored),
         WriterClaimed => this, // about the journal's writers, not the user's data
         _ => throw new ArgumentException($"unknown mailbox event {evt.GetType().Name}", nameof(evt)),
     };
@@ -714,10 +737,15 @@ public sealed partial record MailboxState(
         return new ConversationChange(conversation.ToSummary(UserId), messages);
     }
 
-    public ThreadPlan PlanThread(GetThread query)
+    /// <param name="cold">The conversation as its cold page holds it, when it is not in memory.</param>
+    public ThreadPlan PlanThread(GetThread query, ConversationState? cold = null)
     {
         if (!Conversations.TryGetValue(query.ConversationId, out var conversation))
-            return new ThreadPlan.NotFound();
+        {
+            if (cold?.ConversationId != query.ConversationId)
+                return new ThreadPlan.NotFound();
+            conversation = cold;
+        }
 
         // afterSeq = long.MaxValue has nothing after it (and + 1 would wrap to the start of the thread).
         var low = query.AfterSeq is { } after ? (after == long.MaxValue ? long.MaxValue : Math.Max(1, after + 1)) : 1;
@@ -746,7 +774,9 @@ public sealed partial record MailboxState(
         [.. Outbound.Values.Select(c => new OutboundSnapshot(c.RecipientId, c.LastSeq, [.. c.Pending]))],
         [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))],
         [.. Openings],
-        StaleUpTo);
+        StaleUpTo,
+        Cold.Directory.IsDefault ? [] : Cold.Directory,
+        Cold.Count);
 
     /// <param name="snapshotJournalSeq">
     /// Where the snapshot was taken: a snapshot from before 1.5.0 does not say where stale events may be, so anywhere
@@ -779,6 +809,7 @@ public sealed partial record MailboxState(
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
             Openings = [.. snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))],
             StaleUpTo = snapshot.StaleUpTo ?? snapshotJournalSeq,
+            Cold = snapshot.ColdPages.IsDefaultOrEmpty ? ColdIndex.Empty : ValidCold(snapshot.ColdPages, snapshot.ColdCount),
             RecentChars = conversations.Sum(c => CharsOf(c.Window, 0, c.Window.Length)),
             Windows = state.Windows.SetItems(conversations
                 .Where(c => !c.Window.IsDefaultOrEmpty)
@@ -812,6 +843,12 @@ public sealed partial record MailboxState
         }).ToImmutableArray();
         return c with { Recent = recent, Tally = tally with { FromOthers = total } };
     }
+
+    /// <summary>A snapshot's cold directory: a power of two of slots, or the recovery fails (not a later lookup).</summary>
+    private static ColdIndex ValidCold(ImmutableArray<long> directory, long count) =>
+        System.Numerics.BitOperations.IsPow2(directory.Length) && directory.Length <= 1 << ColdIndex.MaxDepth
+            ? new ColdIndex(directory, count)
+            : throw new InvalidDataException($"a cold directory of {directory.Length} slots (a power of two expected)");
 
     /// <summary>A dedup entry as the contract's record: ids are derived from the owner, so they are not kept.</summary>
     private SentRecord Record(string clientMessageId, SentEntry entry) => new(

@@ -500,6 +500,13 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
             StopNowOrAfterSnapshot();
         else if (_idleStep == IdleStep.Writes)
             IdleWritesDone();
+        else if (!Stopping)
+            OnSettled();
+    }
+
+    /// <summary>Every write of this incarnation is durable (<see cref="Decided"/> is <see cref="Durable"/>), and it is not stopping.</summary>
+    protected virtual void OnSettled()
+    {
     }
 
     /// <summary>The snapshot a stop waited for is done (or given up): stop once no write is in flight.</summary>

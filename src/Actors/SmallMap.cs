@@ -103,6 +103,29 @@ public readonly struct SmallMap<TValue> : IReadOnlyDictionary<string, TValue>, I
     }
 
     /// <summary>This map with every one of <paramref name="items"/> set, in order (a later one wins).</summary>
+    /// <summary>Without <paramref name="key"/> (the same map if it is not there); a tree that shrinks to the flat size stays a tree.</summary>
+    public SmallMap<TValue> Remove(string key)
+    {
+        switch (_items)
+        {
+            case null:
+                return this;
+            case KeyValuePair<string, TValue>[] flat:
+                var i = IndexOf(flat, key);
+                if (i < 0)
+                    return this;
+                if (flat.Length == 1)
+                    return default;
+                var shrunk = new KeyValuePair<string, TValue>[flat.Length - 1];
+                Array.Copy(flat, 0, shrunk, 0, i);
+                Array.Copy(flat, i + 1, shrunk, i, flat.Length - i - 1);
+                return new SmallMap<TValue>(shrunk);
+            default:
+                var tree = Tree.Remove(key);
+                return ReferenceEquals(tree, _items) ? this : new SmallMap<TValue>(tree.IsEmpty ? null : tree);
+        }
+    }
+
     public SmallMap<TValue> SetItems(IEnumerable<KeyValuePair<string, TValue>> items)
     {
         var map = this;

@@ -62,6 +62,9 @@ public sealed record InboundSnapshot(string SenderId, long LastSeq);
 /// The highest journal sequence number that may hold a stale event (one not on the mailbox's own history: see
 /// ReplayAudit), 0 if none; null in snapshots taken before 1.5.0, which did not track it.
 /// </param>
+/// <param name="ColdPages">Where each slot of the cold index's directory has its page: the journal sequence number of
+/// the event that last wrote it, 0 for none (1.8.0; see ConversationsArchived).</param>
+/// <param name="ColdCount">Conversations that are cold (archived and not restored since).</param>
 public sealed record MailboxSnapshot(
     long LastStamp,
     ImmutableArray<ConversationSnapshot> Conversations,
@@ -69,8 +72,13 @@ public sealed record MailboxSnapshot(
     ImmutableArray<OutboundSnapshot> Outbound,
     ImmutableArray<InboundSnapshot> Inbound,
     ImmutableArray<long> Openings = default,
-    long? StaleUpTo = null) : IMessagingProtocol
+    long? StaleUpTo = null,
+    ImmutableArray<long> ColdPages = default,
+    long ColdCount = 0) : IMessagingProtocol
 {
     /// <summary>Never a default array (absent in snapshots taken before the limit).</summary>
     public ImmutableArray<long> Openings { get; init; } = Openings.IsDefault ? [] : Openings;
+
+    /// <summary>The cold index's directory (1.8.0): empty when no conversation ever left memory.</summary>
+    public ImmutableArray<long> ColdPages { get; init; } = ColdPages.IsDefault ? [] : ColdPages;
 }

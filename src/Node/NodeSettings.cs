@@ -204,6 +204,8 @@ public sealed partial class NodeSettings
             yield return $"Messaging:Mailbox:MaxPendingCharsPerRecipient must be at least {MessagingApi.MaxMessageBytes} (a message of the largest size must fit)";
         if (Mailbox.Limits.SnippetLength < 1)
             yield return "Messaging:Mailbox:SnippetLength must be at least 1";
+        if (Mailbox.Limits.MaxConversationsInMemory < 0)
+            yield return "Messaging:Mailbox:MaxConversationsInMemory must be 0 (no bound) or more";
         if (Mailbox.Limits.MaxNewConversations < 1)
             yield return "Messaging:Mailbox:MaxNewConversations must be at least 1";
         if (Mailbox.Limits.NewConversationWindow <= TimeSpan.Zero)

@@ -98,6 +98,15 @@ public static class ProtocolSamples
             ],
             [], [], []),
         ["MailboxSnapshot, empty"] = new MailboxSnapshot(0, [], [], [], []),
+        ["MailboxSnapshot, 1.8.0 cold"] = new MailboxSnapshot(1_764_000_000_999, [], [], [], [], [], 0, [0, 123_456, 0, 9], 3),
+        ["ConversationsArchived"] = new ConversationsArchived(
+            [
+                new ColdPage(3, 5, [new ColdEntry(ConversationSnapshot with { Recent = [], Tally = new Tally(2, 1_764_000_000_100) }, 7, 44)]),
+                new ColdPage(3, 1, []),
+            ],
+            [Conversation]),
+        ["ConversationRestored"] = new ConversationRestored(
+            new ColdEntry(ConversationSnapshot with { Recent = [], Tally = new Tally(2, 1_764_000_000_100) }, 7, 0)),
         ["MailboxSnapshot, openings"] = new MailboxSnapshot(1_764_000_000_999, [], [], [], [], [1_764_000_000_001, 1_764_000_000_999]),
         ["MailboxSnapshot, v1.1"] = new MailboxSnapshot(
             1_764_000_001_000,

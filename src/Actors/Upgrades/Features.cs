@@ -13,6 +13,13 @@ public enum Feature
 
     /// <summary>Groups: their events and messages. Release 1.2.0, the one that brings them.</summary>
     Groups,
+
+    /// <summary>
+    /// Cold conversations: ConversationsArchived and ConversationRestored, and the cold index in snapshots. Release
+    /// 1.8.0. Off, nothing goes cold (a mailbox holds every conversation in memory, as before); what is cold already is
+    /// still brought back when needed.
+    /// </summary>
+    ColdConversations,
 }
 
 /// <summary>The operator's say over a feature: <c>Messaging:Upgrade:&lt;Feature&gt;</c>.</summary>
@@ -33,11 +40,13 @@ public sealed record UpgradeSettings
 {
     public FeatureSwitch Receipts { get; init; } = FeatureSwitch.Auto;
     public FeatureSwitch Groups { get; init; } = FeatureSwitch.Auto;
+    public FeatureSwitch ColdConversations { get; init; } = FeatureSwitch.Auto;
 
     public FeatureSwitch For(Feature feature) => feature switch
     {
         Feature.Receipts => Receipts,
         Feature.Groups => Groups,
+        Feature.ColdConversations => ColdConversations,
         _ => throw new ArgumentOutOfRangeException(nameof(feature), feature, "a feature without a switch"),
     };
 }
@@ -56,6 +65,7 @@ public static class FeatureGate
     {
         Feature.Receipts => new Version(1, 1, 0),
         Feature.Groups => new Version(1, 2, 0),
+        Feature.ColdConversations => new Version(1, 8, 0),
         _ => throw new ArgumentOutOfRangeException(nameof(feature), feature, "a feature without a release"),
     };
 

@@ -58,7 +58,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     // The PostgreSQL writer fence (src/Node/JournalFence.cs) matches this manifest: it must never change.
     public const string WriterClaimedManifest = "WCl";
     internal const string StaleWritesResolvedManifest = "SWR";
+    internal const string ConversationsArchivedManifest = "CAr";
+    internal const string ConversationRestoredManifest = "CRs";
     internal const string MailboxSnapshotManifest = "MSn";
+    // The same bytes, for a snapshot with cold conversations (1.8.0): a release before that would skip the cold index
+    // and take the cold conversations for new ones, so it must not read such a snapshot at all (it stays stopped).
+    internal const string ColdMailboxSnapshotManifest = "MSc";
     internal const string ReceiptsMarkedManifest = "RMk";
     internal const string ReceiptReceivedManifest = "RRc";
 
@@ -105,6 +110,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         DeliveriesConfirmed => DeliveriesConfirmedManifest,
         WriterClaimed => WriterClaimedManifest,
         StaleWritesResolved => StaleWritesResolvedManifest,
+        ConversationsArchived => ConversationsArchivedManifest,
+        ConversationRestored => ConversationRestoredManifest,
         GetConversations => GetConversationsManifest,
         GetThread => GetThreadManifest,
         GetMailboxStatus => GetMailboxStatusManifest,
@@ -114,6 +121,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ConversationNotFound => ConversationNotFoundManifest,
         MailboxUnavailable => MailboxUnavailableManifest,
         MailboxStatus => MailboxStatusManifest,
+        MailboxSnapshot { ColdPages.IsDefaultOrEmpty: false } => ColdMailboxSnapshotManifest,
         MailboxSnapshot => MailboxSnapshotManifest,
         DeliverReceipt => DeliverReceiptManifest,
         MarkReceipts => MarkReceiptsManifest,
@@ -164,6 +172,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         DeliveriesConfirmed m => ToProto(m).ToByteArray(),
         WriterClaimed m => new P.WriterClaimed { Node = m.Node, ClaimedAt = m.ClaimedAt }.ToByteArray(),
         StaleWritesResolved m => new P.StaleWritesResolved { UpToJournalSeq = m.UpToJournalSeq }.ToByteArray(),
+        ConversationsArchived m => ToProto(m).ToByteArray(),
+        ConversationRestored m => new P.ConversationRestored { Entry = ToProto(m.Entry) }.ToByteArray(),
         GetConversations m => ToProto(m).ToByteArray(),
         GetThread m => ToProto(m).ToByteArray(),
         GetMailboxStatus m => new P.GetMailboxStatus { UserId = m.UserId, OpeningConversationId = m.OpeningConversationId ?? "" }.ToByteArray(),
@@ -232,6 +242,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         DeliveriesConfirmedManifest => FromProto(P.DeliveriesConfirmed.Parser.ParseFrom(bytes)),
         WriterClaimedManifest => FromProto(P.WriterClaimed.Parser.ParseFrom(bytes)),
         StaleWritesResolvedManifest => new StaleWritesResolved(P.StaleWritesResolved.Parser.ParseFrom(bytes).UpToJournalSeq),
+        ConversationsArchivedManifest => FromProto(P.ConversationsArchived.Parser.ParseFrom(bytes)),
+        ConversationRestoredManifest => new ConversationRestored(FromProto(P.ConversationRestored.Parser.ParseFrom(bytes).Entry)),
         GetConversationsManifest => FromProto(P.GetConversations.Parser.ParseFrom(bytes)),
         GetThreadManifest => FromProto(P.GetThread.Parser.ParseFrom(bytes)),
         GetMailboxStatusManifest => FromProto(P.GetMailboxStatus.Parser.ParseFrom(bytes)),
@@ -242,7 +254,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             new ConversationNotFound(P.ConversationNotFound.Parser.ParseFrom(bytes).ConversationId),
         MailboxUnavailableManifest => new MailboxUnavailable(P.MailboxUnavailable.Parser.ParseFrom(bytes).Reason),
         MailboxStatusManifest => FromProto(P.MailboxStatus.Parser.ParseFrom(bytes)),
-        MailboxSnapshotManifest => FromProto(P.MailboxSnapshot.Parser.ParseFrom(bytes)),
+        MailboxSnapshotManifest or ColdMailboxSnapshotManifest => FromProto(P.MailboxSnapshot.Parser.ParseFrom(bytes)),
         DeliverReceiptManifest => FromProto(P.DeliverReceipt.Parser.ParseFrom(bytes)),
         MarkReceiptsManifest => FromProto(P.MarkReceipts.Parser.ParseFrom(bytes)),
         SubscribeManifest => FromProto(P.Subscribe.Parser.ParseFrom(bytes)),
@@ -649,6 +661,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         proto.Openings.AddRange(s.Openings);
         if (s.StaleUpTo is { } staleUpTo)
             proto.StaleUpTo = staleUpTo;
+        proto.ColdPages.AddRange(s.ColdPages);
+        proto.ColdCount = s.ColdCount;
         return proto;
     }
 
@@ -659,7 +673,40 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ToImmutable(s.Outbound, static o => FromProto(o)),
         ToImmutable(s.Inbound, static i => new InboundSnapshot(i.SenderId, i.LastSeq)),
         [.. s.Openings],
-        s.HasStaleUpTo ? s.StaleUpTo : null);
+        s.HasStaleUpTo ? s.StaleUpTo : null,
+        [.. s.ColdPages],
+        s.ColdCount);
+
+    // ---------------- cold conversations (1.8.0) ----------------
+
+    private static P.ConversationsArchived ToProto(ConversationsArchived e)
+    {
+        var proto = new P.ConversationsArchived();
+        foreach (var page in e.Pages)
+        {
+            var p = new P.ColdPage { Depth = page.Depth, Bits = page.Bits };
+            p.Entries.Capacity = page.Entries.Length;
+            foreach (var entry in page.Entries)
+                p.Entries.Add(ToProto(entry));
+            proto.Pages.Add(p);
+        }
+        AddStrings(proto.ConversationIds, e.ConversationIds);
+        return proto;
+    }
+
+    private static ConversationsArchived FromProto(P.ConversationsArchived e) => new(
+        ToImmutable(e.Pages, static p => new ColdPage(p.Depth, p.Bits, ToImmutable(p.Entries, static c => FromProto(c)))),
+        ToImmutable(e.ConversationIds));
+
+    private static P.ColdEntry ToProto(ColdEntry e) => new()
+    {
+        Conversation = ToProto(e.Conversation),
+        InboundSeq = e.InboundSeq,
+        OutboundSeq = e.OutboundSeq,
+    };
+
+    private static ColdEntry FromProto(P.ColdEntry e) =>
+        new(FromProto(e.Conversation ?? throw new SerializationException("a cold entry without its conversation")), e.InboundSeq, e.OutboundSeq);
 
     private static P.ConversationSnapshot ToProto(ConversationSnapshot c)
     {

@@ -1,0 +1,109 @@
+using System.Collections.Immutable;
+using Messaging.Messages;
+
+namespace Messaging.Actors;
+
+/// <summary>
+/// Where a mailbox's cold conversations are (those that left its memory, <see cref="ConversationsArchived"/>):
+/// extendible hashing over a 64-bit digest of the conversation id. Pages live in the mailbox's own journal, each
+/// written whole in the event that last changed it; the mailbox keeps only the directory: for each of its 2^depth slots
+/// the journal sequence number of that event (0: no page). Finding a conversation is one read of one event; adding one
+/// is one read and one write (of the page, or of its two halves when it grows past <see cref="MaxPageEntries"/>). The
+/// directory costs 8 bytes per slot, about one slot per 32 to 64 cold conversations: a mailbox written to by a million
+/// senders keeps a directory of at most 256 KiB, where their entries in memory took hundreds of MiB.
+/// Pure and immutable, as the state that holds it.
+/// </summary>
+/// <param name="Directory">Empty until the first page (one slot, no page).</param>
+/// <param name="Count">Conversations that are cold (archived and not restored since).</param>
+public sealed record ColdIndex(ImmutableArray<long> Directory, long Count)
+{
+    public static readonly ColdIndex Empty = new([], 0);
+
+    /// <summary>A page past this many entries splits in two (the event that adds to it carries both halves).</summary>
+    public const int MaxPageEntries = 64;
+
+    /// <summary>Deeper than this a page does not split (its entries share 24 bits of a SHA-256 digest): it only grows.</summary>
+    public const int MaxDepth = 24;
+
+    /// <summary>The directory's depth: it has 2^Depth slots.</summary>
+    public int Depth => Directory.IsDefaultOrEmpty ? 0 : System.Numerics.BitOperations.Log2((uint)Directory.Length);
+
+    /// <summary>Stable across processes and releases (a string's hash code is not).</summary>
+    public static ulong Digest(string conversationId) => Ids.TextHash(conversationId);
+
+    private static ulong Mask(int depth) => depth >= 64 ? ulong.MaxValue : (1UL << depth) - 1;
+
+    /// <summary>The journal sequence number of the event holding the page <paramref name="conversationId"/> would be in; 0: none.</summary>
+    public long PageOf(string conversationId) =>
+        Directory.IsDefaultOrEmpty ? 0 : Directory[(int)(Digest(conversationId) & Mask(Depth))];
+
+    /// <summary>A first page for a digest whose slot has none: exactly that slot.</summary>
+    public ColdPage NewPage(ulong digest) => new(Depth, digest & Mask(Depth), []);
+
+    /// <summary>The page of <paramref name="pages"/> (an event's) that a conversation with <paramref name="digest"/> is in, if any.</summary>
+    public static ColdPage? PageFor(ImmutableArray<ColdPage> pages, ulong digest)
+    {
+        foreach (var page in pages)
+        {
+            if ((digest & Mask(page.Depth)) == page.Bits)
+                return page;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// <paramref name="page"/> with <paramref name="entries"/> in it (replacing an entry of the same conversation), without
+    /// the entries <paramref name="stale"/> names (conversations back in memory since they were written: a page's entry is
+    /// read only while its conversation is cold), split until no page passes <see cref="MaxPageEntries"/>.
+    /// </summary>
+    public static ImmutableArray<ColdPage> Put(ColdPage page, IReadOnlyCollection<ColdEntry> entries, Func<string, bool> stale)
+    {
+        var added = entries.Select(e => e.Conversation.ConversationId).ToHashSet(StringComparer.Ordinal);
+        var kept = page.Entries
+            .Where(e => !added.Contains(e.Conversation.ConversationId) && !stale(e.Conversation.ConversationId))
+            .Concat(entries)
+            .ToImmutableArray();
+        var done = ImmutableArray.CreateBuilder<ColdPage>();
+        var todo = new Stack<ColdPage>();
+        todo.Push(page with { Entries = kept });
+        while (todo.TryPop(out var next))
+        {
+            if (next.Entries.Length <= MaxPageEntries || next.Depth >= MaxDepth)
+            {
+                done.Add(next);
+                continue;
+            }
+            // Split on the next bit of the digest: both halves are written, an empty one too (its slots then say "none here").
+            var bit = 1UL << next.Depth;
+            var high = next.Entries.Where(e => (Digest(e.Conversation.ConversationId) & bit) != 0).ToImmutableArray();
+            var low = next.Entries.Where(e => (Digest(e.Conversation.ConversationId) & bit) == 0).ToImmutableArray();
+            todo.Push(new ColdPage(next.Depth + 1, next.Bits, low));
+            todo.Push(new ColdPage(next.Depth + 1, next.Bits | bit, high));
+        }
+        return done.ToImmutable();
+    }
+
+    /// <summary>The index once the event at <paramref name="journalSeq"/> wrote <paramref name="pages"/>: their slots point at it.</summary>
+    public ColdIndex With(ImmutableArray<ColdPage> pages, long journalSeq, long countDelta)
+    {
+        if (pages.IsDefaultOrEmpty)
+            return this with { Count = Count + countDelta };
+        var directory = Directory.IsDefaultOrEmpty ? new long[] { 0 } : Directory.ToArray();
+        foreach (var page in pages)
+        {
+            if (page.Depth is < 0 or > MaxDepth || page.Bits > Mask(page.Depth))
+                throw new InvalidDataException($"a cold page of depth {page.Depth} with bits {page.Bits:x}");
+            while (directory.Length < 1 << page.Depth)
+            {
+                // One bit deeper: each slot's twin (the same low bits, the new bit set) points where it did.
+                var doubled = new long[directory.Length * 2];
+                directory.CopyTo(doubled, 0);
+                directory.CopyTo(doubled, directory.Length);
+                directory = doubled;
+            }
+            for (var slot = (long)page.Bits; slot < directory.Length; slot += 1L << page.Depth)
+                directory[slot] = journalSeq;
+        }
+        return new ColdIndex(ImmutableArray.Create(directory), Count + countDelta);
+    }
+}

@@ -1,0 +1,192 @@
+using System.Collections.Immutable;
+using Messaging.Messages;
+
+namespace Messaging.Actors;
+
+/// <summary>What the archive step takes out of memory: <see cref="ConversationId"/>, whose page is in the event at <see cref="PageSeq"/> (0: none yet).</summary>
+public sealed record ArchivePlan(string ConversationId, long PageSeq);
+
+/// <summary>
+/// Cold conversations (1.8.0): past <see cref="MailboxLimits.MaxConversationsInMemory"/>, the 1:1 conversations changed
+/// longest ago leave memory and the snapshot, with the channel positions shared with their other participant, into
+/// pages of the mailbox's own journal (<see cref="ColdIndex"/>). Anything that needs one again (a message or receipt
+/// from or to that participant, a marker, a page of its thread) finds it by one read of one event, and a write brings
+/// it back (<see cref="ConversationRestored"/>). Groups stay in memory.
+/// </summary>
+public sealed partial record MailboxState
+{
+    /// <summary>Where the cold conversations are.</summary>
+    public ColdIndex Cold { get; init; } = ColdIndex.Empty;
+
+    /// <summary>Whether <paramref name="conversationId"/> may be cold: not in memory, and its slot of the cold index has a page.</summary>
+    public bool MayBeCold(string conversationId) => !Conversations.ContainsKey(conversationId) && Cold.PageOf(conversationId) != 0;
+
+    /// <summary>
+    /// The cold conversation a write needs in memory before it is decided, if any: the other participant's 1:1
+    /// conversation carries their channel's positions, so every copy to or from them needs it (a group's receipt copies
+    /// go to its members one by one).
+    /// </summary>
+    public string? ColdNeededFor(object command)
+    {
+        string? Dm(string? other) =>
+            other is null || other == UserId || !Ids.IsValidUserId(other) ? null : Ids.ConversationFor(UserId, other);
+        string? Cold(string? id) => id is not null && MayBeCold(id) ? id : null;
+        switch (command)
+        {
+            case SendMessage send when send.RecipientIds.Length == 1:
+                return Cold(Dm(send.RecipientIds[0]));
+            case DeliverMessage delivery when !Ids.IsGroup(delivery.Message.ConversationId):
+                return Cold(Dm(delivery.Message.SenderId));
+            case DeliverReceipt receipt:
+                return Cold(Dm(receipt.SenderId));
+            case MarkReceipts marks when !Ids.IsGroup(marks.ConversationId):
+                return Cold(marks.ConversationId);
+            case MarkReceipts marks when Conversations.TryGetValue(marks.ConversationId, out var group):
+                foreach (var member in group.ParticipantIds)
+                {
+                    if (Cold(Dm(member)) is { } dm)
+                        return dm;
+                }
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>
+    /// The conversation to take out of memory next, if more than <see cref="MailboxLimits.MaxConversationsInMemory"/>
+    /// are in it: the 1:1 conversation changed longest ago with nothing pending on its channel (at most 64 looked at).
+    /// Decide it on a settled state (no write in flight): the page it names must be in the journal.
+    /// </summary>
+    public ArchivePlan? PlanArchive()
+    {
+        var max = Limits.MaxConversationsInMemory;
+        if (max <= 0 || Conversations.Count <= max)
+            return null;
+        var looked = 0;
+        foreach (var (_, id) in ByStamp.Reverse())
+        {
+            if (++looked > 64)
+                break;
+            if (Ids.IsGroup(id) || OtherOf(Conversations[id]) is not { } other)
+                continue;
+            if (Outbound.TryGetValue(other, out var channel) && channel.PendingCount > 0)
+                continue;
+            return new ArchivePlan(id, Cold.PageOf(id));
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The event that takes <paramref name="conversationId"/> out of memory into its page: <paramref name="current"/>
+    /// (the page's latest version, read from the journal) or a new one.
+    /// </summary>
+    public ConversationsArchived Archive(string conversationId, ColdPage? current)
+    {
+        var conversation = Conversations[conversationId];
+        var other = OtherOf(conversation) ?? throw new ArgumentException($"{conversationId} is not a 1:1 conversation of {UserId}");
+        if (Outbound.TryGetValue(other, out var channel) && channel.PendingCount > 0)
+            throw new ArgumentException($"{conversationId} has copies to {other} awaiting delivery");
+        var entry = new ColdEntry(
+            conversation.ToSnapshot() with { Recent = [], Window = null },
+            Inbound.GetValueOrDefault(other),
+            channel?.LastSeq ?? 0);
+        var digest = ColdIndex.Digest(conversationId);
+        if (current is not null && (digest & ((1UL << current.Depth) - 1)) != current.Bits)
+            throw new ArgumentException($"{conversationId} does not belong on the page of depth {current.Depth} with bits {current.Bits:x}");
+        var pages = ColdIndex.Put(current ?? Cold.NewPage(digest), [entry], Conversations.ContainsKey);
+        return new ConversationsArchived(pages, [conversationId]);
+    }
+
+    /// <summary>
+    /// What brings <paramref name="conversationId"/> back from its page, as <paramref name="pages"/> (the event its slot
+    /// names) hold it; null if it is not there (it never was cold: a new conversation).
+    /// </summary>
+    public ConversationRestored? Restore(string conversationId, ImmutableArray<ColdPage> pages) =>
+        FindCold(conversationId, pages) is { } entry ? new ConversationRestored(entry) : null;
+
+    /// <summary>The cold entry of <paramref name="conversationId"/> in <paramref name="pages"/>, if it is cold and there.</summary>
+    public ColdEntry? FindCold(string conversationId, ImmutableArray<ColdPage> pages)
+    {
+        if (Conversations.ContainsKey(conversationId))
+            return null;
+        var page = ColdIndex.PageFor(pages, ColdIndex.Digest(conversationId));
+        foreach (var entry in page?.Entries ?? [])
+        {
+            if (entry.Conversation.ConversationId == conversationId)
+                return entry;
+        }
+        return null;
+    }
+
+    private string? OtherOf(ConversationState conversation)
+    {
+        if (Ids.IsGroup(conversation.ConversationId))
+            return null;
+        foreach (var participant in conversation.ParticipantIds)
+        {
+            if (participant != UserId)
+                return participant;
+        }
+        return null;
+    }
+
+    private MailboxState ApplyArchived(ConversationsArchived archived, long journalSeq)
+    {
+        var conversations = Conversations;
+        var byStamp = ByStamp;
+        var windows = Windows;
+        var chars = RecentChars;
+        var inbound = Inbound;
+        var outbound = Outbound;
+        var moved = 0;
+        foreach (var id in archived.ConversationIds)
+        {
+            if (!conversations.TryGetValue(id, out var conversation))
+                continue;
+            moved++;
+            conversations = conversations.Remove(id);
+            byStamp = byStamp.Remove(conversation.LastUpdatedTimestamp);
+            if (!conversation.Window.IsDefaultOrEmpty)
+            {
+                windows = windows.Remove(conversation.Anchors[0]);
+                chars -= CharsOf(conversation.Window, 0, conversation.Window.Length);
+            }
+            if (OtherOf(conversation) is { } other)
+            {
+                inbound = inbound.Remove(other);
+                outbound = outbound.Remove(other);
+            }
+        }
+        return this with
+        {
+            Conversations = conversations,
+            ByStamp = byStamp,
+            Windows = windows,
+            RecentChars = chars,
+            Inbound = inbound,
+            Outbound = outbound,
+            Cold = Cold.With(archived.Pages, journalSeq, moved),
+        };
+    }
+
+    private MailboxState ApplyRestored(ConversationRestored restored)
+    {
+        var conversation = ConversationState.FromSnapshot(restored.Entry.Conversation);
+        if (Conversations.ContainsKey(conversation.ConversationId))
+            return this;
+        var next = this with
+        {
+            Conversations = Conversations.SetItem(conversation.ConversationId, conversation),
+            ByStamp = ByStamp.SetItem(conversation.LastUpdatedTimestamp, conversation.ConversationId),
+            Cold = Cold with { Count = Math.Max(0, Cold.Count - 1) },
+        };
+        if (OtherOf(conversation) is not { } other)
+            return next;
+        if (restored.Entry.InboundSeq > 0)
+            next = next with { Inbound = next.Inbound.SetItem(other, restored.Entry.InboundSeq) };
+        if (restored.Entry.OutboundSeq > 0)
+            next = next with { Outbound = next.Outbound.SetItem(other, OutboundChannel.Restore(other, restored.Entry.OutboundSeq, [])) };
+        return next;
+    }
+}

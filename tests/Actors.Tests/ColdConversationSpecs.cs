@@ -1,0 +1,149 @@
+using Akka.Actor;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// A mailbox written to by many more senders than it holds in memory (<see cref="MailboxLimits.MaxConversationsInMemory"/>
+/// of 4 here): every message arrives once and in order, every thread reads back whole, replies and receipts find their
+/// conversation, across a restart too; a read of a cold thread writes nothing; with the feature gate closed nothing
+/// goes cold. Real mailboxes behind sharding on the test journal.
+/// </summary>
+public sealed class ColdConversationSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(ColdConversationSpecs), output, new MailboxSettings
+    {
+        SnapshotEvery = 25,
+        DeliveryWait = TimeSpan.FromSeconds(3),
+        RedeliveryInterval = TimeSpan.FromMilliseconds(200),
+        Limits = new MailboxLimits(RecentPerConversation: 2, MaxConversationsInMemory: 4),
+    })
+{
+    private const int Senders = 24;
+
+    private string Popular => $"popular-{Run}";
+
+    private string Sender(int i) => $"s{i}-{Run}";
+
+    private string Dm(int i) => Ids.ConversationFor(Popular, Sender(i));
+
+    private Task<SendResult> SendAsync(string from, string to, string text, string clientId) =>
+        Region.Ask<SendResult>(new SendMessage(from, [to], text, clientId), Ask, Ct);
+
+    private async Task<ThreadPage> ThreadAsync(string user, string conversation) =>
+        Assert.IsType<ThreadPage>(await Region.Ask<object>(new GetThread(user, conversation, 0, 50, null, null), Ask, Ct));
+
+    private Task<MailboxStatus> StatusAsync(string user) => Region.Ask<MailboxStatus>(new GetMailboxStatus(user), Ask, Ct);
+
+    private async Task AssertHoldsAtMostAsync(int conversations) =>
+        await AwaitAssertAsync(async () => Assert.InRange((await StatusAsync(Popular)).Conversations, 1, conversations),
+            TimeSpan.FromSeconds(10), cancellationToken: Ct);
+
+    /// <summary>Every sender wrote "a", "b" (and "c" if <paramref name="third"/>), and the owner replied "re" after them.</summary>
+    private async Task AssertThreadsAsync(bool third, bool replied)
+    {
+        for (var i = 0; i < Senders; i++)
+        {
+            var expected = new List<string> { $"a{i}", $"b{i}" };
+            if (third)
+                expected.Add($"c{i}");
+            if (replied)
+                expected.Add($"re{i}");
+            foreach (var user in new[] { Popular, Sender(i) })
+            {
+                var page = await ThreadAsync(user, Dm(i));
+                Assert.Equal(expected, page.Messages.Select(m => m.Message.Text));
+                Assert.Equal(Enumerable.Range(1, expected.Count).Select(s => (long)s), page.Messages.Select(m => m.Seq));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Should_serve_many_more_senders_than_it_holds_once_and_in_order_across_a_restart()
+    {
+        for (var i = 0; i < Senders; i++)
+        {
+            Assert.Equal(SendOutcome.Sent, (await SendAsync(Sender(i), Popular, $"a{i}", "a")).Outcome);
+            Assert.Equal(SendOutcome.Sent, (await SendAsync(Sender(i), Popular, $"b{i}", "b")).Outcome);
+        }
+        await AssertHoldsAtMostAsync(4);
+        await AssertThreadsAsync(third: false, replied: false);
+
+        // Each sender writes again (their conversation comes back), and the owner replies to each (it comes back again).
+        for (var i = 0; i < Senders; i++)
+            Assert.Equal(SendOutcome.Sent, (await SendAsync(Sender(i), Popular, $"c{i}", "c")).Outcome);
+        for (var i = 0; i < Senders; i++)
+            Assert.Equal(SendOutcome.Sent, (await SendAsync(Popular, Sender(i), $"re{i}", $"re{i}")).Outcome);
+        await AssertHoldsAtMostAsync(4);
+        await AssertThreadsAsync(third: true, replied: true);
+
+        // A retry of a send whose conversation went cold since: the same message, not a second one.
+        var retry = await SendAsync(Popular, Sender(0), "re0", "re0");
+        Assert.Equal(SendOutcome.Duplicate, retry.Outcome);
+
+        // A new incarnation from the journal (snapshots and cold pages): the same.
+        await KillMailboxAsync(Popular);
+        await AssertThreadsAsync(third: true, replied: true);
+        Assert.Equal(SendOutcome.Sent, (await SendAsync(Sender(3), Popular, "d3", "d")).Outcome);
+        var page = await ThreadAsync(Popular, Dm(3));
+        Assert.Equal(["a3", "b3", "c3", "re3", "d3"], page.Messages.Select(m => m.Message.Text));
+        await AssertHoldsAtMostAsync(4);
+    }
+
+    [Fact]
+    public async Task Should_read_a_cold_thread_and_send_typing_to_it_without_writing()
+    {
+        for (var i = 0; i < 8; i++)
+            Assert.Equal(SendOutcome.Sent, (await SendAsync(Sender(i), Popular, $"a{i}", "a")).Outcome);
+        await AssertHoldsAtMostAsync(4);
+        var list = await Region.Ask<ConversationsPage>(new GetConversations(Popular, 0, 50, 0), Ask, Ct);
+        Assert.DoesNotContain(Dm(0), list.Conversations.Select(c => c.ConversationId));
+
+        var before = await StatusAsync(Popular);
+        var page = await ThreadAsync(Popular, Dm(0));
+        Assert.Equal(["a0"], page.Messages.Select(m => m.Message.Text));
+        Assert.IsType<TypingSent>(await Region.Ask<object>(new SendTyping(Popular, Dm(0)), Ask, Ct));
+        Assert.IsType<ConversationNotFound>(await Region.Ask<object>(
+            new GetThread(Popular, Ids.ConversationFor(Popular, $"nobody-{Run}"), 0, 10, null, null), Ask, Ct));
+        var after = await StatusAsync(Popular);
+        Assert.Equal(before.LastSequenceNr, after.LastSequenceNr);
+    }
+
+    [Fact]
+    public async Task Should_mark_a_cold_conversation_read_and_tell_its_sender()
+    {
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.Equal(SendOutcome.Sent, (await SendAsync(Sender(i), Popular, $"a{i}", "a")).Outcome);
+            Assert.Equal(SendOutcome.Sent, (await SendAsync(Sender(i), Popular, $"b{i}", "b")).Outcome);
+        }
+        await AssertHoldsAtMostAsync(4);
+
+        var answer = Assert.IsType<ConversationAnswer>(await Region.Ask<object>(new MarkReceipts(Popular, Dm(0), null, 2), Ask, Ct));
+        Assert.Equal((2L, 0L), (answer.Conversation.ReadUpToSeq, answer.Conversation.UnreadCount));
+        await AwaitAssertAsync(async () =>
+        {
+            var senders = await Region.Ask<ConversationsPage>(new GetConversations(Sender(0), 0, 10, 0), Ask, Ct);
+            var receipt = Assert.Single(Assert.Single(senders.Conversations).Receipts);
+            Assert.True(receipt.Receipt.ReadUpTo > 0);
+        }, TimeSpan.FromSeconds(10), cancellationToken: Ct);
+    }
+}
+
+/// <summary>With the ColdConversations feature gate closed (a node of an older release in the cluster), nothing goes cold.</summary>
+public sealed class ColdConversationGateSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(ColdConversationGateSpecs), output, new MailboxSettings
+    {
+        Limits = new MailboxLimits(MaxConversationsInMemory: 4),
+        ColdAllowed = () => false,
+    })
+{
+    [Fact]
+    public async Task Should_hold_every_conversation_while_the_gate_is_closed()
+    {
+        var popular = $"popular-{Run}";
+        for (var i = 0; i < 8; i++)
+            Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(new SendMessage($"s{i}-{Run}", [popular], "hi", "c"), Ask, Ct)).Outcome);
+        var status = await Region.Ask<MailboxStatus>(new GetMailboxStatus(popular), Ask, Ct);
+        Assert.Equal(8, status.Conversations);
+    }
+}

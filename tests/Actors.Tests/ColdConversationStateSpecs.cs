@@ -1,0 +1,263 @@
+using System.Collections.Immutable;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// Past <see cref="MailboxLimits.MaxConversationsInMemory"/>, the 1:1 conversations changed longest ago go cold: out of
+/// memory and the snapshot, with their channel positions, into pages of the mailbox's own journal
+/// (<see cref="ColdIndex"/>), and back when a message, receipt or marker needs them. Pure: a list of events stands in
+/// for the journal, and <see cref="Mailbox"/> does what the actor does around each decision.
+/// </summary>
+public sealed class ColdConversationStateSpecs
+{
+    private const long T0 = 1_764_300_000_000;
+    private const string Owner = "popular";
+
+    /// <summary>A mailbox and its journal, driven as the actor drives it: restore before a decision that needs it, archive after a write.</summary>
+    private sealed class Mailbox(MailboxLimits limits)
+    {
+        public MailboxState State { get; private set; } = MailboxState.Empty(Owner, limits);
+
+        public List<IMailboxEvent> Journal { get; } = [];
+
+        public long Now { get; set; } = T0;
+
+        public int PageReads { get; private set; }
+
+        public void Write(IMailboxEvent evt)
+        {
+            Journal.Add(evt);
+            State = State.Apply(evt, Journal.Count);
+        }
+
+        private ImmutableArray<ColdPage> ReadPage(long journalSeq)
+        {
+            PageReads++;
+            return Assert.IsType<ConversationsArchived>(Journal[(int)journalSeq - 1]).Pages;
+        }
+
+        /// <summary>What the actor does before a command: bring back the cold conversation it needs, if any.</summary>
+        public void Before(object command)
+        {
+            while (State.ColdNeededFor(command) is { } cold)
+            {
+                if (State.Restore(cold, ReadPage(State.Cold.PageOf(cold))) is not { } restored)
+                    return; // not cold: a new conversation whose slot has a page
+                Write(restored);
+            }
+        }
+
+        /// <summary>What the actor does once a write is durable: archive while past the bound.</summary>
+        public void Settle()
+        {
+            while (State.PlanArchive() is { } plan)
+            {
+                var page = plan.PageSeq == 0 ? null : ColdIndex.PageFor(ReadPage(plan.PageSeq), ColdIndex.Digest(plan.ConversationId));
+                Write(State.Archive(plan.ConversationId, page));
+            }
+        }
+
+        public void Receive(string sender, long channelSeq, string text)
+        {
+            var message = new ChatMessage(Ids.MessageId(sender, Now), Ids.ConversationFor(sender, Owner), sender, [Owner], text, $"c-{sender}-{channelSeq}", Now);
+            var copy = new DeliverMessage(Owner, channelSeq, message);
+            Before(copy);
+            Write(Assert.IsType<DeliveryDecision.Store>(State.DecideDelivery(copy, Now++)).Event);
+            Settle();
+        }
+
+        public MessageSent Send(string to, string text, string clientMessageId)
+        {
+            var send = new SendMessage(Owner, [to], text, clientMessageId);
+            Before(send);
+            var sent = (MessageSent)Assert.IsType<SendDecision.Store>(State.DecideSend(send, Now++)).Event;
+            Write(sent);
+            Write(new DeliveriesConfirmed(to, sent.ChannelSeq)); // the recipient confirms at once
+            Settle();
+            return sent;
+        }
+
+        /// <summary>The conversation as memory or its page holds it.</summary>
+        public ConversationSnapshot? Find(string conversationId) =>
+            State.Conversations.TryGetValue(conversationId, out var hot) ? hot.ToSnapshot()
+            : State.Cold.PageOf(conversationId) is var seq and > 0 ? State.FindCold(conversationId, ReadPage(seq))?.Conversation
+            : null;
+    }
+
+    private static string Dm(string other) => Ids.ConversationFor(Owner, other);
+
+    [Fact]
+    public void Should_hold_at_most_the_bound_in_memory_while_thousands_of_senders_write_and_find_every_one_in_its_page()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 50));
+        for (var i = 0; i < 3_000; i++)
+            mailbox.Receive($"sender{i}", 1, $"hello {i}");
+
+        Assert.Equal(50, mailbox.State.Conversations.Count);
+        Assert.Equal(2_950, mailbox.State.Cold.Count);
+        // The positions of a cold conversation's channel left with it.
+        Assert.InRange(mailbox.State.Inbound.Count, 0, 50);
+        // The newest 50 stay; the rest are in pages of at most 64, found in one read each.
+        Assert.Equal(Enumerable.Range(2_950, 50).Select(i => Dm($"sender{i}")).Order(), mailbox.State.Conversations.Keys.Order());
+        Assert.InRange(mailbox.State.Cold.Directory.Length, 32, 256);
+        for (var i = 0; i < 3_000; i++)
+        {
+            var found = mailbox.Find(Dm($"sender{i}"));
+            Assert.NotNull(found);
+            Assert.Equal(1, found.LastSeq);
+            Assert.Equal($"hello {i}", found.Snippet);
+        }
+        var pages = mailbox.Journal.OfType<ConversationsArchived>().SelectMany(a => a.Pages);
+        Assert.All(pages, p => Assert.InRange(p.Entries.Length, 0, ColdIndex.MaxPageEntries));
+
+        // The snapshot holds the bound and the directory, not the cold ones.
+        var snapshot = mailbox.State.ToSnapshot();
+        Assert.Equal(50, snapshot.Conversations.Length);
+        Assert.Equal(mailbox.State.Cold.Directory, snapshot.ColdPages);
+        var restored = MailboxState.FromSnapshot(Owner, mailbox.State.Limits, snapshot);
+        Assert.Equal(mailbox.State.Cold, restored.Cold);
+    }
+
+    [Fact]
+    public void Should_bring_a_cold_conversation_back_with_its_thread_and_channels_where_they_were()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 3));
+        mailbox.Receive("bob", 1, "one");
+        mailbox.Receive("bob", 2, "two");
+        var reply = mailbox.Send("bob", "yes", "r1");
+        Assert.Equal(1, reply.ChannelSeq);
+        for (var i = 0; i < 10; i++)
+            mailbox.Receive($"other{i}", 1, "hi");
+        Assert.False(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+        Assert.False(mailbox.State.Inbound.ContainsKey("bob"));
+        Assert.False(mailbox.State.Outbound.ContainsKey("bob"));
+
+        // Bob's third copy: his channel goes on at 3, the thread at 4, the unread count counts the first two.
+        var reads = mailbox.PageReads;
+        mailbox.Receive("bob", 3, "three");
+        Assert.Equal(reads + 2, mailbox.PageReads); // his page, then the page of the one archived in his place
+        var bob = mailbox.State.Conversations[Dm("bob")];
+        Assert.Equal(4, bob.LastSeq);
+        Assert.Equal(3, bob.UnreadCount);
+        Assert.Equal(3, mailbox.State.Inbound["bob"]);
+        // A copy already stored (a resend) is known as such.
+        Assert.IsType<DeliveryDecision.AlreadyStored>(mailbox.State.DecideDelivery(
+            new DeliverMessage(Owner, 2, new ChatMessage("x", Dm("bob"), "bob", [Owner], "two", "c-bob-2", T0)), T0));
+
+        // Cold again, then a send to bob: his channel numbers on from 1.
+        for (var i = 10; i < 20; i++)
+            mailbox.Receive($"other{i}", 1, "hi");
+        Assert.False(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+        var next = mailbox.Send("bob", "again", "r2");
+        Assert.Equal(2, next.ChannelSeq);
+        Assert.Equal(5, next.Seq);
+        // The thread's newest anchor still leads back through the journal: the previous message is bob's third.
+        Assert.Equal(mailbox.Journal.FindIndex(e => e is MessageReceived { ChannelSeq: 3, Message.SenderId: "bob" }) + 1, next.Links.Previous);
+    }
+
+    [Fact]
+    public void Should_replay_to_the_same_state_as_the_live_mailbox()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 5));
+        for (var i = 0; i < 200; i++)
+        {
+            mailbox.Receive($"s{i % 40}", i / 40 + 1, $"m{i}");
+            if (i % 7 == 0)
+                mailbox.Send($"s{(i * 3) % 40}", "r", $"r{i}");
+        }
+        var replayed = MailboxState.Empty(Owner, mailbox.State.Limits);
+        for (var j = 0; j < mailbox.Journal.Count; j++)
+        {
+            Assert.True(replayed.Continues(mailbox.Journal[j]), $"event {j + 1} ({mailbox.Journal[j].GetType().Name}) continues the replay");
+            replayed = replayed.Apply(mailbox.Journal[j], j + 1);
+        }
+        Assert.Equal(mailbox.State.Cold.Directory.AsEnumerable(), replayed.Cold.Directory.AsEnumerable());
+        Assert.Equal(mailbox.State.Cold.Count, replayed.Cold.Count);
+        Assert.Equal(mailbox.State.Conversations.Keys.Order(), replayed.Conversations.Keys.Order());
+        Assert.Equal(mailbox.State.Inbound.OrderBy(e => e.Key), replayed.Inbound.OrderBy(e => e.Key));
+        Assert.Equal(mailbox.State.ByStamp, replayed.ByStamp);
+        // Every one of the 40 is where it should be, with its five messages.
+        for (var s = 0; s < 40; s++)
+            Assert.Equal(5 + mailbox.Journal.OfType<MessageSent>().Count(m => m.Message.RecipientIds[0] == $"s{s}"), mailbox.Find(Dm($"s{s}"))!.LastSeq);
+    }
+
+    [Fact]
+    public void Should_keep_a_conversation_with_copies_pending_in_memory()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        var send = new SendMessage(Owner, ["slow"], "waiting", "w1");
+        mailbox.Write(Assert.IsType<SendDecision.Store>(mailbox.State.DecideSend(send, mailbox.Now++)).Event); // never confirmed
+        for (var i = 0; i < 5; i++)
+            mailbox.Receive($"fast{i}", 1, "hi");
+        Assert.True(mailbox.State.Conversations.ContainsKey(Dm("slow")));
+        Assert.Equal(1, mailbox.State.Outbound["slow"].PendingCount);
+        Assert.Equal(2, mailbox.State.Conversations.Count);
+        Assert.Throws<ArgumentException>(() => mailbox.State.Archive(Dm("slow"), null));
+    }
+
+    [Fact]
+    public void Should_never_archive_a_group_and_bring_back_every_member_a_groups_receipt_goes_to()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        // A group with bob and carol, then both of their 1:1 conversations, then enough others that those go cold.
+        var created = new ChatMessage("1-g", "grp~g", "bob", [], "", "r1", T0, new GroupChange(GroupChange.Created, [Owner, "carol"]));
+        mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(
+            new DeliverGroupMessage(Owner, 1, 0, created, "G", ["bob", "carol", Owner]), mailbox.Now++)).Event);
+        mailbox.Receive("bob", 1, "hi");
+        mailbox.Receive("carol", 1, "hi");
+        for (var i = 0; i < 4; i++)
+            mailbox.Receive($"x{i}", 1, "hi");
+        Assert.True(mailbox.State.Conversations.ContainsKey("grp~g"));
+        Assert.False(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+
+        var marks = new MarkReceipts(Owner, "grp~g", 1, 1);
+        Assert.NotNull(mailbox.State.ColdNeededFor(marks));
+        mailbox.Before(marks);
+        Assert.Null(mailbox.State.ColdNeededFor(marks));
+        Assert.True(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+        Assert.True(mailbox.State.Conversations.ContainsKey(Dm("carol")));
+    }
+
+    [Fact]
+    public void Should_not_decide_again_a_stale_event_whose_conversation_is_cold()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 1));
+        mailbox.Receive("bob", 1, "one");
+        mailbox.Receive("carol", 1, "one");
+        Assert.False(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+        var stale = new MessageReceived(new ChatMessage("m", Dm("bob"), "bob", [Owner], "two", "c", T0), 2, T0 + 100, ThreadLinks.None, 2);
+        Assert.Null(mailbox.State.ResolveStale(stale, T0 + 100));
+        var sent = new MessageSent(new ChatMessage("n", Dm("bob"), Owner, ["bob"], "x", "c9", T0), 2, ThreadLinks.None, 1);
+        Assert.Null(mailbox.State.ResolveStale(sent, T0 + 100));
+        // Bringing it back is decided again as it was, while it is still cold.
+        var page = mailbox.Journal.OfType<ConversationsArchived>().Last(a => a.ConversationIds.Contains(Dm("bob"))).Pages;
+        var restored = mailbox.State.Restore(Dm("bob"), page)!;
+        Assert.Same(restored, mailbox.State.ResolveStale(restored, T0 + 100));
+        Assert.True(mailbox.State.Continues(restored));
+        Assert.False(mailbox.State.Apply(restored, 99).Continues(restored)); // once back, not again
+    }
+
+    [Fact]
+    public void Should_split_a_full_page_by_the_next_bit_and_point_every_slot_at_its_half()
+    {
+        var entries = Enumerable.Range(0, ColdIndex.MaxPageEntries + 1)
+            .Select(i => new ColdEntry(new ConversationSnapshot(Dm($"u{i}"), [Owner, $"u{i}"], "", i, 1, [1], []), 1, 0))
+            .ToList();
+        var pages = ColdIndex.Put(new ColdPage(0, 0, [.. entries.Take(ColdIndex.MaxPageEntries)]), [entries[^1]], _ => false);
+        Assert.True(pages.Length >= 2);
+        Assert.Equal(entries.Count, pages.Sum(p => p.Entries.Length));
+        Assert.All(pages, p => Assert.All(p.Entries, e =>
+            Assert.Equal(p.Bits, ColdIndex.Digest(e.Conversation.ConversationId) & ((1UL << p.Depth) - 1))));
+
+        var index = ColdIndex.Empty.With(pages, 7, entries.Count);
+        Assert.Equal(1 << pages.Max(p => p.Depth), index.Directory.Length);
+        Assert.All(entries, e => Assert.Equal(7, index.PageOf(e.Conversation.ConversationId)));
+        // A later page of one half points its slots elsewhere; the other half's stay.
+        var half = pages[0];
+        var next = index.With([half], 9, 0);
+        Assert.All(entries, e => Assert.Equal(
+            (ColdIndex.Digest(e.Conversation.ConversationId) & ((1UL << half.Depth) - 1)) == half.Bits ? 9 : 7,
+            next.PageOf(e.Conversation.ConversationId)));
+    }
+}
