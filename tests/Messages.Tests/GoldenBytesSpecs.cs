@@ -83,6 +83,17 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             "0811123b0a0c646d7e616c6963657e626f621205616c6963651203626f621a0268692011280232020202620408011009820103040203" +
             "820101068a01020001"
         },
+        // 1.8.0 (cold conversations): added 2026-12-02.
+        {
+            "ConversationsArchived", "CAr",
+            "0a3f08021103000000000000001a320a2c0a0c646d7e616c6963657e626f621205616c6963651203626f621a02686920112802320202" +
+            "02620408011009100118010a0b0802110100000000000000120c646d7e616c6963657e626f62"
+        },
+        {
+            "ConversationRestored", "CRs",
+            "0a300a2c0a0c646d7e616c6963657e626f621205616c6963651203626f621a02686920112802320202026204080110091001"
+        },
+        { "MailboxSnapshot, v1.8 cold", "MSc", "081238004204000500074802" },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -131,6 +142,15 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             [new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 17, 2, [2, 2], [], Tally: new Tally(1, 9),
                 Window: new CompactWindow([[4, 2, 3], [6]], [0, 1]))],
             [], [], []),
+        ["ConversationsArchived"] = new ConversationsArchived(
+            [
+                new ColdPage(2, 3, [new ColdEntry(new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 17, 2, [2, 2], [], Tally: new Tally(1, 9)), 1, 1)]),
+                new ColdPage(2, 1, []),
+            ],
+            ["dm~alice~bob"]),
+        ["ConversationRestored"] = new ConversationRestored(
+            new ColdEntry(new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 17, 2, [2, 2], [], Tally: new Tally(1, 9)), 1, 0)),
+        ["MailboxSnapshot, v1.8 cold"] = new MailboxSnapshot(18, [], [], [], [], [], 0, [0, 5, 0, 7], 2),
     };
 
     [Theory]
