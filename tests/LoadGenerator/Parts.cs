@@ -44,7 +44,9 @@ public static class Parts
         var journalConcurrency = a.Int("journal-concurrency", 500);
         var wakeMailboxes = a.Int("wake-mailboxes", 2_500);
         var wakeRounds = a.Int("wake-rounds", 3);
-        var wakeWarmup = a.Int("wake-warmup", 0); // the node's warm-up (WakeWarmup) first, with up to this many wakes
+        var wakeWarmup = a.Int("wake-warmup", 0);
+        var coldSenders = a.Int("cold-senders", 100_000); // parts --only cold: distinct senders to one user, in the state alone
+        var coldLiveSenders = a.Int("cold-live-senders", 3_000); // and through real mailboxes // the node's warm-up (WakeWarmup) first, with up to this many wakes
         var hocon = a.Str("hocon");
         var connectionExtra = a.Str("pg-connection-extra") ?? "";
         var jsonPath = a.Str("json");
@@ -104,6 +106,8 @@ public static class Parts
                 results["memory"] = await Memory(system, region, mailboxes, historyMessages, historyContacts);
             if (only.Contains("wake"))
                 results["wake"] = await Wake(system, host.Services.GetRequiredService<ActorRegistry>(), settings, wakeMailboxes, historyMessages, historyContacts, wakeRounds, wakeWarmup, pg?.PostmasterPid);
+            if (only.Contains("cold"))
+                results["cold"] = await ColdPart.RunAsync(system, region, coldSenders, coldLiveSenders, ManagedBytesAfterFullGc);
             if (only.Contains("journal"))
                 results["journal"] = await JournalThroughput(region, provider, connectionString, journalUsers, journalConcurrency, journalSeconds);
             if (hold)

@@ -68,7 +68,8 @@ static int Usage()
                  [--rate SENDS_PER_S | --fraction 0.5 --concurrency 64 --peak-warmup 10 --peak-duration 20]
                  [--cohorts 4] [--idle-for SECONDS] [--passivate-after SECONDS] [--warmup-minutes 5] [--prefill SENDS_PER_USER]
                  [--verify-users N (0 = all)] [--timeout 30] [--pg-fsync on|off] [--json out.json] [--keep-dir]
-          parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,state,deep,wake] [--mailboxes 100000]
+          parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,state,deep,wake,cold] [--mailboxes 100000]
+                 [--cold-senders 100000 --cold-live-senders 3000 (cold)]
                  [--messages 50 --contacts 5 (memory, state, wake)] [--wake-mailboxes 2500 --wake-rounds 3]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--pg-connection-extra ";Key=Value"] [--json out.json]
           parts  --only fence [--fence-variants off,current,fastpath,onequery,empty,empty-tt,scan,v1-locks,v1-check,

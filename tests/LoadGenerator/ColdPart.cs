@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Messaging.Actors;
+using Messaging.Messages;
+
+namespace Messaging.LoadGenerator;
+
+/// <summary>
+/// parts --only cold: one user written to by many distinct senders. In the state alone (an in-memory list as the
+/// journal, so no I/O), without a bound and with MaxConversationsInMemory 1,000: the memory the state keeps, its
+/// snapshot's size and the CPU per first message (with the restore check and the archiving it causes). Then through
+/// real mailboxes on the benchmark's journal: the time a first message from a new sender takes to be Sent while the
+/// recipient holds fewer conversations than the bound, and once it holds the bound (each then costs a page read and a
+/// page write in the recipient's journal).
+/// </summary>
+internal static class ColdPart
+{
+    private const long T0 = 1_764_300_000_000;
+
+    public static async Task<object> RunAsync(ActorSystem system, IActorRef region, int senders, int liveSenders, Func<long> managedBytes)
+    {
+        var results = new Dictionary<string, object>();
+        foreach (var bound in new[] { 0, 1_000 })
+            results[$"state, bound {bound}"] = StateAlone(system, senders, bound, managedBytes);
+        results["mailboxes"] = await Live(region, liveSenders);
+        return results;
+    }
+
+    private static object StateAlone(ActorSystem system, int senders, int bound, Func<long> managedBytes)
+    {
+        var before = managedBytes();
+        var state = MailboxState.Empty("popular", new MailboxLimits(MaxConversationsInMemory: bound));
+        var journal = new List<IMailboxEvent>();
+        long pageReads = 0, archives = 0, restores = 0;
+        ColdPage? PageAt(long seq, string id)
+        {
+            if (seq == 0)
+                return null;
+            pageReads++;
+            return ColdIndex.PageFor(((ConversationsArchived)journal[(int)seq - 1]).Pages, ColdIndex.Digest(id));
+        }
+        void Write(IMailboxEvent evt)
+        {
+            journal.Add(evt);
+            state = state.Apply(evt, journal.Count);
+        }
+
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < senders; i++)
+        {
+            var sender = $"sender{i:D7}";
+            var message = new ChatMessage(Ids.MessageId(sender, T0 + i), Ids.ConversationFor(sender, "popular"), sender, ["popular"],
+                "hello there, how are you doing today?", $"c{i}", T0 + i);
+            var copy = new DeliverMessage("popular", 1, message);
+            if (state.ColdNeededFor(copy) is { } cold && PageAt(state.Cold.PageOf(cold), cold) is { } page
+                && state.Restore(cold, [page]) is { } restored)
+            {
+                restores++;
+                Write(restored);
+            }
+            Write(((DeliveryDecision.Store)state.DecideDelivery(copy, T0 + i)).Event);
+            while (state.PlanArchive() is { } plan)
+            {
+                archives++;
+                Write(state.Archive(plan.ConversationId, PageAt(plan.PageSeq, plan.ConversationId)));
+            }
+        }
+        var elapsed = clock.Elapsed;
+        var journalBytes = journal.Sum(e => (long)Serialized(system, e).Length);
+        journal = null;
+        var after = managedBytes();
+        var snapshot = Serialized(system, state.ToSnapshot()).Length;
+        GC.KeepAlive(state);
+        var retained = (after - before) / 1024.0 / 1024.0;
+        var perMessageUs = elapsed.TotalMilliseconds * 1000 / senders;
+        Console.WriteLine($"cold, state alone, bound {bound}: {senders:N0} senders -> {state.Conversations.Count:N0} in memory, " +
+            $"{state.Cold.Count:N0} cold, directory {state.Cold.Directory.Length:N0} slots; state {retained:0.0} MiB, snapshot " +
+            $"{snapshot / 1024.0:0.0} KiB; {perMessageUs:0.0} us CPU per first message ({archives:N0} archives, {pageReads:N0} page reads, " +
+            $"{restores:N0} restores); journal {journalBytes / 1024.0 / 1024.0:0.0} MiB serialized");
+        return new
+        {
+            bound, senders, inMemory = state.Conversations.Count, cold = state.Cold.Count, directorySlots = state.Cold.Directory.Length,
+            stateMiB = retained, snapshotKiB = snapshot / 1024.0, perMessageUs, archives, pageReads, journalMiB = journalBytes / 1024.0 / 1024.0,
+        };
+    }
+
+    private static byte[] Serialized(ActorSystem system, object value) => system.Serialization.FindSerializerFor(value).ToBinary(value);
+
+    /// <summary>First messages from distinct senders to one user through sharded mailboxes, each awaited (Sent: the recipient stored it).</summary>
+    private static async Task<object> Live(IActorRef region, int senders)
+    {
+        var popular = $"popular-{Guid.NewGuid():N}"[..16];
+        var below = new List<double>();
+        var above = new List<double>();
+        for (var i = 0; i < senders; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var result = await region.Ask<SendResult>(new SendMessage($"{popular}-s{i}", [popular], "hello there", "c1"), TimeSpan.FromSeconds(30));
+            if (result.Outcome != SendOutcome.Sent)
+                throw new InvalidOperationException($"send {i}: {result.Outcome} {result.Detail}");
+            (i < 1_000 ? below : above).Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+        var status = await region.Ask<MailboxStatus>(new GetMailboxStatus(popular), TimeSpan.FromSeconds(10));
+        below.Sort();
+        above.Sort();
+        double P(List<double> sorted, double p) => sorted.Count == 0 ? 0 : sorted[(int)Math.Min(sorted.Count - 1, Math.Round(p * (sorted.Count - 1)))];
+        Console.WriteLine($"cold, mailboxes: {senders:N0} first messages to one user, each awaited: below the bound p50 {P(below, 0.5):0.00} ms " +
+            $"p99 {P(below, 0.99):0.00} ms; at the bound (a page read and write each) p50 {P(above, 0.5):0.00} ms p99 {P(above, 0.99):0.00} ms; " +
+            $"{status.Conversations:N0} conversations in memory at the end");
+        return new
+        {
+            senders, belowP50 = P(below, 0.5), belowP99 = P(below, 0.99), atBoundP50 = P(above, 0.5), atBoundP99 = P(above, 0.99),
+            inMemory = status.Conversations,
+        };
+    }
+}
