@@ -655,7 +655,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                     break;
                 }
                 // The commands wait until the pages are written: a lookup meanwhile would read the page before it.
-                Write(Decided.Archive(step.ConversationId, page), _ => ColdStepDone(), ColdStepDone);
+                var other = Decided.Conversations[step.ConversationId].ParticipantIds.First(p => p != _userId);
+                Write(Decided.Archive(step.ConversationId, page), _ =>
+                {
+                    _delivery = _delivery.Forget(other);
+                    ColdStepDone();
+                }, ColdStepDone);
                 return;
         }
         ColdStepDone();

@@ -28,23 +28,25 @@ public sealed partial record MailboxState
     /// </summary>
     public string? ColdNeededFor(object command)
     {
+        if (Cold.Directory.IsDefaultOrEmpty)
+            return null; // nothing ever went cold: the path of nearly every mailbox, with no id built or hashed
         string? Dm(string? other) =>
             other is null || other == UserId || !Ids.IsValidUserId(other) ? null : Ids.ConversationFor(UserId, other);
-        string? Cold(string? id) => id is not null && MayBeCold(id) ? id : null;
+        string? IfCold(string? id) => id is not null && MayBeCold(id) ? id : null;
         switch (command)
         {
             case SendMessage send when send.RecipientIds.Length == 1:
-                return Cold(Dm(send.RecipientIds[0]));
+                return IfCold(Dm(send.RecipientIds[0]));
             case DeliverMessage delivery when !Ids.IsGroup(delivery.Message.ConversationId):
-                return Cold(Dm(delivery.Message.SenderId));
+                return IfCold(Dm(delivery.Message.SenderId));
             case DeliverReceipt receipt:
-                return Cold(Dm(receipt.SenderId));
+                return IfCold(Dm(receipt.SenderId));
             case MarkReceipts marks when !Ids.IsGroup(marks.ConversationId):
-                return Cold(marks.ConversationId);
+                return IfCold(marks.ConversationId);
             case MarkReceipts marks when Conversations.TryGetValue(marks.ConversationId, out var group):
                 foreach (var member in group.ParticipantIds)
                 {
-                    if (Cold(Dm(member)) is { } dm)
+                    if (IfCold(Dm(member)) is { } dm)
                         return dm;
                 }
                 return null;

@@ -239,6 +239,19 @@ public sealed class ColdConversationStateSpecs
     }
 
     [Fact]
+    public void Should_forget_what_delivery_knew_of_a_channel_that_left_memory()
+    {
+        var state = MailboxState.Empty(Owner, new MailboxLimits());
+        var tracker = Delivery.DeliveryTracker.Create(new MailboxSettings()).Confirmation("bob", 3, state, state).Tracker;
+        Assert.True(tracker.Confirmed.ContainsKey("bob"));
+        Assert.True(tracker.Progress.ContainsKey("bob"));
+        var forgotten = tracker.Forget("bob");
+        Assert.False(forgotten.Confirmed.ContainsKey("bob"));
+        Assert.False(forgotten.Progress.ContainsKey("bob"));
+        Assert.Same(forgotten, forgotten.Forget("bob"));
+    }
+
+    [Fact]
     public void Should_split_a_full_page_by_the_next_bit_and_point_every_slot_at_its_half()
     {
         var entries = Enumerable.Range(0, ColdIndex.MaxPageEntries + 1)

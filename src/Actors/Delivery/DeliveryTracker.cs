@@ -239,6 +239,15 @@ public sealed record DeliveryTracker
         return new(next, effects.DrainToImmutable());
     }
 
+    /// <summary>
+    /// The channel to <paramref name="recipientId"/> left memory with its conversation (every copy confirmed, and that
+    /// journaled): what this tracker knew of it goes too, or a mailbox that answers a million people would keep it all.
+    /// </summary>
+    public DeliveryTracker Forget(string recipientId) =>
+        Confirmed.ContainsKey(recipientId) || Progress.ContainsKey(recipientId)
+            ? this with { Confirmed = Confirmed.Remove(recipientId), Progress = Progress.Remove(recipientId) }
+            : this;
+
     /// <summary>The mailbox stops or moves: answer everyone waiting for delivery, and journal what is confirmed.</summary>
     public DeliveryStep Stop(IOutbox decided)
     {
