@@ -36,6 +36,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private (string Id, string Reason)? _coldFailed;
     // No archive before this (Environment.TickCount64): after a failed one, or when nothing could go.
     private long _archiveNotBefore;
+    // The conversations to archive next, oldest first, with the stamp they had (one walk of the list for many), and
+    // whether an ArchiveNext is on its way (each archive waits behind the commands that waited for the last one).
+    private Queue<(string Id, long Stamp)>? _archiveQueue;
+    private bool _archiveNextSent;
+    // Conversations brought back lately and not changed since (a resend of a copy already stored, a group's receipt to
+    // a member), with their stamp: not taken out again at once, at most RecentlyRestored of them, so memory holds at
+    // most the bound plus these. One that changed is ordered by its new stamp like any other.
+    private readonly Queue<string> _restoredOrder = new();
+    private readonly Dictionary<string, long> _restored = new(StringComparer.Ordinal);
+    private const int RecentlyRestored = 256;
 
     /// <summary>Conversations per catch-up page of a live stream (it asks for the next page from the last one's stamp).</summary>
     public const int CatchUpPage = 100;
@@ -97,6 +107,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         {
             case ColdPageRead:
                 return true; // a reader's late answer (its step failed when it stopped)
+            case ArchiveNext:
+                _archiveNextSent = false;
+                ArchiveNextIfOver();
+                return true;
             case SendMessage send:
                 HandleSend(send);
                 return true;
@@ -423,10 +437,17 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case DeliveryDecision.AlreadyStored or DeliveryDecision.OutOfOrder:
                 if (decision is DeliveryDecision.AlreadyStored)
                     MessagingMetrics.DuplicateDelivery();
-                // Confirm what is durable; a copy still in flight is confirmed by its own write.
+                // Confirm what is durable; a copy still in flight is confirmed by its own write. A channel whose position
+                // is on its way back from cold (its restore in flight) is confirmed once that is durable.
                 var durable = Durable.Inbound.GetValueOrDefault(sender);
                 if (durable > 0)
                     ConfirmUpTo(sender, durable);
+                else if (Decided.Inbound.GetValueOrDefault(sender) > 0)
+                    DeferAsync(sender, s =>
+                    {
+                        if (Durable.Inbound.GetValueOrDefault(s) is var known and > 0)
+                            ConfirmUpTo(s, known);
+                    });
                 break;
             case DeliveryDecision.Store store:
                 Write(store.Event, Confirm);
@@ -470,6 +491,13 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             {
                 // Back from cold, or new, in a write still in flight: answer once it is durable.
                 DeferAsync(query, q => HandleThread((GetThread)q, deferred: true));
+                return;
+            }
+            if (deferred && Decided.MayBeCold(query.ConversationId) && Looked(query.ConversationId) is null)
+            {
+                // In a deferred handler the message being processed is the journal's answer, not this query: it
+                // cannot be stashed, so the query comes round again.
+                Self.Tell(query, Sender);
                 return;
             }
             switch (BeforeCold(query.ConversationId, restore: false))
@@ -636,6 +664,14 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case ColdStepKind.Restore when Decided.Restore(step.ConversationId, read.Pages) is { } restored:
                 // Decided has it at once: the command that waited is decided on it, pipelined behind this write.
                 Write(restored, _ => { });
+                if (_restored.TryAdd(step.ConversationId, restored.Entry.Conversation.LastUpdatedTimestamp))
+                {
+                    _restoredOrder.Enqueue(step.ConversationId);
+                    if (_restoredOrder.Count > RecentlyRestored)
+                        _restored.Remove(_restoredOrder.Dequeue());
+                }
+                else
+                    _restored[step.ConversationId] = restored.Entry.Conversation.LastUpdatedTimestamp;
                 break;
             case ColdStepKind.Restore:
                 (_notCold ??= new HashSet<string>(StringComparer.Ordinal)).Add(step.ConversationId);
@@ -677,25 +713,62 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         Stash.UnstashAll();
     }
 
-    /// <summary>More conversations in memory than the bound: take the one changed longest ago out (one at a time, each once the last is durable).</summary>
+    /// <summary>
+    /// Every write is durable: with more conversations in memory than the bound, the next archive goes behind whatever
+    /// waits in the mailbox (the commands the last step held back first), so archiving many never starves them.
+    /// </summary>
     protected override void OnSettled()
     {
         var max = _settings.Limits.MaxConversationsInMemory;
-        if (_cold is not null || max <= 0 || Durable.Conversations.Count <= max || Environment.TickCount64 < _archiveNotBefore
-            || !_settings.ColdAllowed())
+        if (_archiveNextSent || max <= 0 || Durable.Conversations.Count <= max)
             return;
+        _archiveNextSent = true;
+        Self.Tell(ArchiveNext.Instance);
+    }
+
+    /// <summary>Take the conversation changed longest ago out of memory (one at a time, each once the last is durable).</summary>
+    private void ArchiveNextIfOver()
+    {
+        var max = _settings.Limits.MaxConversationsInMemory;
+        if (_cold is not null || Stopping || WritesInFlight || max <= 0 || Durable.Conversations.Count <= max
+            || Environment.TickCount64 < _archiveNotBefore || !_settings.ColdAllowed())
+            return; // a write in flight settles into OnSettled again
         // Confirmations are journaled in batches: a channel its recipient has confirmed in memory only still counts as
         // pending. Journal them first (the next settle goes on from here).
         var confirmed = _delivery.MakeRoom(Decided);
         Run(confirmed);
         if (confirmed.Effects.Any(e => e is DeliveryEffect.Persist))
             return;
-        if (Durable.PlanArchive() is not { } plan)
+        string? next = null;
+        while (next is null && _archiveQueue is { Count: > 0 } queue)
         {
-            _archiveNotBefore = Environment.TickCount64 + 1_000; // every one of them has copies pending: later
-            return;
+            // Still as it was planned: not changed since (then it is no longer among the oldest), nor brought back.
+            var (id, stamp) = queue.Dequeue();
+            if (Durable.IsArchivable(id) && Durable.Conversations[id].LastUpdatedTimestamp == stamp && !RestoredLately(id))
+                next = id;
         }
-        StartColdStep(plan.ConversationId, ColdStepKind.Archive, plan.PageSeq);
+        if (next is null)
+        {
+            var plan = Durable.PlanArchive(RestoredLately);
+            if (plan.Count == 0)
+            {
+                _archiveNotBefore = Environment.TickCount64 + 1_000; // groups, copies pending, brought back lately: later
+                return;
+            }
+            _archiveQueue = new Queue<(string, long)>(plan.Select(id => (id, Durable.Conversations[id].LastUpdatedTimestamp)));
+            next = _archiveQueue.Dequeue().Id;
+        }
+        StartColdStep(next, ColdStepKind.Archive, Durable.Cold.PageOf(next));
+    }
+
+    /// <summary>Brought back lately and not changed since.</summary>
+    private bool RestoredLately(string conversationId) =>
+        _restored.TryGetValue(conversationId, out var stamp) && Durable.Conversations.GetValueOrDefault(conversationId)?.LastUpdatedTimestamp == stamp;
+
+    /// <summary>Archive the next conversation, if memory still holds more than the bound.</summary>
+    private sealed class ArchiveNext : IOwnMessage
+    {
+        public static readonly ArchiveNext Instance = new();
     }
 
     /// <summary>Carry out what the delivery bookkeeping decided.</summary>

@@ -3,9 +3,6 @@ using Messaging.Messages;
 
 namespace Messaging.Actors;
 
-/// <summary>What the archive step takes out of memory: <see cref="ConversationId"/>, whose page is in the event at <see cref="PageSeq"/> (0: none yet).</summary>
-public sealed record ArchivePlan(string ConversationId, long PageSeq);
-
 /// <summary>
 /// Cold conversations (1.8.0): past <see cref="MailboxLimits.MaxConversationsInMemory"/>, the 1:1 conversations changed
 /// longest ago leave memory and the snapshot, with the channel positions shared with their other participant, into
@@ -44,9 +41,13 @@ public sealed partial record MailboxState
             case MarkReceipts marks when !Ids.IsGroup(marks.ConversationId):
                 return IfCold(marks.ConversationId);
             case MarkReceipts marks when Conversations.TryGetValue(marks.ConversationId, out var group):
-                foreach (var member in group.ParticipantIds)
+                // Exactly whom the receipt may go to (DecideReceipts' targets): the senders of the messages the markers
+                // newly cover, members or not any more, or every member when those messages are before the window.
+                var read = Math.Max(group.ReadUpToSeq, marks.ReadUpToSeq ?? 0);
+                var delivered = Math.Min(group.LastSeq, Math.Max(Math.Max(group.DeliveredUpToSeq, marks.DeliveredUpToSeq ?? 0), read));
+                foreach (var target in ReceiptTargets(group, delivered))
                 {
-                    if (IfCold(Dm(member)) is { } dm)
+                    if (IfCold(Dm(target)) is { } dm)
                         return dm;
                 }
                 return null;
@@ -56,28 +57,35 @@ public sealed partial record MailboxState
     }
 
     /// <summary>
-    /// The conversation to take out of memory next, if more than <see cref="MailboxLimits.MaxConversationsInMemory"/>
-    /// are in it: the 1:1 conversation changed longest ago with nothing pending on its channel (at most 64 looked at).
-    /// Decide it on a settled state (no write in flight): the page it names must be in the journal.
+    /// The conversations to take out of memory next, oldest first, if more than
+    /// <see cref="MailboxLimits.MaxConversationsInMemory"/> are in it: the 1:1 conversations changed longest ago with
+    /// nothing pending on their channel and not <paramref name="keep"/> (brought back lately), as many as are over the
+    /// bound, at most <paramref name="most"/> (one walk of the list for many archives). Each is archived in its own step
+    /// (<see cref="IsArchivable"/> again first); groups stay.
     /// </summary>
-    public ArchivePlan? PlanArchive()
+    public IReadOnlyList<string> PlanArchive(Func<string, bool>? keep = null, int most = 64)
     {
         var max = Limits.MaxConversationsInMemory;
         if (max <= 0 || Conversations.Count <= max)
-            return null;
-        var looked = 0;
-        foreach (var (_, id) in ByStamp.Reverse())
+            return [];
+        var over = Math.Min(most, Conversations.Count - max);
+        var plan = new List<string>(over);
+        // ByStamp is newest first: walk it from the end (one copy of its ids, as long as the list is).
+        var ids = ByStamp.Values.ToArray();
+        for (var i = ids.Length - 1; i >= 0 && plan.Count < over; i--)
         {
-            if (++looked > 64)
-                break;
-            if (Ids.IsGroup(id) || OtherOf(Conversations[id]) is not { } other)
-                continue;
-            if (Outbound.TryGetValue(other, out var channel) && channel.PendingCount > 0)
-                continue;
-            return new ArchivePlan(id, Cold.PageOf(id));
+            if (IsArchivable(ids[i]) && keep?.Invoke(ids[i]) != true)
+                plan.Add(ids[i]);
         }
-        return null;
+        return plan;
     }
+
+    /// <summary>A 1:1 conversation in memory with nothing pending on its channel: it may go cold.</summary>
+    public bool IsArchivable(string conversationId) =>
+        !Ids.IsGroup(conversationId)
+        && Conversations.TryGetValue(conversationId, out var conversation)
+        && OtherOf(conversation) is { } other
+        && !(Outbound.TryGetValue(other, out var channel) && channel.PendingCount > 0);
 
     /// <summary>
     /// The event that takes <paramref name="conversationId"/> out of memory into its page: <paramref name="current"/>

@@ -259,7 +259,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 // back round through the shard region as a Keep...Delivering) and the delivery index's wakes do not.
                 // For idle passivation, whatever comes through the shard counts (as the shard's own idle timer
                 // counted it): a mailbox with copies to deliver keeps delivering until they are confirmed.
-                if (message is not (Delivery.DeliveryTimer or Terminated))
+                if (message is not (Delivery.DeliveryTimer or Terminated or IOwnMessage))
                 {
                     var now = Environment.TickCount64;
                     Volatile.Write(ref _lastTouched, now);
@@ -273,6 +273,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 return OnCommand(message);
         }
     }
+
+    /// <summary>A message an entity sends itself (its own work, like a timer): not use, for idle passivation or the memory governor.</summary>
+    protected interface IOwnMessage;
 
     /// <summary>The entity's own commands: true when handled (else Akka's unhandled-message path).</summary>
     protected abstract bool OnCommand(object message);
@@ -364,6 +367,9 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
 
     /// <summary><see cref="Durable"/> plus the writes in flight: what commands are decided against.</summary>
     protected TState Decided { get; private set; }
+
+    /// <summary>Writes of this incarnation are on their way to the journal (<see cref="Decided"/> is ahead of <see cref="Durable"/>).</summary>
+    protected bool WritesInFlight => _inFlight > 0;
 
     /// <summary>Stopping (asked to, or after a failed write): take no more commands that write.</summary>
     protected bool Stopping { get; private set; }

@@ -12,7 +12,7 @@ namespace Messaging.Actors;
 /// copying). A struct holding one reference, so an empty map costs the field alone.
 /// <para>
 /// Enumeration order is insertion order while flat and the dictionary's (hash) order beyond; callers must not depend
-/// on it. Entries are never removed (no caller needs it).
+/// on it. Entries are removed only when a conversation goes cold (<see cref="Remove"/>).
 /// </para>
 /// </summary>
 public readonly struct SmallMap<TValue> : IReadOnlyDictionary<string, TValue>, IEquatable<SmallMap<TValue>>
@@ -102,7 +102,6 @@ public readonly struct SmallMap<TValue> : IReadOnlyDictionary<string, TValue>, I
         }
     }
 
-    /// <summary>This map with every one of <paramref name="items"/> set, in order (a later one wins).</summary>
     /// <summary>Without <paramref name="key"/> (the same map if it is not there); a tree that shrinks to the flat size stays a tree.</summary>
     public SmallMap<TValue> Remove(string key)
     {
@@ -126,6 +125,7 @@ public readonly struct SmallMap<TValue> : IReadOnlyDictionary<string, TValue>, I
         }
     }
 
+    /// <summary>This map with every one of <paramref name="items"/> set, in order (a later one wins).</summary>
     public SmallMap<TValue> SetItems(IEnumerable<KeyValuePair<string, TValue>> items)
     {
         var map = this;

@@ -147,3 +147,66 @@ public sealed class ColdConversationGateSpecs(ITestOutputHelper output)
         Assert.Equal(8, status.Conversations);
     }
 }
+
+/// <summary>
+/// Archiving many conversations in a row (the gate opening on a mailbox far over the bound, or a lowered bound) lets
+/// the commands that waited for one step run before the next step starts, so the mailbox keeps serving meanwhile.
+/// </summary>
+public sealed class ColdConversationPacingSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(ColdConversationPacingSpecs), output, new MailboxSettings
+    {
+        Limits = new MailboxLimits(MaxConversationsInMemory: 2),
+        ColdAllowed = () => Open,
+    })
+{
+    private static volatile bool Open;
+
+    [Fact]
+    public async Task Should_answer_what_waited_for_one_archive_before_the_next_starts()
+    {
+        var popular = $"popular-{Run}";
+        for (var i = 0; i < 8; i++)
+            Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(new SendMessage($"s{i}-{Run}", [popular], "hi", "c"), Ask, Ct)).Outcome);
+        Assert.Equal(8, (await Region.Ask<MailboxStatus>(new GetMailboxStatus(popular), Ask, Ct)).Conversations);
+
+        var archives = 0;
+        var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Open = true;
+        await WithJournalWrite(write => write.RejectIf(async p =>
+        {
+            if (p.Payload is ConversationsArchived)
+            {
+                switch (Interlocked.Increment(ref archives))
+                {
+                    case 1:
+                        firstHeld.TrySetResult();
+                        await releaseFirst.Task;
+                        break;
+                    case 2:
+                        secondHeld.TrySetResult();
+                        await releaseSecond.Task;
+                        break;
+                }
+            }
+            return false;
+        }), async () =>
+        {
+            // A ninth sender's message settles the mailbox over the bound: the first archive's write is held.
+            var ninth = Region.Ask<SendResult>(new SendMessage($"s8-{Run}", [popular], "hi", "c"), Ask, Ct);
+            await firstHeld.Task.WaitAsync(Ask, Ct);
+            var status = Region.Ask<MailboxStatus>(new GetMailboxStatus(popular), Ask, Ct); // waits in the stash
+            releaseFirst.SetResult();
+            // Answered before the second archive's write comes back: it ran between the two steps.
+            await secondHeld.Task.WaitAsync(Ask, Ct);
+            var answered = await status.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+            Assert.Equal(8, answered.Conversations); // the ninth in, the first one out
+            releaseSecond.SetResult();
+            Assert.Equal(SendOutcome.Sent, (await ninth).Outcome);
+        });
+        await AwaitAssertAsync(async () => Assert.Equal(2, (await Region.Ask<MailboxStatus>(new GetMailboxStatus(popular), Ask, Ct)).Conversations),
+            TimeSpan.FromSeconds(10), cancellationToken: Ct);
+    }
+}

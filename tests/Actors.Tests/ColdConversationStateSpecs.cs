@@ -51,10 +51,10 @@ public sealed class ColdConversationStateSpecs
         /// <summary>What the actor does once a write is durable: archive while past the bound.</summary>
         public void Settle()
         {
-            while (State.PlanArchive() is { } plan)
+            while (State.PlanArchive() is [var id, ..])
             {
-                var page = plan.PageSeq == 0 ? null : ColdIndex.PageFor(ReadPage(plan.PageSeq), ColdIndex.Digest(plan.ConversationId));
-                Write(State.Archive(plan.ConversationId, page));
+                var seq = State.Cold.PageOf(id);
+                Write(State.Archive(id, seq == 0 ? null : ColdIndex.PageFor(ReadPage(seq), ColdIndex.Digest(id))));
             }
         }
 
@@ -200,10 +200,14 @@ public sealed class ColdConversationStateSpecs
     public void Should_never_archive_a_group_and_bring_back_every_member_a_groups_receipt_goes_to()
     {
         var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
-        // A group with bob and carol, then both of their 1:1 conversations, then enough others that those go cold.
+        // A group with bob and carol, a message from each, then both of their 1:1 conversations, then enough others
+        // that those go cold.
         var created = new ChatMessage("1-g", "grp~g", "bob", [], "", "r1", T0, new GroupChange(GroupChange.Created, [Owner, "carol"]));
         mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(
             new DeliverGroupMessage(Owner, 1, 0, created, "G", ["bob", "carol", Owner]), mailbox.Now++)).Event);
+        foreach (var (sender, seq) in new[] { ("bob", 2L), ("carol", 3L) })
+            mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(new DeliverGroupMessage(Owner, seq, seq - 1,
+                new ChatMessage($"{seq}-g", "grp~g", sender, [], "hello all", $"g{seq}", T0 + seq), "G", []), mailbox.Now++)).Event);
         mailbox.Receive("bob", 1, "hi");
         mailbox.Receive("carol", 1, "hi");
         for (var i = 0; i < 4; i++)
@@ -211,12 +215,55 @@ public sealed class ColdConversationStateSpecs
         Assert.True(mailbox.State.Conversations.ContainsKey("grp~g"));
         Assert.False(mailbox.State.Conversations.ContainsKey(Dm("bob")));
 
-        var marks = new MarkReceipts(Owner, "grp~g", 1, 1);
+        var marks = new MarkReceipts(Owner, "grp~g", 3, 3);
         Assert.NotNull(mailbox.State.ColdNeededFor(marks));
         mailbox.Before(marks);
         Assert.Null(mailbox.State.ColdNeededFor(marks));
         Assert.True(mailbox.State.Conversations.ContainsKey(Dm("bob")));
         Assert.True(mailbox.State.Conversations.ContainsKey(Dm("carol")));
+    }
+
+    [Fact]
+    public void Should_bring_back_a_former_members_conversation_before_a_groups_receipt_goes_to_them()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        mailbox.Receive("bob", 1, "hi"); // the 1:1 conversation with bob: his channel and ours
+        mailbox.Send("bob", "hello", "r1");
+        var created = new ChatMessage("1-g", "grp~g", "carol", [], "", "r1", T0, new GroupChange(GroupChange.Created, [Owner, "bob"]));
+        var said = new ChatMessage("2-g", "grp~g", "bob", [], "bob says", "c2", T0 + 1);
+        var left = new ChatMessage("3-g", "grp~g", "bob", [], "", "c3", T0 + 2, new GroupChange(GroupChange.Left, ["bob"]));
+        foreach (var (groupCopy, seq) in new[] { (created, 1L), (said, 2L), (left, 3L) })
+            mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(
+                new DeliverGroupMessage(Owner, seq, seq - 1, groupCopy, "G", seq == 1 ? ["bob", "carol", Owner] : []), mailbox.Now++)).Event);
+        for (var i = 0; i < 3; i++)
+            mailbox.Receive($"x{i}", 1, "hi");
+        Assert.False(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+        Assert.DoesNotContain("bob", mailbox.State.Conversations["grp~g"].ParticipantIds);
+
+        // Reading bob's message in the group sends him a receipt on our channel to him: it needs that channel back.
+        var marks = new MarkReceipts(Owner, "grp~g", null, 3);
+        Assert.Equal(Dm("bob"), mailbox.State.ColdNeededFor(marks));
+        mailbox.Before(marks);
+        var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.State.DecideReceipts(marks, mailbox.Now++));
+        var copy = Assert.Single(decided.Event.Targets, t => t.RecipientId == "bob");
+        Assert.Equal(2, copy.ChannelSeq); // after our "hello", number 1
+    }
+
+    [Fact]
+    public void Should_archive_past_any_number_of_groups_changed_longer_ago()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 70));
+        for (var g = 0; g < 80; g++)
+        {
+            var created = new ChatMessage($"{g}-g", $"grp~g{g}", "carol", [], "", $"r{g}", T0 + g, new GroupChange(GroupChange.Created, [Owner]));
+            mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(
+                new DeliverGroupMessage(Owner, 1, 0, created, "G", ["carol", Owner]), mailbox.Now++)).Event);
+        }
+        for (var i = 0; i < 10; i++)
+            mailbox.Receive($"x{i}", 1, "hi");
+        // The 80 groups stay (they never go cold), and every 1:1 conversation over the bound went.
+        Assert.Equal(80, mailbox.State.Conversations.Count);
+        Assert.Equal(10, mailbox.State.Cold.Count);
     }
 
     [Fact]

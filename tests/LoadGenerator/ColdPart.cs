@@ -59,10 +59,10 @@ internal static class ColdPart
                 Write(restored);
             }
             Write(((DeliveryDecision.Store)state.DecideDelivery(copy, T0 + i)).Event);
-            while (state.PlanArchive() is { } plan)
+            while (state.PlanArchive() is [var id, ..])
             {
                 archives++;
-                Write(state.Archive(plan.ConversationId, PageAt(plan.PageSeq, plan.ConversationId)));
+                Write(state.Archive(id, PageAt(state.Cold.PageOf(id), id)));
             }
         }
         var elapsed = clock.Elapsed;
