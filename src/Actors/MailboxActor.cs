@@ -652,6 +652,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         {
             Log.Warning("Cold page {PageSeq} of {PersistenceId} not read for {ConversationId}: {Failure}",
                 read.PageSeq, PersistenceId, step.ConversationId, failure);
+            MessagingMetrics.ColdReadFailed();
             if (step.Kind == ColdStepKind.Archive)
                 _archiveNotBefore = Environment.TickCount64 + 5_000;
             else
@@ -663,7 +664,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         {
             case ColdStepKind.Restore when Decided.Restore(step.ConversationId, read.Pages) is { } restored:
                 // Decided has it at once: the command that waited is decided on it, pipelined behind this write.
-                Write(restored, _ => { });
+                Write(restored, _ => MessagingMetrics.ConversationRestored());
                 if (_restored.TryAdd(step.ConversationId, restored.Entry.Conversation.LastUpdatedTimestamp))
                 {
                     _restoredOrder.Enqueue(step.ConversationId);
@@ -694,6 +695,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 var other = Decided.Conversations[step.ConversationId].ParticipantIds.First(p => p != _userId);
                 Write(Decided.Archive(step.ConversationId, page), _ =>
                 {
+                    MessagingMetrics.ConversationArchived();
                     _delivery = _delivery.Forget(other);
                     ColdStepDone();
                 }, ColdStepDone);

@@ -71,6 +71,30 @@ public static class MessagingMetrics
 
     internal static void SnapshotLineChanged(int by) => Interlocked.Add(ref _snapshotsWaiting, by);
 
+    private static long _archived;
+    private static long _restored;
+    private static long _coldReadsFailed;
+
+    // Cold conversations (MailboxState.Cold.cs): taken out of memory past MaxConversationsInMemory, brought back when
+    // needed, and page reads that failed (the command that waited got 503). Observed, so exported as 0 from the start.
+    private static readonly ObservableCounter<long> Archived = Meter.CreateObservableCounter(
+        "messaging.conversations.archived", () => Interlocked.Read(ref _archived), unit: "{conversation}",
+        description: "Conversations that went cold: out of a mailbox's memory and snapshot, into a page of its journal");
+
+    private static readonly ObservableCounter<long> Restored = Meter.CreateObservableCounter(
+        "messaging.conversations.restored", () => Interlocked.Read(ref _restored), unit: "{conversation}",
+        description: "Cold conversations brought back into a mailbox's memory by a message, receipt or marker");
+
+    private static readonly ObservableCounter<long> ColdReadsFailed = Meter.CreateObservableCounter(
+        "messaging.conversations.cold_reads.failed", () => Interlocked.Read(ref _coldReadsFailed), unit: "{read}",
+        description: "Reads of a cold conversation's page that failed or timed out (the command that waited got 503)");
+
+    internal static void ConversationArchived() => Interlocked.Increment(ref _archived);
+
+    internal static void ConversationRestored() => Interlocked.Increment(ref _restored);
+
+    internal static void ColdReadFailed() => Interlocked.Increment(ref _coldReadsFailed);
+
     internal static void RecordJournalWrite(long startedAt) =>
         JournalWriteDuration.Record(Stopwatch.GetElapsedTime(startedAt).TotalMilliseconds);
 }

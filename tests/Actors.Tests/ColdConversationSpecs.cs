@@ -198,6 +198,10 @@ public sealed class ColdConversationPacingSpecs(ITestOutputHelper output)
             var ninth = Region.Ask<SendResult>(new SendMessage($"s8-{Run}", [popular], "hi", "c"), Ask, Ct);
             await firstHeld.Task.WaitAsync(Ask, Ct);
             var status = Region.Ask<MailboxStatus>(new GetMailboxStatus(popular), Ask, Ct); // waits in the stash
+            // Nothing says when it is in the stash: give it a second to get there (it takes milliseconds). Released
+            // before it arrives, it would come after the next step's start, and this test would fail without a bug.
+            await Task.Delay(TimeSpan.FromSeconds(1), Ct);
+            Assert.False(status.IsCompleted);
             releaseFirst.SetResult();
             // Answered before the second archive's write comes back: it ran between the two steps.
             await secondHeld.Task.WaitAsync(Ask, Ct);
