@@ -173,7 +173,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case GetMailboxStatus status:
                 Sender.Tell(new MailboxStatus(
                     _userId, PersistenceId, LastSequenceNr, Durable.Conversations.Count, Durable.PendingDeliveries,
-                    Cluster.Get(Context.System).SelfAddress.ToString(), Durable.OpeningWaitMs(status.OpeningConversationId, Now)));
+                    Cluster.Get(Context.System).SelfAddress.ToString(), Durable.OpeningWaitMs(status.OpeningConversationId, Now),
+                    Durable.Cold.Count));
                 return true;
             case StopMailbox:
                 Run(_delivery.Stop(Decided));

@@ -235,7 +235,8 @@ public sealed record MailboxStatus(
     int Conversations,
     int PendingDeliveries,
     string NodeAddress,
-    long OpeningWaitMs = 0) : IMessagingProtocol;
+    long OpeningWaitMs = 0,
+    long ColdConversations = 0) : IMessagingProtocol;
 
 // ---- events ----
 

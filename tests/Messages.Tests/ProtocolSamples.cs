@@ -67,6 +67,7 @@ public static class ProtocolSamples
         ["MailboxUnavailable"] = new MailboxUnavailable("thread read timed out after 00:00:05"),
         ["MailboxStatus"] = new MailboxStatus(Alice, "mailbox-alice", 123_456, 17, 3, "akka.tcp://messaging@10.0.0.7:4053"),
         ["MailboxStatus, may not open a conversation"] = new MailboxStatus(Alice, "mailbox-alice", 1, 200, 0, "akka.tcp://messaging@10.0.0.7:4053", 3_599_000),
+        ["MailboxStatus, cold conversations"] = new MailboxStatus(Alice, "mailbox-alice", 9_000, 1_000, 0, "akka.tcp://messaging@10.0.0.7:4053", 0, 123_456),
         ["MessageSent"] = new MessageSent(Message, 5, new ThreadLinks(11, 8), 42),
         ["MessageSent, first of thread"] = new MessageSent(Message, 1, ThreadLinks.None, 1),
         ["MessageReceived"] = new MessageReceived(Reply, 6, 1_764_000_000_999, new ThreadLinks(12, 0), 7),

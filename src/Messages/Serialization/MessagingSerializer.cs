@@ -548,10 +548,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         PendingDeliveries = s.PendingDeliveries,
         NodeAddress = s.NodeAddress,
         OpeningWaitMs = s.OpeningWaitMs,
+        ColdConversations = s.ColdConversations,
     };
 
     private static MailboxStatus FromProto(P.MailboxStatus s) => new(
-        s.UserId, s.PersistenceId, s.LastSequenceNr, s.Conversations, s.PendingDeliveries, s.NodeAddress, s.OpeningWaitMs);
+        s.UserId, s.PersistenceId, s.LastSequenceNr, s.Conversations, s.PendingDeliveries, s.NodeAddress, s.OpeningWaitMs,
+        s.ColdConversations);
 
     private static GetMailboxStatus FromProto(P.GetMailboxStatus m) =>
         new(m.UserId, m.OpeningConversationId.Length == 0 ? null : m.OpeningConversationId);

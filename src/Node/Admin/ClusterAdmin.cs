@@ -179,7 +179,8 @@ public sealed class ClusterAdmin(ActorSystem system, AdminOptions options, int s
         return new MailboxView(userId, shardId, mailbox.NodeAddress, active, !active, mailbox.LastSequenceNr,
             mailbox.Conversations, mailbox.PendingDeliveries,
             active ? "active; sequence number read from the running mailbox"
-                : "was not active: reading its sequence number started it (it recovered from the journal and passivates when idle)");
+                : "was not active: reading its sequence number started it (it recovered from the journal and passivates when idle)",
+            mailbox.ColdConversations);
     }
 
     /// <summary>A group's members, admins, where it lives and what it still has to deliver (this starts it if it is not active).</summary>
@@ -295,4 +296,5 @@ public sealed record MailboxView(
     long? SequenceNr,
     int? Conversations,
     int? PendingDeliveries,
-    string Note);
+    string Note,
+    long? ColdConversations = null);

@@ -63,6 +63,7 @@ internal static class Tables
             ["active", m.Active ? "yes" : "no"],
             ["sequence-nr", m.SequenceNr?.ToString() ?? "(not read)"],
             ["conversations", m.Conversations?.ToString() ?? "(not read)"],
+            ["cold-conversations", m.ColdConversations?.ToString() ?? "(not read)"],
             ["pending-deliveries", m.PendingDeliveries?.ToString() ?? "(not read)"],
             ["started-by-query", m.StartedByQuery ? "yes" : "no"],
         ]);
