@@ -6,7 +6,8 @@ using Messaging.Messages;
 namespace Messaging.Actors;
 
 /// <summary>What a <see cref="ColdPageReader"/> found: the pages of the event at <see cref="PageSeq"/>, or why not.</summary>
-public sealed record ColdPageRead(long PageSeq, ImmutableArray<ColdPage> Pages, string? Failure);
+/// <remarks>The mailbox's own work (<see cref="IEntityOwnMessage"/>): an archive's read while the user is idle is not use.</remarks>
+public sealed record ColdPageRead(long PageSeq, ImmutableArray<ColdPage> Pages, string? Failure) : IEntityOwnMessage;
 
 /// <summary>
 /// Reads one page event of a mailbox's cold index (<see cref="ConversationsArchived"/> at a journal sequence number) for

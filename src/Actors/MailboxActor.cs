@@ -40,6 +40,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     // whether an ArchiveNext is on its way (each archive waits behind the commands that waited for the last one).
     private Queue<(string Id, long Stamp)>? _archiveQueue;
     private bool _archiveNextSent;
+    // An ArchiveNext found writes in flight: it had its turn behind the queue, so the next settle archives at once
+    // (under steady writes, waiting for a turn with nothing in flight could wait for ever).
+    private bool _archiveOwed;
     // Conversations brought back lately and not changed since (a resend of a copy already stored, a group's receipt to
     // a member), with their stamp: not taken out again at once, at most RecentlyRestored of them, so memory holds at
     // most the bound plus these. One that changed is ordered by its new stamp like any other.
@@ -293,7 +296,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             replyTo.Tell(new MailboxUnavailable("the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (BeforeCold(Decided.ColdNeededFor(cmd), restore: true))
+        switch (BeforeCold(Decided.ColdNeededFor(cmd, KnownNotCold), restore: true))
         {
             case ColdGate.Wait:
                 return;
@@ -396,7 +399,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (BeforeCold(Decided.ColdNeededFor(cmd), restore: true))
+        switch (BeforeCold(Decided.ColdNeededFor(cmd, KnownNotCold), restore: true))
         {
             case ColdGate.Wait:
                 return;
@@ -429,7 +432,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     {
         if (Stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
-        if (BeforeCold(Decided.ColdNeededFor(delivery), restore: true) is not ColdGate.Go)
+        if (BeforeCold(Decided.ColdNeededFor(delivery, KnownNotCold), restore: true) is not ColdGate.Go)
             return; // it waits for its conversation, or the sender resends it
         var sender = delivery.SenderId;
         var decision = Decided.DecideDelivery(delivery, Now);
@@ -623,6 +626,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         return ColdGate.Waiting;
     }
 
+    /// <summary>Read from its slot's page and not there since the pages last changed: not cold (new).</summary>
+    private bool KnownNotCold(string conversationId) => _notCold?.Contains(conversationId) == true;
+
     /// <summary>A cold conversation read without bringing it back (null: it is not cold, it does not exist).</summary>
     private ConversationState? Looked(string conversationId) =>
         _looked is { } looked && looked.Id == conversationId ? looked.State : null;
@@ -725,6 +731,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         var max = _settings.Limits.MaxConversationsInMemory;
         if (_archiveNextSent || max <= 0 || Durable.Conversations.Count <= max)
             return;
+        if (_archiveOwed)
+        {
+            _archiveOwed = false;
+            ArchiveNextIfOver();
+            return;
+        }
         _archiveNextSent = true;
         Self.Tell(ArchiveNext.Instance);
     }
@@ -733,9 +745,14 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private void ArchiveNextIfOver()
     {
         var max = _settings.Limits.MaxConversationsInMemory;
-        if (_cold is not null || Stopping || WritesInFlight || max <= 0 || Durable.Conversations.Count <= max
+        if (_cold is not null || Stopping || max <= 0 || Durable.Conversations.Count <= max
             || Environment.TickCount64 < _archiveNotBefore || !_settings.ColdAllowed())
-            return; // a write in flight settles into OnSettled again
+            return;
+        if (WritesInFlight)
+        {
+            _archiveOwed = true; // they settle into OnSettled, which archives then
+            return;
+        }
         // Confirmations are journaled in batches: a channel its recipient has confirmed in memory only still counts as
         // pending. Journal them first (the next settle goes on from here).
         var confirmed = _delivery.MakeRoom(Decided);
@@ -769,7 +786,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         _restored.TryGetValue(conversationId, out var stamp) && Durable.Conversations.GetValueOrDefault(conversationId)?.LastUpdatedTimestamp == stamp;
 
     /// <summary>Archive the next conversation, if memory still holds more than the bound.</summary>
-    private sealed class ArchiveNext : IOwnMessage
+    private sealed class ArchiveNext : IEntityOwnMessage
     {
         public static readonly ArchiveNext Instance = new();
     }

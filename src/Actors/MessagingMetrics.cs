@@ -87,7 +87,7 @@ public static class MessagingMetrics
 
     private static readonly ObservableCounter<long> ColdReadsFailed = Meter.CreateObservableCounter(
         "messaging.conversations.cold_reads.failed", () => Interlocked.Read(ref _coldReadsFailed), unit: "{read}",
-        description: "Reads of a cold conversation's page that failed or timed out (the command that waited got 503)");
+        description: "Reads of a cold page that failed or timed out (a command that waited got 503; an archive is tried again later)");
 
     internal static void ConversationArchived() => Interlocked.Increment(ref _archived);
 

@@ -7,6 +7,12 @@ using Akka.Persistence;
 namespace Messaging.Actors;
 
 /// <summary>
+/// A message an entity gets from itself or its own children (its own work, like a timer): not use, for idle
+/// passivation or the memory governor (<see cref="SingleWriterActor{TState,TEvent}"/>).
+/// </summary>
+public interface IEntityOwnMessage;
+
+/// <summary>
 /// How an entity that is the only writer of its journal writes, whatever it keeps. Commands are decided against
 /// <see cref="Decided"/> (which already includes writes in flight, so PersistAsync can pipeline without reusing a
 /// seq or a stamp); reads and replies use <see cref="Durable"/>, which changes only once the journal has the write.
@@ -259,7 +265,7 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 // back round through the shard region as a Keep...Delivering) and the delivery index's wakes do not.
                 // For idle passivation, whatever comes through the shard counts (as the shard's own idle timer
                 // counted it): a mailbox with copies to deliver keeps delivering until they are confirmed.
-                if (message is not (Delivery.DeliveryTimer or Terminated or IOwnMessage))
+                if (message is not (Delivery.DeliveryTimer or Terminated or IEntityOwnMessage))
                 {
                     var now = Environment.TickCount64;
                     Volatile.Write(ref _lastTouched, now);
@@ -273,9 +279,6 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
                 return OnCommand(message);
         }
     }
-
-    /// <summary>A message an entity sends itself (its own work, like a timer): not use, for idle passivation or the memory governor.</summary>
-    protected interface IOwnMessage;
 
     /// <summary>The entity's own commands: true when handled (else Akka's unhandled-message path).</summary>
     protected abstract bool OnCommand(object message);

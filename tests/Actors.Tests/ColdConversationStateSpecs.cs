@@ -37,14 +37,18 @@ public sealed class ColdConversationStateSpecs
             return Assert.IsType<ConversationsArchived>(Journal[(int)journalSeq - 1]).Pages;
         }
 
-        /// <summary>What the actor does before a command: bring back the cold conversation it needs, if any.</summary>
+        private readonly HashSet<string> _notCold = [];
+
+        /// <summary>What the actor does before a command: bring back every cold conversation it needs.</summary>
         public void Before(object command)
         {
-            while (State.ColdNeededFor(command) is { } cold)
+            _notCold.Clear();
+            while (State.ColdNeededFor(command, _notCold.Contains) is { } cold)
             {
-                if (State.Restore(cold, ReadPage(State.Cold.PageOf(cold))) is not { } restored)
-                    return; // not cold: a new conversation whose slot has a page
-                Write(restored);
+                if (State.Restore(cold, ReadPage(State.Cold.PageOf(cold))) is { } restored)
+                    Write(restored);
+                else if (!_notCold.Add(cold)) // not cold: a new conversation whose slot has a page
+                    return; // asked for again: the state did not pass over what it was told
             }
         }
 
@@ -247,6 +251,32 @@ public sealed class ColdConversationStateSpecs
         var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.State.DecideReceipts(marks, mailbox.Now++));
         var copy = Assert.Single(decided.Event.Targets, t => t.RecipientId == "bob");
         Assert.Equal(2, copy.ChannelSeq); // after our "hello", number 1
+    }
+
+    [Fact]
+    public void Should_bring_back_a_later_target_of_a_groups_receipt_when_an_earlier_one_was_never_cold()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        mailbox.Receive("bob", 1, "hi");
+        mailbox.Send("bob", "hello", "r1"); // our channel to bob: number 1
+        var created = new ChatMessage("1-g", "grp~g", "carol", [], "", "r1", T0, new GroupChange(GroupChange.Created, [Owner, "alice", "bob"]));
+        mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(
+            new DeliverGroupMessage(Owner, 1, 0, created, "G", ["alice", "bob", "carol", Owner]), mailbox.Now++)).Event);
+        foreach (var (sender, seq) in new[] { ("alice", 2L), ("bob", 3L) })
+            mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(new DeliverGroupMessage(Owner, seq, seq - 1,
+                new ChatMessage($"{seq}-g", "grp~g", sender, [], "hello all", $"g{seq}", T0 + seq), "G", []), mailbox.Now++)).Event);
+        for (var i = 0; i < 200; i++)
+            mailbox.Receive($"x{i}", 1, "hi"); // enough cold pages that every slot has one: alice's slot too
+        Assert.False(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+        Assert.True(mailbox.State.MayBeCold(Dm("alice"))); // her slot has a page; she never wrote 1:1, so it is not in it
+
+        // alice comes first among the targets and is not cold; bob after her is.
+        var marks = new MarkReceipts(Owner, "grp~g", 3, 3);
+        mailbox.Before(marks);
+        Assert.True(mailbox.State.Conversations.ContainsKey(Dm("bob")));
+        var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.State.DecideReceipts(marks, mailbox.Now++));
+        Assert.Equal(2, Assert.Single(decided.Event.Targets, t => t.RecipientId == "bob").ChannelSeq);
+        Assert.Equal(1, Assert.Single(decided.Event.Targets, t => t.RecipientId == "alice").ChannelSeq);
     }
 
     [Fact]
