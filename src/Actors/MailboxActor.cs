@@ -46,8 +46,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     // Conversations brought back lately and not changed since (a resend of a copy already stored, a group's receipt to
     // a member), with their stamp: not taken out again at once, at most RecentlyRestored of them, so memory holds at
     // most the bound plus these. One that changed is ordered by its new stamp like any other.
-    private readonly Queue<string> _restoredOrder = new();
-    private readonly Dictionary<string, long> _restored = new(StringComparer.Ordinal);
+    // Both allocated on the first restore: most mailboxes never have one.
+    private Queue<string>? _restoredOrder;
+    private Dictionary<string, long>? _restored;
     private const int RecentlyRestored = 256;
 
     /// <summary>Conversations per catch-up page of a live stream (it asks for the next page from the last one's stamp).</summary>
@@ -296,7 +297,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             replyTo.Tell(new MailboxUnavailable("the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (BeforeCold(Decided.ColdNeededFor(cmd, KnownNotCold), restore: true))
+        switch (BeforeCold(Decided.ColdNeededFor(cmd, _notCold), restore: true))
         {
             case ColdGate.Wait:
                 return;
@@ -399,7 +400,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             Sender.Tell(SendResult.Failure(SendOutcome.Unavailable, "the mailbox is moving or restarting; retry"));
             return;
         }
-        switch (BeforeCold(Decided.ColdNeededFor(cmd, KnownNotCold), restore: true))
+        switch (BeforeCold(Decided.ColdNeededFor(cmd, _notCold), restore: true))
         {
             case ColdGate.Wait:
                 return;
@@ -432,7 +433,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     {
         if (Stopping || delivery.RecipientId != _userId)
             return; // the sender resends until the next incarnation confirms
-        if (BeforeCold(Decided.ColdNeededFor(delivery, KnownNotCold), restore: true) is not ColdGate.Go)
+        if (BeforeCold(Decided.ColdNeededFor(delivery, _notCold), restore: true) is not ColdGate.Go)
             return; // it waits for its conversation, or the sender resends it
         var sender = delivery.SenderId;
         var decision = Decided.DecideDelivery(delivery, Now);
@@ -626,9 +627,6 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         return ColdGate.Waiting;
     }
 
-    /// <summary>Read from its slot's page and not there since the pages last changed: not cold (new).</summary>
-    private bool KnownNotCold(string conversationId) => _notCold?.Contains(conversationId) == true;
-
     /// <summary>A cold conversation read without bringing it back (null: it is not cold, it does not exist).</summary>
     private ConversationState? Looked(string conversationId) =>
         _looked is { } looked && looked.Id == conversationId ? looked.State : null;
@@ -672,23 +670,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case ColdStepKind.Restore when Decided.Restore(step.ConversationId, read.Pages) is { } restored:
                 // Decided has it at once: the command that waited is decided on it, pipelined behind this write.
                 Write(restored, _ => MessagingMetrics.ConversationRestored());
-                if (_restored.TryAdd(step.ConversationId, restored.Entry.Conversation.LastUpdatedTimestamp))
-                {
-                    _restoredOrder.Enqueue(step.ConversationId);
-                    if (_restoredOrder.Count > RecentlyRestored)
-                        _restored.Remove(_restoredOrder.Dequeue());
-                }
-                else
-                    _restored[step.ConversationId] = restored.Entry.Conversation.LastUpdatedTimestamp;
+                KeptAsRestored(step.ConversationId, restored.Entry.Conversation.LastUpdatedTimestamp);
                 break;
             case ColdStepKind.Restore:
-                (_notCold ??= new HashSet<string>(StringComparer.Ordinal)).Add(step.ConversationId);
+                NotCold(step.ConversationId);
                 break;
             case ColdStepKind.Look:
                 var entry = Decided.FindCold(step.ConversationId, read.Pages);
                 _looked = (step.ConversationId, entry is null ? null : ConversationState.FromSnapshot(entry.Conversation));
                 if (entry is null)
-                    (_notCold ??= new HashSet<string>(StringComparer.Ordinal)).Add(step.ConversationId);
+                    NotCold(step.ConversationId);
                 break;
             case ColdStepKind.Archive when !Stopping && Decided.Conversations.ContainsKey(step.ConversationId):
                 var page = read.PageSeq == 0 ? null : ColdIndex.PageFor(read.Pages, ColdIndex.Digest(step.ConversationId));
@@ -709,6 +700,23 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 return;
         }
         ColdStepDone();
+    }
+
+    /// <summary>Its slot's page was read and it is not there: a new conversation (until the pages change).</summary>
+    private void NotCold(string conversationId) => (_notCold ??= new HashSet<string>(StringComparer.Ordinal)).Add(conversationId);
+
+    /// <summary>Brought back at <paramref name="stamp"/>: kept from going cold again at once (the newest RecentlyRestored).</summary>
+    private void KeptAsRestored(string conversationId, long stamp)
+    {
+        _restored ??= new Dictionary<string, long>(StringComparer.Ordinal);
+        _restoredOrder ??= new Queue<string>();
+        if (!_restored.ContainsKey(conversationId))
+        {
+            _restoredOrder.Enqueue(conversationId);
+            if (_restoredOrder.Count > RecentlyRestored)
+                _restored.Remove(_restoredOrder.Dequeue());
+        }
+        _restored[conversationId] = stamp;
     }
 
     private void ColdStepDone()
@@ -783,7 +791,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     /// <summary>Brought back lately and not changed since.</summary>
     private bool RestoredLately(string conversationId) =>
-        _restored.TryGetValue(conversationId, out var stamp) && Durable.Conversations.GetValueOrDefault(conversationId)?.LastUpdatedTimestamp == stamp;
+        _restored?.TryGetValue(conversationId, out var stamp) == true && Durable.Conversations.GetValueOrDefault(conversationId)?.LastUpdatedTimestamp == stamp;
 
     /// <summary>Archive the next conversation, if memory still holds more than the bound.</summary>
     private sealed class ArchiveNext : IEntityOwnMessage

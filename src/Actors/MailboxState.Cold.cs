@@ -25,13 +25,13 @@ public sealed partial record MailboxState
     /// </summary>
     /// <param name="notCold">Conversations the caller knows are not cold (their slot's page was read, and they are not
     /// in it): passed over, so that a later one of several (a group receipt's targets) is still found.</param>
-    public string? ColdNeededFor(object command, Func<string, bool>? notCold = null)
+    public string? ColdNeededFor(object command, IReadOnlySet<string>? notCold = null)
     {
         if (Cold.Directory.IsDefaultOrEmpty)
             return null; // nothing ever went cold: the path of nearly every mailbox, with no id built or hashed
         string? Dm(string? other) =>
             other is null || other == UserId || !Ids.IsValidUserId(other) ? null : Ids.ConversationFor(UserId, other);
-        string? IfCold(string? id) => id is not null && MayBeCold(id) && notCold?.Invoke(id) != true ? id : null;
+        string? IfCold(string? id) => id is not null && MayBeCold(id) && notCold?.Contains(id) != true ? id : null;
         switch (command)
         {
             case SendMessage send when send.RecipientIds.Length == 1:

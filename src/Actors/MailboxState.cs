@@ -775,7 +775,7 @@ public sealed partial record MailboxState(
         [.. Inbound.Select(e => new InboundSnapshot(e.Key, e.Value))],
         [.. Openings],
         StaleUpTo,
-        Cold.Directory.IsDefault ? [] : Cold.Directory,
+        Cold.Directory, // a default array is stored as none (MailboxSnapshot.ColdPages)
         Cold.Count);
 
     /// <param name="snapshotJournalSeq">

@@ -43,7 +43,7 @@ public sealed class ColdConversationStateSpecs
         public void Before(object command)
         {
             _notCold.Clear();
-            while (State.ColdNeededFor(command, _notCold.Contains) is { } cold)
+            while (State.ColdNeededFor(command, _notCold) is { } cold)
             {
                 if (State.Restore(cold, ReadPage(State.Cold.PageOf(cold))) is { } restored)
                     Write(restored);
