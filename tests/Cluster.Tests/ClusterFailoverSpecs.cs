@@ -114,10 +114,15 @@ public sealed class ClusterFailoverSpecs(ITestOutputHelper output)
         await scenario.LoadProgressesAsync(300, Progress);
 
         // The youngest node is frozen: the load goes to the two others, which must down it and take its mailboxes.
+        // It must hold mailboxes of the load (or the majority has nothing to take over), and it is thawed only once the
+        // majority has downed and removed it (a thaw before the failure detector noticed tests nothing).
         const int minority = 2;
         var frozen = scenario.Cluster.Nodes[minority];
+        var majority = scenario.Cluster.Nodes[0];
+        await scenario.MailboxesLiveOnAsync(frozen, majority, atLeast: 5, Progress);
         scenario.Cluster.Freeze(minority);
         await scenario.EveryMailboxServesAsync(Progress);
+        await scenario.MemberRemovedAsync(frozen, majority, Progress);
         await scenario.LoadProgressesAsync(200, Progress);
 
         scenario.Cluster.Thaw(minority);

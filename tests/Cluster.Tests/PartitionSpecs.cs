@@ -29,6 +29,8 @@ public sealed class PartitionSpecs(ITestOutputHelper output)
         log = scenario.Log;
         var isolated = scenario.Cluster.Nodes[Cut];
         await scenario.LoadProgressesAsync(300, Progress);
+        // It holds mailboxes of the load, so the majority has some to take over.
+        await scenario.MailboxesLiveOnAsync(isolated, scenario.Cluster.Nodes[0], atLeast: 5, Progress);
 
         // node3 loses node1 and node2, nothing else: it still reaches PostgreSQL, and clients still reach it.
         var cutAt = scenario.Load.Elapsed;
@@ -73,6 +75,8 @@ public sealed class PartitionSpecs(ITestOutputHelper output)
         log = scenario.Log;
         var cut = scenario.Cluster.Nodes[Cut];
         await scenario.LoadProgressesAsync(300, Progress);
+        // It holds mailboxes of the load, so their users meet the cut.
+        await scenario.MailboxesLiveOnAsync(cut, scenario.Cluster.Nodes[0], atLeast: 5, Progress);
 
         // node3 loses PostgreSQL only: it stays a member, so its mailboxes stay on it and cannot write.
         var cutAt = scenario.Load.Elapsed;

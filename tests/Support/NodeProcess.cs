@@ -40,7 +40,8 @@ public sealed class NodeProcess : IAsyncDisposable
     /// <summary>A command the node is started under, e.g. `ip netns exec NS` to run it in a network namespace.</summary>
     public IReadOnlyList<string> Launcher { get; init; } = [];
     public Uri HttpUri => new($"http://{Host}:{HttpPort}");
-    public Uri AdminUri => new($"http://127.0.0.1:{AdminPort}");
+    /// <summary>The admin listener: on loopback, or on <see cref="Host"/> when the node runs in a namespace of its own.</summary>
+    public Uri AdminUri => new($"http://{Host}:{AdminPort}");
     /// <summary>akka.ssl.tcp for a node with remoting TLS on.</summary>
     public string RemotingProtocol { get; init; } = "akka.tcp";
     public string AkkaAddress => $"{RemotingProtocol}://messaging@{Host}:{RemotingPort}";

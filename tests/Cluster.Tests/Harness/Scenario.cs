@@ -1,5 +1,8 @@
 using Xunit;
 using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Messaging.Testing;
 
 namespace Messaging.Cluster.Tests.Harness;
 
@@ -160,6 +163,55 @@ public sealed class Scenario : IAsyncDisposable
             return $"{Load.UserIds.Count - recent.Count} users had no send acknowledged, e.g. {string.Join(", ", Load.UserIds.Except(recent).Take(5))}";
         });
         Log($"every user had a send acknowledged; load: {Load.Report()}");
+    }
+
+    private static readonly HttpClient Admin = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    /// <summary>
+    /// Wait until at least <paramref name="atLeast"/> of the load's users have their mailbox on <paramref name="node"/>,
+    /// as <paramref name="via"/> sees it (without starting any): a fault on that node then has users to affect. Shards
+    /// allocated before the youngest node's region registered stay elsewhere until a rebalance moves some.
+    /// </summary>
+    public async Task<int> MailboxesLiveOnAsync(NodeProcess node, NodeProcess via, int atLeast, TimeSpan within)
+    {
+        var on = 0;
+        await Eventually.AssertAsync(async () =>
+        {
+            on = 0;
+            foreach (var user in Load.UserIds)
+            {
+                var response = await Admin.SendAsync(Api.Authorized(HttpMethod.Get,
+                    new Uri(via.AdminUri, $"/admin/mailboxes/{Uri.EscapeDataString(user)}?status=false"), Cluster.AdminToken));
+                if (!response.IsSuccessStatusCode)
+                    return false;
+                var view = await response.Content.ReadFromJsonAsync<JsonElement>();
+                if (view.GetProperty("node").GetString() == node.AkkaAddress)
+                    on++;
+            }
+            return on >= atLeast;
+        }, within, () => $"only {on} of {Load.UserIds.Count} users' mailboxes on {node.Name}, wanted {atLeast}", TimeSpan.FromSeconds(1));
+        Log($"{on} of {Load.UserIds.Count} users' mailboxes live on {node.Name}");
+        return on;
+    }
+
+    /// <summary>Wait until <paramref name="via"/> no longer counts <paramref name="gone"/> as a member: downed and removed.</summary>
+    public async Task MemberRemovedAsync(NodeProcess gone, NodeProcess via, TimeSpan within)
+    {
+        var status = "?";
+        await Eventually.AssertAsync(async () =>
+        {
+            var response = await Admin.SendAsync(Api.Authorized(HttpMethod.Get, new Uri(via.AdminUri, "/admin/cluster"), Cluster.AdminToken));
+            if (!response.IsSuccessStatusCode)
+                return false;
+            var view = await response.Content.ReadFromJsonAsync<JsonElement>();
+            var member = view.GetProperty("members").EnumerateArray()
+                .Where(m => m.GetProperty("address").GetString() == gone.AkkaAddress)
+                .Select(m => m.GetProperty("status").GetString())
+                .FirstOrDefault();
+            status = member ?? "removed";
+            return member is null;
+        }, within, () => $"{via.Name} still counts {gone.Name} as a member ({status})", TimeSpan.FromMilliseconds(500));
+        Log($"{via.Name} removed {gone.Name} from the cluster");
     }
 
     /// <param name="oneClock">False where a node's clock is wrong on purpose (see <see cref="Verifier"/>).</param>

@@ -175,6 +175,9 @@ public sealed class TestCluster : IAsyncDisposable
         {
             ["Messaging__Admin__Port"] = adminPort.ToString(),
         };
+        // In a network namespace of its own, loopback is the node's alone: the admin listener binds the node's address.
+        if (Options.Network is not null)
+            environment["Messaging__Admin__Hostname"] = HostOf(name);
         if (build.AppVersion is not null)
             environment["Messaging__Cluster__AppVersion"] = build.AppVersion;
         if (seedNodes is not null)
