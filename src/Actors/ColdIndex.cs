@@ -15,12 +15,21 @@ namespace Messaging.Actors;
 /// </summary>
 /// <param name="Directory">Empty until the first page (one slot, no page).</param>
 /// <param name="Count">Conversations that are cold (archived and not restored since).</param>
-public sealed record ColdIndex(ImmutableArray<long> Directory, long Count)
+/// <param name="HasGroups">A group conversation was archived once (1.9.0): the snapshot says so under a manifest 1.8.0
+/// refuses, since 1.8.0 would take a cold group for a new one. Never unset.</param>
+public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool HasGroups = false)
 {
     public static readonly ColdIndex Empty = new([], 0);
 
     /// <summary>A page past this many entries splits in two (the event that adds to it carries both halves).</summary>
     public const int MaxPageEntries = 64;
+
+    /// <summary>
+    /// A page of more than one entry past this many bytes (estimated, <see cref="EstimatedBytes"/>) splits too: a
+    /// group's entry carries its members and their receipts (up to ~40 KB for 1,024 members), where a 1:1 entry is
+    /// ~150 bytes, so 64 entries of 1:1 conversations never reach it.
+    /// </summary>
+    public const int MaxPageBytes = 128 * 1024;
 
     /// <summary>Deeper than this a page does not split (its entries share 24 bits of a SHA-256 digest): it only grows.</summary>
     public const int MaxDepth = 24;
@@ -68,7 +77,9 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count)
         todo.Push(page with { Entries = kept });
         while (todo.TryPop(out var next))
         {
-            if (next.Entries.Length <= MaxPageEntries || next.Depth >= MaxDepth)
+            if (next.Depth >= MaxDepth
+                || next.Entries.Length <= 1
+                || next.Entries.Length <= MaxPageEntries && next.Entries.Sum(EstimatedBytes) <= MaxPageBytes)
             {
                 done.Add(next);
                 continue;
@@ -83,11 +94,29 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count)
         return done.ToImmutable();
     }
 
-    /// <summary>The index once the event at <paramref name="journalSeq"/> wrote <paramref name="pages"/>: their slots point at it.</summary>
-    public ColdIndex With(ImmutableArray<ColdPage> pages, long journalSeq, long countDelta)
+    /// <summary>
+    /// About how many bytes an entry takes in its page's event (protobuf: UTF-8 text, varints): what it holds, counted
+    /// generously. Only where pages split depends on it, and that is carried in the events, never computed again.
+    /// </summary>
+    public static long EstimatedBytes(ColdEntry entry)
+    {
+        var c = entry.Conversation;
+        long bytes = 64 + 3L * (c.ConversationId.Length + c.Snippet.Length + (c.Name?.Length ?? 0)) + 10L * c.Anchors.Length;
+        foreach (var participant in c.ParticipantIds)
+            bytes += participant.Length + 3;
+        foreach (var receipt in c.Receipts)
+            bytes += receipt.UserId.Length + 40;
+        return bytes;
+    }
+
+    /// <summary>
+    /// The index once the event at <paramref name="journalSeq"/> wrote <paramref name="pages"/>: their slots point at it.
+    /// <paramref name="groups"/>: the event took a group out (<see cref="HasGroups"/> from then on).
+    /// </summary>
+    public ColdIndex With(ImmutableArray<ColdPage> pages, long journalSeq, long countDelta, bool groups = false)
     {
         if (pages.IsDefaultOrEmpty)
-            return this with { Count = Count + countDelta };
+            return this with { Count = Count + countDelta, HasGroups = HasGroups || groups };
         var directory = Directory.IsDefaultOrEmpty ? new long[] { 0 } : Directory.ToArray();
         foreach (var page in pages)
         {
@@ -104,6 +133,6 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count)
             for (var slot = (long)page.Bits; slot < directory.Length; slot += 1L << page.Depth)
                 directory[slot] = journalSeq;
         }
-        return new ColdIndex(ImmutableArray.Create(directory), Count + countDelta);
+        return new ColdIndex(ImmutableArray.Create(directory), Count + countDelta, HasGroups || groups);
     }
 }

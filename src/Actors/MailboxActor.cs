@@ -36,6 +36,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private (string Id, string Reason)? _coldFailed;
     // No archive before this (Environment.TickCount64): after a failed one, or when nothing could go.
     private long _archiveNotBefore;
+    private const string ArchiveLaterTimer = "archive-later";
     // The conversations to archive next, oldest first, with the stamp they had (one walk of the list for many), and
     // whether an ArchiveNext is on its way (each archive waits behind the commands that waited for the last one).
     private Queue<(string Id, long Stamp)>? _archiveQueue;
@@ -753,9 +754,15 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private void ArchiveNextIfOver()
     {
         var max = _settings.Limits.MaxConversationsInMemory;
-        if (_cold is not null || Stopping || max <= 0 || Durable.Conversations.Count <= max
-            || Environment.TickCount64 < _archiveNotBefore || !_settings.ColdAllowed())
+        if (_cold is not null || Stopping || max <= 0 || Durable.Conversations.Count <= max || !_settings.ColdAllowed())
             return;
+        if (_archiveNotBefore - Environment.TickCount64 is var wait and > 0)
+        {
+            // Tried lately (nothing could go then, or a step failed): what came since is looked at then, not only at
+            // the mailbox's next write (it may have none).
+            Timers.StartSingleTimer(ArchiveLaterTimer, ArchiveNext.Instance, TimeSpan.FromMilliseconds(wait));
+            return;
+        }
         if (WritesInFlight)
         {
             _archiveOwed = true; // they settle into OnSettled, which archives then
@@ -768,19 +775,20 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         if (confirmed.Effects.Any(e => e is DeliveryEffect.Persist))
             return;
         string? next = null;
+        var groups = _settings.ColdGroupsAllowed(); // the ColdGroups gate: every node runs 1.9.0
         while (next is null && _archiveQueue is { Count: > 0 } queue)
         {
             // Still as it was planned: not changed since (then it is no longer among the oldest), nor brought back.
             var (id, stamp) = queue.Dequeue();
-            if (Durable.IsArchivable(id) && Durable.Conversations[id].LastUpdatedTimestamp == stamp && !RestoredLately(id))
+            if (Durable.IsArchivable(id, groups) && Durable.Conversations[id].LastUpdatedTimestamp == stamp && !RestoredLately(id))
                 next = id;
         }
         if (next is null)
         {
-            var plan = Durable.PlanArchive(RestoredLately);
+            var plan = Durable.PlanArchive(RestoredLately, groups: groups);
             if (plan.Count == 0)
             {
-                _archiveNotBefore = Environment.TickCount64 + 1_000; // groups, copies pending, brought back lately: later
+                _archiveNotBefore = Environment.TickCount64 + 1_000; // copies pending, brought back lately, groups gated: later
                 return;
             }
             _archiveQueue = new Queue<(string, long)>(plan.Select(id => (id, Durable.Conversations[id].LastUpdatedTimestamp)));

@@ -144,4 +144,10 @@ public sealed record MailboxSettings
     /// gate for ColdConversations (every node runs 1.8.0, or the operator's switch). Always, unless the node says otherwise.
     /// </summary>
     public Func<bool> ColdAllowed { get; init; } = static () => true;
+
+    /// <summary>
+    /// Whether group conversations may go cold too: the node's feature gate for ColdGroups (every node runs 1.9.0, or
+    /// the operator's switch). Always, unless the node says otherwise.
+    /// </summary>
+    public Func<bool> ColdGroupsAllowed { get; init; } = static () => true;
 }

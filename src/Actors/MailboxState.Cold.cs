@@ -8,7 +8,8 @@ namespace Messaging.Actors;
 /// longest ago leave memory and the snapshot, with the channel positions shared with their other participant, into
 /// pages of the mailbox's own journal (<see cref="ColdIndex"/>). Anything that needs one again (a message or receipt
 /// from or to that participant, a marker, a page of its thread) finds it by one read of one event, and a write brings
-/// it back (<see cref="ConversationRestored"/>). Groups stay in memory.
+/// it back (<see cref="ConversationRestored"/>). Groups go cold the same way since 1.9.0 (the ColdGroups feature), with
+/// their group's channel position; their entries are written under manifests 1.8.0 refuses.
 /// </summary>
 public sealed partial record MailboxState
 {
@@ -21,7 +22,8 @@ public sealed partial record MailboxState
     /// <summary>
     /// The cold conversation a write needs in memory before it is decided, if any: the other participant's 1:1
     /// conversation carries their channel's positions, so every copy to or from them needs it (a group's receipt copies
-    /// go to its members one by one).
+    /// go to its members one by one); a group's copy, a receipt about a group message and a marker in a group need the
+    /// group's own conversation too. Called again once that one is back, it names the next (or none).
     /// </summary>
     /// <param name="notCold">Conversations the caller knows are not cold (their slot's page was read, and they are not
     /// in it): passed over, so that a later one of several (a group receipt's targets) is still found.</param>
@@ -36,12 +38,19 @@ public sealed partial record MailboxState
         {
             case SendMessage send when send.RecipientIds.Length == 1:
                 return IfCold(Dm(send.RecipientIds[0]));
-            case DeliverMessage delivery when !Ids.IsGroup(delivery.Message.ConversationId):
+            case DeliverGroupMessage copy:
+                return IfCold(copy.Message.ConversationId);
+            case DeliverMessage delivery when Ids.IsGroup(delivery.Message.ConversationId):
+                return IfCold(delivery.Message.ConversationId); // a stale group copy (ResolveStale)
+            case DeliverMessage delivery:
                 return IfCold(Dm(delivery.Message.SenderId));
             case DeliverReceipt receipt:
-                return IfCold(Dm(receipt.SenderId));
+                // The channel's position rides the 1:1 conversation; the receipt itself lands on its conversation.
+                return IfCold(Dm(receipt.SenderId)) ?? (Ids.IsGroup(receipt.ConversationId) ? IfCold(receipt.ConversationId) : null);
+            case MarkReceipts marks when IfCold(marks.ConversationId) is { } cold:
+                return cold; // the conversation first (a group's), then the receipt's targets
             case MarkReceipts marks when !Ids.IsGroup(marks.ConversationId):
-                return IfCold(marks.ConversationId);
+                return null;
             case MarkReceipts marks when Conversations.TryGetValue(marks.ConversationId, out var group):
                 // Exactly whom the receipt may go to (DecideReceipts' targets): the senders of the messages the markers
                 // newly cover, members or not any more, or every member when those messages are before the window.
@@ -63,9 +72,10 @@ public sealed partial record MailboxState
     /// <see cref="MailboxLimits.MaxConversationsInMemory"/> are in it: the 1:1 conversations changed longest ago with
     /// nothing pending on their channel and not <paramref name="keep"/> (brought back lately), as many as are over the
     /// bound, at most <paramref name="most"/> (one walk of the list for many archives). Each is archived in its own step
-    /// (<see cref="IsArchivable"/> again first); groups stay.
+    /// (<see cref="IsArchivable"/> again first). Groups go too, unless <paramref name="groups"/> is false (the ColdGroups
+    /// gate closed): then they stay, and do not stop the 1:1 conversations after them from going.
     /// </summary>
-    public IReadOnlyList<string> PlanArchive(Func<string, bool>? keep = null, int most = 64)
+    public IReadOnlyList<string> PlanArchive(Func<string, bool>? keep = null, int most = 64, bool groups = true)
     {
         var max = Limits.MaxConversationsInMemory;
         if (max <= 0 || Conversations.Count <= max)
@@ -76,18 +86,22 @@ public sealed partial record MailboxState
         var ids = ByStamp.Values.ToArray();
         for (var i = ids.Length - 1; i >= 0 && plan.Count < over; i--)
         {
-            if (IsArchivable(ids[i]) && keep?.Invoke(ids[i]) != true)
+            if (IsArchivable(ids[i], groups) && keep?.Invoke(ids[i]) != true)
                 plan.Add(ids[i]);
         }
         return plan;
     }
 
-    /// <summary>A 1:1 conversation in memory with nothing pending on its channel: it may go cold.</summary>
-    public bool IsArchivable(string conversationId) =>
-        !Ids.IsGroup(conversationId)
-        && Conversations.TryGetValue(conversationId, out var conversation)
-        && OtherOf(conversation) is { } other
-        && !(Outbound.TryGetValue(other, out var channel) && channel.PendingCount > 0);
+    /// <summary>
+    /// A conversation in memory that may go cold: a 1:1 one with nothing pending on its channel to the other
+    /// participant, or a group (its copies come from the group, which resends what is not confirmed), if
+    /// <paramref name="groups"/>.
+    /// </summary>
+    public bool IsArchivable(string conversationId, bool groups = true) =>
+        Conversations.TryGetValue(conversationId, out var conversation)
+        && (Ids.IsGroup(conversationId)
+            ? groups
+            : OtherOf(conversation) is { } other && !(Outbound.TryGetValue(other, out var channel) && channel.PendingCount > 0));
 
     /// <summary>
     /// The event that takes <paramref name="conversationId"/> out of memory into its page: <paramref name="current"/>
@@ -96,8 +110,12 @@ public sealed partial record MailboxState
     public ConversationsArchived Archive(string conversationId, ColdPage? current)
     {
         var conversation = Conversations[conversationId];
-        var other = OtherOf(conversation) ?? throw new ArgumentException($"{conversationId} is not a 1:1 conversation of {UserId}");
-        if (Outbound.TryGetValue(other, out var channel) && channel.PendingCount > 0)
+        // A group's channel is the group's own (its copies, numbered by the group); this user sends to it through the group.
+        var other = Ids.IsGroup(conversationId)
+            ? conversationId
+            : OtherOf(conversation) ?? throw new ArgumentException($"{conversationId} is not a conversation of {UserId}");
+        OutboundChannel? channel = null;
+        if (!Ids.IsGroup(conversationId) && Outbound.TryGetValue(other, out channel) && channel.PendingCount > 0)
             throw new ArgumentException($"{conversationId} has copies to {other} awaiting delivery");
         var entry = new ColdEntry(
             conversation.ToSnapshot() with { Recent = [], Window = null },
@@ -131,6 +149,10 @@ public sealed partial record MailboxState
         return null;
     }
 
+    /// <summary>The channel a conversation's positions are kept under: the other participant's, or the group's own.</summary>
+    private string? ChannelOf(ConversationState conversation) =>
+        Ids.IsGroup(conversation.ConversationId) ? conversation.ConversationId : OtherOf(conversation);
+
     private string? OtherOf(ConversationState conversation)
     {
         if (Ids.IsGroup(conversation.ConversationId))
@@ -152,6 +174,7 @@ public sealed partial record MailboxState
         var inbound = Inbound;
         var outbound = Outbound;
         var moved = 0;
+        var groups = false;
         foreach (var id in archived.ConversationIds)
         {
             if (!conversations.TryGetValue(id, out var conversation))
@@ -164,11 +187,12 @@ public sealed partial record MailboxState
                 windows = windows.Remove(conversation.Anchors[0]);
                 chars -= CharsOf(conversation.Window, 0, conversation.Window.Length);
             }
-            if (OtherOf(conversation) is { } other)
+            if (ChannelOf(conversation) is { } channel)
             {
-                inbound = inbound.Remove(other);
-                outbound = outbound.Remove(other);
+                inbound = inbound.Remove(channel);
+                outbound = outbound.Remove(channel);
             }
+            groups |= Ids.IsGroup(id);
         }
         return this with
         {
@@ -178,7 +202,7 @@ public sealed partial record MailboxState
             RecentChars = chars,
             Inbound = inbound,
             Outbound = outbound,
-            Cold = Cold.With(archived.Pages, journalSeq, moved),
+            Cold = Cold.With(archived.Pages, journalSeq, moved, groups),
         };
     }
 
@@ -193,11 +217,11 @@ public sealed partial record MailboxState
             ByStamp = ByStamp.SetItem(conversation.LastUpdatedTimestamp, conversation.ConversationId),
             Cold = Cold with { Count = Math.Max(0, Cold.Count - 1) },
         };
-        if (OtherOf(conversation) is not { } other)
+        if (ChannelOf(conversation) is not { } other)
             return next;
         if (restored.Entry.InboundSeq > 0)
             next = next with { Inbound = next.Inbound.SetItem(other, restored.Entry.InboundSeq) };
-        if (restored.Entry.OutboundSeq > 0)
+        if (restored.Entry.OutboundSeq > 0 && !Ids.IsGroup(conversation.ConversationId))
             next = next with { Outbound = next.Outbound.SetItem(other, OutboundChannel.Restore(other, restored.Entry.OutboundSeq, [])) };
         return next;
     }

@@ -776,7 +776,8 @@ public sealed partial record MailboxState(
         [.. Openings],
         StaleUpTo,
         Cold.Directory, // a default array is stored as none (MailboxSnapshot.ColdPages)
-        Cold.Count);
+        Cold.Count,
+        Cold.HasGroups);
 
     /// <param name="snapshotJournalSeq">
     /// Where the snapshot was taken: a snapshot from before 1.5.0 does not say where stale events may be, so anywhere
@@ -809,7 +810,7 @@ public sealed partial record MailboxState(
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
             Openings = [.. snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))],
             StaleUpTo = snapshot.StaleUpTo ?? snapshotJournalSeq,
-            Cold = snapshot.ColdPages.IsDefaultOrEmpty ? ColdIndex.Empty : ValidCold(snapshot.ColdPages, snapshot.ColdCount),
+            Cold = snapshot.ColdPages.IsDefaultOrEmpty ? ColdIndex.Empty : ValidCold(snapshot.ColdPages, snapshot.ColdCount, snapshot.ColdGroups),
             RecentChars = conversations.Sum(c => CharsOf(c.Window, 0, c.Window.Length)),
             Windows = state.Windows.SetItems(conversations
                 .Where(c => !c.Window.IsDefaultOrEmpty)
@@ -845,9 +846,9 @@ public sealed partial record MailboxState
     }
 
     /// <summary>A snapshot's cold directory: a power of two of slots, or the recovery fails (not a later lookup).</summary>
-    private static ColdIndex ValidCold(ImmutableArray<long> directory, long count) =>
+    private static ColdIndex ValidCold(ImmutableArray<long> directory, long count, bool groups) =>
         System.Numerics.BitOperations.IsPow2(directory.Length) && directory.Length <= 1 << ColdIndex.MaxDepth
-            ? new ColdIndex(directory, count)
+            ? new ColdIndex(directory, count, groups)
             : throw new InvalidDataException($"a cold directory of {directory.Length} slots (a power of two expected)");
 
     /// <summary>A dedup entry as the contract's record: ids are derived from the owner, so they are not kept.</summary>

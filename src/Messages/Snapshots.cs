@@ -65,6 +65,7 @@ public sealed record InboundSnapshot(string SenderId, long LastSeq);
 /// <param name="ColdPages">Where each slot of the cold index's directory has its page: the journal sequence number of
 /// the event that last wrote it, 0 for none (1.8.0; see ConversationsArchived).</param>
 /// <param name="ColdCount">Conversations that are cold (archived and not restored since).</param>
+/// <param name="ColdGroups">A group conversation went cold once (1.9.0): written under a manifest 1.8.0 refuses.</param>
 public sealed record MailboxSnapshot(
     long LastStamp,
     ImmutableArray<ConversationSnapshot> Conversations,
@@ -74,7 +75,8 @@ public sealed record MailboxSnapshot(
     ImmutableArray<long> Openings = default,
     long? StaleUpTo = null,
     ImmutableArray<long> ColdPages = default,
-    long ColdCount = 0) : IMessagingProtocol
+    long ColdCount = 0,
+    bool ColdGroups = false) : IMessagingProtocol
 {
     /// <summary>Never a default array (absent in snapshots taken before the limit).</summary>
     public ImmutableArray<long> Openings { get; init; } = Openings.IsDefault ? [] : Openings;

@@ -27,7 +27,11 @@ public static class NodeApp
 
         var tls = RemotingTls.Load(settings.Cluster.Tls);
         var features = new ClusterFeatures(settings.Upgrade);
-        settings.Mailbox = settings.Mailbox with { ColdAllowed = () => features.IsEnabled(Feature.ColdConversations) };
+        settings.Mailbox = settings.Mailbox with
+        {
+            ColdAllowed = () => features.IsEnabled(Feature.ColdConversations),
+            ColdGroupsAllowed = () => features.IsEnabled(Feature.ColdGroups),
+        };
         var partitions = settings.JournalPartitions;
         builder.Services.AddSingleton(partitions); // readiness asks every journal
         builder.Services.AddMessagingHttp(settings.Http, settings.RateLimit, SigningKeys.Resolve(settings), features);

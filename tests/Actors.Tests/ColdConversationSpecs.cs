@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Messaging.Messages;
+using Messaging.Actors.Groups;
 
 namespace Messaging.Actors.Tests;
 
@@ -149,6 +150,62 @@ public sealed class ColdConversationGateSpecs(ITestOutputHelper output)
             Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(new SendMessage($"s{i}-{Run}", [popular], "hi", "c"), Ask, Ct)).Outcome);
         var status = await Region.Ask<MailboxStatus>(new GetMailboxStatus(popular), Ask, Ct);
         Assert.Equal(8, status.Conversations);
+    }
+}
+
+/// <summary>
+/// Groups go cold only with the ColdGroups gate open (every node runs 1.9.0): real groups (their actors behind sharding)
+/// write to one member over a bound of 4, closed then open. Closed, the groups stay and only the 1:1 conversations go;
+/// open, the groups go too, and a later group message brings its group back with its thread going on.
+/// </summary>
+public sealed class ColdGroupGateSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(ColdGroupGateSpecs), output, new MailboxSettings
+    {
+        Limits = new MailboxLimits(MaxConversationsInMemory: 4),
+        ColdGroupsAllowed = () => Open,
+    })
+{
+    private static volatile bool Open;
+
+    private IActorRef Groups => ActorRegistry.Get<GroupRegion>();
+
+    [Fact]
+    public async Task Should_keep_groups_in_memory_until_the_gate_opens_then_bring_one_back_where_its_thread_was()
+    {
+        var member = $"member-{Run}";
+        var groups = Enumerable.Range(0, 6).Select(i => Ids.GroupFor($"host{i}-{Run}", $"r{i}")).ToArray();
+        for (var i = 0; i < groups.Length; i++)
+        {
+            Assert.IsType<GroupAnswer>(await Groups.Ask<object>(new CreateGroup(groups[i], $"host{i}-{Run}", $"G{i}", [member], $"r{i}"), Ask, Ct));
+            Assert.Equal(SendOutcome.Sent, (await Groups.Ask<SendResult>(new PostToGroup(groups[i], $"host{i}-{Run}", $"hello {i}", "c1"), Ask, Ct)).Outcome);
+        }
+        for (var i = 0; i < 3; i++)
+            Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(new SendMessage($"s{i}-{Run}", [member], "hi", "c"), Ask, Ct)).Outcome);
+        // Every group's two copies are stored, and the 1:1 conversations went cold (the groups are over the bound alone).
+        await AwaitAssertAsync(async () =>
+        {
+            var status = await Region.Ask<MailboxStatus>(new GetMailboxStatus(member), Ask, Ct);
+            Assert.Equal((6, 3L), (status.Conversations, status.ColdConversations));
+        }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
+        var list = await Region.Ask<ConversationsPage>(new GetConversations(member, 0, 50, 0), Ask, Ct);
+        Assert.All(groups, g => Assert.Contains(list.Conversations, c => c.ConversationId == g));
+
+        Open = true;
+        Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(new SendMessage($"s9-{Run}", [member], "hi", "c"), Ask, Ct)).Outcome);
+        await AwaitAssertAsync(async () =>
+        {
+            var status = await Region.Ask<MailboxStatus>(new GetMailboxStatus(member), Ask, Ct);
+            Assert.Equal((4, 6L), (status.Conversations, status.ColdConversations));
+        }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
+
+        // The oldest group is cold; its next message comes to the member's copy as its third, after the two it had.
+        Assert.Equal(SendOutcome.Sent, (await Groups.Ask<SendResult>(new PostToGroup(groups[0], $"host0-{Run}", "again", "c2"), Ask, Ct)).Outcome);
+        await AwaitAssertAsync(async () =>
+        {
+            var page = Assert.IsType<ThreadPage>(await Region.Ask<object>(new GetThread(member, groups[0], 0, 50, null, null), Ask, Ct));
+            Assert.Equal(new[] { "", "hello 0", "again" }, page.Messages.Select(m => m.Message.Text));
+            Assert.Equal(new long[] { 1, 2, 3 }, page.Messages.Select(m => m.Seq));
+        }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
     }
 }
 

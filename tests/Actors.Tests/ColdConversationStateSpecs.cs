@@ -25,6 +25,9 @@ public sealed class ColdConversationStateSpecs
 
         public int PageReads { get; private set; }
 
+        /// <summary>The ColdGroups gate: whether groups go cold too.</summary>
+        public bool Groups { get; init; } = true;
+
         public void Write(IMailboxEvent evt)
         {
             Journal.Add(evt);
@@ -55,7 +58,7 @@ public sealed class ColdConversationStateSpecs
         /// <summary>What the actor does once a write is durable: archive while past the bound.</summary>
         public void Settle()
         {
-            while (State.PlanArchive() is [var id, ..])
+            while (State.PlanArchive(groups: Groups) is [var id, ..])
             {
                 var seq = State.Cold.PageOf(id);
                 Write(State.Archive(id, seq == 0 ? null : ColdIndex.PageFor(ReadPage(seq), ColdIndex.Digest(id))));
@@ -80,6 +83,41 @@ public sealed class ColdConversationStateSpecs
             Write(new DeliveriesConfirmed(to, sent.ChannelSeq)); // the recipient confirms at once
             Settle();
             return sent;
+        }
+
+        /// <summary>
+        /// The owner's markers, decided as the actor decides them: what they need brought back first, and a marked
+        /// message's tally read from the journal when the conversation holds no window (as one brought back).
+        /// </summary>
+        public ReceiptDecision Mark(MarkReceipts marks)
+        {
+            Before(marks);
+            Tally? Known(long seq) => Journal.OfType<MessageReceived>()
+                .LastOrDefault(r => r.Message.ConversationId == marks.ConversationId && r.Seq == seq)?.Tally;
+            return State.DecideReceipts(marks, Now++, Known);
+        }
+
+        /// <summary>A copy from group <paramref name="groupId"/>, brought back first if it is cold, as the actor does.</summary>
+        public DeliveryDecision GroupCopy(string groupId, long channelSeq, string sender, string text, GroupChange? change = null,
+            ImmutableArray<string> members = default)
+        {
+            var message = new ChatMessage($"{channelSeq}-{groupId}", groupId, sender, [], text, $"{groupId}-{channelSeq}", T0 + channelSeq, change);
+            var copy = new DeliverGroupMessage(Owner, channelSeq, channelSeq - 1, message, "G", members.IsDefault ? [] : members);
+            Before(copy);
+            var decision = State.DecideDelivery(copy, Now++);
+            if (decision is DeliveryDecision.Store store)
+            {
+                Write(store.Event);
+                Settle();
+            }
+            return decision;
+        }
+
+        /// <summary>A group created by <paramref name="creator"/> with the owner in it, and a first message from the creator.</summary>
+        public void JoinGroup(string groupId, string creator, params string[] others)
+        {
+            GroupCopy(groupId, 1, creator, "", new GroupChange(GroupChange.Created, [Owner, .. others]), [creator, Owner, .. others]);
+            GroupCopy(groupId, 2, creator, $"welcome to {groupId}");
         }
 
         /// <summary>The conversation as memory or its page holds it.</summary>
@@ -201,9 +239,9 @@ public sealed class ColdConversationStateSpecs
     }
 
     [Fact]
-    public void Should_never_archive_a_group_and_bring_back_every_member_a_groups_receipt_goes_to()
+    public void Should_keep_groups_in_memory_while_the_gate_is_closed_and_bring_back_every_member_a_groups_receipt_goes_to()
     {
-        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2)) { Groups = false };
         // A group with bob and carol, a message from each, then both of their 1:1 conversations, then enough others
         // that those go cold.
         var created = new ChatMessage("1-g", "grp~g", "bob", [], "", "r1", T0, new GroupChange(GroupChange.Created, [Owner, "carol"]));
@@ -230,7 +268,10 @@ public sealed class ColdConversationStateSpecs
     [Fact]
     public void Should_bring_back_a_former_members_conversation_before_a_groups_receipt_goes_to_them()
     {
-        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        // The group stays in memory with its window (the gate closed; or it is among the newest): the receipt goes to
+        // the senders of what it covers, bob too. (A group brought back from cold has no window: its receipt goes to
+        // every current member, as for any message before the window.)
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2)) { Groups = false };
         mailbox.Receive("bob", 1, "hi"); // the 1:1 conversation with bob: his channel and ours
         mailbox.Send("bob", "hello", "r1");
         var created = new ChatMessage("1-g", "grp~g", "carol", [], "", "r1", T0, new GroupChange(GroupChange.Created, [Owner, "bob"]));
@@ -247,8 +288,8 @@ public sealed class ColdConversationStateSpecs
         // Reading bob's message in the group sends him a receipt on our channel to him: it needs that channel back.
         var marks = new MarkReceipts(Owner, "grp~g", null, 3);
         Assert.Equal(Dm("bob"), mailbox.State.ColdNeededFor(marks));
-        mailbox.Before(marks);
-        var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.State.DecideReceipts(marks, mailbox.Now++));
+        var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(marks));
+        Assert.True(mailbox.State.Conversations.ContainsKey(Dm("bob")));
         var copy = Assert.Single(decided.Event.Targets, t => t.RecipientId == "bob");
         Assert.Equal(2, copy.ChannelSeq); // after our "hello", number 1
     }
@@ -280,9 +321,9 @@ public sealed class ColdConversationStateSpecs
     }
 
     [Fact]
-    public void Should_archive_past_any_number_of_groups_changed_longer_ago()
+    public void Should_archive_past_any_number_of_groups_changed_longer_ago_while_groups_may_not_go_cold()
     {
-        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 70));
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 70)) { Groups = false };
         for (var g = 0; g < 80; g++)
         {
             var created = new ChatMessage($"{g}-g", $"grp~g{g}", "carol", [], "", $"r{g}", T0 + g, new GroupChange(GroupChange.Created, [Owner]));
@@ -291,9 +332,118 @@ public sealed class ColdConversationStateSpecs
         }
         for (var i = 0; i < 10; i++)
             mailbox.Receive($"x{i}", 1, "hi");
-        // The 80 groups stay (they never go cold), and every 1:1 conversation over the bound went.
+        // The 80 groups stay (the gate is closed), and every 1:1 conversation over the bound went.
         Assert.Equal(80, mailbox.State.Conversations.Count);
         Assert.Equal(10, mailbox.State.Cold.Count);
+    }
+
+    [Fact]
+    public void Should_hold_at_most_the_bound_of_a_user_in_hundreds_of_groups_and_bring_one_back_where_its_thread_and_channel_were()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 20));
+        for (var g = 0; g < 300; g++)
+            mailbox.JoinGroup($"grp~g{g}", $"creator{g}", $"m{g}");
+
+        Assert.Equal(20, mailbox.State.Conversations.Count);
+        Assert.Equal(280, mailbox.State.Cold.Count);
+        Assert.True(mailbox.State.Cold.HasGroups);
+        Assert.InRange(mailbox.State.Inbound.Count, 0, 20); // each group's channel position left with it
+        for (var g = 0; g < 300; g++)
+        {
+            var found = mailbox.Find($"grp~g{g}");
+            Assert.NotNull(found);
+            Assert.Equal((2L, $"welcome to grp~g{g}", "G"), (found.LastSeq, found.Snippet, found.Name));
+            Assert.Equal(new[] { $"creator{g}", Owner, $"m{g}" }.Order(), found.ParticipantIds.Order());
+        }
+
+        // A resend of the group's second copy is known as stored (its channel came back with it); its third goes on.
+        Assert.False(mailbox.State.Conversations.ContainsKey("grp~g0"));
+        Assert.IsType<DeliveryDecision.AlreadyStored>(mailbox.GroupCopy("grp~g0", 2, "creator0", "welcome to grp~g0"));
+        Assert.True(mailbox.State.Conversations.ContainsKey("grp~g0"));
+        for (var g = 300; g < 330; g++)
+            mailbox.JoinGroup($"grp~g{g}", $"creator{g}", $"m{g}"); // g0 cold again
+        Assert.False(mailbox.State.Conversations.ContainsKey("grp~g0"));
+        var third = Assert.IsType<DeliveryDecision.Store>(mailbox.GroupCopy("grp~g0", 3, "m0", "third"));
+        var received = Assert.IsType<MessageReceived>(third.Event);
+        Assert.Equal(3, received.Seq);
+        var g0 = mailbox.State.Conversations["grp~g0"];
+        Assert.Equal((3L, 3L), (g0.LastSeq, mailbox.State.Inbound["grp~g0"]));
+        Assert.Equal(2, g0.UnreadCount); // the welcome and the third; the creation is not a message to read
+        // The thread's newest anchor leads back through the journal to the second copy.
+        Assert.Equal(mailbox.Journal.FindIndex(e => e is MessageReceived { ChannelSeq: 2, Message.ConversationId: "grp~g0" }) + 1, received.Links.Previous);
+
+        // A copy out of order waits for the one before it, cold or not.
+        for (var g = 330; g < 360; g++)
+            mailbox.JoinGroup($"grp~g{g}", $"creator{g}", $"m{g}");
+        Assert.IsType<DeliveryDecision.OutOfOrder>(mailbox.GroupCopy("grp~g0", 5, "m0", "fifth"));
+
+        // The snapshot holds the bound and says groups went cold; the replay reaches the same state.
+        var snapshot = mailbox.State.ToSnapshot();
+        Assert.True(snapshot.ColdGroups);
+        Assert.Equal(mailbox.State.Conversations.Count, snapshot.Conversations.Length);
+        Assert.True(MailboxState.FromSnapshot(Owner, mailbox.State.Limits, snapshot).Cold.HasGroups);
+        var replayed = MailboxState.Empty(Owner, mailbox.State.Limits);
+        for (var j = 0; j < mailbox.Journal.Count; j++)
+        {
+            Assert.True(replayed.Continues(mailbox.Journal[j]), $"event {j + 1} ({mailbox.Journal[j].GetType().Name}) continues the replay");
+            replayed = replayed.Apply(mailbox.Journal[j], j + 1);
+        }
+        Assert.Equal(mailbox.State.Conversations.Keys.Order(), replayed.Conversations.Keys.Order());
+        Assert.Equal(mailbox.State.Inbound.OrderBy(e => e.Key), replayed.Inbound.OrderBy(e => e.Key));
+        Assert.Equal(mailbox.State.Cold.Directory.AsEnumerable(), replayed.Cold.Directory.AsEnumerable());
+        Assert.True(replayed.Cold.HasGroups);
+    }
+
+    [Fact]
+    public void Should_bring_back_a_cold_group_before_a_receipt_about_its_message_or_a_marker_in_it()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        mailbox.JoinGroup("grp~g", "carol", "bob");
+        mailbox.GroupCopy("grp~g", 3, Owner, "mine"); // the owner's own message, through the group
+        for (var i = 0; i < 4; i++)
+            mailbox.Receive($"x{i}", 1, "hi");
+        Assert.False(mailbox.State.Conversations.ContainsKey("grp~g"));
+
+        // bob read the owner's message: his receipt lands on the group's conversation, so both come back first (the
+        // 1:1 conversation with bob never existed, so only the group is cold).
+        var receipt = new DeliverReceipt(Owner, 1, "bob", "grp~g", new Receipt(3, 3));
+        Assert.NotNull(mailbox.State.ColdNeededFor(receipt));
+        mailbox.Before(receipt);
+        Assert.True(mailbox.State.Conversations.ContainsKey("grp~g"));
+        mailbox.Write(Assert.IsType<DeliveryDecision.Store>(mailbox.State.DecideDelivery(receipt, mailbox.Now++)).Event);
+        Assert.Equal(3, Assert.Single(mailbox.State.Conversations["grp~g"].Receipts, r => r.UserId == "bob").Receipt.ReadUpTo);
+        mailbox.Settle();
+
+        // Cold again; the owner reads the group: the group comes back, then carol's channel is decided (new, number 1).
+        for (var i = 4; i < 8; i++)
+            mailbox.Receive($"x{i}", 1, "hi");
+        Assert.False(mailbox.State.Conversations.ContainsKey("grp~g"));
+        var marks = new MarkReceipts(Owner, "grp~g", null, 2);
+        Assert.Equal("grp~g", mailbox.State.ColdNeededFor(marks));
+        var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(marks));
+        Assert.Equal(1, Assert.Single(decided.Event.Targets, t => t.RecipientId == "carol").ChannelSeq);
+        Assert.Equal(3, Assert.Single(mailbox.State.Conversations["grp~g"].Receipts, r => r.UserId == "bob").Receipt.ReadUpTo);
+    }
+
+    [Fact]
+    public void Should_split_pages_of_large_groups_by_bytes_as_well_as_by_entries()
+    {
+        var members = Enumerable.Range(0, 1_024).Select(i => $"member-number-{i:D5}").ToImmutableArray();
+        var receipts = members.Select(m => new ParticipantReceipt(m, new Receipt(5, 4))).ToImmutableArray();
+        var entries = Enumerable.Range(0, 12)
+            .Select(g => new ColdEntry(new ConversationSnapshot($"grp~big{g}", members, "hello", g, 5, [1, 2, 3], [], ConversationSummary.GroupKind, "Big",
+                Receipts: receipts), 5, 0))
+            .ToList();
+        Assert.InRange(ColdIndex.EstimatedBytes(entries[0]), 40_000, 120_000);
+        var pages = ColdIndex.Put(new ColdPage(0, 0, []), entries, _ => false);
+        Assert.Equal(entries.Count, pages.Sum(p => p.Entries.Length));
+        Assert.All(pages, p => Assert.True(p.Entries.Length <= 1 || p.Entries.Sum(ColdIndex.EstimatedBytes) <= ColdIndex.MaxPageBytes,
+            $"a page of {p.Entries.Length} entries, {p.Entries.Sum(ColdIndex.EstimatedBytes)} bytes"));
+        // 1:1 entries are small: 64 of them fit in one page.
+        var small = Enumerable.Range(0, ColdIndex.MaxPageEntries)
+            .Select(i => new ColdEntry(new ConversationSnapshot(Dm($"u{i}"), [Owner, $"u{i}"], new string('x', 100), i, 1, [1], []), 1, 0))
+            .ToList();
+        Assert.Single(ColdIndex.Put(new ColdPage(0, 0, []), small, _ => false));
     }
 
     [Fact]

@@ -94,6 +94,17 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             "0a300a2c0a0c646d7e616c6963657e626f621205616c6963651203626f621a02686920112802320202026204080110091001"
         },
         { "MailboxSnapshot, v1.8 cold", "MSc", "081238004204000500074802" },
+        // 1.9.0 (cold groups: the same messages under manifests 1.8.0 refuses): added 2026-12-02.
+        {
+            "ConversationsArchived, group", "CAg",
+            "0a4d08011101000000000000001a400a3c0a056772707e671205616c6963651203626f621a0268692013280232020202420567726f75" +
+            "704a0346616d6204080110097a090a03626f6210021801100212056772707e67"
+        },
+        {
+            "ConversationRestored, group", "CRg",
+            "0a350a310a056772707e671205616c6963651203626f621a0268692013280232020202420567726f75704a0346616d6204080110091002"
+        },
+        { "MailboxSnapshot, v1.9 cold groups", "MSg", "081438004202000848015001" },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -151,6 +162,15 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         ["ConversationRestored"] = new ConversationRestored(
             new ColdEntry(new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 17, 2, [2, 2], [], Tally: new Tally(1, 9)), 1, 0)),
         ["MailboxSnapshot, v1.8 cold"] = new MailboxSnapshot(18, [], [], [], [], [], 0, [0, 5, 0, 7], 2),
+        ["ConversationsArchived, group"] = new ConversationsArchived(
+            [
+                new ColdPage(1, 1, [new ColdEntry(new ConversationSnapshot("grp~g", ["alice", "bob"], "hi", 19, 2, [2, 2], [], ConversationSummary.GroupKind, "Fam",
+                    Tally: new Tally(1, 9), Receipts: [new ParticipantReceipt("bob", new Receipt(2, 1))]), 2, 0)]),
+            ],
+            ["grp~g"]),
+        ["ConversationRestored, group"] = new ConversationRestored(
+            new ColdEntry(new ConversationSnapshot("grp~g", ["alice", "bob"], "hi", 19, 2, [2, 2], [], ConversationSummary.GroupKind, "Fam", Tally: new Tally(1, 9)), 2, 0)),
+        ["MailboxSnapshot, v1.9 cold groups"] = new MailboxSnapshot(20, [], [], [], [], [], 0, [0, 8], 1, ColdGroups: true),
     };
 
     [Theory]

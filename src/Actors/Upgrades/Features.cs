@@ -20,6 +20,14 @@ public enum Feature
     /// still brought back when needed.
     /// </summary>
     ColdConversations,
+
+    /// <summary>
+    /// Cold groups: a group conversation goes cold like a 1:1 one, with its channel position. Its archive, its restore
+    /// and snapshots after it are written under their own manifests (<c>CAg</c>, <c>CRg</c>, <c>MSg</c>), which 1.8.0
+    /// refuses rather than take a cold group for a new one. Release 1.9.0. Off, groups stay in memory; cold ones already
+    /// written are still brought back when needed.
+    /// </summary>
+    ColdGroups,
 }
 
 /// <summary>The operator's say over a feature: <c>Messaging:Upgrade:&lt;Feature&gt;</c>.</summary>
@@ -41,12 +49,14 @@ public sealed record UpgradeSettings
     public FeatureSwitch Receipts { get; init; } = FeatureSwitch.Auto;
     public FeatureSwitch Groups { get; init; } = FeatureSwitch.Auto;
     public FeatureSwitch ColdConversations { get; init; } = FeatureSwitch.Auto;
+    public FeatureSwitch ColdGroups { get; init; } = FeatureSwitch.Auto;
 
     public FeatureSwitch For(Feature feature) => feature switch
     {
         Feature.Receipts => Receipts,
         Feature.Groups => Groups,
         Feature.ColdConversations => ColdConversations,
+        Feature.ColdGroups => ColdGroups,
         _ => throw new ArgumentOutOfRangeException(nameof(feature), feature, "a feature without a switch"),
     };
 }
@@ -66,6 +76,7 @@ public static class FeatureGate
         Feature.Receipts => new Version(1, 1, 0),
         Feature.Groups => new Version(1, 2, 0),
         Feature.ColdConversations => new Version(1, 8, 0),
+        Feature.ColdGroups => new Version(1, 9, 0),
         _ => throw new ArgumentOutOfRangeException(nameof(feature), feature, "a feature without a release"),
     };
 

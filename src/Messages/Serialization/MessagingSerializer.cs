@@ -64,6 +64,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     // The same bytes, for a snapshot with cold conversations (1.8.0): a release before that would skip the cold index
     // and take the cold conversations for new ones, so it must not read such a snapshot at all (it stays stopped).
     internal const string ColdMailboxSnapshotManifest = "MSc";
+    // 1.9.0, cold groups: the same bytes again, for an archive that takes a group out, a group's restore, and a snapshot
+    // of a mailbox where a group went cold once. 1.8.0 would take a cold group for a new one (its thread and channel
+    // starting over), so it must refuse these rather than read them (the mailbox stays stopped until 1.9.0 runs).
+    internal const string GroupsArchivedManifest = "CAg";
+    internal const string GroupRestoredManifest = "CRg";
+    internal const string ColdGroupsMailboxSnapshotManifest = "MSg";
     internal const string ReceiptsMarkedManifest = "RMk";
     internal const string ReceiptReceivedManifest = "RRc";
 
@@ -110,7 +116,9 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         DeliveriesConfirmed => DeliveriesConfirmedManifest,
         WriterClaimed => WriterClaimedManifest,
         StaleWritesResolved => StaleWritesResolvedManifest,
+        ConversationsArchived { ConversationIds.IsDefault: false } a when a.ConversationIds.Any(Ids.IsGroup) => GroupsArchivedManifest,
         ConversationsArchived => ConversationsArchivedManifest,
+        ConversationRestored { Entry.Conversation.ConversationId: { } id } when Ids.IsGroup(id) => GroupRestoredManifest,
         ConversationRestored => ConversationRestoredManifest,
         GetConversations => GetConversationsManifest,
         GetThread => GetThreadManifest,
@@ -121,6 +129,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ConversationNotFound => ConversationNotFoundManifest,
         MailboxUnavailable => MailboxUnavailableManifest,
         MailboxStatus => MailboxStatusManifest,
+        MailboxSnapshot { ColdGroups: true } => ColdGroupsMailboxSnapshotManifest,
         MailboxSnapshot { ColdPages.IsDefaultOrEmpty: false } => ColdMailboxSnapshotManifest,
         MailboxSnapshot => MailboxSnapshotManifest,
         DeliverReceipt => DeliverReceiptManifest,
@@ -242,8 +251,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         DeliveriesConfirmedManifest => FromProto(P.DeliveriesConfirmed.Parser.ParseFrom(bytes)),
         WriterClaimedManifest => FromProto(P.WriterClaimed.Parser.ParseFrom(bytes)),
         StaleWritesResolvedManifest => new StaleWritesResolved(P.StaleWritesResolved.Parser.ParseFrom(bytes).UpToJournalSeq),
-        ConversationsArchivedManifest => FromProto(P.ConversationsArchived.Parser.ParseFrom(bytes)),
-        ConversationRestoredManifest => new ConversationRestored(FromProto(P.ConversationRestored.Parser.ParseFrom(bytes).Entry)),
+        ConversationsArchivedManifest or GroupsArchivedManifest => FromProto(P.ConversationsArchived.Parser.ParseFrom(bytes)),
+        ConversationRestoredManifest or GroupRestoredManifest => new ConversationRestored(FromProto(P.ConversationRestored.Parser.ParseFrom(bytes).Entry)),
         GetConversationsManifest => FromProto(P.GetConversations.Parser.ParseFrom(bytes)),
         GetThreadManifest => FromProto(P.GetThread.Parser.ParseFrom(bytes)),
         GetMailboxStatusManifest => FromProto(P.GetMailboxStatus.Parser.ParseFrom(bytes)),
@@ -254,7 +263,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             new ConversationNotFound(P.ConversationNotFound.Parser.ParseFrom(bytes).ConversationId),
         MailboxUnavailableManifest => new MailboxUnavailable(P.MailboxUnavailable.Parser.ParseFrom(bytes).Reason),
         MailboxStatusManifest => FromProto(P.MailboxStatus.Parser.ParseFrom(bytes)),
-        MailboxSnapshotManifest or ColdMailboxSnapshotManifest => FromProto(P.MailboxSnapshot.Parser.ParseFrom(bytes)),
+        MailboxSnapshotManifest or ColdMailboxSnapshotManifest or ColdGroupsMailboxSnapshotManifest => FromProto(P.MailboxSnapshot.Parser.ParseFrom(bytes)),
         DeliverReceiptManifest => FromProto(P.DeliverReceipt.Parser.ParseFrom(bytes)),
         MarkReceiptsManifest => FromProto(P.MarkReceipts.Parser.ParseFrom(bytes)),
         SubscribeManifest => FromProto(P.Subscribe.Parser.ParseFrom(bytes)),
@@ -665,6 +674,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             proto.StaleUpTo = staleUpTo;
         proto.ColdPages.AddRange(s.ColdPages);
         proto.ColdCount = s.ColdCount;
+        proto.ColdGroups = s.ColdGroups;
         return proto;
     }
 
@@ -677,7 +687,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         [.. s.Openings],
         s.HasStaleUpTo ? s.StaleUpTo : null,
         [.. s.ColdPages],
-        s.ColdCount);
+        s.ColdCount,
+        s.ColdGroups);
 
     // ---------------- cold conversations (1.8.0) ----------------
 
