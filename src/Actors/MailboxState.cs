@@ -17,10 +17,10 @@ namespace Messaging.Actors;
 /// <param name="MaxRecentChars">The text of every conversation's recent messages together, in characters: past it the
 /// windows of the conversations written longest ago leave memory (their pages are read from the journal). At least
 /// one message of the largest size, which the conversation just written always keeps.</param>
-/// <param name="MaxConversationsInMemory">Conversations a live mailbox (and its snapshot) holds; past it the 1:1
+/// <param name="MaxConversationsInMemory">Conversations a live mailbox (and its snapshot) holds; past it the
 /// conversations changed longest ago go cold: they leave memory and the conversation list, and come back when a message,
 /// receipt or marker needs them (<see cref="ColdIndex"/>). 0: no bound. Cold conversations are written only once every
-/// node runs 1.8.0 (the ColdConversations feature).</param>
+/// node runs 1.8.0 (the ColdConversations feature), cold groups once every node runs 1.9.0 (ColdGroups).</param>
 public sealed record MailboxLimits(
     int RecentPerConversation = 50,
     int DedupWindow = 4096,

@@ -74,7 +74,7 @@ public static class MessagingApi
             .DescribeSuccess(
                 "The page of conversations; isDBupdate false (and no conversations) when nothing changed since lastUpdatedTimestamp. " +
                 "The list holds the user's most recently changed conversations, up to the node's MaxConversationsInMemory " +
-                "(1,000 by default); an older 1:1 conversation leaves it until it changes again, and its thread is still read by its id.",
+                "(1,000 by default); an older conversation (1:1 or group) leaves it until it changes again, and its thread is still read by its id.",
                 null, ("changes", ApiExamples.Conversations), ("current", ApiExamples.NoChanges))
             .ProducesFailure(StatusCodes.Status400BadRequest, "a malformed userId, or offset or count out of range or not a number")
             .ProducesFailure(StatusCodes.Status401Unauthorized, Unauthenticated)
