@@ -25,11 +25,18 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
     public const int MaxPageEntries = 64;
 
     /// <summary>
-    /// A page of more than one entry past this many bytes (estimated, <see cref="EstimatedBytes"/>) splits too: a
-    /// group's entry carries its members and their receipts (up to ~40 KB for 1,024 members), where a 1:1 entry is
+    /// A page of more than <see cref="MinPageEntries"/> entries past this many bytes (estimated,
+    /// <see cref="EstimatedBytes"/>) splits too, since every archive into a page writes it whole: a group's entry
+    /// carries its members and their receipts (~2.4 KB for 32 members, up to ~40 KB for 1,024), where a 1:1 entry is
     /// ~150 bytes, so 64 entries of 1:1 conversations never reach it.
     /// </summary>
-    public const int MaxPageBytes = 128 * 1024;
+    public const int MaxPageBytes = 32 * 1024;
+
+    /// <summary>
+    /// Pages this small never split for their bytes: entries alone in their pages would deepen the directory by the
+    /// bits it takes to tell any two of them apart (a directory of about n^2 slots for n entries; n^1.25 with four).
+    /// </summary>
+    public const int MinPageEntries = 4;
 
     /// <summary>Deeper than this a page does not split (its entries share 24 bits of a SHA-256 digest): it only grows.</summary>
     public const int MaxDepth = 24;
@@ -78,7 +85,7 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
         while (todo.TryPop(out var next))
         {
             if (next.Depth >= MaxDepth
-                || next.Entries.Length <= 1
+                || next.Entries.Length <= MinPageEntries
                 || next.Entries.Length <= MaxPageEntries && next.Entries.Sum(EstimatedBytes) <= MaxPageBytes)
             {
                 done.Add(next);

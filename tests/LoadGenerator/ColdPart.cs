@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Collections.Immutable;
 using Akka.Actor;
 using Messaging.Actors;
 using Messaging.Messages;
@@ -11,22 +12,48 @@ namespace Messaging.LoadGenerator;
 /// snapshot's size and the CPU per first message (with the restore check and the archiving it causes). Then through
 /// real mailboxes on the benchmark's journal: the time a first message from a new sender takes to be Sent while the
 /// recipient holds fewer conversations than the bound, and once it holds the bound (each then costs a page read and a
-/// page write in the recipient's journal).
+/// page write in the recipient's journal). Also, in the state alone, one user in many groups (1.9.0: groups go cold too):
+/// each group's creation (with its members) and a first message.
 /// </summary>
 internal static class ColdPart
 {
     private const long T0 = 1_764_300_000_000;
 
-    public static async Task<object> RunAsync(ActorSystem system, IActorRef region, int senders, int liveSenders, Func<long> managedBytes)
+    public static async Task<object> RunAsync(ActorSystem system, IActorRef region, int senders, int liveSenders, int groups, int members,
+        Func<long> managedBytes)
     {
         var results = new Dictionary<string, object>();
         foreach (var bound in new[] { 0, 1_000 })
-            results[$"state, bound {bound}"] = StateAlone(system, senders, bound, managedBytes);
+            results[$"state, bound {bound}"] = StateAlone(system, "senders", senders, FirstMessage, bound, managedBytes);
+        if (groups > 0)
+        {
+            foreach (var bound in new[] { 0, 1_000 })
+                results[$"groups, bound {bound}"] = StateAlone(system, $"groups of {members}", groups, i => GroupStart(i, members), bound, managedBytes);
+        }
         results["mailboxes"] = await Live(region, liveSenders);
         return results;
     }
 
-    private static object StateAlone(ActorSystem system, int senders, int bound, Func<long> managedBytes)
+    /// <summary>A first message from sender <paramref name="i"/>.</summary>
+    private static IChannelCopy[] FirstMessage(int i)
+    {
+        var sender = $"sender{i:D7}";
+        return [new DeliverMessage("popular", 1, new ChatMessage(Ids.MessageId(sender, T0 + i), Ids.ConversationFor(sender, "popular"), sender,
+            ["popular"], "hello there, how are you doing today?", $"c{i}", T0 + i))];
+    }
+
+    /// <summary>Group <paramref name="i"/>'s creation with <paramref name="members"/> members, and its creator's first message.</summary>
+    private static IChannelCopy[] GroupStart(int i, int members)
+    {
+        var group = $"grp~g{i:D7}";
+        var creator = $"host{i:D7}";
+        var everyone = Enumerable.Range(0, members - 2).Select(m => $"member{i:D7}x{m:D4}").Append(creator).Append("popular").ToImmutableArray();
+        var created = new ChatMessage($"{i}-c", group, creator, [], "", $"r{i}", T0 + i, new GroupChange(GroupChange.Created, [.. everyone.Where(m => m != creator)]));
+        var hello = new ChatMessage($"{i}-h", group, creator, [], "hello there, how are you doing today?", $"h{i}", T0 + i);
+        return [new DeliverGroupMessage("popular", 1, 0, created, $"Group {i}", everyone), new DeliverGroupMessage("popular", 2, 1, hello, $"Group {i}", [])];
+    }
+
+    private static object StateAlone(ActorSystem system, string what, int senders, Func<int, IChannelCopy[]> copiesOf, int bound, Func<long> managedBytes)
     {
         var before = managedBytes();
         var state = MailboxState.Empty("popular", new MailboxLimits(MaxConversationsInMemory: bound));
@@ -45,25 +72,26 @@ internal static class ColdPart
             state = state.Apply(evt, journal.Count);
         }
 
+        var copies = Enumerable.Range(0, senders).Select(copiesOf).ToArray(); // made before the clock (counted in memory: the state keeps their strings)
         var clock = Stopwatch.StartNew();
         for (var i = 0; i < senders; i++)
         {
-            var sender = $"sender{i:D7}";
-            var message = new ChatMessage(Ids.MessageId(sender, T0 + i), Ids.ConversationFor(sender, "popular"), sender, ["popular"],
-                "hello there, how are you doing today?", $"c{i}", T0 + i);
-            var copy = new DeliverMessage("popular", 1, message);
-            if (state.ColdNeededFor(copy) is { } cold && PageAt(state.Cold.PageOf(cold), cold) is { } page
-                && state.Restore(cold, [page]) is { } restored)
+            foreach (var copy in copies[i])
             {
-                restores++;
-                Write(restored);
+                if (state.ColdNeededFor(copy) is { } cold && PageAt(state.Cold.PageOf(cold), cold) is { } page
+                    && state.Restore(cold, [page]) is { } restored)
+                {
+                    restores++;
+                    Write(restored);
+                }
+                Write(((DeliveryDecision.Store)state.DecideDelivery(copy, T0 + i)).Event);
+                while (state.PlanArchive() is [var id, ..])
+                {
+                    archives++;
+                    Write(state.Archive(id, PageAt(state.Cold.PageOf(id), id)));
+                }
             }
-            Write(((DeliveryDecision.Store)state.DecideDelivery(copy, T0 + i)).Event);
-            while (state.PlanArchive() is [var id, ..])
-            {
-                archives++;
-                Write(state.Archive(id, PageAt(state.Cold.PageOf(id), id)));
-            }
+            copies[i] = [];
         }
         var elapsed = clock.Elapsed;
         var journalBytes = journal.Sum(e => (long)Serialized(system, e).Length);
@@ -73,13 +101,13 @@ internal static class ColdPart
         GC.KeepAlive(state);
         var retained = (after - before) / 1024.0 / 1024.0;
         var perMessageUs = elapsed.TotalMilliseconds * 1000 / senders;
-        Console.WriteLine($"cold, state alone, bound {bound}: {senders:N0} senders -> {state.Conversations.Count:N0} in memory, " +
+        Console.WriteLine($"cold, state alone, bound {bound}: {senders:N0} {what} -> {state.Conversations.Count:N0} in memory, " +
             $"{state.Cold.Count:N0} cold, directory {state.Cold.Directory.Length:N0} slots; state {retained:0.0} MiB, snapshot " +
-            $"{snapshot / 1024.0:0.0} KiB; {perMessageUs:0.0} us CPU per first message ({archives:N0} archives, {pageReads:N0} page reads, " +
+            $"{snapshot / 1024.0:0.0} KiB; {perMessageUs:0.0} us CPU per {(what == "senders" ? "first message" : "group's start")} ({archives:N0} archives, {pageReads:N0} page reads, " +
             $"{restores:N0} restores); journal {journalBytes / 1024.0 / 1024.0:0.0} MiB serialized");
         return new
         {
-            bound, senders, inMemory = state.Conversations.Count, cold = state.Cold.Count, directorySlots = state.Cold.Directory.Length,
+            what, bound, senders, inMemory = state.Conversations.Count, cold = state.Cold.Count, directorySlots = state.Cold.Directory.Length,
             stateMiB = retained, snapshotKiB = snapshot / 1024.0, perMessageUs, archives, pageReads, journalMiB = journalBytes / 1024.0 / 1024.0,
         };
     }

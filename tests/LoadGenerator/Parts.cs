@@ -46,7 +46,9 @@ public static class Parts
         var wakeRounds = a.Int("wake-rounds", 3);
         var wakeWarmup = a.Int("wake-warmup", 0);
         var coldSenders = a.Int("cold-senders", 100_000); // parts --only cold: distinct senders to one user, in the state alone
-        var coldLiveSenders = a.Int("cold-live-senders", 3_000); // and through real mailboxes // the node's warm-up (WakeWarmup) first, with up to this many wakes
+        var coldLiveSenders = a.Int("cold-live-senders", 3_000); // and through real mailboxes
+        var coldGroups = a.Int("cold-groups", 10_000); // and a user in this many groups (0: none), in the state alone
+        var coldGroupMembers = a.Int("cold-group-members", 32); // of this many members each
         var hocon = a.Str("hocon");
         var connectionExtra = a.Str("pg-connection-extra") ?? "";
         var jsonPath = a.Str("json");
@@ -107,7 +109,7 @@ public static class Parts
             if (only.Contains("wake"))
                 results["wake"] = await Wake(system, host.Services.GetRequiredService<ActorRegistry>(), settings, wakeMailboxes, historyMessages, historyContacts, wakeRounds, wakeWarmup, pg?.PostmasterPid);
             if (only.Contains("cold"))
-                results["cold"] = await ColdPart.RunAsync(system, region, coldSenders, coldLiveSenders, ManagedBytesAfterFullGc);
+                results["cold"] = await ColdPart.RunAsync(system, region, coldSenders, coldLiveSenders, coldGroups, coldGroupMembers, ManagedBytesAfterFullGc);
             if (only.Contains("journal"))
                 results["journal"] = await JournalThroughput(region, provider, connectionString, journalUsers, journalConcurrency, journalSeconds);
             if (hold)

@@ -69,7 +69,7 @@ static int Usage()
                  [--cohorts 4] [--idle-for SECONDS] [--passivate-after SECONDS] [--warmup-minutes 5] [--prefill SENDS_PER_USER]
                  [--verify-users N (0 = all)] [--timeout 30] [--pg-fsync on|off] [--json out.json] [--keep-dir]
           parts  [--sqlite] [--pg-fsync on|off] [--only journal,recovery,memory,state,deep,wake,cold] [--mailboxes 100000]
-                 [--cold-senders 100000 --cold-live-senders 3000 (cold)]
+                 [--cold-senders 100000 --cold-live-senders 3000 --cold-groups 10000 --cold-group-members 32 (cold)]
                  [--messages 50 --contacts 5 (memory, state, wake)] [--wake-mailboxes 2500 --wake-rounds 3]
                  [--deep-messages 100000] [--journal-seconds 20] [--hocon "akka { ... }"] [--pg-connection-extra ";Key=Value"] [--json out.json]
           parts  --only fence [--fence-variants off,current,fastpath,onequery,empty,empty-tt,scan,v1-locks,v1-check,
