@@ -38,6 +38,14 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
     /// </summary>
     public const int MinPageEntries = 4;
 
+    /// <summary>
+    /// How deep a page may split for its bytes (<see cref="MaxPageBytes"/>): to about one directory slot per 8 cold
+    /// conversations, never deeper. Past it a page of large entries stays large (its archives cost more journal) rather
+    /// than double a directory every mailbox snapshot carries: one group of 1,024 members among a million cold 1:1
+    /// conversations would otherwise split its page until it stood alone, at a depth ~16 times the directory's slots.
+    /// </summary>
+    public static int ByteSplitDepth(long count) => Math.Min(MaxDepth, System.Numerics.BitOperations.Log2((ulong)Math.Max(1, count / 8)) + 1);
+
     /// <summary>Deeper than this a page does not split (its entries share 24 bits of a SHA-256 digest): it only grows.</summary>
     public const int MaxDepth = 24;
 
@@ -70,9 +78,11 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
     /// <summary>
     /// <paramref name="page"/> with <paramref name="entries"/> in it (replacing an entry of the same conversation), without
     /// the entries <paramref name="stale"/> names (conversations back in memory since they were written: a page's entry is
-    /// read only while its conversation is cold), split until no page passes <see cref="MaxPageEntries"/>.
+    /// read only while its conversation is cold), split until no page passes <see cref="MaxPageEntries"/>, nor
+    /// <see cref="MaxPageBytes"/> above <see cref="MinPageEntries"/> entries while shallower than
+    /// <paramref name="byteSplitDepth"/> (<see cref="ByteSplitDepth"/> of the cold count).
     /// </summary>
-    public static ImmutableArray<ColdPage> Put(ColdPage page, IReadOnlyCollection<ColdEntry> entries, Func<string, bool> stale)
+    public static ImmutableArray<ColdPage> Put(ColdPage page, IReadOnlyCollection<ColdEntry> entries, Func<string, bool> stale, int byteSplitDepth)
     {
         var added = entries.Select(e => e.Conversation.ConversationId).ToHashSet(StringComparer.Ordinal);
         var kept = page.Entries
@@ -84,9 +94,9 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
         todo.Push(page with { Entries = kept });
         while (todo.TryPop(out var next))
         {
-            if (next.Depth >= MaxDepth
-                || next.Entries.Length <= MinPageEntries
-                || next.Entries.Length <= MaxPageEntries && next.Entries.Sum(EstimatedBytes) <= MaxPageBytes)
+            var tooMany = next.Entries.Length > MaxPageEntries;
+            var tooLarge = next.Entries.Length > MinPageEntries && next.Depth < byteSplitDepth && next.Entries.Sum(EstimatedBytes) > MaxPageBytes;
+            if (next.Depth >= MaxDepth || !tooMany && !tooLarge)
             {
                 done.Add(next);
                 continue;

@@ -28,8 +28,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private HashSet<IActorRef>? _readers;
     // Cold conversations (MailboxState.Cold.cs). The step in flight: every command waits in the stash until it is done.
     private ColdStep? _cold;
-    // Conversations whose slot has a page they are not in (new ones), and one cold conversation read for a page of its
-    // thread or typing without being brought back: both good until the next archive changes the pages.
+    // Conversations whose slot has a page they are not in (new ones), good until one of them is archived itself; and
+    // one cold conversation read for a page of its thread or typing without being brought back, good until the next
+    // archive changes the pages.
     private HashSet<string>? _notCold;
     private (string Id, ConversationState? State)? _looked;
     // A cold step that failed, for the command that waited for it (answered 503 once).
@@ -291,7 +292,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// </summary>
     /// <param name="known">Tallies read from the journal for this command so far (a command has two markers at most,
     /// so at most two reads).</param>
-    private void HandleReceipts(MarkReceipts cmd, IActorRef replyTo, KnownTallies known)
+    private void HandleReceipts(MarkReceipts cmd, IActorRef replyTo, KnownTallies known, bool deferred = false)
     {
         if (Stopping)
         {
@@ -335,6 +336,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 var conversation = Durable.Conversations.GetValueOrDefault(cmd.ConversationId);
                 if (conversation?.TallyAt(read.Seq) is { } inMemory)
                     HandleReceipts(cmd, replyTo, known.SetItem(read.Seq, inMemory));
+                else if (conversation is null && !deferred && Decided.Conversations.ContainsKey(cmd.ConversationId))
+                    // Back from cold in a write still in flight (a restored conversation has no window, so its
+                    // markers read their tallies): decided again once that write is durable.
+                    DeferAsync(cmd, _ => HandleReceipts(cmd, replyTo, known, deferred: true));
                 else if (conversation is null || read.Seq > conversation.LastSeq)
                     replyTo.Tell(new MailboxUnavailable("the marked message is still being written; retry"));
                 else
@@ -691,11 +696,15 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                     break;
                 }
                 // The commands wait until the pages are written: a lookup meanwhile would read the page before it.
-                var other = Decided.Conversations[step.ConversationId].ParticipantIds.First(p => p != _userId);
+                // A 1:1 conversation's channel leaves with it, and delivery forgets it; a group's channel is the group's.
+                var other = Ids.IsGroup(step.ConversationId)
+                    ? null
+                    : Decided.Conversations[step.ConversationId].ParticipantIds.FirstOrDefault(p => p != _userId);
                 Write(Decided.Archive(step.ConversationId, page), _ =>
                 {
                     MessagingMetrics.ConversationArchived();
-                    _delivery = _delivery.Forget(other);
+                    if (other is not null)
+                        _delivery = _delivery.Forget(other);
                     ColdStepDone();
                 }, ColdStepDone);
                 return;
@@ -703,8 +712,19 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         ColdStepDone();
     }
 
-    /// <summary>Its slot's page was read and it is not there: a new conversation (until the pages change).</summary>
-    private void NotCold(string conversationId) => (_notCold ??= new HashSet<string>(StringComparer.Ordinal)).Add(conversationId);
+    /// <summary>
+    /// Its slot's page was read and it is not there: a new conversation, until it is archived itself (nothing else
+    /// makes a conversation cold). At most <see cref="NotColdKept"/> are remembered.
+    /// </summary>
+    private void NotCold(string conversationId)
+    {
+        _notCold ??= new HashSet<string>(StringComparer.Ordinal);
+        if (_notCold.Count >= NotColdKept)
+            _notCold.Clear();
+        _notCold.Add(conversationId);
+    }
+
+    private const int NotColdKept = 4_096;
 
     /// <summary>Brought back at <paramref name="stamp"/>: kept from going cold again at once (the newest RecentlyRestored).</summary>
     private void KeptAsRestored(string conversationId, long stamp)
@@ -724,7 +744,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     {
         if (_cold?.Kind == ColdStepKind.Archive)
         {
-            _notCold = null;
+            // Only the conversation archived became cold: what else was found absent from its page still is (a
+            // group's receipt to every member would otherwise read their pages again after every archive).
+            _notCold?.Remove(_cold.ConversationId);
             _looked = null;
         }
         _cold = null;

@@ -124,7 +124,7 @@ public sealed partial record MailboxState
         var digest = ColdIndex.Digest(conversationId);
         if (current is not null && (digest & ((1UL << current.Depth) - 1)) != current.Bits)
             throw new ArgumentException($"{conversationId} does not belong on the page of depth {current.Depth} with bits {current.Bits:x}");
-        var pages = ColdIndex.Put(current ?? Cold.NewPage(digest), [entry], Conversations.ContainsKey);
+        var pages = ColdIndex.Put(current ?? Cold.NewPage(digest), [entry], Conversations.ContainsKey, ColdIndex.ByteSplitDepth(Cold.Count + 1));
         return new ConversationsArchived(pages, [conversationId]);
     }
 

@@ -156,7 +156,8 @@ public sealed class ColdConversationGateSpecs(ITestOutputHelper output)
 /// <summary>
 /// Groups go cold only with the ColdGroups gate open (every node runs 1.9.0): real groups (their actors behind sharding)
 /// write to one member over a bound of 4, closed then open. Closed, the groups stay and only the 1:1 conversations go;
-/// open, the groups go too, and a later group message brings its group back with its thread going on.
+/// open, the groups go too (one the member is alone in among them), and a later group message brings its group back with
+/// its thread going on.
 /// </summary>
 public sealed class ColdGroupGateSpecs(ITestOutputHelper output)
     : ShardedMailboxTestKit(nameof(ColdGroupGateSpecs), output, new MailboxSettings
@@ -172,7 +173,12 @@ public sealed class ColdGroupGateSpecs(ITestOutputHelper output)
     [Fact]
     public async Task Should_keep_groups_in_memory_until_the_gate_opens_then_bring_one_back_where_its_thread_was()
     {
+        Open = false;
         var member = $"member-{Run}";
+        // A group the member created and is alone in now (the other left): its copy lists the member only.
+        var alone = Ids.GroupFor(member, "alone");
+        Assert.IsType<GroupAnswer>(await Groups.Ask<object>(new CreateGroup(alone, member, "Alone", [$"leaver-{Run}"], "alone"), Ask, Ct));
+        Assert.IsType<GroupAnswer>(await Groups.Ask<object>(new LeaveGroup(alone, $"leaver-{Run}"), Ask, Ct));
         var groups = Enumerable.Range(0, 6).Select(i => Ids.GroupFor($"host{i}-{Run}", $"r{i}")).ToArray();
         for (var i = 0; i < groups.Length; i++)
         {
@@ -185,7 +191,7 @@ public sealed class ColdGroupGateSpecs(ITestOutputHelper output)
         await AwaitAssertAsync(async () =>
         {
             var status = await Region.Ask<MailboxStatus>(new GetMailboxStatus(member), Ask, Ct);
-            Assert.Equal((6, 3L), (status.Conversations, status.ColdConversations));
+            Assert.Equal((7, 3L), (status.Conversations, status.ColdConversations));
         }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
         var list = await Region.Ask<ConversationsPage>(new GetConversations(member, 0, 50, 0), Ask, Ct);
         Assert.All(groups, g => Assert.Contains(list.Conversations, c => c.ConversationId == g));
@@ -195,7 +201,7 @@ public sealed class ColdGroupGateSpecs(ITestOutputHelper output)
         await AwaitAssertAsync(async () =>
         {
             var status = await Region.Ask<MailboxStatus>(new GetMailboxStatus(member), Ask, Ct);
-            Assert.Equal((4, 6L), (status.Conversations, status.ColdConversations));
+            Assert.Equal((4, 7L), (status.Conversations, status.ColdConversations));
         }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
 
         // The oldest group is cold; its next message comes to the member's copy as its third, after the two it had.

@@ -110,16 +110,53 @@ public sealed class ColdConversationNodeSpecs
                 Assert.Equal("read", await StatusOfLastAsync(node, member, ids[i]));
             }
             for (var i = 0; i < groups; i++)
+            {
                 await PostAsync(node, creators[i], ids[i], $"b{i}");
+                await PostAsync(node, creators[i], ids[i], $"c{i}");
+            }
             await EventuallyAsync(async () =>
             {
                 for (var i = 0; i < groups; i++)
                 {
                     var page = await node.ClientFor(member).Thread(member, ids[i], "?count=50").Ok();
-                    Assert.Equal(["a" + i, "m" + i, "b" + i], page.Texts().Where(t => t.Length > 0));
-                    Assert.Equal([1L, 2, 3, 4], page.Seqs()); // the creation, then the three messages
+                    Assert.Equal(["a" + i, "m" + i, "b" + i, "c" + i], page.Texts().Where(t => t.Length > 0));
+                    Assert.Equal([1L, 2, 3, 4, 5], page.Seqs()); // the creation, then the four messages
                 }
             });
+            // The member marks "b" (seq 4, below the newest) delivered in each: a cold group comes back without its
+            // window, so the marker reads that message's tally from the journal, once the group's return is durable.
+            // Twice: the second time the receipt's target (the creator, with no 1:1 conversation) is known not to be
+            // cold, so nothing else is read between the group's return and the marker.
+            foreach (var (first, second) in new[] { ("b", "c"), ("d", "e") })
+            {
+                if (first == "d")
+                {
+                    for (var i = 0; i < groups; i++)
+                    {
+                        await PostAsync(node, creators[i], ids[i], $"d{i}");
+                        await PostAsync(node, creators[i], ids[i], $"e{i}");
+                    }
+                    await EventuallyAsync(async () =>
+                    {
+                        for (var i = 0; i < groups; i++)
+                            Assert.Equal(7, (await node.ClientFor(member).Thread(member, ids[i], "?count=50").Ok()).Seqs().Length);
+                        var list = await node.ClientFor(member).Conversations(member).Ok();
+                        Assert.InRange(list.GetProperty("conversations").GetArrayLength(), 1, 3);
+                    });
+                }
+                var seq = first == "b" ? 4 : 6;
+                for (var i = 0; i < groups; i++)
+                {
+                    var marked = await node.ClientFor(member).PostAsJsonAsync($"/v1/users/{member}/conversations/{ids[i]}/receipts",
+                        new { deliveredUpToSeq = seq }, Ct);
+                    Assert.True(marked.IsSuccessStatusCode, $"group {i}, {first}: {(int)marked.StatusCode} {await marked.Content.ReadAsStringAsync(Ct)}");
+                }
+                await EventuallyAsync(async () =>
+                {
+                    for (var i = 0; i < groups; i++)
+                        Assert.Equal("delivered", await StatusOfLastAsync(node, creators[i], ids[i], first));
+                });
+            }
         }
     }
 
