@@ -123,6 +123,10 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
             bytes += participant.Length + 3;
         foreach (var receipt in c.Receipts)
             bytes += receipt.UserId.Length + 40;
+        foreach (var message in c.Window?.Messages ?? [])
+            bytes += message.Length + 8;
+        foreach (var message in c.Recent)
+            bytes += 3L * message.Message.Text.Length + 64;
         return bytes;
     }
 

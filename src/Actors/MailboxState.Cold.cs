@@ -118,7 +118,7 @@ public sealed partial record MailboxState
         if (!Ids.IsGroup(conversationId) && Outbound.TryGetValue(other, out channel) && channel.PendingCount > 0)
             throw new ArgumentException($"{conversationId} has copies to {other} awaiting delivery");
         var entry = new ColdEntry(
-            conversation.ToSnapshot() with { Recent = [], Window = null },
+            (conversation with { Window = Ids.IsGroup(conversationId) ? UnreadTail(conversation) : [] }).ToSnapshot(),
             Inbound.GetValueOrDefault(other),
             channel?.LastSeq ?? 0);
         var digest = ColdIndex.Digest(conversationId);
@@ -147,6 +147,27 @@ public sealed partial record MailboxState
                 return entry;
         }
         return null;
+    }
+
+    /// <summary>A group's unread messages that its cold entry keeps (at most this many, of at most this many characters).</summary>
+    public const int ColdUnreadTailMessages = 16;
+
+    public const int ColdUnreadTailChars = 4_096;
+
+    /// <summary>
+    /// What a group's cold entry keeps of its window: the messages after the owner's read marker, when the window holds
+    /// all of them and they are few and short. A marker in the group once it is back then sends its receipt to their
+    /// senders, as before it went cold; without them it goes to every member (<see cref="ReceiptTargets"/>), each a
+    /// copy on a channel of its own, and each member's 1:1 conversation looked for in the cold pages first.
+    /// </summary>
+    private static ImmutableArray<WindowMessage> UnreadTail(ConversationState conversation)
+    {
+        var window = conversation.Window;
+        if (window.IsDefaultOrEmpty || conversation.ReadUpToSeq >= conversation.LastSeq || window[0].Seq > conversation.ReadUpToSeq + 1)
+            return [];
+        var start = (int)(conversation.ReadUpToSeq + 1 - window[0].Seq);
+        var count = window.Length - start;
+        return count > ColdUnreadTailMessages || CharsOf(window, start, count) > ColdUnreadTailChars ? [] : window[start..];
     }
 
     /// <summary>The channel a conversation's positions are kept under: the other participant's, or the group's own.</summary>
@@ -217,6 +238,15 @@ public sealed partial record MailboxState
             ByStamp = ByStamp.SetItem(conversation.LastUpdatedTimestamp, conversation.ConversationId),
             Cold = Cold with { Count = Math.Max(0, Cold.Count - 1) },
         };
+        if (!conversation.Window.IsDefaultOrEmpty)
+        {
+            // A group's unread messages came back with it: they count toward the bound on recent text like any window.
+            next = (next with
+            {
+                Windows = next.Windows.SetItem(conversation.Anchors[0], conversation.ConversationId),
+                RecentChars = next.RecentChars + CharsOf(conversation.Window, 0, conversation.Window.Length),
+            }).WithinRecentBound();
+        }
         if (ChannelOf(conversation) is not { } other)
             return next;
         if (restored.Entry.InboundSeq > 0)

@@ -426,6 +426,44 @@ public sealed class ColdConversationStateSpecs
     }
 
     [Fact]
+    public void Should_send_a_marker_in_a_group_back_from_cold_to_the_senders_of_its_unread_messages_only()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        var members = Enumerable.Range(0, 10).Select(i => $"m{i}").ToArray();
+        mailbox.JoinGroup("grp~g", "host", members);
+        mailbox.Write(Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(new MarkReceipts(Owner, "grp~g", null, 2))).Event); // the welcome read
+        mailbox.GroupCopy("grp~g", 3, "m1", "one");
+        mailbox.GroupCopy("grp~g", 4, "m2", "two");
+        for (var i = 0; i < 4; i++)
+            mailbox.Receive($"x{i}", 1, "hi");
+        Assert.False(mailbox.State.Conversations.ContainsKey("grp~g"));
+
+        // The two unread messages came back with the group: the receipt goes to their senders, not to all 11.
+        var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(new MarkReceipts(Owner, "grp~g", null, 4)));
+        Assert.Equal(["m1", "m2"], decided.Event.Targets.Select(t => t.RecipientId).Order());
+        Assert.Equal([3L, 4L], mailbox.State.Conversations["grp~g"].Window.Select(m => m.Seq));
+        Assert.Contains("grp~g", mailbox.State.Windows.Values);
+        Assert.Equal(mailbox.State.Conversations.Values.Sum(c => c.Window.Sum(m => (long)m.TextLength)), mailbox.State.RecentChars);
+
+        // Too many unread to keep: the marker goes to every member, as for any message before the window.
+        for (var seq = 5; seq < 5 + MailboxState.ColdUnreadTailMessages + 1; seq++)
+            mailbox.GroupCopy("grp~g", seq, "m3", $"many {seq}");
+        for (var i = 4; i < 8; i++)
+            mailbox.Receive($"x{i}", 1, "hi");
+        Assert.False(mailbox.State.Conversations.ContainsKey("grp~g"));
+        var all = Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(new MarkReceipts(Owner, "grp~g", null, 5)));
+        Assert.Equal(11, all.Event.Targets.Count());
+
+        // The windows that came back count toward the bound on recent text, in the live state and in a replay alike.
+        var replayed = MailboxState.Empty(Owner, mailbox.State.Limits);
+        for (var j = 0; j < mailbox.Journal.Count; j++)
+            replayed = replayed.Apply(mailbox.Journal[j], j + 1);
+        Assert.Equal(mailbox.State.Conversations.Values.Sum(c => c.Window.Sum(m => (long)m.TextLength)), mailbox.State.RecentChars);
+        Assert.Equal(mailbox.State.RecentChars, replayed.RecentChars);
+        Assert.Equal(mailbox.State.Windows, replayed.Windows);
+    }
+
+    [Fact]
     public void Should_split_pages_of_large_groups_by_bytes_as_well_as_by_entries()
     {
         var members = Enumerable.Range(0, 1_024).Select(i => $"member-number-{i:D5}").ToImmutableArray();
