@@ -132,6 +132,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case MarkReceipts cmd:
                 HandleReceipts(cmd, Sender, KnownTallies.Empty);
                 return true;
+            case ReceiptsAgain again:
+                HandleReceipts(again.Command, again.ReplyTo, again.Known, deferred: true);
+                return true;
             case TallyRead read:
                 // An event written before v1.1 has no tally: the marker moves, its counts stay where they were (0 never
                 // lowers them). A failed read answers the caller, who may retry; it is not tried again here.
@@ -337,9 +340,10 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 if (conversation?.TallyAt(read.Seq) is { } inMemory)
                     HandleReceipts(cmd, replyTo, known.SetItem(read.Seq, inMemory));
                 else if (conversation is null && !deferred && Decided.Conversations.ContainsKey(cmd.ConversationId))
-                    // Back from cold in a write still in flight (a restored conversation has no window, so its
-                    // markers read their tallies): decided again once that write is durable.
-                    DeferAsync(cmd, _ => HandleReceipts(cmd, replyTo, known, deferred: true));
+                    // Back from cold in a write still in flight (a conversation back from cold may hold no window, so
+                    // its markers read their tallies): decided again once that write is durable, as a command of its
+                    // own, so that it waits behind a cold step started meanwhile like any other.
+                    DeferAsync(cmd, _ => Self.Tell(new ReceiptsAgain(cmd, replyTo, known)));
                 else if (conversation is null || read.Seq > conversation.LastSeq)
                     replyTo.Tell(new MailboxUnavailable("the marked message is still being written; retry"));
                 else
@@ -359,6 +363,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 break;
         }
     }
+
+    /// <summary>A marker decided again once the conversation it needs is durable (see <see cref="HandleReceipts"/>).</summary>
+    private sealed record ReceiptsAgain(MarkReceipts Command, IActorRef ReplyTo, KnownTallies Known);
 
     /// <summary>The tally of one message read from the journal for a receipt (<see cref="Reply"/> is the page or the failure).</summary>
     private sealed record TallyRead(MarkReceipts Command, IActorRef ReplyTo, long Seq, KnownTallies Known, object Reply);
@@ -714,7 +721,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     /// <summary>
     /// Its slot's page was read and it is not there: a new conversation, until it is archived itself (nothing else
-    /// makes a conversation cold). At most <see cref="NotColdKept"/> are remembered.
+    /// makes a conversation cold). At most <see cref="NotColdKept"/> are remembered: more than a group's receipt has
+    /// targets (Messaging:Groups:MaxMembers is at most as many), so one command's lookups, forgotten once midway, end.
     /// </summary>
     private void NotCold(string conversationId)
     {
@@ -724,7 +732,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         _notCold.Add(conversationId);
     }
 
-    private const int NotColdKept = 4_096;
+    public const int NotColdKept = 4_096;
 
     /// <summary>Brought back at <paramref name="stamp"/>: kept from going cold again at once (the newest RecentlyRestored).</summary>
     private void KeptAsRestored(string conversationId, long stamp)

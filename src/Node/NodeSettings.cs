@@ -215,6 +215,10 @@ public sealed partial class NodeSettings
 
         if (Groups.MaxMembers < 2)
             yield return "Messaging:Groups:MaxMembers must be at least 2";
+        // A marker's receipt in a group may look each member's 1:1 conversation up in the cold pages; the mailbox
+        // remembers at most MailboxActor.NotColdKept of them found absent, and must not forget one command's lookups twice.
+        if (Groups.MaxMembers > MailboxActor.NotColdKept)
+            yield return $"Messaging:Groups:MaxMembers must be at most {MailboxActor.NotColdKept}";
         if (Groups.DedupWindow < 1)
             yield return "Messaging:Groups:DedupWindow must be at least 1";
         if (Groups.MaxPendingMessages < 1)
