@@ -722,7 +722,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// <summary>
     /// Its slot's page was read and it is not there: a new conversation, until it is archived itself (nothing else
     /// makes a conversation cold). At most <see cref="NotColdKept"/> are remembered: more than a group's receipt has
-    /// targets (Messaging:Groups:MaxMembers is at most as many), so one command's lookups, forgotten once midway, end.
+    /// targets (its members, or the senders in its window: Messaging:Groups:MaxMembers and
+    /// Messaging:Mailbox:RecentPerConversation are at most as many), so one command's lookups, forgotten once midway, end.
     /// </summary>
     private void NotCold(string conversationId)
     {

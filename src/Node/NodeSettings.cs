@@ -196,6 +196,9 @@ public sealed partial class NodeSettings
             yield return "Messaging:Mailbox:PendingWakeInterval must be positive";
         if (Mailbox.Limits.RecentPerConversation < 1)
             yield return "Messaging:Mailbox:RecentPerConversation must be at least 1";
+        // A group's receipt goes to the senders in the window (or every member): at most NotColdKept, as MaxMembers below.
+        if (Mailbox.Limits.RecentPerConversation > MailboxActor.NotColdKept)
+            yield return $"Messaging:Mailbox:RecentPerConversation must be at most {MailboxActor.NotColdKept}";
         if (Mailbox.Limits.DedupWindow < 1)
             yield return "Messaging:Mailbox:DedupWindow must be at least 1";
         if (Mailbox.Limits.MaxPendingPerRecipient < 1)

@@ -1,5 +1,5 @@
-using Messaging.Actors;
 using System.Net.Http.Json;
+using Messaging.Actors;
 
 namespace Messaging.EndToEnd.Tests;
 

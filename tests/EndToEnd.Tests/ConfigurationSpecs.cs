@@ -49,6 +49,7 @@ public sealed class ConfigurationSpecs
     [InlineData("Messaging:Mailbox:WarmupWakes", "-1")]
     [InlineData("Messaging:Mailbox:MaxConversationsInMemory", "-1")]
     [InlineData("Messaging:Groups:MaxMembers", "4097")]
+    [InlineData("Messaging:Mailbox:RecentPerConversation", "4097")]
     [InlineData("Messaging:Admin:Port", "-1")]
     [InlineData("Messaging:Admin:Hostname", "admin.example")]
     [InlineData("Messaging:Admin:Token", "short")]
