@@ -35,6 +35,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private (string Id, ConversationState? State)? _looked;
     // A cold step that failed, for the command that waited for it (answered 503 once).
     private (string Id, string Reason)? _coldFailed;
+    // The command that came round again being handled now (ReceiptsAgain, ThreadAgain), owed again if it is stashed.
+    private Owed? _again;
     // No archive before this (Environment.TickCount64): after a failed one, or when nothing could go.
     private long _archiveNotBefore;
     private const string ArchiveLaterTimer = "archive-later";
@@ -133,7 +135,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 HandleReceipts(cmd, Sender, KnownTallies.Empty);
                 return true;
             case ReceiptsAgain again:
-                HandleReceipts(again.Command, again.ReplyTo, again.Known, deferred: true);
+                if (Settle(again.Owed))
+                    Again(again.Owed, () => HandleReceipts(again.Command, again.Owed.ReplyTo, again.Known, deferred: true));
+                return true;
+            case ThreadAgain again:
+                if (Settle(again.Owed))
+                    Again(again.Owed, () => HandleThread(again.Query, again.Owed.ReplyTo));
                 return true;
             case TallyRead read:
                 // An event written before v1.1 has no tally: the marker moves, its counts stay where they were (0 never
@@ -177,7 +184,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 Sender.Tell(Durable.ListConversations(query));
                 return true;
             case GetThread query:
-                HandleThread(query);
+                HandleThread(query, Sender);
                 return true;
             case GetMailboxStatus status:
                 Sender.Tell(new MailboxStatus(
@@ -239,6 +246,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     protected override object ToSnapshot(MailboxState state) => state.ToSnapshot();
 
     protected override void WritesFailed(string reason) => Run(_delivery.Failed(reason));
+
+    protected override object StoppedBeforeAnswer(string reason) => new MailboxUnavailable($"the mailbox of {_userId}: {reason}");
 
     /// <summary>Every durable change of a conversation goes to the streams that are caught up, in journal order.</summary>
     protected override void Written(IMailboxEvent evt)
@@ -324,7 +333,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case ReceiptDecision.Unchanged:
                 // Decided may hold the markers thanks to a write still in flight: answer once that is durable, and
                 // only if it became durable (a rejected write runs this too, and stored nothing).
-                DeferAsync(cmd, _ =>
+                DeferAnswer(replyTo, _ =>
                 {
                     var durable = Durable.Conversations.GetValueOrDefault(cmd.ConversationId);
                     replyTo.Tell(durable is not null
@@ -342,8 +351,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 else if (conversation is null && !deferred && Decided.Conversations.ContainsKey(cmd.ConversationId))
                     // Back from cold in a write still in flight (a conversation back from cold may hold no window, so
                     // its markers read their tallies): decided again once that write is durable, as a command of its
-                    // own, so that it waits behind a cold step started meanwhile like any other.
-                    DeferAsync(cmd, _ => Self.Tell(new ReceiptsAgain(cmd, replyTo, known)));
+                    // own, so that it waits behind a cold step started meanwhile like any other. Owed from now on: a
+                    // stop meanwhile ends the incarnation before either runs.
+                {
+                    var owed = Owe(replyTo);
+                    DeferAsync(cmd, _ => Self.Tell(new ReceiptsAgain(cmd, owed, known)));
+                }
                 else if (conversation is null || read.Seq > conversation.LastSeq)
                     replyTo.Tell(new MailboxUnavailable("the marked message is still being written; retry"));
                 else
@@ -364,8 +377,28 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         }
     }
 
+    /// <summary>
+    /// Handle a command that came round again (owed, and settled just now): if it waits in the stash for a cold step
+    /// (<see cref="BeforeCold"/>), it is owed again until it comes out.
+    /// </summary>
+    private void Again(Owed owed, Action handle)
+    {
+        _again = owed;
+        try
+        {
+            handle();
+        }
+        finally
+        {
+            _again = null;
+        }
+    }
+
     /// <summary>A marker decided again once the conversation it needs is durable (see <see cref="HandleReceipts"/>).</summary>
-    private sealed record ReceiptsAgain(MarkReceipts Command, IActorRef ReplyTo, KnownTallies Known);
+    private sealed record ReceiptsAgain(MarkReceipts Command, Owed Owed, KnownTallies Known);
+
+    /// <summary>A thread query answered again once the conversation it needs is durable (see <see cref="HandleThread"/>).</summary>
+    private sealed record ThreadAgain(GetThread Query, Owed Owed);
 
     /// <summary>The tally of one message read from the journal for a receipt (<see cref="Reply"/> is the page or the failure).</summary>
     private sealed record TallyRead(MarkReceipts Command, IActorRef ReplyTo, long Seq, KnownTallies Known, object Reply);
@@ -500,7 +533,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     }
 
     /// <param name="deferred">Called again once the writes in flight at the first call were durable (or not).</param>
-    private void HandleThread(GetThread query, bool deferred = false)
+    private void HandleThread(GetThread query, IActorRef replyTo, bool deferred = false)
     {
         ConversationState? cold = null;
         if (!Durable.Conversations.ContainsKey(query.ConversationId))
@@ -508,14 +541,14 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             if (!deferred && Decided.Conversations.ContainsKey(query.ConversationId))
             {
                 // Back from cold, or new, in a write still in flight: answer once it is durable.
-                DeferAsync(query, q => HandleThread((GetThread)q, deferred: true));
+                DeferAnswer(replyTo, r => HandleThread(query, r, deferred: true));
                 return;
             }
             if (deferred && Decided.MayBeCold(query.ConversationId) && Looked(query.ConversationId) is null)
             {
                 // In a deferred handler the message being processed is the journal's answer, not this query: it
-                // cannot be stashed, so the query comes round again.
-                Self.Tell(query, Sender);
+                // cannot be stashed, so the query comes round again (owed: a stop meanwhile answers it).
+                Self.Tell(new ThreadAgain(query, Owe(replyTo)));
                 return;
             }
             switch (BeforeCold(query.ConversationId, restore: false))
@@ -523,7 +556,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 case ColdGate.Wait:
                     return;
                 case ColdGate.Failed failed:
-                    Sender.Tell(new MailboxUnavailable(failed.Reason));
+                    replyTo.Tell(new MailboxUnavailable(failed.Reason));
                     return;
             }
             cold = Looked(query.ConversationId);
@@ -531,13 +564,13 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         switch (Durable.PlanThread(query, cold))
         {
             case ThreadPlan.NotFound:
-                Sender.Tell(new ConversationNotFound(query.ConversationId));
+                replyTo.Tell(new ConversationNotFound(query.ConversationId));
                 break;
             case ThreadPlan.InMemory memory:
-                Sender.Tell(memory.Page);
+                replyTo.Tell(memory.Page);
                 break;
             case ThreadPlan.FromJournal plan:
-                ReadFromJournal(plan, Sender);
+                ReadFromJournal(plan, replyTo);
                 break;
         }
     }
@@ -636,6 +669,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             return new ColdGate.Failed(failed.Reason);
         }
         Stash.Stash();
+        if (_again is not null)
+            Owe(_again); // a stop before it comes out of the stash answers it
         StartColdStep(conversationId, restore ? ColdStepKind.Restore : ColdStepKind.Look, Decided.Cold.PageOf(conversationId));
         return ColdGate.Waiting;
     }

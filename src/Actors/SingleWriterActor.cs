@@ -41,6 +41,8 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     private IActorRef _governedRef = ActorRefs.Nobody;
     private volatile bool _shedAsked;
     private int _inFlight;
+    // Callers a deferred answer is owed to (Owe), answered at PostStop if still owed then.
+    private HashSet<Owed>? _owed;
     // What to do, per write in flight (oldest first), if it turns out not to count: null where WritesFailed answers.
     private readonly Queue<Action?> _onFailed = new();
     // Journal position the next event will get. Akka assigns positions when the batch is flushed but advances
@@ -422,6 +424,44 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     /// </summary>
     protected abstract void WritesFailed(string reason);
 
+    /// <summary>The answer a caller owed one (<see cref="Owe"/>) gets when this incarnation stops first: retry.</summary>
+    protected abstract object StoppedBeforeAnswer(string reason);
+
+    /// <summary>A caller this incarnation owes an answer after the writes in flight (<see cref="DeferAnswer"/>).</summary>
+    protected sealed class Owed(IActorRef replyTo)
+    {
+        public IActorRef ReplyTo { get; } = replyTo;
+    }
+
+    /// <summary>
+    /// Owe <paramref name="replyTo"/> an answer: if this incarnation stops before <see cref="Settle"/> (a stop, a
+    /// failed write), its PostStop answers <see cref="StoppedBeforeAnswer"/>, instead of the caller's ask timing out.
+    /// A stop ends the incarnation as soon as its writes are durable: the handlers deferred behind them, and what they
+    /// tell the actor itself, come too late.
+    /// </summary>
+    protected Owed Owe(IActorRef replyTo) => Owe(new Owed(replyTo));
+
+    /// <summary>Owe it again (settled, then put off once more).</summary>
+    protected Owed Owe(Owed owed)
+    {
+        (_owed ??= []).Add(owed);
+        return owed;
+    }
+
+    /// <summary>The owed answer is given now (true), or was given already at a stop (false: give none).</summary>
+    protected bool Settle(Owed owed) => _owed?.Remove(owed) == true;
+
+    /// <summary>Answer <paramref name="replyTo"/> once every write in flight is durable (or not), or at a stop before that.</summary>
+    protected void DeferAnswer(IActorRef replyTo, Action<IActorRef> answer)
+    {
+        var owed = Owe(replyTo);
+        DeferAsync(owed, _ =>
+        {
+            if (Settle(owed))
+                answer(replyTo);
+        });
+    }
+
     /// <summary>
     /// Recovery is complete: writing starts after the journal's highest entry, and the events replayed since
     /// the snapshot at <paramref name="snapshotSeq"/> (0: none) count toward the next one, so a recovery never replays
@@ -739,6 +779,13 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
 
     protected override void PostStop()
     {
+        if (_owed is { Count: > 0 })
+        {
+            var stopped = StoppedBeforeAnswer("it stopped (moving, restarting or after a failed write) before it could answer; retry");
+            foreach (var owed in _owed)
+                owed.ReplyTo.Tell(stopped);
+            _owed = null;
+        }
         _snapshotTimeout?.Cancel();
         MemoryGovernor.Get(Context.System).Leave(this);
         if (SnapshotsBeforeStopPerNode > 0)

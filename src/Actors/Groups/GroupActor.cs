@@ -67,8 +67,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
                 if (!Durable.Exists && Decided.Exists)
                 {
                     // A retry while the create's write is in flight: answer once it is durable, and only if it is.
-                    var replyTo = Sender;
-                    DeferAsync(cmd, _ => replyTo.Tell(Durable.Exists
+                    DeferAnswer(Sender, replyTo => replyTo.Tell(Durable.Exists
                         ? new GroupAnswer(Durable.View, Created: false)
                         : new MailboxUnavailable("the group's creation did not complete; retry")));
                     return true;
@@ -82,8 +81,7 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
                 {
                     // Nothing to change, maybe thanks to a write still in flight: answer once that is durable, and
                     // only if the journal has the change.
-                    var replyTo = Sender;
-                    DeferAsync(cmd, _ => replyTo.Tell(Durable.DecideMembers(cmd, Now) is GroupDecision.Reply { Answer: GroupAnswer answer }
+                    DeferAnswer(Sender, replyTo => replyTo.Tell(Durable.DecideMembers(cmd, Now) is GroupDecision.Reply { Answer: GroupAnswer answer }
                         ? answer
                         : new MailboxUnavailable("the membership change did not complete; retry")));
                     return true;
@@ -160,6 +158,8 @@ public sealed class GroupActor : SingleWriterActor<GroupState, IGroupEvent>, IWi
     protected override object ToSnapshot(GroupState state) => state.ToSnapshot();
 
     protected override void WritesFailed(string reason) => Run(_delivery.Failed(reason));
+
+    protected override object StoppedBeforeAnswer(string reason) => new MailboxUnavailable($"the group {_groupId}: {reason}");
 
     /// <summary>A send: ordered and stored once, every member's copy handed on, answered Sent once all confirm (or Accepted).</summary>
     private void HandlePost(PostToGroup cmd)

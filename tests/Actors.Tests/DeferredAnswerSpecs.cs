@@ -1,0 +1,98 @@
+using Akka.Actor;
+using Akka.Persistence;
+using Messaging.Messages;
+
+namespace Messaging.Actors.Tests;
+
+/// <summary>
+/// A command answered only once the writes in flight are durable (a retried marker, a thread whose conversation is
+/// still being written) gets its answer even when the mailbox is stopped meanwhile: the stop ends the incarnation as
+/// soon as the writes are durable, before the deferred answer would run, and the caller's ask would time out.
+/// </summary>
+public sealed class DeferredAnswerSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(DeferredAnswerSpecs), output, new MailboxSettings())
+{
+    private static readonly TimeSpan ShortAsk = TimeSpan.FromSeconds(3);
+
+    private string Alice => $"alice-{Run}";
+
+    private string Bob => $"bob-{Run}";
+
+    /// <summary>
+    /// Holds the first write <paramref name="held"/> matches until the test has done <paramref name="meanwhile"/> and
+    /// stopped the writer's mailbox (the stop handled, so the mailbox only waits for the write), then lets it go.
+    /// </summary>
+    private async Task HoldStopReleaseAsync(string writer, Func<object, bool> held, Func<Task> meanwhile)
+    {
+        var writing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await WithJournalWrite(write => write.RejectIf(async p =>
+        {
+            if (held(p.Payload) && writing.TrySetResult())
+                await release.Task;
+            return false;
+        }), async () =>
+        {
+            await Region.Ask<MailboxStatus>(new GetMailboxStatus(writer), Ask, Ct); // started
+            var entity = await EntityAsync(writer);
+            Watch(entity);
+            await meanwhile();
+            await writing.Task.WaitAsync(Ask, Ct);
+            entity.Tell(StopMailbox.Instance);
+            // Answered in order: once this status is back, the stop has been handled and waits for the write.
+            await entity.Ask<MailboxStatus>(new GetMailboxStatus(writer), Ask, Ct);
+            release.SetResult();
+            ExpectTerminated(entity, Ask, cancellationToken: Ct);
+        });
+    }
+
+    [Fact]
+    public async Task Should_answer_a_retried_marker_that_waits_for_its_write_when_the_mailbox_stops_meanwhile()
+    {
+        var sent = await Region.Ask<SendResult>(new SendMessage(Alice, [Bob], "hello", "c1"), Ask, Ct);
+        Assert.Equal(SendOutcome.Sent, sent.Outcome);
+        var mark = new MarkReceipts(Bob, sent.ConversationId, null, 1);
+        Task<object> first = null!, retry = null!;
+
+        await HoldStopReleaseAsync(Bob, e => e is ReceiptsMarked, async () =>
+        {
+            first = Region.Ask<object>(mark, Ask, Ct);
+            await Task.Delay(100, Ct); // the first reaches the mailbox and its write the journal
+            retry = Region.Ask<object>(mark, ShortAsk, Ct); // nothing to change in Decided: answered after the write
+            await Region.Ask<MailboxStatus>(new GetMailboxStatus(Bob), Ask, Ct);
+            Assert.False(retry.IsCompleted);
+        });
+
+        Assert.IsType<ConversationAnswer>(await first);
+        var answer = await retry; // without the owed answer: the ask times out
+        Assert.Contains("stopped", Assert.IsType<MailboxUnavailable>(answer).Reason);
+        // The marker is durable, and the next incarnation has it.
+        var conversations = await Region.Ask<ConversationsPage>(new GetConversations(Bob, 0, 20, 0), Ask, Ct);
+        Assert.Equal(1, Assert.Single(conversations.Conversations).ReadUpToSeq);
+    }
+
+    [Fact]
+    public async Task Should_answer_a_thread_query_that_waits_for_its_conversations_write_when_the_mailbox_stops_meanwhile()
+    {
+        var conversation = Ids.ConversationFor(Alice, Bob);
+        Task<SendResult> send = null!;
+        Task<object> thread = null!;
+
+        await HoldStopReleaseAsync(Alice, e => e is MessageSent, async () =>
+        {
+            send = Region.Ask<SendResult>(new SendMessage(Alice, [Bob], "hello", "c1"), Ask, Ct);
+            await Task.Delay(100, Ct);
+            // The conversation is in Decided only: the page waits for the write.
+            thread = Region.Ask<object>(new GetThread(Alice, conversation, 0, 20, null, null), ShortAsk, Ct);
+            await Region.Ask<MailboxStatus>(new GetMailboxStatus(Alice), Ask, Ct);
+            Assert.False(thread.IsCompleted);
+        });
+
+        Assert.Contains("stopped", Assert.IsType<MailboxUnavailable>(await thread).Reason);
+        // The send itself was durable: its retry finds it stored.
+        var retried = await Region.Ask<SendResult>(new SendMessage(Alice, [Bob], "hello", "c1"), Ask, Ct);
+        Assert.Equal(SendOutcome.Duplicate, retried.Outcome);
+        Assert.Single(Assert.IsType<ThreadPage>(await Region.Ask<object>(new GetThread(Alice, conversation, 0, 20, null, null), Ask, Ct)).Messages);
+        _ = send;
+    }
+}
