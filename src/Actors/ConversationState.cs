@@ -17,6 +17,10 @@ namespace Messaging.Actors;
 /// <param name="Tally">Messages from others in the whole copy, and the newest one's timestamp.</param>
 /// <param name="Delivered">The tally at <paramref name="DeliveredUpToSeq"/>.</param>
 /// <param name="Read">The tally at <paramref name="ReadUpToSeq"/>.</param>
+/// <param name="UnreadSenders">A group's: the senders of the messages after <paramref name="ReadUpToSeq"/> (a superset
+/// once a marker stopped short of the last message), at most <see cref="MailboxState.UnreadSendersKept"/>; default if
+/// not known (more than that, or a snapshot from before 1.9.1). Whom a marker's receipt goes to when the messages it
+/// covers are before the window (<see cref="MailboxState"/>'s ReceiptTargets), instead of every member.</param>
 public sealed record ConversationState(
     string ConversationId,
     ImmutableArray<string> ParticipantIds,
@@ -32,7 +36,8 @@ public sealed record ConversationState(
     Tally Tally = default,
     Tally Delivered = default,
     Tally Read = default,
-    ImmutableArray<ParticipantReceipt> Receipts = default)
+    ImmutableArray<ParticipantReceipt> Receipts = default,
+    ImmutableArray<string> UnreadSenders = default)
 {
     /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
     public ImmutableArray<ParticipantReceipt> Receipts { get; init; } = Receipts.IsDefault ? [] : Receipts;
@@ -57,7 +62,7 @@ public sealed record ConversationState(
     {
         var compact = WindowAsHeld();
         return new(ConversationId, ParticipantIds, Snippet, LastUpdatedTimestamp, LastSeq, Anchors, compact is null ? Recent() : [],
-            Kind, Name, DeliveredUpToSeq, ReadUpToSeq, Tally, Delivered, Read, Receipts, compact);
+            Kind, Name, DeliveredUpToSeq, ReadUpToSeq, Tally, Delivered, Read, Receipts, compact, UnreadSenders);
     }
 
     /// <summary>
@@ -106,7 +111,21 @@ public sealed record ConversationState(
         }
         return new(c.ConversationId, c.ParticipantIds, c.Snippet, c.LastUpdatedTimestamp, c.LastSeq, c.Anchors, window.MoveToImmutable(),
             c.Kind, c.Name, c.DeliveredUpToSeq, c.ReadUpToSeq, c.Tally ?? default, c.Delivered, c.Read,
-            c.Receipts);
+            c.Receipts, Shared(c.UnreadSenders, c.ParticipantIds));
+    }
+
+    /// <summary>The members' own string instances where the senders are members (one copy of each id in memory).</summary>
+    private static ImmutableArray<string> Shared(ImmutableArray<string> senders, ImmutableArray<string> participants)
+    {
+        if (senders.IsDefaultOrEmpty)
+            return senders;
+        var shared = new string[senders.Length];
+        for (var i = 0; i < shared.Length; i++)
+        {
+            var index = participants.IndexOf(senders[i]);
+            shared[i] = index >= 0 ? participants[index] : senders[i];
+        }
+        return ImmutableArray.Create(shared);
     }
 
     /// <summary>

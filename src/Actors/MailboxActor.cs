@@ -35,7 +35,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private (string Id, ConversationState? State)? _looked;
     // A cold step that failed, for the command that waited for it (answered 503 once).
     private (string Id, string Reason)? _coldFailed;
-    // The command that came round again being handled now (ReceiptsAgain, ThreadAgain), owed again if it is stashed.
+    // The command that came round again being handled now (ReceiptsAgain, ThreadAgain, TallyRead), owed again if it is
+    // stashed.
     private Owed? _again;
     // No archive before this (Environment.TickCount64): after a failed one, or when nothing could go.
     private long _archiveNotBefore;
@@ -145,10 +146,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             case TallyRead read:
                 // An event written before v1.1 has no tally: the marker moves, its counts stay where they were (0 never
                 // lowers them). A failed read answers the caller, who may retry; it is not tried again here.
+                if (!Settle(read.Owed))
+                    return true;
                 if (read.Reply is not ThreadPage { Messages: [var stored] })
-                    read.ReplyTo.Tell(read.Reply as MailboxUnavailable ?? new MailboxUnavailable("the marker's message was not read"));
+                    read.Owed.ReplyTo.Tell(read.Reply as MailboxUnavailable ?? new MailboxUnavailable("the marker's message was not read"));
                 else
-                    HandleReceipts(read.Command, read.ReplyTo, read.Known.SetItem(read.Seq, stored.Tally ?? default));
+                    Again(read.Owed, () => HandleReceipts(read.Command, read.Owed.ReplyTo, read.Known.SetItem(read.Seq, stored.Tally ?? default)));
                 return true;
             case Subscribe subscribe:
                 HandleSubscribe(subscribe);
@@ -362,7 +365,9 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 else
                 {
                     var plan = new ThreadPlan.FromJournal(conversation.ConversationId, read.Seq, read.Seq, conversation.LastSeq, conversation.Anchors, Durable.StaleUpTo);
-                    ReadFromJournal(plan, Self, reply => new TallyRead(cmd, replyTo, read.Seq, known, reply));
+                    // Owed until the read comes back: a stop meanwhile ends the incarnation before it does.
+                    var owed = Owe(replyTo);
+                    ReadFromJournal(plan, Self, reply => new TallyRead(cmd, owed, read.Seq, known, reply));
                 }
                 break;
             case ReceiptDecision.Store store:
@@ -401,7 +406,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private sealed record ThreadAgain(GetThread Query, Owed Owed);
 
     /// <summary>The tally of one message read from the journal for a receipt (<see cref="Reply"/> is the page or the failure).</summary>
-    private sealed record TallyRead(MarkReceipts Command, IActorRef ReplyTo, long Seq, KnownTallies Known, object Reply);
+    private sealed record TallyRead(MarkReceipts Command, Owed Owed, long Seq, KnownTallies Known, object Reply);
 
     /// <summary>Typing goes to the other participants' mailboxes, which pass it to their live streams. Never stored.</summary>
     private void HandleTyping(SendTyping typing)

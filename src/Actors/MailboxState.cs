@@ -307,10 +307,15 @@ public sealed partial record MailboxState(
             });
     }
 
+    /// <summary>Distinct senders a group's conversation keeps of its unread messages (past this: not known).</summary>
+    public const int UnreadSendersKept = 32;
+
     /// <summary>
     /// Who gets the receipt when the markers move up to <paramref name="delivered"/>: the other participant of a 1:1
     /// conversation; in a group, the senders of the messages the markers newly cover (a receipt only ever tells a
-    /// sender about their own messages), or every other member when some of those messages are before the window.
+    /// sender about their own messages). When some of those messages are before the window: the senders of every
+    /// message after the read marker (<see cref="ConversationState.UnreadSenders"/>, at most 32), or every other member
+    /// if they are not known.
     /// </summary>
     private IReadOnlyCollection<string> ReceiptTargets(ConversationState conversation, long delivered)
     {
@@ -318,7 +323,9 @@ public sealed partial record MailboxState(
             return conversation.ParticipantIds.Where(p => p != UserId).Take(1).ToArray();
         var from = conversation.ReadUpToSeq + 1; // read <= delivered: everything above the read marker is news to someone
         if (conversation.Window.IsEmpty || from < conversation.Window[0].Seq)
-            return conversation.ParticipantIds.Where(p => p != UserId).ToArray();
+            return !conversation.UnreadSenders.IsDefault
+                ? conversation.UnreadSenders.Order(StringComparer.Ordinal).ToArray()
+                : conversation.ParticipantIds.Where(p => p != UserId).ToArray();
         var senders = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var stored in conversation.Window)
         {
@@ -485,6 +492,10 @@ public sealed partial record MailboxState(
             ReadUpToSeq = Math.Max(conversation.ReadUpToSeq, marked.ReadUpToSeq),
             Delivered = Later(conversation.Delivered, marked.Delivered),
             Read = Later(conversation.Read, marked.Read),
+            // Read to the end: nobody's messages are unread (known from now on). Short of it: still a superset.
+            UnreadSenders = Ids.IsGroup(conversation.ConversationId) && Math.Max(conversation.ReadUpToSeq, marked.ReadUpToSeq) >= conversation.LastSeq
+                ? []
+                : conversation.UnreadSenders,
         }, marked.Stamp);
         var outbound = next.Outbound;
         foreach (var copy in CopiesOf(marked))
@@ -579,10 +590,15 @@ public sealed partial record MailboxState(
         recent = recent.Add(stored);
 
         var snippet = Snippet(message.System is { } system ? Membership.Describe(message.SenderId, system) : message.Text);
+        // A group's unread senders: known from its first message on, a new one added while they are few.
+        var unreadSenders = !Ids.IsGroup(id) ? default : existing is null ? [] : existing.UnreadSenders;
+        if (!unreadSenders.IsDefault && message.System is null && compact.SenderId != UserId && !unreadSenders.Contains(compact.SenderId))
+            unreadSenders = unreadSenders.Length < UnreadSendersKept ? unreadSenders.Add(compact.SenderId) : default;
         var conversation = existing is null
             ? new ConversationState(compact.ConversationId, participants, snippet, stamp, seq,
                 UpdateAnchors([], seq, journalSeq), recent, Tally: tally, Receipts: receipts,
-                Kind: Ids.IsGroup(id) ? ConversationSummary.GroupKind : ConversationSummary.DirectKind, Name: groupName)
+                Kind: Ids.IsGroup(id) ? ConversationSummary.GroupKind : ConversationSummary.DirectKind, Name: groupName,
+                UnreadSenders: unreadSenders)
             : existing with
             {
                 ParticipantIds = participants,
@@ -594,6 +610,7 @@ public sealed partial record MailboxState(
                 Window = recent,
                 Tally = tally,
                 Receipts = receipts,
+                UnreadSenders = unreadSenders,
             };
 
         var byStamp = ByStamp;

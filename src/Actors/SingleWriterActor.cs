@@ -449,7 +449,14 @@ public abstract class SingleWriterActor<TState, TEvent> : PersistentActor, IGove
     }
 
     /// <summary>The owed answer is given now (true), or was given already at a stop (false: give none).</summary>
-    protected bool Settle(Owed owed) => _owed?.Remove(owed) == true;
+    protected bool Settle(Owed owed)
+    {
+        if (_owed?.Remove(owed) != true)
+            return false;
+        if (_owed.Count == 0)
+            _owed = null; // nothing held in a mailbox that owes nothing
+        return true;
+    }
 
     /// <summary>Answer <paramref name="replyTo"/> once every write in flight is durable (or not), or at a stop before that.</summary>
     protected void DeferAnswer(IActorRef replyTo, Action<IActorRef> answer)

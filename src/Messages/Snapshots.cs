@@ -28,7 +28,8 @@ public sealed record ConversationSnapshot(
     Tally Delivered = default,
     Tally Read = default,
     ImmutableArray<ParticipantReceipt> Receipts = default,
-    CompactWindow? Window = null)
+    CompactWindow? Window = null,
+    ImmutableArray<string> UnreadSenders = default)
 {
     /// <summary>Never a default array (protobuf reads "absent" as empty, and so does everyone else).</summary>
     public ImmutableArray<ParticipantReceipt> Receipts { get; init; } = Receipts.IsDefault ? [] : Receipts;

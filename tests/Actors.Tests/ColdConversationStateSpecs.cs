@@ -269,8 +269,8 @@ public sealed class ColdConversationStateSpecs
     public void Should_bring_back_a_former_members_conversation_before_a_groups_receipt_goes_to_them()
     {
         // The group stays in memory with its window (the gate closed; or it is among the newest): the receipt goes to
-        // the senders of what it covers, bob too. (A group brought back from cold has no window: its receipt goes to
-        // every current member, as for any message before the window.)
+        // the senders of what it covers, bob too. (A group brought back from cold with no window sends it to the
+        // senders of its unread messages, up to 32 of them, else to every current member.)
         var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2)) { Groups = false };
         mailbox.Receive("bob", 1, "hi"); // the 1:1 conversation with bob: his channel and ours
         mailbox.Send("bob", "hello", "r1");
@@ -445,14 +445,17 @@ public sealed class ColdConversationStateSpecs
         Assert.Contains("grp~g", mailbox.State.Windows.Values);
         Assert.Equal(mailbox.State.Conversations.Values.Sum(c => c.Window.Sum(m => (long)m.TextLength)), mailbox.State.RecentChars);
 
-        // Too many unread to keep: the marker goes to every member, as for any message before the window.
+        // Too many unread to keep: the group comes back without them, and the marker goes to the senders of every
+        // unread message (1.9.1; before, to every member, as for any message before the window).
         for (var seq = 5; seq < 5 + MailboxState.ColdUnreadTailMessages + 1; seq++)
-            mailbox.GroupCopy("grp~g", seq, "m3", $"many {seq}");
+            mailbox.GroupCopy("grp~g", seq, seq % 2 == 0 ? "m3" : "m4", $"many {seq}");
         for (var i = 4; i < 8; i++)
             mailbox.Receive($"x{i}", 1, "hi");
         Assert.False(mailbox.State.Conversations.ContainsKey("grp~g"));
-        var all = Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(new MarkReceipts(Owner, "grp~g", null, 5)));
-        Assert.Equal(11, all.Event.Targets.Count());
+        var senders = Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(new MarkReceipts(Owner, "grp~g", null, 5)));
+        Assert.True(mailbox.State.Conversations["grp~g"].Window.IsEmpty);
+        // The senders after the read marker (still at 2: the marker above was not written), not the 11 members.
+        Assert.Equal(["m1", "m2", "m3", "m4"], senders.Event.Targets.Select(t => t.RecipientId));
 
         // The windows that came back count toward the bound on recent text, in the live state and in a replay alike.
         var replayed = MailboxState.Empty(Owner, mailbox.State.Limits);
@@ -461,6 +464,58 @@ public sealed class ColdConversationStateSpecs
         Assert.Equal(mailbox.State.Conversations.Values.Sum(c => c.Window.Sum(m => (long)m.TextLength)), mailbox.State.RecentChars);
         Assert.Equal(mailbox.State.RecentChars, replayed.RecentChars);
         Assert.Equal(mailbox.State.Windows, replayed.Windows);
+    }
+
+    [Fact]
+    public void Should_send_a_receipt_about_messages_before_the_window_to_their_senders_and_to_every_member_only_when_they_are_not_known()
+    {
+        var mailbox = new Mailbox(new MailboxLimits(RecentPerConversation: 4));
+        var members = Enumerable.Range(0, 40).Select(i => $"m{i:D2}").ToArray();
+        mailbox.JoinGroup("grp~g", "host", members);
+        var seq = 3L;
+        IReadOnlyList<string> Mark(long read)
+        {
+            var decided = Assert.IsType<ReceiptDecision.Store>(mailbox.Mark(new MarkReceipts(Owner, "grp~g", null, read)));
+            mailbox.Write(decided.Event);
+            return [.. decided.Event.Targets.Select(t => t.RecipientId)];
+        }
+        void Copies(params string[] senders)
+        {
+            foreach (var sender in senders)
+                Assert.IsType<DeliveryDecision.Store>(mailbox.GroupCopy("grp~g", seq++, sender, $"from {sender}"));
+        }
+
+        // Twelve unread, the owner's own among them: the window holds the last 4, the marker covers all twelve.
+        Copies("m01", "m02", "m03", Owner, "m01", "m02", "m03", "m01", "m02", "m03", "m01", "m02");
+        Assert.Equal(4, mailbox.State.Conversations["grp~g"].Window.Length);
+        Assert.Equal(["host", "m01", "m02", "m03"], Mark(seq - 1)); // the welcome's sender too; before 1.9.1, all 41
+
+        // A marker short of the last message keeps the senders after it (a superset: m05's are not covered yet).
+        Copies("m04", "m04", "m04", "m05", "m05");
+        Assert.Equal(["m04", "m05"], Mark(seq - 4));
+        Assert.Equal(["m04", "m05"], Mark(seq - 1)); // within the window: the exact senders
+        Assert.True(mailbox.State.Conversations["grp~g"].UnreadSenders.IsEmpty); // read to the end: known, none
+
+        // Kept by a snapshot (and a cold entry, which is one); unknown in one taken before 1.9.1: then every member.
+        Copies("m06", "m06", "m06", "m06", "m06", "m06");
+        var marks = new MarkReceipts(Owner, "grp~g", null, seq - 1);
+        var snapshot = mailbox.State.ToSnapshot();
+        var restored = MailboxState.FromSnapshot(Owner, mailbox.State.Limits, snapshot);
+        Assert.Equal(["m06"], Assert.IsType<ReceiptDecision.Store>(restored.DecideReceipts(marks, mailbox.Now, _ => null)).Event.Targets.Select(t => t.RecipientId));
+        var old = snapshot with { Conversations = [.. snapshot.Conversations.Select(c => c with { UnreadSenders = default })] };
+        var fromOld = MailboxState.FromSnapshot(Owner, mailbox.State.Limits, old);
+        Assert.Equal(41, Assert.IsType<ReceiptDecision.Store>(fromOld.DecideReceipts(marks, mailbox.Now, _ => null)).Event.Targets.Count());
+        // A replay of the journal gives what the live state has.
+        var replayed = MailboxState.Empty(Owner, mailbox.State.Limits);
+        for (var j = 0; j < mailbox.Journal.Count; j++)
+            replayed = replayed.Apply(mailbox.Journal[j], j + 1);
+        Assert.Equal(["m06"], replayed.Conversations["grp~g"].UnreadSenders);
+        Assert.Equal(["m06"], Mark(seq - 1));
+
+        // More distinct senders than are kept: not known, every member.
+        Copies([.. members.Take(MailboxState.UnreadSendersKept + 1)]);
+        Assert.True(mailbox.State.Conversations["grp~g"].UnreadSenders.IsDefault);
+        Assert.Equal(41, Mark(seq - 1).Count);
     }
 
     [Fact]

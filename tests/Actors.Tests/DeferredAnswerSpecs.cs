@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Persistence;
+using Akka.Persistence.TestKit;
 using Messaging.Messages;
 
 namespace Messaging.Actors.Tests;
@@ -10,7 +11,7 @@ namespace Messaging.Actors.Tests;
 /// soon as the writes are durable, before the deferred answer would run, and the caller's ask would time out.
 /// </summary>
 public sealed class DeferredAnswerSpecs(ITestOutputHelper output)
-    : ShardedMailboxTestKit(nameof(DeferredAnswerSpecs), output, new MailboxSettings())
+    : ShardedMailboxTestKit(nameof(DeferredAnswerSpecs), output, new MailboxSettings { Limits = new MailboxLimits(RecentPerConversation: 2) })
 {
     private static readonly TimeSpan ShortAsk = TimeSpan.FromSeconds(3);
 
@@ -43,6 +44,7 @@ public sealed class DeferredAnswerSpecs(ITestOutputHelper output)
             await entity.Ask<MailboxStatus>(new GetMailboxStatus(writer), Ask, Ct);
             release.SetResult();
             ExpectTerminated(entity, Ask, cancellationToken: Ct);
+            await ShardForgotAsync(writer, entity); // stopped behind the shard's back: the next command must not meet the dead one
         });
     }
 
@@ -57,7 +59,6 @@ public sealed class DeferredAnswerSpecs(ITestOutputHelper output)
         await HoldStopReleaseAsync(Bob, e => e is ReceiptsMarked, async () =>
         {
             first = Region.Ask<object>(mark, Ask, Ct);
-            await Task.Delay(100, Ct); // the first reaches the mailbox and its write the journal
             retry = Region.Ask<object>(mark, ShortAsk, Ct); // nothing to change in Decided: answered after the write
             await Region.Ask<MailboxStatus>(new GetMailboxStatus(Bob), Ask, Ct);
             Assert.False(retry.IsCompleted);
@@ -81,7 +82,6 @@ public sealed class DeferredAnswerSpecs(ITestOutputHelper output)
         await HoldStopReleaseAsync(Alice, e => e is MessageSent, async () =>
         {
             send = Region.Ask<SendResult>(new SendMessage(Alice, [Bob], "hello", "c1"), Ask, Ct);
-            await Task.Delay(100, Ct);
             // The conversation is in Decided only: the page waits for the write.
             thread = Region.Ask<object>(new GetThread(Alice, conversation, 0, 20, null, null), ShortAsk, Ct);
             await Region.Ask<MailboxStatus>(new GetMailboxStatus(Alice), Ask, Ct);
@@ -94,5 +94,51 @@ public sealed class DeferredAnswerSpecs(ITestOutputHelper output)
         Assert.Equal(SendOutcome.Duplicate, retried.Outcome);
         Assert.Single(Assert.IsType<ThreadPage>(await Region.Ask<object>(new GetThread(Alice, conversation, 0, 20, null, null), Ask, Ct)).Messages);
         _ = send;
+    }
+
+    [Fact]
+    public async Task Should_answer_a_marker_that_waits_for_its_messages_tally_from_the_journal_when_the_mailbox_stops_meanwhile()
+    {
+        SendResult sent = null!;
+        for (var i = 1; i <= 5; i++)
+            sent = await Region.Ask<SendResult>(new SendMessage(Alice, [Bob], $"m{i}", $"c{i}"), Ask, Ct);
+        await Region.Ask<MailboxStatus>(new GetMailboxStatus(Bob), Ask, Ct); // recovered before the read is held
+        var entity = await EntityAsync(Bob);
+        Watch(entity);
+        var hold = new HoldReads(MailboxActor.PersistenceIdFor(Bob));
+
+        await WithJournalRecovery(recovery => recovery.SetInterceptorAsync(hold), async () =>
+        {
+            // Message 2 is before the window of 2: its tally is read from the journal before the marker is decided.
+            var marker = Region.Ask<object>(new MarkReceipts(Bob, sent.ConversationId, null, 2), ShortAsk, Ct);
+            await hold.Reading.WaitAsync(Ask, Ct);
+            entity.Tell(StopMailbox.Instance); // nothing in flight: it stops at once, the read with it
+            ExpectTerminated(entity, Ask, cancellationToken: Ct);
+            Assert.Contains("stopped", Assert.IsType<MailboxUnavailable>(await marker).Reason); // without: the ask times out
+            hold.Release();
+        });
+
+        await ShardForgotAsync(Bob, entity);
+        var retried = await Region.Ask<object>(new MarkReceipts(Bob, sent.ConversationId, null, 2), Ask, Ct);
+        Assert.Equal(2, Assert.IsType<ConversationAnswer>(retried).Conversation.ReadUpToSeq);
+    }
+
+    /// <summary>Holds the journal's reads of one persistence id until released (the first one read tells <see cref="Reading"/>).</summary>
+    private sealed class HoldReads(string persistenceId) : IJournalInterceptor
+    {
+        private readonly TaskCompletionSource _reading = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Reading => _reading.Task;
+
+        public void Release() => _release.TrySetResult();
+
+        public async Task InterceptAsync(IPersistentRepresentation message)
+        {
+            if (message.PersistenceId != persistenceId)
+                return;
+            _reading.TrySetResult();
+            await _release.Task;
+        }
     }
 }

@@ -3,6 +3,7 @@ using Messaging.Actors.Groups;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Messaging.Messages;
@@ -83,5 +84,25 @@ public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper outpu
         Watch(entity);
         entity.Tell(PoisonPill.Instance);
         ExpectTerminated(entity, Ask, cancellationToken: Ct);
+        await ShardForgotAsync(userId, entity);
+    }
+
+    /// <summary>
+    /// The shard hears of a stopped entity on its own (it watches it): until then it hands the next command to the dead
+    /// one (dead letters, an ask timing out). Wait until it no longer counts it, or counts a new incarnation (something
+    /// woke the mailbox again meanwhile), without starting it.
+    /// </summary>
+    protected async Task ShardForgotAsync(string userId, IActorRef stopped)
+    {
+        var shard = new MailboxMessageExtractor(10).ShardId(userId, new GetMailboxStatus(userId));
+        await AwaitAssertAsync(async () =>
+        {
+            var state = await Region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, Ask, Ct);
+            Assert.Empty(state.Failed); // a shard that did not answer in time is not listed: nothing said about it
+            if (!state.Shards.Any(s => s.EntityIds.Contains(userId)))
+                return;
+            var now = await Sys.ActorSelection($"/system/sharding/{MailboxHosting.TypeName}/{shard}/{userId}").ResolveOne(Ask, Ct);
+            Assert.NotEqual(stopped, now);
+        }, Ask, TimeSpan.FromMilliseconds(20), Ct);
     }
 }

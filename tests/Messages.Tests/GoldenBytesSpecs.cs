@@ -105,6 +105,16 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             "0a350a310a056772707e671205616c6963651203626f621a0268692013280232020202420567726f75704a0346616d6204080110091002"
         },
         { "MailboxSnapshot, v1.9 cold groups", "MSg", "081438004202000848015001" },
+        {
+            "ConversationRestored, group, v1.9.1 unread senders", "CRg",
+            "0a460a420a056772707e671205616c6963651203626f621a0268692015280232020202420567726f75704a0346616d620408011009920103" +
+            "626f629201056361726f6c9801011002"
+        },
+        {
+            "ConversationRestored, group, v1.9.1 none unread", "CRg",
+            "0a3a0a360a056772707e671205616c6963651203626f621a0268692015280232020202420567726f75704a0346616d5802620408011009" +
+            "9801011002"
+        },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -171,6 +181,12 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         ["ConversationRestored, group"] = new ConversationRestored(
             new ColdEntry(new ConversationSnapshot("grp~g", ["alice", "bob"], "hi", 19, 2, [2, 2], [], ConversationSummary.GroupKind, "Fam", Tally: new Tally(1, 9)), 2, 0)),
         ["MailboxSnapshot, v1.9 cold groups"] = new MailboxSnapshot(20, [], [], [], [], [], 0, [0, 8], 1, ColdGroups: true),
+        ["ConversationRestored, group, v1.9.1 unread senders"] = new ConversationRestored(
+            new ColdEntry(new ConversationSnapshot("grp~g", ["alice", "bob"], "hi", 21, 2, [2, 2], [], ConversationSummary.GroupKind, "Fam",
+                Tally: new Tally(1, 9), UnreadSenders: ["bob", "carol"]), 2, 0)),
+        ["ConversationRestored, group, v1.9.1 none unread"] = new ConversationRestored(
+            new ColdEntry(new ConversationSnapshot("grp~g", ["alice", "bob"], "hi", 21, 2, [2, 2], [], ConversationSummary.GroupKind, "Fam",
+                ReadUpToSeq: 2, Tally: new Tally(1, 9), UnreadSenders: []), 2, 0)),
     };
 
     [Theory]

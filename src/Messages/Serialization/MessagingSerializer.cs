@@ -758,6 +758,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
                 proto.Window.Add(UnsafeByteOperations.UnsafeWrap(message)); // a window message's bytes never change
             proto.WindowSenders.AddRange(window.Senders);
         }
+        if (!c.UnreadSenders.IsDefault)
+        {
+            proto.UnreadSendersKnown = true;
+            AddStrings(proto.UnreadSenders, c.UnreadSenders);
+        }
         return proto;
     }
 
@@ -795,7 +800,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         FromProto(c.Delivered) ?? default,
         FromProto(c.Read) ?? default,
         ToReceipts(c.Receipts),
-        FromProto(c.Window, c.WindowSenders));
+        FromProto(c.Window, c.WindowSenders),
+        c.UnreadSendersKnown ? ToImmutable(c.UnreadSenders) : default);
 
     private static P.SentRecord ToProto(SentRecord r) => new()
     {
