@@ -123,6 +123,8 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
             bytes += participant.Length + 3;
         foreach (var receipt in c.Receipts)
             bytes += receipt.UserId.Length + 40;
+        foreach (var sender in c.UnreadSenders.IsDefault ? [] : c.UnreadSenders)
+            bytes += sender.Length + 3;
         foreach (var message in c.Window?.Messages ?? [])
             bytes += message.Length + 8;
         foreach (var message in c.Recent)

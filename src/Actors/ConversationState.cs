@@ -114,7 +114,10 @@ public sealed record ConversationState(
             c.Receipts, Shared(c.UnreadSenders, c.ParticipantIds));
     }
 
-    /// <summary>The members' own string instances where the senders are members (one copy of each id in memory).</summary>
+    /// <summary>
+    /// The members' own string instances where the senders are members (one copy of each id in memory). Participants
+    /// are kept in ordinal order: a binary search (a former member, or an order it missed, keeps its own string).
+    /// </summary>
     private static ImmutableArray<string> Shared(ImmutableArray<string> senders, ImmutableArray<string> participants)
     {
         if (senders.IsDefaultOrEmpty)
@@ -122,7 +125,7 @@ public sealed record ConversationState(
         var shared = new string[senders.Length];
         for (var i = 0; i < shared.Length; i++)
         {
-            var index = participants.IndexOf(senders[i]);
+            var index = participants.BinarySearch(senders[i], StringComparer.Ordinal);
             shared[i] = index >= 0 ? participants[index] : senders[i];
         }
         return ImmutableArray.Create(shared);

@@ -53,7 +53,8 @@ public sealed partial record MailboxState
                 return null;
             case MarkReceipts marks when Conversations.TryGetValue(marks.ConversationId, out var group):
                 // Exactly whom the receipt may go to (DecideReceipts' targets): the senders of the messages the markers
-                // newly cover, members or not any more, or every member when those messages are before the window.
+                // newly cover, members or not any more; when those messages are before the window, the senders of every
+                // unread message if known, else every member.
                 var read = Math.Max(group.ReadUpToSeq, marks.ReadUpToSeq ?? 0);
                 var delivered = Math.Min(group.LastSeq, Math.Max(Math.Max(group.DeliveredUpToSeq, marks.DeliveredUpToSeq ?? 0), read));
                 foreach (var target in ReceiptTargets(group, delivered))
@@ -156,9 +157,11 @@ public sealed partial record MailboxState
 
     /// <summary>
     /// What a group's cold entry keeps of its window: the messages after the owner's read marker, when the window holds
-    /// all of them and they are few and short. A marker in the group once it is back then sends its receipt to their
-    /// senders, as before it went cold; without them it goes to every member (<see cref="ReceiptTargets"/>), each a
-    /// copy on a channel of its own, and each member's 1:1 conversation looked for in the cold pages first.
+    /// all of them and they are few and short. A marker in the group once it is back then sends its receipt to the
+    /// senders of the messages it covers, as before it went cold; without them, to the senders of every unread message
+    /// (<see cref="ConversationState.UnreadSenders"/>), or every member if those are not known
+    /// (<see cref="ReceiptTargets"/>): each a copy on a channel of its own, each target's 1:1 conversation looked for
+    /// in the cold pages first.
     /// </summary>
     private static ImmutableArray<WindowMessage> UnreadTail(ConversationState conversation)
     {

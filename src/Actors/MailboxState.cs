@@ -591,7 +591,10 @@ public sealed partial record MailboxState(
 
         var snippet = Snippet(message.System is { } system ? Membership.Describe(message.SenderId, system) : message.Text);
         // A group's unread senders: known from its first message on, a new one added while they are few.
-        var unreadSenders = !Ids.IsGroup(id) ? default : existing is null ? [] : existing.UnreadSenders;
+        // Not known (a snapshot before 1.9.1) but read to the end: none unread, known from now on.
+        var unreadSenders = !Ids.IsGroup(id) ? default
+            : existing is null || (existing.UnreadSenders.IsDefault && existing.ReadUpToSeq >= existing.LastSeq) ? []
+            : existing.UnreadSenders;
         if (!unreadSenders.IsDefault && message.System is null && compact.SenderId != UserId && !unreadSenders.Contains(compact.SenderId))
             unreadSenders = unreadSenders.Length < UnreadSendersKept ? unreadSenders.Add(compact.SenderId) : default;
         var conversation = existing is null

@@ -493,6 +493,7 @@ public sealed class ColdConversationStateSpecs
         // A marker short of the last message keeps the senders after it (a superset: m05's are not covered yet).
         Copies("m04", "m04", "m04", "m05", "m05");
         Assert.Equal(["m04", "m05"], Mark(seq - 4));
+        Assert.Equal(["m04", "m05"], mailbox.State.Conversations["grp~g"].UnreadSenders); // m05's are still unread
         Assert.Equal(["m04", "m05"], Mark(seq - 1)); // within the window: the exact senders
         Assert.True(mailbox.State.Conversations["grp~g"].UnreadSenders.IsEmpty); // read to the end: known, none
 
@@ -512,10 +513,30 @@ public sealed class ColdConversationStateSpecs
         Assert.Equal(["m06"], replayed.Conversations["grp~g"].UnreadSenders);
         Assert.Equal(["m06"], Mark(seq - 1));
 
-        // More distinct senders than are kept: not known, every member.
-        Copies([.. members.Take(MailboxState.UnreadSendersKept + 1)]);
+        // A membership change is nobody's unread message: its author (who says nothing) gets no receipt.
+        Assert.IsType<DeliveryDecision.Store>(mailbox.GroupCopy("grp~g", seq++, "m39", "", new GroupChange(GroupChange.Added, ["newcomer"])));
+        Copies("m07", "m07", "m07", "m07", "m07");
+        Assert.Equal(["m07"], Mark(seq - 1));
+
+        // As many distinct senders as are kept: still known; one more: not known, every member.
+        Copies([.. members.Take(MailboxState.UnreadSendersKept)]);
+        Assert.Equal(MailboxState.UnreadSendersKept, mailbox.State.Conversations["grp~g"].UnreadSenders.Length);
+        Copies("m38");
         Assert.True(mailbox.State.Conversations["grp~g"].UnreadSenders.IsDefault);
-        Assert.Equal(41, Mark(seq - 1).Count);
+        Assert.Equal(42, Mark(seq - 1).Count); // the newcomer too
+
+        // Unknown, then read to the end: known again from the next message on.
+        Copies("m08", "m08", "m08", "m08", "m08");
+        Assert.Equal(["m08"], Mark(seq - 1));
+        // Not known in a snapshot from before 1.9.1, but read to the end there: known from the next message on.
+        var readOld = mailbox.State.ToSnapshot();
+        readOld = readOld with { Conversations = [.. readOld.Conversations.Select(c => c with { UnreadSenders = default })] };
+        var state = MailboxState.FromSnapshot(Owner, mailbox.State.Limits, readOld);
+        Assert.True(state.Conversations["grp~g"].UnreadSenders.IsDefault);
+        var next = new DeliverGroupMessage(Owner, seq, seq - 1,
+            new ChatMessage($"{seq}-grp~g", "grp~g", "m09", [], "late", $"grp~g-{seq}", T0 + seq), "G", []);
+        state = state.Apply(Assert.IsType<DeliveryDecision.Store>(state.DecideDelivery(next, mailbox.Now)).Event, mailbox.Journal.Count + 1);
+        Assert.Equal(["m09"], state.Conversations["grp~g"].UnreadSenders);
     }
 
     [Fact]
