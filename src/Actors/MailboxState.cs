@@ -486,16 +486,15 @@ public sealed partial record MailboxState(
     {
         if (!Conversations.TryGetValue(marked.ConversationId, out var conversation))
             return this;
+        var read = Math.Max(conversation.ReadUpToSeq, marked.ReadUpToSeq);
         var next = Restamp(conversation with
         {
             DeliveredUpToSeq = Math.Max(conversation.DeliveredUpToSeq, marked.DeliveredUpToSeq),
-            ReadUpToSeq = Math.Max(conversation.ReadUpToSeq, marked.ReadUpToSeq),
+            ReadUpToSeq = read,
             Delivered = Later(conversation.Delivered, marked.Delivered),
             Read = Later(conversation.Read, marked.Read),
             // Read to the end: nobody's messages are unread (known from now on). Short of it: still a superset.
-            UnreadSenders = Ids.IsGroup(conversation.ConversationId) && Math.Max(conversation.ReadUpToSeq, marked.ReadUpToSeq) >= conversation.LastSeq
-                ? []
-                : conversation.UnreadSenders,
+            UnreadSenders = Ids.IsGroup(conversation.ConversationId) && read >= conversation.LastSeq ? [] : conversation.UnreadSenders,
         }, marked.Stamp);
         var outbound = next.Outbound;
         foreach (var copy in CopiesOf(marked))
