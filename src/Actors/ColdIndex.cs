@@ -17,7 +17,10 @@ namespace Messaging.Actors;
 /// <param name="Count">Conversations that are cold (archived and not restored since).</param>
 /// <param name="HasGroups">A group conversation was archived once (1.9.0): the snapshot says so under a manifest 1.8.0
 /// refuses, since 1.8.0 would take a cold group for a new one. Never unset.</param>
-public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool HasGroups = false)
+/// <param name="HasChannels">A channel with someone met only in groups went cold once (1.10.0), as an entry of its own
+/// (<see cref="ColdEntry.ChannelOnly"/>): the snapshot says so under a manifest 1.9 refuses. Never unset. Such entries
+/// are not counted in <paramref name="Count"/>, which counts conversations.</param>
+public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool HasGroups = false, bool HasChannels = false)
 {
     public static readonly ColdIndex Empty = new([], 0);
 
@@ -77,16 +80,16 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
 
     /// <summary>
     /// <paramref name="page"/> with <paramref name="entries"/> in it (replacing an entry of the same conversation), without
-    /// the entries <paramref name="stale"/> names (conversations back in memory since they were written: a page's entry is
-    /// read only while its conversation is cold), split until no page passes <see cref="MaxPageEntries"/>, nor
+    /// the entries <paramref name="stale"/> says are read no more (conversations, or channels alone, back in memory since
+    /// they were written: a page's entry is read only while it is cold), split until no page passes <see cref="MaxPageEntries"/>, nor
     /// <see cref="MaxPageBytes"/> above <see cref="MinPageEntries"/> entries while shallower than
     /// <paramref name="byteSplitDepth"/> (<see cref="ByteSplitDepth"/> of the cold count).
     /// </summary>
-    public static ImmutableArray<ColdPage> Put(ColdPage page, IReadOnlyCollection<ColdEntry> entries, Func<string, bool> stale, int byteSplitDepth)
+    public static ImmutableArray<ColdPage> Put(ColdPage page, IReadOnlyCollection<ColdEntry> entries, Func<ColdEntry, bool> stale, int byteSplitDepth)
     {
         var added = entries.Select(e => e.Conversation.ConversationId).ToHashSet(StringComparer.Ordinal);
         var kept = page.Entries
-            .Where(e => !added.Contains(e.Conversation.ConversationId) && !stale(e.Conversation.ConversationId))
+            .Where(e => !added.Contains(e.Conversation.ConversationId) && !stale(e))
             .Concat(entries)
             .ToImmutableArray();
         var done = ImmutableArray.CreateBuilder<ColdPage>();
@@ -134,12 +137,13 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
 
     /// <summary>
     /// The index once the event at <paramref name="journalSeq"/> wrote <paramref name="pages"/>: their slots point at it.
-    /// <paramref name="groups"/>: the event took a group out (<see cref="HasGroups"/> from then on).
+    /// <paramref name="groups"/>: the event took a group out (<see cref="HasGroups"/> from then on); <paramref name="channels"/>:
+    /// a channel alone (<see cref="HasChannels"/> from then on).
     /// </summary>
-    public ColdIndex With(ImmutableArray<ColdPage> pages, long journalSeq, long countDelta, bool groups = false)
+    public ColdIndex With(ImmutableArray<ColdPage> pages, long journalSeq, long countDelta, bool groups = false, bool channels = false)
     {
         if (pages.IsDefaultOrEmpty)
-            return this with { Count = Count + countDelta, HasGroups = HasGroups || groups };
+            return this with { Count = Count + countDelta, HasGroups = HasGroups || groups, HasChannels = HasChannels || channels };
         var directory = Directory.IsDefaultOrEmpty ? new long[] { 0 } : Directory.ToArray();
         foreach (var page in pages)
         {
@@ -156,6 +160,6 @@ public sealed record ColdIndex(ImmutableArray<long> Directory, long Count, bool 
             for (var slot = (long)page.Bits; slot < directory.Length; slot += 1L << page.Depth)
                 directory[slot] = journalSeq;
         }
-        return new ColdIndex(ImmutableArray.Create(directory), Count + countDelta, HasGroups || groups);
+        return new ColdIndex(ImmutableArray.Create(directory), Count + countDelta, HasGroups || groups, HasChannels || channels);
     }
 }

@@ -44,6 +44,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     // The conversations to archive next, oldest first, with the stamp they had (one walk of the list for many), and
     // whether an ArchiveNext is on its way (each archive waits behind the commands that waited for the last one).
     private Queue<(string Id, long Stamp)>? _archiveQueue;
+    // The channels alone to archive next (MailboxState.PlanChannelArchive), as the people they are with.
+    private Queue<string>? _channelQueue;
     private bool _archiveNextSent;
     // An ArchiveNext found writes in flight: it had its turn behind the queue, so the next settle archives at once
     // (under steady writes, waiting for a turn with nothing in flight could wait for ever).
@@ -193,7 +195,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 Sender.Tell(new MailboxStatus(
                     _userId, PersistenceId, LastSequenceNr, Durable.Conversations.Count, Durable.PendingDeliveries,
                     Cluster.Get(Context.System).SelfAddress.ToString(), Durable.OpeningWaitMs(status.OpeningConversationId, Now),
-                    Durable.Cold.Count));
+                    Durable.Cold.Count, Durable.LoneChannels().Count));
                 return true;
             case StopMailbox:
                 Run(_delivery.Stop(Decided));
@@ -647,14 +649,20 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
         /// <summary>Take it out of memory into its page.</summary>
         Archive,
+
+        /// <summary>Take the channel alone with <see cref="ColdStep.Peer"/> out of memory into the page of their 1:1 id.</summary>
+        ArchiveChannel,
     }
 
     /// <summary>A step in flight: its page being read by <see cref="Reader"/>, then (an archive) its write (Reader null).</summary>
-    private sealed class ColdStep(string conversationId, ColdStepKind kind, IActorRef? reader)
+    private sealed class ColdStep(string conversationId, ColdStepKind kind, IActorRef? reader, string? peer)
     {
         public string ConversationId { get; } = conversationId;
         public ColdStepKind Kind { get; } = kind;
         public IActorRef? Reader { get; set; } = reader;
+
+        /// <summary>For <see cref="ColdStepKind.ArchiveChannel"/>: whom the channel is with.</summary>
+        public string? Peer { get; } = peer;
     }
 
     /// <summary>
@@ -684,7 +692,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private ConversationState? Looked(string conversationId) =>
         _looked is { } looked && looked.Id == conversationId ? looked.State : null;
 
-    private void StartColdStep(string conversationId, ColdStepKind kind, long pageSeq)
+    private void StartColdStep(string conversationId, ColdStepKind kind, long pageSeq, string? peer = null)
     {
         IActorRef? reader = null;
         if (pageSeq > 0)
@@ -692,7 +700,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             var journal = Akka.Persistence.Persistence.Instance.Apply(Context.System).JournalFor(JournalPluginId);
             reader = Context.Watch(Context.ActorOf(ColdPageReader.Props(PersistenceId, journal, pageSeq, Self, _settings.JournalReadTimeout)));
         }
-        _cold = new ColdStep(conversationId, kind, reader);
+        _cold = new ColdStep(conversationId, kind, reader, peer);
         if (reader is null)
             ColdRead(new ColdPageRead(0, [], null)); // an archive into a slot with no page yet: nothing to read
     }
@@ -711,7 +719,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             Log.Warning("Cold page {PageSeq} of {PersistenceId} not read for {ConversationId}: {Failure}",
                 read.PageSeq, PersistenceId, step.ConversationId, failure);
             MessagingMetrics.ColdReadFailed();
-            if (step.Kind == ColdStepKind.Archive)
+            if (step.Kind is ColdStepKind.Archive or ColdStepKind.ArchiveChannel)
                 _archiveNotBefore = Environment.TickCount64 + 5_000;
             else
                 _coldFailed = (step.ConversationId, $"the conversation's page could not be read ({failure}); retry");
@@ -729,19 +737,26 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 NotCold(step.ConversationId);
                 break;
             case ColdStepKind.Look:
+                // A channel alone is no conversation (its thread is not found), but it is cold: a write brings it back.
                 var entry = Decided.FindCold(step.ConversationId, read.Pages);
-                _looked = (step.ConversationId, entry is null ? null : ConversationState.FromSnapshot(entry.Conversation));
+                _looked = (step.ConversationId, entry is null || entry.ChannelOnly ? null : ConversationState.FromSnapshot(entry.Conversation));
                 if (entry is null)
                     NotCold(step.ConversationId);
                 break;
-            case ColdStepKind.Archive when !Stopping && Decided.Conversations.ContainsKey(step.ConversationId):
-                var page = read.PageSeq == 0 ? null : ColdIndex.PageFor(read.Pages, ColdIndex.Digest(step.ConversationId));
-                if (read.PageSeq != 0 && page is null)
-                {
-                    Log.Error("Cold page {PageSeq} of {PersistenceId} has no page for {ConversationId}", read.PageSeq, PersistenceId, step.ConversationId);
-                    _archiveNotBefore = Environment.TickCount64 + 60_000;
+            case ColdStepKind.ArchiveChannel when !Stopping && Decided.IsChannelArchivable(step.Peer!):
+                if (!TryPageToArchiveInto(read, step.ConversationId, out var into))
                     break;
-                }
+                var peer = step.Peer!;
+                Write(Decided.ArchiveChannel(peer, into), _ =>
+                {
+                    MessagingMetrics.ChannelArchived();
+                    _delivery = _delivery.Forget(peer);
+                    ColdStepDone();
+                }, ColdStepDone);
+                return;
+            case ColdStepKind.Archive when !Stopping && Decided.Conversations.ContainsKey(step.ConversationId):
+                if (!TryPageToArchiveInto(read, step.ConversationId, out var page))
+                    break;
                 // The commands wait until the pages are written: a lookup meanwhile would read the page before it.
                 // A 1:1 conversation's channel leaves with it, and delivery forgets it; a group's channel is the group's.
                 var other = Ids.IsGroup(step.ConversationId)
@@ -757,6 +772,20 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 return;
         }
         ColdStepDone();
+    }
+
+    /// <summary>
+    /// The page an archive of <paramref name="conversationId"/> goes into: its slot's page, as read, or none (a new
+    /// page); false if the event read holds no page for it (logged, archives paused for a minute).
+    /// </summary>
+    private bool TryPageToArchiveInto(ColdPageRead read, string conversationId, out ColdPage? page)
+    {
+        page = read.PageSeq == 0 ? null : ColdIndex.PageFor(read.Pages, ColdIndex.Digest(conversationId));
+        if (read.PageSeq == 0 || page is not null)
+            return true;
+        Log.Error("Cold page {PageSeq} of {PersistenceId} has no page for {ConversationId}", read.PageSeq, PersistenceId, conversationId);
+        _archiveNotBefore = Environment.TickCount64 + 60_000;
+        return false;
     }
 
     /// <summary>
@@ -791,7 +820,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
 
     private void ColdStepDone()
     {
-        if (_cold?.Kind == ColdStepKind.Archive)
+        if (_cold?.Kind is ColdStepKind.Archive or ColdStepKind.ArchiveChannel)
         {
             // Only the conversation archived became cold: what else was found absent from its page still is (a
             // group's receipt to every member would otherwise read their pages again after every archive).
@@ -808,8 +837,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// </summary>
     protected override void OnSettled()
     {
-        var max = _settings.Limits.MaxConversationsInMemory;
-        if (_archiveNextSent || max <= 0 || Durable.Conversations.Count <= max)
+        if (_archiveNextSent || !OverBound())
             return;
         if (_archiveOwed)
         {
@@ -824,8 +852,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     /// <summary>Take the conversation changed longest ago out of memory (one at a time, each once the last is durable).</summary>
     private void ArchiveNextIfOver()
     {
-        var max = _settings.Limits.MaxConversationsInMemory;
-        if (_cold is not null || Stopping || max <= 0 || Durable.Conversations.Count <= max || !_settings.ColdAllowed())
+        if (_cold is not null || Stopping || !OverBound() || !_settings.ColdAllowed())
             return;
         if (_archiveNotBefore - Environment.TickCount64 is var wait and > 0)
         {
@@ -845,6 +872,11 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         Run(confirmed);
         if (confirmed.Effects.Any(e => e is DeliveryEffect.Persist))
             return;
+        if (Durable.Conversations.Count <= _settings.Limits.MaxConversationsInMemory)
+        {
+            ArchiveNextChannel();
+            return;
+        }
         string? next = null;
         var groups = _settings.ColdGroupsAllowed(); // the ColdGroups gate: every node runs 1.9.0
         while (next is null && _archiveQueue is { Count: > 0 } queue)
@@ -868,9 +900,47 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         StartColdStep(next, ColdStepKind.Archive, Durable.Cold.PageOf(next));
     }
 
+    /// <summary>
+    /// Over the bound in memory: more conversations than <see cref="MailboxLimits.MaxConversationsInMemory"/>, or (with
+    /// the ColdChannels gate open: every node runs 1.10.0) too many channels alone (<see cref="MailboxState.LoneChannelsOver"/>).
+    /// </summary>
+    private bool OverBound()
+    {
+        var max = _settings.Limits.MaxConversationsInMemory;
+        return max > 0 && (Durable.Conversations.Count > max || Durable.LoneChannelsOver && _settings.ColdChannelsAllowed());
+    }
+
+    /// <summary>Take the channel alone needed longest ago out of memory (the conversations are within their bound).</summary>
+    private void ArchiveNextChannel()
+    {
+        string? next = null;
+        while (next is null && _channelQueue is { Count: > 0 } queue)
+        {
+            var peer = queue.Dequeue();
+            if (Durable.IsChannelArchivable(peer) && !RestoredLately(Ids.ConversationFor(_userId, peer)))
+                next = peer;
+        }
+        if (next is null)
+        {
+            var plan = Durable.PlanChannelArchive(peer => RestoredLately(Ids.ConversationFor(_userId, peer)));
+            if (plan.Count == 0)
+            {
+                _archiveNotBefore = Environment.TickCount64 + 1_000; // copies pending, or brought back lately: later
+                return;
+            }
+            _channelQueue = new Queue<string>(plan);
+            next = _channelQueue.Dequeue();
+        }
+        var id = Ids.ConversationFor(_userId, next);
+        StartColdStep(id, ColdStepKind.ArchiveChannel, Durable.Cold.PageOf(id), next);
+    }
+
     /// <summary>Brought back lately and not changed since.</summary>
     private bool RestoredLately(string conversationId) =>
-        _restored?.TryGetValue(conversationId, out var stamp) == true && Durable.Conversations.GetValueOrDefault(conversationId)?.LastUpdatedTimestamp == stamp;
+        _restored?.TryGetValue(conversationId, out var stamp) == true
+        && (Durable.Conversations.TryGetValue(conversationId, out var conversation)
+            ? conversation.LastUpdatedTimestamp == stamp
+            : stamp == 0); // a channel alone (its entry has no stamp), while it is still alone
 
     /// <summary>Archive the next conversation, if memory still holds more than the bound.</summary>
     private sealed class ArchiveNext : IEntityOwnMessage

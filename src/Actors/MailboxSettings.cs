@@ -150,4 +150,10 @@ public sealed record MailboxSettings
     /// the operator's switch). Always, unless the node says otherwise.
     /// </summary>
     public Func<bool> ColdGroupsAllowed { get; init; } = static () => true;
+
+    /// <summary>
+    /// Whether the channels with people met only in groups may go cold too: the node's feature gate for ColdChannels
+    /// (every node runs 1.10.0, or the operator's switch). Always, unless the node says otherwise.
+    /// </summary>
+    public Func<bool> ColdChannelsAllowed { get; init; } = static () => true;
 }

@@ -9,7 +9,9 @@ namespace Messaging.Actors;
 /// pages of the mailbox's own journal (<see cref="ColdIndex"/>). Anything that needs one again (a message or receipt
 /// from or to that participant, a marker, a page of its thread) finds it by one read of one event, and a write brings
 /// it back (<see cref="ConversationRestored"/>). Groups go cold the same way since 1.9.0 (the ColdGroups feature), with
-/// their group's channel position; their entries are written under manifests 1.8.0 refuses.
+/// their group's channel position; their entries are written under manifests 1.8.0 refuses. Since 1.10.0 (ColdChannels)
+/// the channel positions with people met only in groups, which have no 1:1 conversation to leave with, go cold too past
+/// their own bound, as entries of their own under the 1:1 id (<see cref="ColdEntry.ChannelOnly"/>), found the same way.
 /// </summary>
 public sealed partial record MailboxState
 {
@@ -34,19 +36,23 @@ public sealed partial record MailboxState
         string? Dm(string? other) =>
             other is null || other == UserId || !Ids.IsValidUserId(other) ? null : Ids.ConversationFor(UserId, other);
         string? IfCold(string? id) => id is not null && MayBeCold(id) && notCold?.Contains(id) != true ? id : null;
+        // A channel in memory means its 1:1 conversation is in memory or exists nowhere, and no entry of it alone is
+        // read (every write to a channel brings its cold 1:1 id back first, and an archive takes the channel out): no
+        // page to read for the people this user exchanges receipts with in its groups.
+        string? IfColdWith(string? other) => other is null || HasChannelWith(other) ? null : IfCold(Dm(other));
         switch (command)
         {
             case SendMessage send when send.RecipientIds.Length == 1:
-                return IfCold(Dm(send.RecipientIds[0]));
+                return IfColdWith(send.RecipientIds[0]);
             case DeliverGroupMessage copy:
                 return IfCold(copy.Message.ConversationId);
             case DeliverMessage delivery when Ids.IsGroup(delivery.Message.ConversationId):
                 return IfCold(delivery.Message.ConversationId); // a stale group copy (ResolveStale)
             case DeliverMessage delivery:
-                return IfCold(Dm(delivery.Message.SenderId));
+                return IfColdWith(delivery.Message.SenderId);
             case DeliverReceipt receipt:
                 // The channel's position rides the 1:1 conversation; the receipt itself lands on its conversation.
-                return IfCold(Dm(receipt.SenderId)) ?? (Ids.IsGroup(receipt.ConversationId) ? IfCold(receipt.ConversationId) : null);
+                return IfColdWith(receipt.SenderId) ?? (Ids.IsGroup(receipt.ConversationId) ? IfCold(receipt.ConversationId) : null);
             case MarkReceipts marks when IfCold(marks.ConversationId) is { } cold:
                 return cold; // the conversation first (a group's), then the receipt's targets
             case MarkReceipts marks when !Ids.IsGroup(marks.ConversationId):
@@ -59,7 +65,7 @@ public sealed partial record MailboxState
                 var delivered = Math.Min(group.LastSeq, Math.Max(Math.Max(group.DeliveredUpToSeq, marks.DeliveredUpToSeq ?? 0), read));
                 foreach (var target in ReceiptTargets(group, delivered))
                 {
-                    if (IfCold(Dm(target)) is { } dm)
+                    if (IfColdWith(target) is { } dm)
                         return dm;
                 }
                 return null;
@@ -122,11 +128,151 @@ public sealed partial record MailboxState
             (conversation with { Window = Ids.IsGroup(conversationId) ? UnreadTail(conversation) : [] }).ToSnapshot(),
             Inbound.GetValueOrDefault(other),
             channel?.LastSeq ?? 0);
-        var digest = ColdIndex.Digest(conversationId);
+        return new ConversationsArchived(Into(entry, current), [conversationId]);
+    }
+
+    /// <summary>The pages once <paramref name="entry"/> is put into <paramref name="current"/> (its slot's page) or a new one.</summary>
+    private ImmutableArray<ColdPage> Into(ColdEntry entry, ColdPage? current)
+    {
+        var id = entry.Conversation.ConversationId;
+        var digest = ColdIndex.Digest(id);
         if (current is not null && (digest & ((1UL << current.Depth) - 1)) != current.Bits)
-            throw new ArgumentException($"{conversationId} does not belong on the page of depth {current.Depth} with bits {current.Bits:x}");
-        var pages = ColdIndex.Put(current ?? Cold.NewPage(digest), [entry], Conversations.ContainsKey, ColdIndex.ByteSplitDepth(Cold.Count + 1));
-        return new ConversationsArchived(pages, [conversationId]);
+            throw new ArgumentException($"{id} does not belong on the page of depth {current.Depth} with bits {current.Bits:x}");
+        return ColdIndex.Put(current ?? Cold.NewPage(digest), [entry], IsStale, ColdIndex.ByteSplitDepth(Cold.Count + 1));
+    }
+
+    /// <summary>
+    /// A page's entry that is read no more: its conversation is back in memory, or (a channel alone) its channel is,
+    /// or a 1:1 conversation with that person now exists in memory (and carries the channel).
+    /// </summary>
+    private bool IsStale(ColdEntry entry) =>
+        Conversations.ContainsKey(entry.Conversation.ConversationId)
+        || entry.ChannelOnly && PeerOf(entry.Conversation) is { } peer && HasChannelWith(peer);
+
+    // ---------------- channels alone (1.10.0) ----------------
+
+    /// <summary>
+    /// Whether the channels with people met only in groups are over their bound: the receipts this user sends to and
+    /// gets from co-members it has no 1:1 conversation with each keep a channel position (~100 bytes) with nothing to
+    /// leave memory with. Each conversation in memory holds at most one position in each direction, so with at most
+    /// <see cref="MailboxLimits.MaxConversationsInMemory"/> conversations, more than twice that many positions in
+    /// either direction means more than that many channels alone: then the least recently needed leave
+    /// (<see cref="PlanChannelArchive"/>). One comparison: nothing is counted until then.
+    /// </summary>
+    public bool LoneChannelsOver =>
+        Limits.MaxConversationsInMemory > 0 && Math.Max(Inbound.Count, Outbound.Count) > 2L * Limits.MaxConversationsInMemory;
+
+    /// <summary>
+    /// The channels alone to take out of memory next, as the ids of the people they are with, first those with
+    /// people no group in memory lists (they left, or their groups went cold), then those whose groups in memory
+    /// changed longest ago: as many as there are over <see cref="MailboxLimits.MaxConversationsInMemory"/>, at most
+    /// <paramref name="most"/>, none with copies pending nor <paramref name="keep"/> (brought back lately). Empty unless
+    /// <see cref="LoneChannelsOver"/>. One walk of the channels and of the groups' member lists.
+    /// </summary>
+    public IReadOnlyList<string> PlanChannelArchive(Func<string, bool>? keep = null, int most = 64)
+    {
+        if (!LoneChannelsOver)
+            return [];
+        var lone = LoneChannels();
+        var over = Math.Min(most, lone.Count - Limits.MaxConversationsInMemory);
+        if (over <= 0)
+            return [];
+        var listedAt = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var conversation in Conversations.Values)
+        {
+            if (!Ids.IsGroup(conversation.ConversationId))
+                continue;
+            foreach (var member in conversation.ParticipantIds)
+            {
+                if (lone.Contains(member) && listedAt.GetValueOrDefault(member) < conversation.LastUpdatedTimestamp)
+                    listedAt[member] = conversation.LastUpdatedTimestamp;
+            }
+        }
+        return lone
+            .Where(peer => IsChannelArchivable(peer) && keep?.Invoke(peer) != true)
+            .OrderBy(peer => listedAt.GetValueOrDefault(peer))
+            .ThenBy(peer => peer, StringComparer.Ordinal)
+            .Take(over)
+            .ToList();
+    }
+
+    /// <summary>The people this user has a channel position with in memory and no 1:1 conversation in memory.</summary>
+    public HashSet<string> LoneChannels()
+    {
+        var lone = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var peer in Inbound.Keys)
+        {
+            if (IsLone(peer))
+                lone.Add(peer);
+        }
+        foreach (var peer in Outbound.Keys)
+        {
+            if (IsLone(peer))
+                lone.Add(peer);
+        }
+        return lone;
+    }
+
+    private bool IsLone(string peer) => !Ids.IsGroup(peer) && !Conversations.ContainsKey(Ids.ConversationFor(UserId, peer));
+
+    private bool HasChannelWith(string peer) => Inbound.ContainsKey(peer) || Outbound.ContainsKey(peer);
+
+    /// <summary>A channel alone in memory with nothing pending on it: it may go cold (<see cref="ArchiveChannel"/>).</summary>
+    public bool IsChannelArchivable(string peer) =>
+        IsLone(peer) && HasChannelWith(peer) && !(Outbound.TryGetValue(peer, out var channel) && channel.PendingCount > 0);
+
+    /// <summary>
+    /// The event that takes the channel alone with <paramref name="peer"/> out of memory into the page of their 1:1
+    /// id (where every lookup of the channel looks: a message, receipt or marker to or from them brings it back first,
+    /// as for a cold 1:1 conversation). The entry keeps the two positions and no conversation
+    /// (<see cref="ColdEntry.ChannelOnly"/>).
+    /// </summary>
+    public ConversationsArchived ArchiveChannel(string peer, ColdPage? current)
+    {
+        if (!IsChannelArchivable(peer))
+            throw new ArgumentException($"{UserId} has no channel alone with {peer} that may go cold");
+        var id = Ids.ConversationFor(UserId, peer);
+        var participants = string.CompareOrdinal(UserId, peer) <= 0 ? ImmutableArray.Create(UserId, peer) : ImmutableArray.Create(peer, UserId);
+        var entry = new ColdEntry(
+            new ConversationSnapshot(id, participants, "", 0, 0, [], []),
+            Inbound.GetValueOrDefault(peer),
+            Outbound.GetValueOrDefault(peer)?.LastSeq ?? 0,
+            ChannelOnly: true);
+        return new ConversationsArchived(Into(entry, current), [id]);
+    }
+
+    /// <summary>The entry <paramref name="archived"/> wrote for <paramref name="conversationId"/>, if that is a channel alone.</summary>
+    private static ColdEntry? ChannelAloneIn(ConversationsArchived archived, string conversationId)
+    {
+        if (Ids.IsGroup(conversationId))
+            return null;
+        foreach (var entry in ColdIndex.PageFor(archived.Pages, ColdIndex.Digest(conversationId))?.Entries ?? [])
+        {
+            if (entry.ChannelOnly && entry.Conversation.ConversationId == conversationId)
+                return entry;
+        }
+        return null;
+    }
+
+    /// <summary>Whether an archive was decided on this state: each conversation in memory with nothing pending, or each channel alone.</summary>
+    private bool ContinuesArchive(ConversationsArchived archived) => archived.ConversationIds.All(id =>
+        Conversations.TryGetValue(id, out var c)
+            ? OtherOf(c) is not { } other || Outbound.GetValueOrDefault(other)?.PendingCount is null or 0
+            : ChannelAloneIn(archived, id) is { } entry && PeerOf(entry.Conversation) is { } peer && IsChannelArchivable(peer));
+
+    /// <summary>Whether a restore was decided on this state: its entry is cold (and, a channel alone, its channel not back).</summary>
+    private bool ContinuesRestore(ConversationRestored restored) =>
+        MayBeCold(restored.Entry.Conversation.ConversationId)
+        && !(restored.Entry.ChannelOnly && PeerOf(restored.Entry.Conversation) is { } peer && HasChannelWith(peer));
+
+    private string? PeerOf(ConversationSnapshot conversation)
+    {
+        foreach (var participant in conversation.ParticipantIds)
+        {
+            if (participant != UserId)
+                return participant;
+        }
+        return null;
     }
 
     /// <summary>
@@ -145,7 +291,7 @@ public sealed partial record MailboxState
         foreach (var entry in page?.Entries ?? [])
         {
             if (entry.Conversation.ConversationId == conversationId)
-                return entry;
+                return IsStale(entry) ? null : entry;
         }
         return null;
     }
@@ -199,10 +345,20 @@ public sealed partial record MailboxState
         var outbound = Outbound;
         var moved = 0;
         var groups = false;
+        var channels = false;
         foreach (var id in archived.ConversationIds)
         {
             if (!conversations.TryGetValue(id, out var conversation))
+            {
+                // A channel alone: its positions leave memory, and no conversation does.
+                if (ChannelAloneIn(archived, id) is { } entry && PeerOf(entry.Conversation) is { } peer)
+                {
+                    inbound = inbound.Remove(peer);
+                    outbound = outbound.Remove(peer);
+                    channels = true;
+                }
                 continue;
+            }
             moved++;
             conversations = conversations.Remove(id);
             byStamp = byStamp.Remove(conversation.LastUpdatedTimestamp);
@@ -226,12 +382,24 @@ public sealed partial record MailboxState
             RecentChars = chars,
             Inbound = inbound,
             Outbound = outbound,
-            Cold = Cold.With(archived.Pages, journalSeq, moved, groups),
+            Cold = Cold.With(archived.Pages, journalSeq, moved, groups, channels),
         };
     }
 
     private MailboxState ApplyRestored(ConversationRestored restored)
     {
+        if (restored.Entry.ChannelOnly)
+        {
+            // The positions alone: a conversation with them, if one comes, starts from these.
+            if (PeerOf(restored.Entry.Conversation) is not { } peer || HasChannelWith(peer)
+                || Conversations.ContainsKey(restored.Entry.Conversation.ConversationId))
+                return this;
+            var inbound = restored.Entry.InboundSeq > 0 ? Inbound.SetItem(peer, restored.Entry.InboundSeq) : Inbound;
+            var outbound = restored.Entry.OutboundSeq > 0
+                ? Outbound.SetItem(peer, OutboundChannel.Restore(peer, restored.Entry.OutboundSeq, []))
+                : Outbound;
+            return this with { Inbound = inbound, Outbound = outbound };
+        }
         var conversation = ConversationState.FromSnapshot(restored.Entry.Conversation);
         if (Conversations.ContainsKey(conversation.ConversationId))
             return this;

@@ -356,9 +356,8 @@ public sealed partial record MailboxState(
         ReceiptReceived r => Inbound.GetValueOrDefault(r.FromUserId) + 1 == r.ChannelSeq && r.Stamp > LastStamp,
         ReceiptsMarked m => m.Stamp > LastStamp
             && m.Targets.All(t => (Outbound.GetValueOrDefault(t.RecipientId)?.LastSeq ?? 0) + 1 == t.ChannelSeq),
-        ConversationRestored r => MayBeCold(r.Entry.Conversation.ConversationId),
-        ConversationsArchived a => a.ConversationIds.All(id => Conversations.TryGetValue(id, out var c)
-            && (OtherOf(c) is not { } other || Outbound.GetValueOrDefault(other)?.PendingCount is null or 0)),
+        ConversationRestored r => ContinuesRestore(r),
+        ConversationsArchived a => ContinuesArchive(a),
         _ => true,
     };
 
@@ -377,7 +376,7 @@ public sealed partial record MailboxState(
         // A conversation that is cold now: it is brought back first, if that is what the stale event did; anything
         // else that needs it is dropped (deciding it without its state would start its thread and channel over).
         if (stale is ConversationRestored restored)
-            return MayBeCold(restored.Entry.Conversation.ConversationId) ? restored : null;
+            return ContinuesRestore(restored) ? restored : null;
         if (ColdNeededFor(stale switch
             {
                 MessageSent sent => new SendMessage(UserId, sent.Message.RecipientIds, sent.Message.Text, sent.Message.ClientMessageId),
@@ -796,7 +795,8 @@ public sealed partial record MailboxState(
         StaleUpTo,
         Cold.Directory, // a default array is stored as none (MailboxSnapshot.ColdPages)
         Cold.Count,
-        Cold.HasGroups);
+        Cold.HasGroups,
+        Cold.HasChannels);
 
     /// <param name="snapshotJournalSeq">
     /// Where the snapshot was taken: a snapshot from before 1.5.0 does not say where stale events may be, so anywhere
@@ -829,7 +829,7 @@ public sealed partial record MailboxState(
             Inbound = state.Inbound.SetItems(snapshot.Inbound.Select(i => KeyValuePair.Create(i.SenderId, i.LastSeq))),
             Openings = [.. snapshot.Openings.Skip(Math.Max(0, snapshot.Openings.Length - limits.MaxNewConversations))],
             StaleUpTo = snapshot.StaleUpTo ?? snapshotJournalSeq,
-            Cold = snapshot.ColdPages.IsDefaultOrEmpty ? ColdIndex.Empty : ValidCold(snapshot.ColdPages, snapshot.ColdCount, snapshot.ColdGroups),
+            Cold = snapshot.ColdPages.IsDefaultOrEmpty ? ColdIndex.Empty : ValidCold(snapshot.ColdPages, snapshot.ColdCount, snapshot.ColdGroups, snapshot.ColdChannels),
             RecentChars = conversations.Sum(c => CharsOf(c.Window, 0, c.Window.Length)),
             Windows = state.Windows.SetItems(conversations
                 .Where(c => !c.Window.IsDefaultOrEmpty)
@@ -865,9 +865,9 @@ public sealed partial record MailboxState
     }
 
     /// <summary>A snapshot's cold directory: a power of two of slots, or the recovery fails (not a later lookup).</summary>
-    private static ColdIndex ValidCold(ImmutableArray<long> directory, long count, bool groups) =>
+    private static ColdIndex ValidCold(ImmutableArray<long> directory, long count, bool groups, bool channels) =>
         System.Numerics.BitOperations.IsPow2(directory.Length) && directory.Length <= 1 << ColdIndex.MaxDepth
-            ? new ColdIndex(directory, count, groups)
+            ? new ColdIndex(directory, count, groups, channels)
             : throw new InvalidDataException($"a cold directory of {directory.Length} slots (a power of two expected)");
 
     /// <summary>A dedup entry as the contract's record: ids are derived from the owner, so they are not kept.</summary>

@@ -74,6 +74,7 @@ public static class MessagingMetrics
     private static long _archived;
     private static long _restored;
     private static long _coldReadsFailed;
+    private static long _channelsArchived;
 
     // Cold conversations (MailboxState.Cold.cs): taken out of memory past MaxConversationsInMemory, brought back when
     // needed, and page reads that failed (the command that waited got 503). Observed, so exported as 0 from the start.
@@ -89,7 +90,14 @@ public static class MessagingMetrics
         "messaging.conversations.cold_reads.failed", () => Interlocked.Read(ref _coldReadsFailed), unit: "{read}",
         description: "Reads of a cold page that failed or timed out (a command that waited got 503; an archive is tried again later)");
 
+    private static readonly ObservableCounter<long> ChannelsArchived = Meter.CreateObservableCounter(
+        "messaging.channels.archived", () => Interlocked.Read(ref _channelsArchived), unit: "{channel}",
+        description: "Channels with people met only in groups (no 1:1 conversation) that went cold with nothing else: " +
+            "their positions out of a mailbox's memory and snapshot, into a page of its journal (release 1.10.0)");
+
     internal static void ConversationArchived() => Interlocked.Increment(ref _archived);
+
+    internal static void ChannelArchived() => Interlocked.Increment(ref _channelsArchived);
 
     internal static void ConversationRestored() => Interlocked.Increment(ref _restored);
 

@@ -9,7 +9,10 @@ namespace Messaging.Messages;
 /// </summary>
 /// <param name="InboundSeq">The last copy stored from the other participant (their channel's number).</param>
 /// <param name="OutboundSeq">The last copy numbered on the channel to them, every one of them confirmed.</param>
-public sealed record ColdEntry(ConversationSnapshot Conversation, long InboundSeq, long OutboundSeq);
+/// <param name="ChannelOnly">1.10.0: only the channel positions with someone this user met in groups and has no 1:1
+/// conversation with (receipts to and from co-members); <paramref name="Conversation"/> then holds the 1:1 id (which
+/// every lookup of the channel uses) and the two participants, nothing else, and is no conversation.</param>
+public sealed record ColdEntry(ConversationSnapshot Conversation, long InboundSeq, long OutboundSeq, bool ChannelOnly = false);
 
 /// <summary>
 /// One page of a mailbox's cold index (extendible hashing over a digest of the conversation id): the entries whose

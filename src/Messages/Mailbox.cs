@@ -236,7 +236,8 @@ public sealed record MailboxStatus(
     int PendingDeliveries,
     string NodeAddress,
     long OpeningWaitMs = 0,
-    long ColdConversations = 0) : IMessagingProtocol;
+    long ColdConversations = 0,
+    int LoneChannels = 0) : IMessagingProtocol;
 
 // ---- events ----
 

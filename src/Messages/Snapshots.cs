@@ -67,6 +67,8 @@ public sealed record InboundSnapshot(string SenderId, long LastSeq);
 /// the event that last wrote it, 0 for none (1.8.0; see ConversationsArchived).</param>
 /// <param name="ColdCount">Conversations that are cold (archived and not restored since).</param>
 /// <param name="ColdGroups">A group conversation went cold once (1.9.0): written under a manifest 1.8.0 refuses.</param>
+/// <param name="ColdChannels">A channel with someone met only in groups went cold once (1.10.0): written under a
+/// manifest 1.9 refuses.</param>
 public sealed record MailboxSnapshot(
     long LastStamp,
     ImmutableArray<ConversationSnapshot> Conversations,
@@ -77,7 +79,8 @@ public sealed record MailboxSnapshot(
     long? StaleUpTo = null,
     ImmutableArray<long> ColdPages = default,
     long ColdCount = 0,
-    bool ColdGroups = false) : IMessagingProtocol
+    bool ColdGroups = false,
+    bool ColdChannels = false) : IMessagingProtocol
 {
     /// <summary>Never a default array (absent in snapshots taken before the limit).</summary>
     public ImmutableArray<long> Openings { get; init; } = Openings.IsDefault ? [] : Openings;

@@ -31,6 +31,7 @@ public static class NodeApp
         {
             ColdAllowed = () => features.IsEnabled(Feature.ColdConversations),
             ColdGroupsAllowed = () => features.IsEnabled(Feature.ColdGroups),
+            ColdChannelsAllowed = () => features.IsEnabled(Feature.ColdChannels),
         };
         var partitions = settings.JournalPartitions;
         builder.Services.AddSingleton(partitions); // readiness asks every journal

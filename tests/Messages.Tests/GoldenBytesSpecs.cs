@@ -115,6 +115,17 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
             "0a3a0a360a056772707e671205616c6963651203626f621a0268692015280232020202420567726f75704a0346616d5802620408011009" +
             "9801011002"
         },
+        // 1.10.0 (cold channels alone: the same messages under manifests 1.9 refuses): added 2026-12-02.
+        {
+            "ConversationsArchived, channel alone", "CAo",
+            "0a5808011a2c0a260a0c646d7e616c6963657e626f621205616c6963651203626f621a0268692011280232020202100118011a260a1e" +
+            "0a0e646d7e616c6963657e6361726f6c1205616c69636512056361726f6c100318022001120e646d7e616c6963657e6361726f6c"
+        },
+        {
+            "ConversationRestored, channel alone", "CRo",
+            "0a260a1e0a0e646d7e616c6963657e6361726f6c1205616c69636512056361726f6c100318022001"
+        },
+        { "MailboxSnapshot, v1.10 cold channels", "MSo", "08163800420200095801" },
     };
 
     private static readonly ChatMessage Created = new("1-g", "grp~g", "alice", [], "", "r1", 1, new GroupChange(GroupChange.Created, ["bob"]));
@@ -187,6 +198,17 @@ public sealed class GoldenBytesSpecs(ActorSystemFixture fixture) : IClassFixture
         ["ConversationRestored, group, v1.9.1 none unread"] = new ConversationRestored(
             new ColdEntry(new ConversationSnapshot("grp~g", ["alice", "bob"], "hi", 21, 2, [2, 2], [], ConversationSummary.GroupKind, "Fam",
                 ReadUpToSeq: 2, Tally: new Tally(1, 9), UnreadSenders: []), 2, 0)),
+        ["ConversationsArchived, channel alone"] = new ConversationsArchived(
+            [
+                new ColdPage(1, 0, [
+                    new ColdEntry(new ConversationSnapshot("dm~alice~bob", ["alice", "bob"], "hi", 17, 2, [2, 2], []), 1, 1),
+                    new ColdEntry(new ConversationSnapshot("dm~alice~carol", ["alice", "carol"], "", 0, 0, [], []), 3, 2, ChannelOnly: true),
+                ]),
+            ],
+            ["dm~alice~carol"]),
+        ["ConversationRestored, channel alone"] = new ConversationRestored(
+            new ColdEntry(new ConversationSnapshot("dm~alice~carol", ["alice", "carol"], "", 0, 0, [], []), 3, 2, ChannelOnly: true)),
+        ["MailboxSnapshot, v1.10 cold channels"] = new MailboxSnapshot(22, [], [], [], [], [], 0, [0, 9], 0, ColdGroups: false, ColdChannels: true),
     };
 
     [Theory]

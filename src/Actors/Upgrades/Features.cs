@@ -28,6 +28,14 @@ public enum Feature
     /// written are still brought back when needed.
     /// </summary>
     ColdGroups,
+
+    /// <summary>
+    /// Cold channels: the channel positions with someone met only in groups (receipts to and from co-members, with no
+    /// 1:1 conversation to leave memory with) go cold past the bound, as entries of their own in the cold pages, written
+    /// under manifests 1.9 refuses (<c>CAo</c>, <c>CRo</c>, <c>MSo</c>). Release 1.10.0. Off, they stay in memory; cold
+    /// ones already written are still brought back when needed.
+    /// </summary>
+    ColdChannels,
 }
 
 /// <summary>The operator's say over a feature: <c>Messaging:Upgrade:&lt;Feature&gt;</c>.</summary>
@@ -50,6 +58,7 @@ public sealed record UpgradeSettings
     public FeatureSwitch Groups { get; init; } = FeatureSwitch.Auto;
     public FeatureSwitch ColdConversations { get; init; } = FeatureSwitch.Auto;
     public FeatureSwitch ColdGroups { get; init; } = FeatureSwitch.Auto;
+    public FeatureSwitch ColdChannels { get; init; } = FeatureSwitch.Auto;
 
     public FeatureSwitch For(Feature feature) => feature switch
     {
@@ -57,6 +66,7 @@ public sealed record UpgradeSettings
         Feature.Groups => Groups,
         Feature.ColdConversations => ColdConversations,
         Feature.ColdGroups => ColdGroups,
+        Feature.ColdChannels => ColdChannels,
         _ => throw new ArgumentOutOfRangeException(nameof(feature), feature, "a feature without a switch"),
     };
 }
@@ -77,6 +87,7 @@ public static class FeatureGate
         Feature.Groups => new Version(1, 2, 0),
         Feature.ColdConversations => new Version(1, 8, 0),
         Feature.ColdGroups => new Version(1, 9, 0),
+        Feature.ColdChannels => new Version(1, 10, 0),
         _ => throw new ArgumentOutOfRangeException(nameof(feature), feature, "a feature without a release"),
     };
 

@@ -70,6 +70,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
     internal const string GroupsArchivedManifest = "CAg";
     internal const string GroupRestoredManifest = "CRg";
     internal const string ColdGroupsMailboxSnapshotManifest = "MSg";
+    // 1.10.0, cold channels: the same bytes again, for an archive whose page holds a channel-only entry (the channel
+    // positions with someone met only in groups), a restore of one, and a snapshot of a mailbox where one went cold
+    // once. 1.9 would take such an entry for a cold 1:1 conversation (an empty one brought back), so it refuses these.
+    internal const string ChannelsArchivedManifest = "CAo";
+    internal const string ChannelRestoredManifest = "CRo";
+    internal const string ColdChannelsMailboxSnapshotManifest = "MSo";
     internal const string ReceiptsMarkedManifest = "RMk";
     internal const string ReceiptReceivedManifest = "RRc";
 
@@ -116,8 +122,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         DeliveriesConfirmed => DeliveriesConfirmedManifest,
         WriterClaimed => WriterClaimedManifest,
         StaleWritesResolved => StaleWritesResolvedManifest,
+        ConversationsArchived { Pages.IsDefault: false } a when a.Pages.Any(p => !p.Entries.IsDefault && p.Entries.Any(e => e.ChannelOnly)) =>
+            ChannelsArchivedManifest,
         ConversationsArchived { ConversationIds.IsDefault: false } a when a.ConversationIds.Any(Ids.IsGroup) => GroupsArchivedManifest,
         ConversationsArchived => ConversationsArchivedManifest,
+        ConversationRestored { Entry.ChannelOnly: true } => ChannelRestoredManifest,
         ConversationRestored { Entry.Conversation.ConversationId: { } id } when Ids.IsGroup(id) => GroupRestoredManifest,
         ConversationRestored => ConversationRestoredManifest,
         GetConversations => GetConversationsManifest,
@@ -129,6 +138,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         ConversationNotFound => ConversationNotFoundManifest,
         MailboxUnavailable => MailboxUnavailableManifest,
         MailboxStatus => MailboxStatusManifest,
+        MailboxSnapshot { ColdChannels: true } => ColdChannelsMailboxSnapshotManifest,
         MailboxSnapshot { ColdGroups: true } => ColdGroupsMailboxSnapshotManifest,
         MailboxSnapshot { ColdPages.IsDefaultOrEmpty: false } => ColdMailboxSnapshotManifest,
         MailboxSnapshot => MailboxSnapshotManifest,
@@ -251,8 +261,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         DeliveriesConfirmedManifest => FromProto(P.DeliveriesConfirmed.Parser.ParseFrom(bytes)),
         WriterClaimedManifest => FromProto(P.WriterClaimed.Parser.ParseFrom(bytes)),
         StaleWritesResolvedManifest => new StaleWritesResolved(P.StaleWritesResolved.Parser.ParseFrom(bytes).UpToJournalSeq),
-        ConversationsArchivedManifest or GroupsArchivedManifest => FromProto(P.ConversationsArchived.Parser.ParseFrom(bytes)),
-        ConversationRestoredManifest or GroupRestoredManifest => new ConversationRestored(FromProto(P.ConversationRestored.Parser.ParseFrom(bytes).Entry)),
+        ConversationsArchivedManifest or GroupsArchivedManifest or ChannelsArchivedManifest => FromProto(P.ConversationsArchived.Parser.ParseFrom(bytes)),
+        ConversationRestoredManifest or GroupRestoredManifest or ChannelRestoredManifest => new ConversationRestored(FromProto(P.ConversationRestored.Parser.ParseFrom(bytes).Entry)),
         GetConversationsManifest => FromProto(P.GetConversations.Parser.ParseFrom(bytes)),
         GetThreadManifest => FromProto(P.GetThread.Parser.ParseFrom(bytes)),
         GetMailboxStatusManifest => FromProto(P.GetMailboxStatus.Parser.ParseFrom(bytes)),
@@ -263,7 +273,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
             new ConversationNotFound(P.ConversationNotFound.Parser.ParseFrom(bytes).ConversationId),
         MailboxUnavailableManifest => new MailboxUnavailable(P.MailboxUnavailable.Parser.ParseFrom(bytes).Reason),
         MailboxStatusManifest => FromProto(P.MailboxStatus.Parser.ParseFrom(bytes)),
-        MailboxSnapshotManifest or ColdMailboxSnapshotManifest or ColdGroupsMailboxSnapshotManifest => FromProto(P.MailboxSnapshot.Parser.ParseFrom(bytes)),
+        MailboxSnapshotManifest or ColdMailboxSnapshotManifest or ColdGroupsMailboxSnapshotManifest or ColdChannelsMailboxSnapshotManifest => FromProto(P.MailboxSnapshot.Parser.ParseFrom(bytes)),
         DeliverReceiptManifest => FromProto(P.DeliverReceipt.Parser.ParseFrom(bytes)),
         MarkReceiptsManifest => FromProto(P.MarkReceipts.Parser.ParseFrom(bytes)),
         SubscribeManifest => FromProto(P.Subscribe.Parser.ParseFrom(bytes)),
@@ -558,11 +568,12 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         NodeAddress = s.NodeAddress,
         OpeningWaitMs = s.OpeningWaitMs,
         ColdConversations = s.ColdConversations,
+        LoneChannels = s.LoneChannels,
     };
 
     private static MailboxStatus FromProto(P.MailboxStatus s) => new(
         s.UserId, s.PersistenceId, s.LastSequenceNr, s.Conversations, s.PendingDeliveries, s.NodeAddress, s.OpeningWaitMs,
-        s.ColdConversations);
+        s.ColdConversations, s.LoneChannels);
 
     private static GetMailboxStatus FromProto(P.GetMailboxStatus m) =>
         new(m.UserId, m.OpeningConversationId.Length == 0 ? null : m.OpeningConversationId);
@@ -675,6 +686,7 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         proto.ColdPages.AddRange(s.ColdPages);
         proto.ColdCount = s.ColdCount;
         proto.ColdGroups = s.ColdGroups;
+        proto.ColdChannels = s.ColdChannels;
         return proto;
     }
 
@@ -688,7 +700,8 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         s.HasStaleUpTo ? s.StaleUpTo : null,
         [.. s.ColdPages],
         s.ColdCount,
-        s.ColdGroups);
+        s.ColdGroups,
+        s.ColdChannels);
 
     // ---------------- cold conversations (1.8.0) ----------------
 
@@ -716,10 +729,11 @@ public sealed class MessagingSerializer : SerializerWithStringManifest
         Conversation = ToProto(e.Conversation),
         InboundSeq = e.InboundSeq,
         OutboundSeq = e.OutboundSeq,
+        ChannelOnly = e.ChannelOnly,
     };
 
     private static ColdEntry FromProto(P.ColdEntry e) =>
-        new(FromProto(e.Conversation ?? throw new SerializationException("a cold entry without its conversation")), e.InboundSeq, e.OutboundSeq);
+        new(FromProto(e.Conversation ?? throw new SerializationException("a cold entry without its conversation")), e.InboundSeq, e.OutboundSeq, e.ChannelOnly);
 
     private static P.ConversationSnapshot ToProto(ConversationSnapshot c)
     {

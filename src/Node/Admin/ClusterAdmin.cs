@@ -180,7 +180,7 @@ public sealed class ClusterAdmin(ActorSystem system, AdminOptions options, int s
             mailbox.Conversations, mailbox.PendingDeliveries,
             active ? "active; sequence number read from the running mailbox"
                 : "was not active: reading its sequence number started it (it recovered from the journal and passivates when idle)",
-            mailbox.ColdConversations);
+            mailbox.ColdConversations, mailbox.LoneChannels);
     }
 
     /// <summary>A group's members, admins, where it lives and what it still has to deliver (this starts it if it is not active).</summary>
@@ -297,4 +297,5 @@ public sealed record MailboxView(
     int? Conversations,
     int? PendingDeliveries,
     string Note,
-    long? ColdConversations = null);
+    long? ColdConversations = null,
+    int? LoneChannels = null);

@@ -64,6 +64,7 @@ internal static class Tables
             ["sequence-nr", m.SequenceNr?.ToString() ?? "(not read)"],
             ["conversations", m.Conversations?.ToString() ?? "(not read)"],
             ["cold-conversations", m.ColdConversations?.ToString() ?? "(not read)"],
+            ["lone-channels", m.LoneChannels?.ToString() ?? "(not read)"],
             ["pending-deliveries", m.PendingDeliveries?.ToString() ?? "(not read)"],
             ["started-by-query", m.StartedByQuery ? "yes" : "no"],
         ]);
