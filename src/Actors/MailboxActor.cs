@@ -922,10 +922,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         }
         if (next is null)
         {
-            var plan = Durable.PlanChannelArchive(peer => RestoredLately(Ids.ConversationFor(_userId, peer)));
+            // Those brought back lately go last, not never: the bound holds (a command never loses what it brought
+            // back before it is decided: an archive waits in the stash behind it).
+            var plan = Durable.PlanChannelArchive(later: peer => RestoredLately(Ids.ConversationFor(_userId, peer)));
             if (plan.Count == 0)
             {
-                _archiveNotBefore = Environment.TickCount64 + 1_000; // copies pending, or brought back lately: later
+                _archiveNotBefore = Environment.TickCount64 + 1_000; // copies pending: later
                 return;
             }
             _channelQueue = new Queue<string>(plan);

@@ -165,11 +165,13 @@ public sealed partial record MailboxState
     /// <summary>
     /// The channels alone to take out of memory next, as the ids of the people they are with, first those with
     /// people no group in memory lists (they left, or their groups went cold), then those whose groups in memory
-    /// changed longest ago: as many as there are over <see cref="MailboxLimits.MaxConversationsInMemory"/>, at most
-    /// <paramref name="most"/>, none with copies pending nor <paramref name="keep"/> (brought back lately). Empty unless
-    /// <see cref="LoneChannelsOver"/>. One walk of the channels and of the groups' member lists.
+    /// changed longest ago, and those <paramref name="later"/> names (brought back lately) only after all others: as
+    /// many as there are over <see cref="MailboxLimits.MaxConversationsInMemory"/>, at most <paramref name="most"/>,
+    /// none with copies pending. Empty unless <see cref="LoneChannelsOver"/>. One walk of the channels and of the
+    /// groups' member lists. (Unlike conversations, whose stamps say when each changed, a channel brought back is not
+    /// kept out of the plan: that would let them pass the bound by as many as are remembered.)
     /// </summary>
-    public IReadOnlyList<string> PlanChannelArchive(Func<string, bool>? keep = null, int most = 64)
+    public IReadOnlyList<string> PlanChannelArchive(Func<string, bool>? later = null, int most = 64)
     {
         if (!LoneChannelsOver)
             return [];
@@ -189,8 +191,9 @@ public sealed partial record MailboxState
             }
         }
         return lone
-            .Where(peer => IsChannelArchivable(peer) && keep?.Invoke(peer) != true)
-            .OrderBy(peer => listedAt.GetValueOrDefault(peer))
+            .Where(IsChannelArchivable)
+            .OrderBy(peer => later?.Invoke(peer) == true)
+            .ThenBy(peer => listedAt.GetValueOrDefault(peer))
             .ThenBy(peer => peer, StringComparer.Ordinal)
             .Take(over)
             .ToList();
@@ -390,11 +393,13 @@ public sealed partial record MailboxState
     {
         if (restored.Entry.ChannelOnly)
         {
-            // The positions alone: a conversation with them, if one comes, starts from these.
+            // The positions alone: a conversation with them, if one comes, starts from these. The inbound one is set
+            // even at 0, so the channel is in memory once back, whatever the entry holds: what needed it is decided now,
+            // not sent to look for it again.
             if (PeerOf(restored.Entry.Conversation) is not { } peer || HasChannelWith(peer)
                 || Conversations.ContainsKey(restored.Entry.Conversation.ConversationId))
                 return this;
-            var inbound = restored.Entry.InboundSeq > 0 ? Inbound.SetItem(peer, restored.Entry.InboundSeq) : Inbound;
+            var inbound = Inbound.SetItem(peer, restored.Entry.InboundSeq);
             var outbound = restored.Entry.OutboundSeq > 0
                 ? Outbound.SetItem(peer, OutboundChannel.Restore(peer, restored.Entry.OutboundSeq, []))
                 : Outbound;

@@ -281,3 +281,135 @@ public sealed class ColdConversationPacingSpecs(ITestOutputHelper output)
             TimeSpan.FromSeconds(10), cancellationToken: Ct);
     }
 }
+
+/// <summary>
+/// A group's members who have no 1:1 conversation with each other still exchange receipts, each on a channel of its
+/// own. Past the bound (twice <see cref="MailboxLimits.MaxConversationsInMemory"/> positions either way, with the
+/// ColdChannels gate open: every node runs 1.10.0) those channels go cold, and every later receipt, read marker and
+/// first 1:1 message goes on where its channel was, across a restart too. Real mailboxes and a real group behind
+/// sharding: a channel that started over would have its copies taken for ones already stored and dropped.
+/// </summary>
+public sealed class ColdChannelSpecs(ITestOutputHelper output)
+    : ShardedMailboxTestKit(nameof(ColdChannelSpecs), output, new MailboxSettings
+    {
+        SnapshotEvery = 25,
+        DeliveryWait = TimeSpan.FromSeconds(3),
+        RedeliveryInterval = TimeSpan.FromMilliseconds(200),
+        Limits = new MailboxLimits(MaxConversationsInMemory: 2),
+        ColdChannelsAllowed = () => Open,
+    })
+{
+    private const int Members = 10;
+
+    private static volatile bool Open;
+
+    private IActorRef Groups => ActorRegistry.Get<GroupRegion>();
+
+    private string Owner => $"owner-{Run}";
+
+    private string Member(int i) => $"m{i}-{Run}";
+
+    private string Group => Ids.GroupFor(Owner, "g");
+
+    private Task<MailboxStatus> StatusAsync(string user) => Region.Ask<MailboxStatus>(new GetMailboxStatus(user), Ask, Ct);
+
+    private async Task<ConversationSummary> GroupOfAsync(string user) =>
+        (await Region.Ask<ConversationsPage>(new GetConversations(user, 0, 50, 0), Ask, Ct)).Conversations.Single(c => c.ConversationId == Group);
+
+    private async Task PostAsync(string sender, string text) =>
+        Assert.Equal(SendOutcome.Sent, (await Groups.Ask<SendResult>(new PostToGroup(Group, sender, text, text), Ask, Ct)).Outcome);
+
+    /// <summary>Once <paramref name="user"/> has every copy up to <paramref name="lastSeq"/>, they read the group to its end.</summary>
+    private async Task ReadAllAsync(string user, long lastSeq)
+    {
+        await AwaitAssertAsync(async () => Assert.Equal(lastSeq, (await GroupOfAsync(user)).LastSeq), TimeSpan.FromSeconds(15), cancellationToken: Ct);
+        Assert.IsType<ConversationAnswer>(await Region.Ask<object>(new MarkReceipts(user, Group, null, lastSeq), Ask, Ct));
+    }
+
+    /// <summary>What <paramref name="user"/>'s copy of the group says <paramref name="reader"/> has read up to (a stamp).</summary>
+    private async Task<long> ReadUpToAsync(string user, string reader) =>
+        (await GroupOfAsync(user)).Receipts.SingleOrDefault(r => r.UserId == reader)?.Receipt.ReadUpTo ?? 0;
+
+    /// <summary>
+    /// A round: the owner and the first <paramref name="active"/> members post, then read: every receipt arrives, each on
+    /// its channel. Returns the group's last seq after it.
+    /// </summary>
+    private async Task<long> RoundAsync(int round, long lastSeq, int active = Members)
+    {
+        await PostAsync(Owner, $"owner {round}");
+        for (var i = 0; i < active; i++)
+            await PostAsync(Member(i), $"m{i} {round}");
+        lastSeq += active + 1;
+        var before = new long[active];
+        var ownerBefore = new long[active];
+        for (var i = 0; i < active; i++)
+        {
+            before[i] = await ReadUpToAsync(Member(i), Owner);
+            ownerBefore[i] = await ReadUpToAsync(Owner, Member(i));
+        }
+        await ReadAllAsync(Owner, lastSeq);
+        for (var i = 0; i < active; i++)
+            await ReadAllAsync(Member(i), lastSeq);
+        await AwaitAssertAsync(async () =>
+        {
+            for (var i = 0; i < active; i++)
+            {
+                // The owner's receipt reached each member, and each member's reached the owner.
+                Assert.True(await ReadUpToAsync(Member(i), Owner) > before[i], $"{Member(i)} did not get the owner's receipt of round {round}");
+                Assert.True(await ReadUpToAsync(Owner, Member(i)) > ownerBefore[i], $"the owner did not get {Member(i)}'s receipt of round {round}");
+            }
+        }, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(200), Ct);
+        return lastSeq;
+    }
+
+    private async Task SendDirectAsync(string to, string text)
+    {
+        Assert.Equal(SendOutcome.Sent, (await Region.Ask<SendResult>(new SendMessage(Owner, [to], text, text), Ask, Ct)).Outcome);
+        var thread = Assert.IsType<ThreadPage>(await Region.Ask<object>(
+            new GetThread(to, Ids.ConversationFor(Owner, to), 0, 50, null, null), Ask, Ct));
+        Assert.Equal(text, Assert.Single(thread.Messages).Message.Text); // stored, not taken for a copy already there
+    }
+
+    [Fact]
+    public async Task Should_hold_the_channels_with_people_met_only_in_a_group_within_the_bound_and_go_on_where_each_was()
+    {
+        Open = false;
+        Assert.IsType<GroupAnswer>(await Groups.Ask<object>(
+            new CreateGroup(Group, Owner, "G", [.. Enumerable.Range(0, Members).Select(Member)], "g"), Ask, Ct));
+        // Half the members talk first: with the gate closed, a channel with each of them either way stays in memory.
+        var lastSeq = await RoundAsync(1, 1, active: Members / 2);
+        Assert.Equal(Members / 2, (await StatusAsync(Owner)).LoneChannels);
+
+        // The gate opens: the next write settles the owner's mailbox over the bound (5 > 2 x 2), and the channels
+        // needed longest ago go cold.
+        Open = true;
+        await PostAsync(Member(0), "settle");
+        lastSeq++;
+        await AwaitAssertAsync(async () =>
+        {
+            var status = await StatusAsync(Owner);
+            Assert.InRange(status.LoneChannels, 2, 2 * 2);
+            Assert.Equal((1, 0L), (status.Conversations, status.ColdConversations)); // channels are no conversations
+        }, TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
+
+        // Everyone talks: the other half's channels start while pages exist (each looked for first, and not found
+        // there), then many of them go cold too; the round after that finds every one where it was.
+        lastSeq = await RoundAsync(2, lastSeq);
+        lastSeq = await RoundAsync(3, lastSeq);
+        await SendDirectAsync(Member(1), "a first 1:1 message after the receipts");
+        await AwaitAssertAsync(async () => Assert.InRange((await StatusAsync(Owner)).LoneChannels, 0, 2 * 2),
+            TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
+        // No conversation with the others, whether their channel is in memory or cold (most are: its entry is no thread).
+        foreach (var i in Enumerable.Range(0, Members).Where(i => i != 1))
+        {
+            Assert.IsType<ConversationNotFound>(await Region.Ask<object>(
+                new GetThread(Owner, Ids.ConversationFor(Owner, Member(i)), 0, 10, null, null), Ask, Ct));
+        }
+
+        await KillMailboxAsync(Owner);
+        lastSeq = await RoundAsync(4, lastSeq);
+        await SendDirectAsync(Member(2), "and another, after a restart");
+        await AwaitAssertAsync(async () => Assert.InRange((await StatusAsync(Owner)).LoneChannels, 0, 2 * 2),
+            TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100), Ct);
+    }
+}
