@@ -57,6 +57,7 @@ public sealed class MetricsSpecs(DefaultNodeFixture fixture) : IClassFixture<Def
     [InlineData("messaging_conversations_archived_total")]
     [InlineData("messaging_conversations_restored_total")]
     [InlineData("messaging_conversations_cold_reads_failed_total")]
+    [InlineData("messaging_channels_archived_total")]
     public async Task Should_export_the_counts_of_rare_events_from_the_start(string metric)
     {
         // Exported before the first (as 0): a scrape without the governor's count means a node without the governor

@@ -25,6 +25,9 @@ internal static class ColdPart
         var results = new Dictionary<string, object>();
         foreach (var bound in new[] { 0, 1_000 })
             results[$"state, bound {bound}"] = StateAlone(system, "senders", senders, FirstMessage, bound, managedBytes);
+        // 1.10.0: receipts from as many co-members of a group, none of whom this user has a 1:1 conversation with.
+        foreach (var bound in new[] { 0, 1_000 })
+            results[$"co-members, bound {bound}"] = StateAlone(system, "co-members' receipts", senders, CoMemberReceipt, bound, managedBytes);
         if (groups > 0)
         {
             foreach (var bound in new[] { 0, 1_000 })
@@ -41,6 +44,10 @@ internal static class ColdPart
         return [new DeliverMessage("popular", 1, new ChatMessage(Ids.MessageId(sender, T0 + i), Ids.ConversationFor(sender, "popular"), sender,
             ["popular"], "hello there, how are you doing today?", $"c{i}", T0 + i))];
     }
+
+    /// <summary>A first receipt from co-member <paramref name="i"/> about a group message of this user's (the group is not in this state).</summary>
+    private static IChannelCopy[] CoMemberReceipt(int i) =>
+        [new DeliverReceipt("popular", 1, $"member{i:D7}", "grp~big", new Receipt(T0, T0))];
 
     /// <summary>Group <paramref name="i"/>'s creation with <paramref name="members"/> members, and its creator's first message.</summary>
     private static IChannelCopy[] GroupStart(int i, int members)
@@ -90,6 +97,16 @@ internal static class ColdPart
                     archives++;
                     Write(state.Archive(id, PageAt(state.Cold.PageOf(id), id)));
                 }
+                // Planned 64 at a time, as the mailbox does (one walk of the channels per plan).
+                for (var plan = state.PlanChannelArchive(); plan.Count > 0; plan = state.PlanChannelArchive())
+                {
+                    foreach (var peer in plan)
+                    {
+                        var id = Ids.ConversationFor("popular", peer);
+                        archives++;
+                        Write(state.ArchiveChannel(peer, PageAt(state.Cold.PageOf(id), id)));
+                    }
+                }
             }
             copies[i] = [];
         }
@@ -102,12 +119,12 @@ internal static class ColdPart
         var retained = (after - before) / 1024.0 / 1024.0;
         var perMessageUs = elapsed.TotalMilliseconds * 1000 / senders;
         Console.WriteLine($"cold, state alone, bound {bound}: {senders:N0} {what} -> {state.Conversations.Count:N0} in memory, " +
-            $"{state.Cold.Count:N0} cold, directory {state.Cold.Directory.Length:N0} slots; state {retained:0.0} MiB, snapshot " +
-            $"{snapshot / 1024.0:0.0} KiB; {perMessageUs:0.0} us CPU per {(what == "senders" ? "first message" : "group's start")} ({archives:N0} archives, {pageReads:N0} page reads, " +
+            $"{state.Cold.Count:N0} cold, {state.LoneChannels().Count:N0} channels alone, directory {state.Cold.Directory.Length:N0} slots; state {retained:0.0} MiB, snapshot " +
+            $"{snapshot / 1024.0:0.0} KiB; {perMessageUs:0.0} us CPU per {(what switch { "senders" => "first message", "co-members' receipts" => "receipt", _ => "group's start" })} ({archives:N0} archives, {pageReads:N0} page reads, " +
             $"{restores:N0} restores); journal {journalBytes / 1024.0 / 1024.0:0.0} MiB serialized");
         return new
         {
-            what, bound, senders, inMemory = state.Conversations.Count, cold = state.Cold.Count, directorySlots = state.Cold.Directory.Length,
+            what, bound, senders, inMemory = state.Conversations.Count, cold = state.Cold.Count, lone = state.LoneChannels().Count, directorySlots = state.Cold.Directory.Length,
             stateMiB = retained, snapshotKiB = snapshot / 1024.0, perMessageUs, archives, pageReads, journalMiB = journalBytes / 1024.0 / 1024.0,
         };
     }
