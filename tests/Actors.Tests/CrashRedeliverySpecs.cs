@@ -33,12 +33,18 @@ public sealed class CrashRedeliverySpecs(ITestOutputHelper output)
 
     private async Task KillGroupAsync(string groupId)
     {
-        var shard = new GroupMessageExtractor(10).ShardId(groupId, new GetGroupStatus(groupId));
-        var entity = await Sys.ActorSelection($"/system/sharding/{GroupHosting.TypeName}/{shard}/{Uri.EscapeDataString(groupId)}")
-            .ResolveOne(Ask, Ct);
+        var entity = await GroupEntityAsync(groupId);
         Watch(entity);
         entity.Tell(PoisonPill.Instance);
         ExpectTerminated(entity, Ask, cancellationToken: Ct);
+        await ShardForgotAsync(ActorRegistry.Get<GroupRegion>(), groupId, entity, () => GroupEntityAsync(groupId));
+    }
+
+    private async Task<IActorRef> GroupEntityAsync(string groupId)
+    {
+        var shard = new GroupMessageExtractor(10).ShardId(groupId, new GetGroupStatus(groupId));
+        return await Sys.ActorSelection($"/system/sharding/{GroupHosting.TypeName}/{shard}/{Uri.EscapeDataString(groupId)}")
+            .ResolveOne(Ask, Ct);
     }
 
     private async Task AssertStoredAsync(string user, string conversation, string text) =>

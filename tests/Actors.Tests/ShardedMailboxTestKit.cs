@@ -92,15 +92,18 @@ public abstract class ShardedMailboxTestKit(string name, ITestOutputHelper outpu
     /// one (dead letters, an ask timing out). Wait until it no longer counts it, or counts a new incarnation (something
     /// woke the mailbox again meanwhile), without starting it.
     /// </summary>
-    protected async Task ShardForgotAsync(string userId, IActorRef stopped)
+    protected Task ShardForgotAsync(string userId, IActorRef stopped) => ShardForgotAsync(Region, userId, stopped, () => EntityAsync(userId));
+
+    /// <summary>The same for an entity of <paramref name="region"/> (a group's), found by <paramref name="resolve"/>.</summary>
+    protected async Task ShardForgotAsync(IActorRef region, string entityId, IActorRef stopped, Func<Task<IActorRef>> resolve)
     {
         await AwaitAssertAsync(async () =>
         {
-            var state = await Region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, Ask, Ct);
+            var state = await region.Ask<CurrentShardRegionState>(GetShardRegionState.Instance, Ask, Ct);
             Assert.Empty(state.Failed); // a shard that did not answer in time is not listed: nothing said about it
-            if (!state.Shards.Any(s => s.EntityIds.Contains(userId)))
+            if (!state.Shards.Any(s => s.EntityIds.Contains(entityId)))
                 return;
-            Assert.NotEqual(stopped, await EntityAsync(userId));
+            Assert.NotEqual(stopped, await resolve());
         }, Ask, TimeSpan.FromMilliseconds(20), Ct);
     }
 }
