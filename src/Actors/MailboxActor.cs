@@ -747,6 +747,13 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
                 if (!TryPageToArchiveInto(read, step.ConversationId, out var into))
                     break;
                 var peer = step.Peer!;
+                if (Decided.FindCold(step.ConversationId, read.Pages) is { ChannelOnly: false } conversation)
+                {
+                    // Their 1:1 conversation is cold while part of its channel is in memory (a write decided on its
+                    // restore, which the journal then rejected): bring it back, whole, instead.
+                    Write(new ConversationRestored(conversation), _ => MessagingMetrics.ConversationRestored());
+                    break;
+                }
                 Write(Decided.ArchiveChannel(peer, into), _ =>
                 {
                     MessagingMetrics.ChannelArchived();
@@ -878,6 +885,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             return;
         }
         string? next = null;
+        var channels = _settings.ColdChannelsAllowed() && (Durable.LoneChannelsOver || _channelQueue is { Count: > 0 });
         var groups = _settings.ColdGroupsAllowed(); // the ColdGroups gate: every node runs 1.9.0
         while (next is null && _archiveQueue is { Count: > 0 } queue)
         {
@@ -891,6 +899,11 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             var plan = Durable.PlanArchive(RestoredLately, groups: groups);
             if (plan.Count == 0)
             {
+                if (channels)
+                {
+                    ArchiveNextChannel(); // no conversation can go now (groups gated, say): the channels alone still can
+                    return;
+                }
                 _archiveNotBefore = Environment.TickCount64 + 1_000; // copies pending, brought back lately, groups gated: later
                 return;
             }
@@ -907,7 +920,8 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private bool OverBound()
     {
         var max = _settings.Limits.MaxConversationsInMemory;
-        return max > 0 && (Durable.Conversations.Count > max || Durable.LoneChannelsOver && _settings.ColdChannelsAllowed());
+        return max > 0 && (Durable.Conversations.Count > max
+            || (Durable.LoneChannelsOver || _channelQueue is { Count: > 0 }) && _settings.ColdChannelsAllowed());
     }
 
     /// <summary>Take the channel alone needed longest ago out of memory (the conversations are within their bound).</summary>
@@ -917,14 +931,16 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
         while (next is null && _channelQueue is { Count: > 0 } queue)
         {
             var peer = queue.Dequeue();
-            if (Durable.IsChannelArchivable(peer) && !RestoredLately(Ids.ConversationFor(_userId, peer)))
+            if (Durable.IsChannelArchivable(peer)) // those brought back lately are planned last already
                 next = peer;
         }
         if (next is null)
         {
             // Those brought back lately go last, not never: the bound holds (a command never loses what it brought
             // back before it is decided: an archive waits in the stash behind it).
-            var plan = Durable.PlanChannelArchive(later: peer => RestoredLately(Ids.ConversationFor(_userId, peer)));
+            // Down to the bound in one plan (a walk of the channels), not just under the threshold: the next plan waits
+            // until twice the bound is passed again.
+            var plan = Durable.PlanChannelArchive(later: peer => RestoredLately(Ids.ConversationFor(_userId, peer)), most: int.MaxValue);
             if (plan.Count == 0)
             {
                 _archiveNotBefore = Environment.TickCount64 + 1_000; // copies pending: later

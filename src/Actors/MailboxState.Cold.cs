@@ -36,10 +36,10 @@ public sealed partial record MailboxState
         string? Dm(string? other) =>
             other is null || other == UserId || !Ids.IsValidUserId(other) ? null : Ids.ConversationFor(UserId, other);
         string? IfCold(string? id) => id is not null && MayBeCold(id) && notCold?.Contains(id) != true ? id : null;
-        // A channel in memory means its 1:1 conversation is in memory or exists nowhere, and no entry of it alone is
-        // read (every write to a channel brings its cold 1:1 id back first, and an archive takes the channel out): no
-        // page to read for the people this user exchanges receipts with in its groups.
-        string? IfColdWith(string? other) => other is null || HasChannelWith(other) ? null : IfCold(Dm(other));
+        // Looked for even with a channel in memory: a write decided on a restore the journal then rejected can have
+        // brought one side of a channel back without the other (replay takes a copy numbered 1 after a cold side of
+        // 0 as new); the page still holds the rest, and a restore merges it (ApplyRestored).
+        string? IfColdWith(string? other) => IfCold(Dm(other));
         switch (command)
         {
             case SendMessage send when send.RecipientIds.Length == 1:
@@ -142,12 +142,23 @@ public sealed partial record MailboxState
     }
 
     /// <summary>
-    /// A page's entry that is read no more: its conversation is back in memory, or (a channel alone) its channel is,
-    /// or a 1:1 conversation with that person now exists in memory (and carries the channel).
+    /// A page's entry that is read no more: its conversation is back in memory, or (a channel alone) memory holds
+    /// both of its positions as far as it does, or further (a 1:1 conversation with that person in memory carries
+    /// the channel from then on).
     /// </summary>
     private bool IsStale(ColdEntry entry) =>
         Conversations.ContainsKey(entry.Conversation.ConversationId)
-        || entry.ChannelOnly && PeerOf(entry.Conversation) is { } peer && HasChannelWith(peer);
+        || entry.ChannelOnly && PeerOf(entry.Conversation) is { } peer && AddsNothing(entry, peer);
+
+    /// <summary>
+    /// Whether memory holds both positions of <paramref name="entry"/> with <paramref name="peer"/>: the inbound one as
+    /// far as the entry or further, and an outbound channel if the entry numbered any copy (a channel in memory, with
+    /// its copies, is never renumbered from a page).
+    /// </summary>
+    private bool AddsNothing(ColdEntry entry, string peer) =>
+        HasChannelWith(peer)
+        && Inbound.GetValueOrDefault(peer) >= entry.InboundSeq
+        && (entry.OutboundSeq == 0 || Outbound.ContainsKey(peer));
 
     // ---------------- channels alone (1.10.0) ----------------
 
@@ -235,11 +246,15 @@ public sealed partial record MailboxState
         if (!IsChannelArchivable(peer))
             throw new ArgumentException($"{UserId} has no channel alone with {peer} that may go cold");
         var id = Ids.ConversationFor(UserId, peer);
+        var earlier = current is null ? null : FindCold(id, [current]);
+        if (earlier is { ChannelOnly: false })
+            throw new ArgumentException($"{id} is a cold conversation: bring it back (its channel goes with it), do not write over it");
         var participants = string.CompareOrdinal(UserId, peer) <= 0 ? ImmutableArray.Create(UserId, peer) : ImmutableArray.Create(peer, UserId);
+        // Positions only move forward: an earlier entry the memory does not hold all of (see ColdNeededFor) is merged.
         var entry = new ColdEntry(
             new ConversationSnapshot(id, participants, "", 0, 0, [], []),
-            Inbound.GetValueOrDefault(peer),
-            Outbound.GetValueOrDefault(peer)?.LastSeq ?? 0,
+            Math.Max(Inbound.GetValueOrDefault(peer), earlier?.InboundSeq ?? 0),
+            Math.Max(Outbound.GetValueOrDefault(peer)?.LastSeq ?? 0, earlier?.OutboundSeq ?? 0),
             ChannelOnly: true);
         return new ConversationsArchived(Into(entry, current), [id]);
     }
@@ -259,14 +274,15 @@ public sealed partial record MailboxState
 
     /// <summary>Whether an archive was decided on this state: each conversation in memory with nothing pending, or each channel alone.</summary>
     private bool ContinuesArchive(ConversationsArchived archived) => archived.ConversationIds.All(id =>
-        Conversations.TryGetValue(id, out var c)
-            ? OtherOf(c) is not { } other || Outbound.GetValueOrDefault(other)?.PendingCount is null or 0
-            : ChannelAloneIn(archived, id) is { } entry && PeerOf(entry.Conversation) is { } peer && IsChannelArchivable(peer));
+        ChannelAloneIn(archived, id) is { } entry
+            ? PeerOf(entry.Conversation) is { } peer && IsChannelArchivable(peer) // not in memory as a conversation, either
+            : Conversations.TryGetValue(id, out var c)
+              && (OtherOf(c) is not { } other || Outbound.GetValueOrDefault(other)?.PendingCount is null or 0));
 
     /// <summary>Whether a restore was decided on this state: its entry is cold (and, a channel alone, its channel not back).</summary>
     private bool ContinuesRestore(ConversationRestored restored) =>
         MayBeCold(restored.Entry.Conversation.ConversationId)
-        && !(restored.Entry.ChannelOnly && PeerOf(restored.Entry.Conversation) is { } peer && HasChannelWith(peer));
+        && !(restored.Entry.ChannelOnly && PeerOf(restored.Entry.Conversation) is { } peer && AddsNothing(restored.Entry, peer));
 
     private string? PeerOf(ConversationSnapshot conversation)
     {
@@ -351,10 +367,10 @@ public sealed partial record MailboxState
         var channels = false;
         foreach (var id in archived.ConversationIds)
         {
-            if (!conversations.TryGetValue(id, out var conversation))
+            if (ChannelAloneIn(archived, id) is { } entry)
             {
-                // A channel alone: its positions leave memory, and no conversation does.
-                if (ChannelAloneIn(archived, id) is { } entry && PeerOf(entry.Conversation) is { } peer)
+                // A channel alone: its positions leave memory, and no conversation does (none is in memory: Continues).
+                if (!conversations.ContainsKey(id) && PeerOf(entry.Conversation) is { } peer)
                 {
                     inbound = inbound.Remove(peer);
                     outbound = outbound.Remove(peer);
@@ -362,6 +378,8 @@ public sealed partial record MailboxState
                 }
                 continue;
             }
+            if (!conversations.TryGetValue(id, out var conversation))
+                continue;
             moved++;
             conversations = conversations.Remove(id);
             byStamp = byStamp.Remove(conversation.LastUpdatedTimestamp);
@@ -393,14 +411,15 @@ public sealed partial record MailboxState
     {
         if (restored.Entry.ChannelOnly)
         {
-            // The positions alone: a conversation with them, if one comes, starts from these. The inbound one is set
-            // even at 0, so the channel is in memory once back, whatever the entry holds: what needed it is decided now,
-            // not sent to look for it again.
-            if (PeerOf(restored.Entry.Conversation) is not { } peer || HasChannelWith(peer)
+            // The positions alone: a conversation with them, if one comes, starts from these. Merged with what memory
+            // holds (positions only move forward; memory may hold one side already, see ColdNeededFor). The inbound
+            // one is set even at 0, so the channel is in memory once back and the entry stale: what needed it is
+            // decided now, not sent to look for it again.
+            if (PeerOf(restored.Entry.Conversation) is not { } peer || AddsNothing(restored.Entry, peer)
                 || Conversations.ContainsKey(restored.Entry.Conversation.ConversationId))
                 return this;
-            var inbound = Inbound.SetItem(peer, restored.Entry.InboundSeq);
-            var outbound = restored.Entry.OutboundSeq > 0
+            var inbound = Inbound.SetItem(peer, Math.Max(Inbound.GetValueOrDefault(peer), restored.Entry.InboundSeq));
+            var outbound = !Outbound.ContainsKey(peer) && restored.Entry.OutboundSeq > 0
                 ? Outbound.SetItem(peer, OutboundChannel.Restore(peer, restored.Entry.OutboundSeq, []))
                 : Outbound;
             return this with { Inbound = inbound, Outbound = outbound };

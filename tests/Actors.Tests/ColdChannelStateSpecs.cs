@@ -61,8 +61,12 @@ public sealed class ColdChannelStateSpecs
         {
             while (State.PlanArchive() is [var id, ..])
                 Write(State.Archive(id, PageFor(id)));
-            while (Channels && State.PlanChannelArchive() is [var peer, ..])
-                Write(State.ArchiveChannel(peer, PageFor(Ids.ConversationFor(Owner, peer))));
+            // Planned down to the bound at once, as the mailbox does.
+            foreach (var peer in Channels ? State.PlanChannelArchive(most: int.MaxValue) : [])
+            {
+                if (State.IsChannelArchivable(peer))
+                    Write(State.ArchiveChannel(peer, PageFor(Ids.ConversationFor(Owner, peer))));
+            }
             MostLone = Math.Max(MostLone, State.LoneChannels().Count);
         }
 
@@ -98,6 +102,38 @@ public sealed class ColdChannelStateSpecs
             foreach (var target in marked.Targets)
                 Write(new DeliveriesConfirmed(target.RecipientId, target.ChannelSeq));
             Settle();
+            return marked;
+        }
+
+        /// <summary>A first 1:1 message from <paramref name="sender"/>, number <paramref name="channelSeq"/> on their channel.</summary>
+        public DeliveryDecision Direct(string sender, long channelSeq)
+        {
+            var message = new ChatMessage(Ids.MessageId(sender, Now), Ids.ConversationFor(sender, Owner), sender, [Owner], "hi", $"d-{sender}-{channelSeq}", Now);
+            var copy = new DeliverMessage(Owner, channelSeq, message);
+            Before(copy);
+            var decision = State.DecideDelivery(copy, Now++);
+            if (decision is DeliveryDecision.Store store)
+            {
+                Write(store.Event);
+                Settle();
+            }
+            return decision;
+        }
+
+        /// <summary>
+        /// Replay after a rejected restore: the marker was decided with <paramref name="peer"/>'s channel brought back,
+        /// but the journal holds the marker and not the restore, so replay applies it to the state without it.
+        /// </summary>
+        public ReceiptsMarked MarkWithoutItsRestore(string peer)
+        {
+            var marks = new MarkReceipts(Owner, Group, null, State.Conversations[Group].LastSeq);
+            var id = Ids.ConversationFor(Owner, peer);
+            var restored = State.Restore(id, ReadPage(State.Cold.PageOf(id)))!;
+            var live = State.Apply(restored, Journal.Count + 1);
+            var marked = Assert.IsType<ReceiptDecision.Store>(live.DecideReceipts(marks, Now++)).Event;
+            Write(marked); // Continues: the copy to them is number 1 either way
+            foreach (var target in marked.Targets)
+                Write(new DeliveriesConfirmed(target.RecipientId, target.ChannelSeq));
             return marked;
         }
 
@@ -163,6 +199,48 @@ public sealed class ColdChannelStateSpecs
         Assert.Equal(cold.Take(12).Order(StringComparer.Ordinal), again.Targets.Select(t => t.RecipientId));
         Assert.All(again.Targets, t => Assert.Equal(t.RecipientId == cold[3] ? 3 : 2, t.ChannelSeq));
         Assert.InRange(mailbox.State.LoneChannels().Count, 0, 10);
+    }
+
+    [Fact]
+    public void Should_bring_back_the_side_of_a_channel_a_rejected_restore_left_cold()
+    {
+        // p000 only ever sent the owner receipts: their channel alone went cold with inbound 1, outbound 0.
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 2));
+        var members = Members(12);
+        mailbox.JoinGroup(members);
+        foreach (var member in members)
+            mailbox.Receipt(member, 1, 2);
+        var peer = members.First(m => !mailbox.State.Inbound.ContainsKey(m));
+        mailbox.GroupCopy(14, peer, "a new message of theirs");
+        var marked = mailbox.MarkWithoutItsRestore(peer);
+        Assert.Contains(marked.Targets, t => t.RecipientId == peer && t.ChannelSeq == 1);
+        Assert.False(mailbox.State.Inbound.ContainsKey(peer)); // one side in memory, the other still in the page
+
+        // Their next receipt finds the rest in the page (the channel in memory does not stop the lookup) and is stored.
+        Assert.IsType<DeliveryDecision.Store>(mailbox.Receipt(peer, 2, 14));
+        Assert.IsType<DeliveryDecision.Store>(mailbox.Receipt(peer, 3, 14)); // and on from there, in memory or cold again
+    }
+
+    [Fact]
+    public void Should_bring_back_a_cold_conversation_whose_channel_a_rejected_restore_left_in_memory_never_write_over_it()
+    {
+        // The owner's 1:1 conversation with m000 went cold (the group is newer), with m000's channel at 1.
+        var mailbox = new Mailbox(new MailboxLimits(MaxConversationsInMemory: 1));
+        var members = Members(3);
+        Assert.IsType<DeliveryDecision.Store>(mailbox.Direct(members[0], 1));
+        mailbox.JoinGroup(members);
+        var dm = Ids.ConversationFor(Owner, members[0]);
+        Assert.False(mailbox.State.Conversations.ContainsKey(dm));
+        mailbox.MarkWithoutItsRestore(members[0]);
+        Assert.True(mailbox.State.IsChannelArchivable(members[0])); // a channel alone, as memory sees it
+        var page = ColdIndex.PageFor(Assert.IsType<ConversationsArchived>(mailbox.Journal[(int)mailbox.State.Cold.PageOf(dm) - 1]).Pages, ColdIndex.Digest(dm));
+        Assert.Throws<ArgumentException>(() => mailbox.State.ArchiveChannel(members[0], page));
+
+        // Their next message brings the conversation back and goes on after the first.
+        Assert.IsType<DeliveryDecision.Store>(mailbox.Direct(members[0], 2));
+        Assert.Equal(2, mailbox.State.Conversations[dm].LastSeq);
+        Assert.Equal(2, mailbox.State.Inbound[members[0]]);
+        Assert.Equal(1, mailbox.State.Outbound[members[0]].LastSeq); // the receipt the marker numbered 1
     }
 
     [Fact]

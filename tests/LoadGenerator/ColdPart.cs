@@ -97,8 +97,8 @@ internal static class ColdPart
                     archives++;
                     Write(state.Archive(id, PageAt(state.Cold.PageOf(id), id)));
                 }
-                // Planned 64 at a time, as the mailbox does (one walk of the channels per plan).
-                for (var plan = state.PlanChannelArchive(); plan.Count > 0; plan = state.PlanChannelArchive())
+                // Planned down to the bound at once, as the mailbox does (one walk of the channels per plan).
+                for (var plan = state.PlanChannelArchive(most: int.MaxValue); plan.Count > 0; plan = state.PlanChannelArchive(most: int.MaxValue))
                 {
                     foreach (var peer in plan)
                     {
