@@ -885,7 +885,7 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
             return;
         }
         string? next = null;
-        var channels = _settings.ColdChannelsAllowed() && (Durable.LoneChannelsOver || _channelQueue is { Count: > 0 });
+        var channels = LoneChannelsToGo();
         var groups = _settings.ColdGroupsAllowed(); // the ColdGroups gate: every node runs 1.9.0
         while (next is null && _archiveQueue is { Count: > 0 } queue)
         {
@@ -920,9 +920,12 @@ public sealed class MailboxActor : SingleWriterActor<MailboxState, IMailboxEvent
     private bool OverBound()
     {
         var max = _settings.Limits.MaxConversationsInMemory;
-        return max > 0 && (Durable.Conversations.Count > max
-            || (Durable.LoneChannelsOver || _channelQueue is { Count: > 0 }) && _settings.ColdChannelsAllowed());
+        return max > 0 && (Durable.Conversations.Count > max || LoneChannelsToGo());
     }
+
+    /// <summary>Channels alone over their bound, or still planned to go, with the ColdChannels gate open.</summary>
+    private bool LoneChannelsToGo() =>
+        (Durable.LoneChannelsOver || _channelQueue is { Count: > 0 }) && _settings.ColdChannelsAllowed();
 
     /// <summary>Take the channel alone needed longest ago out of memory (the conversations are within their bound).</summary>
     private void ArchiveNextChannel()
